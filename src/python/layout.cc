@@ -1,1 +1,170 @@
-// placeholder: being written
+#include "pystrobe/python/layout.h"
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace pystrobe {
+namespace {
+
+// The shape of one row of layouts_table.inc.
+struct GeneratedRow {
+  uint32_t version_hex;
+  bool debug;
+  std::vector<std::pair<Field, int32_t>> fields;
+};
+
+const std::vector<LayoutEntry>* BuildEntries() {
+  const std::vector<GeneratedRow> rows = {
+#include "layouts_table.inc"
+  };
+  auto* entries = new std::vector<LayoutEntry>();
+  entries->reserve(rows.size());
+  for (const GeneratedRow& row : rows) {
+    LayoutEntry entry{row.version_hex, row.debug, Layout()};
+    for (const auto& [field, value] : row.fields)
+      entry.layout.Set(field, value);
+    entries->push_back(entry);
+  }
+  return entries;
+}
+
+constexpr uint32_t kMajorMinorMask = 0xFFFF0000;
+
+}  // namespace
+
+const std::vector<LayoutEntry>& GeneratedLayouts() {
+  // Never destroyed: samplers may still look layouts up during exit.
+  static const std::vector<LayoutEntry>* const entries = BuildEntries();
+  return *entries;
+}
+
+const LayoutEntry* FindLayout(const PythonVersion& version) {
+  const uint32_t target = version.Hex();
+  const LayoutEntry* below = nullptr;  // highest micro <= target
+  const LayoutEntry* above = nullptr;  // lowest micro > target
+  for (const LayoutEntry& entry : GeneratedLayouts()) {
+    // A debug build has a different object header (before 3.8) and extra
+    // debug-only members, so flavours never stand in for each other.
+    if (entry.debug != version.debug ||
+        (entry.version_hex & kMajorMinorMask) != (target & kMajorMinorMask)) {
+      continue;
+    }
+    if (entry.version_hex <= target) {
+      if (below == nullptr || entry.version_hex > below->version_hex) {
+        below = &entry;
+      }
+    } else if (above == nullptr || entry.version_hex < above->version_hex) {
+      above = &entry;
+    }
+  }
+  // Structs change within a minor series only rarely and then by appending,
+  // so an older micro's headers are the safer guess.
+  return below != nullptr ? below : above;
+}
+
+std::string_view FieldName(Field field) {
+  switch (field) {
+    case Field::kObType:
+      return "PyObject.ob_type";
+    case Field::kVarObSize:
+      return "PyVarObject.ob_size";
+    case Field::kBytesSval:
+      return "PyBytesObject.ob_sval";
+    case Field::kUnicodeLength:
+      return "PyASCIIObject.length";
+    case Field::kUnicodeState:
+      return "PyASCIIObject.state";
+    case Field::kUnicodeDataAny:
+      return "PyUnicodeObject.data.any";
+    case Field::kUnicodeStr:
+      return "PyUnicodeObject.str";
+    case Field::kSizeofAsciiObject:
+      return "sizeof(PyASCIIObject)";
+    case Field::kSizeofCompactUnicode:
+      return "sizeof(PyCompactUnicodeObject)";
+    case Field::kSizeofPyUnicode:
+      return "sizeof(Py_UNICODE)";
+    case Field::kRuntimeInterpretersHead:
+      return "_PyRuntimeState.interpreters.head";
+    case Field::kRuntimeTstateCurrent:
+      return "_PyRuntimeState.gilstate.tstate_current";
+    case Field::kInterpNext:
+      return "PyInterpreterState.next";
+    case Field::kInterpTstateHead:
+      return "PyInterpreterState.tstate_head/threads.head";
+    case Field::kInterpGil:
+      return "PyInterpreterState.ceval.gil";
+    case Field::kGilLocked:
+      return "_gil_runtime_state.locked";
+    case Field::kGilLastHolder:
+      return "_gil_runtime_state.last_holder";
+    case Field::kSizeofInterpreterState:
+      return "sizeof(PyInterpreterState)";
+    case Field::kTstateNext:
+      return "PyThreadState.next";
+    case Field::kTstateInterp:
+      return "PyThreadState.interp";
+    case Field::kTstateFrame:
+      return "PyThreadState.frame";
+    case Field::kTstateCframe:
+      return "PyThreadState.cframe";
+    case Field::kCframeCurrentFrame:
+      return "_PyCFrame.current_frame";
+    case Field::kTstateCurrentFrame:
+      return "PyThreadState.current_frame";
+    case Field::kTstateThreadId:
+      return "PyThreadState.thread_id";
+    case Field::kTstateNativeThreadId:
+      return "PyThreadState.native_thread_id";
+    case Field::kSizeofThreadState:
+      return "sizeof(PyThreadState)";
+    case Field::kFrameBack:
+      return "PyFrameObject.f_back";
+    case Field::kFrameCode:
+      return "PyFrameObject.f_code";
+    case Field::kFrameLasti:
+      return "PyFrameObject.f_lasti";
+    case Field::kFrameLineno:
+      return "PyFrameObject.f_lineno";
+    case Field::kSizeofFrameObject:
+      return "sizeof(PyFrameObject)";
+    case Field::kIframePrevious:
+      return "_PyInterpreterFrame.previous";
+    case Field::kIframeCode:
+      return "_PyInterpreterFrame.f_code/f_executable";
+    case Field::kIframeInstr:
+      return "_PyInterpreterFrame.prev_instr/instr_ptr";
+    case Field::kIframeOwner:
+      return "_PyInterpreterFrame.owner";
+    case Field::kIframeIsEntry:
+      return "_PyInterpreterFrame.is_entry";
+    case Field::kSizeofInterpreterFrame:
+      return "sizeof(_PyInterpreterFrame)";
+    case Field::kCodeFilename:
+      return "PyCodeObject.co_filename";
+    case Field::kCodeName:
+      return "PyCodeObject.co_name";
+    case Field::kCodeQualname:
+      return "PyCodeObject.co_qualname";
+    case Field::kCodeFirstlineno:
+      return "PyCodeObject.co_firstlineno";
+    case Field::kCodeLnotab:
+      return "PyCodeObject.co_lnotab";
+    case Field::kCodeLinetable:
+      return "PyCodeObject.co_linetable";
+    case Field::kCodeCodeAdaptive:
+      return "PyCodeObject.co_code_adaptive";
+    case Field::kCodeFirstTraceable:
+      return "PyCodeObject._co_firsttraceable";
+    case Field::kSizeofCode:
+      return "sizeof(PyCodeObject)";
+    case Field::kRuntimeGil:
+      return "_PyRuntimeState.ceval.gil";
+    case Field::kFieldCount:
+      break;
+  }
+  return "(unknown field)";
+}
+
+}  // namespace pystrobe

@@ -80,6 +80,9 @@ enum class Field : int {
   kCodeCodeAdaptive,       // .co_code_adaptive (3.11+)
   kCodeFirstTraceable,     // ._co_firsttraceable (3.11-3.12, int)
   kSizeofCode,
+  // Added after the first release of this enum; keep new fields here.
+  kRuntimeGil,             // _PyRuntimeState.ceval.gil (3.7-3.11, the GIL
+                           // struct itself; 3.12+ see kInterpGil)
   kFieldCount,
 };
 

@@ -1,0 +1,180 @@
+/* Struct-offset probe for one CPython header set.
+ *
+ * tools/layouts/generate compiles this file once per installed CPython
+ * (-I <prefix>/include/pythonX.Y) and runs it. It prints one line per fact:
+ *
+ *   VERSION_HEX 0x030c01f0
+ *   DEBUG 0|1
+ *   TRACE_REFS 0|1
+ *   FIELD kTstateNext 8
+ *
+ * The FIELD names are the enumerators of pystrobe::Field
+ * (include/pystrobe/python/layout.h); the generator rejects names it does not
+ * know. A field is printed only for the versions whose headers have it: the
+ * #if ranges below are the single place that records which version has what.
+ *
+ * Internal structs (_PyRuntimeState, PyInterpreterState since 3.8,
+ * _PyInterpreterFrame, struct _gil_runtime_state) are only visible with
+ * Py_BUILD_CORE, so it is defined before Python.h for 3.7+. 3.7 keeps them in
+ * internal/pystate.h; 3.8 in internal/pycore_pystate.h; 3.9+ in
+ * internal/pycore_interp.h and internal/pycore_runtime.h; 3.11+ adds
+ * internal/pycore_frame.h. 2.7 and 3.6 have no _PyRuntime: their
+ * PyInterpreterState is public in pystate.h.
+ */
+
+/* Python.h is included twice below (the version is only known after the
+ * first include), so the core define must come before it when the headers
+ * are new enough. patchlevel.h alone is side-effect free. */
+#include <patchlevel.h>
+
+#if PY_VERSION_HEX >= 0x03070000
+#define Py_BUILD_CORE 1
+#endif
+
+#include <Python.h>
+#include <frameobject.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#if PY_VERSION_HEX < 0x03000000
+#include <code.h>
+#elif PY_VERSION_HEX < 0x03070000
+/* 3.6: everything needed is public. */
+#elif PY_VERSION_HEX < 0x03080000
+#include <internal/pystate.h>
+#elif PY_VERSION_HEX < 0x03090000
+#include <internal/pycore_pystate.h>
+#else
+#include <internal/pycore_interp.h>
+#include <internal/pycore_runtime.h>
+#endif
+
+#if PY_VERSION_HEX >= 0x030B0000
+#include <internal/pycore_frame.h>
+#endif
+
+#define OFF(field, type, member) \
+  printf("FIELD %s %lu\n", #field, (unsigned long)offsetof(type, member))
+#define SIZE(field, type) \
+  printf("FIELD %s %lu\n", #field, (unsigned long)sizeof(type))
+
+int main(void) {
+  printf("VERSION_HEX 0x%08lx\n", (unsigned long)PY_VERSION_HEX);
+  printf("VERSION %s\n", PY_VERSION);
+#ifdef Py_DEBUG
+  printf("DEBUG 1\n");
+#else
+  printf("DEBUG 0\n");
+#endif
+#ifdef Py_TRACE_REFS
+  printf("TRACE_REFS 1\n");
+#else
+  printf("TRACE_REFS 0\n");
+#endif
+  printf("POINTER_SIZE %lu\n", (unsigned long)sizeof(void*));
+
+  /* Object model. */
+  OFF(kObType, PyObject, ob_type);
+  OFF(kVarObSize, PyVarObject, ob_size);
+#if PY_VERSION_HEX < 0x03000000
+  OFF(kBytesSval, PyStringObject, ob_sval);
+  OFF(kUnicodeLength, PyUnicodeObject, length);
+  OFF(kUnicodeStr, PyUnicodeObject, str);
+  SIZE(kSizeofPyUnicode, Py_UNICODE);
+#else
+  OFF(kBytesSval, PyBytesObject, ob_sval);
+  OFF(kUnicodeLength, PyASCIIObject, length);
+  OFF(kUnicodeState, PyASCIIObject, state);
+  OFF(kUnicodeDataAny, PyUnicodeObject, data.any);
+  SIZE(kSizeofAsciiObject, PyASCIIObject);
+  SIZE(kSizeofCompactUnicode, PyCompactUnicodeObject);
+#endif
+
+  /* Runtime and interpreters. */
+#if PY_VERSION_HEX >= 0x03070000
+  OFF(kRuntimeInterpretersHead, _PyRuntimeState, interpreters.head);
+#endif
+#if PY_VERSION_HEX >= 0x03070000 && PY_VERSION_HEX < 0x030C0000
+  OFF(kRuntimeTstateCurrent, _PyRuntimeState, gilstate.tstate_current);
+  /* Until 3.11 the one GIL is a struct inside _PyRuntime. */
+  OFF(kRuntimeGil, _PyRuntimeState, ceval.gil);
+#endif
+  OFF(kInterpNext, PyInterpreterState, next);
+#if PY_VERSION_HEX >= 0x030B0000
+  /* 3.11 already moved the list into PyInterpreterState.threads. */
+  OFF(kInterpTstateHead, PyInterpreterState, threads.head);
+#else
+  OFF(kInterpTstateHead, PyInterpreterState, tstate_head);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+  OFF(kInterpGil, PyInterpreterState, ceval.gil);
+#endif
+#if PY_VERSION_HEX >= 0x03070000
+  OFF(kGilLocked, struct _gil_runtime_state, locked);
+  OFF(kGilLastHolder, struct _gil_runtime_state, last_holder);
+#endif
+  SIZE(kSizeofInterpreterState, PyInterpreterState);
+
+  /* Thread states. */
+  OFF(kTstateNext, PyThreadState, next);
+  OFF(kTstateInterp, PyThreadState, interp);
+#if PY_VERSION_HEX < 0x030B0000
+  OFF(kTstateFrame, PyThreadState, frame);
+#elif PY_VERSION_HEX < 0x030D0000
+  OFF(kTstateCframe, PyThreadState, cframe);
+  OFF(kCframeCurrentFrame, _PyCFrame, current_frame);
+#else
+  OFF(kTstateCurrentFrame, PyThreadState, current_frame);
+#endif
+  OFF(kTstateThreadId, PyThreadState, thread_id);
+#if PY_VERSION_HEX >= 0x030B0000
+  OFF(kTstateNativeThreadId, PyThreadState, native_thread_id);
+#endif
+  SIZE(kSizeofThreadState, PyThreadState);
+
+  /* Frame objects: the frame chain itself until 3.10. */
+#if PY_VERSION_HEX < 0x030B0000
+  OFF(kFrameBack, PyFrameObject, f_back);
+  OFF(kFrameCode, PyFrameObject, f_code);
+  OFF(kFrameLasti, PyFrameObject, f_lasti);
+  OFF(kFrameLineno, PyFrameObject, f_lineno);
+  SIZE(kSizeofFrameObject, PyFrameObject);
+#endif
+
+  /* Interpreter frames (3.11+). */
+#if PY_VERSION_HEX >= 0x030B0000
+  OFF(kIframePrevious, _PyInterpreterFrame, previous);
+#if PY_VERSION_HEX < 0x030D0000
+  OFF(kIframeCode, _PyInterpreterFrame, f_code);
+  OFF(kIframeInstr, _PyInterpreterFrame, prev_instr);
+#else
+  OFF(kIframeCode, _PyInterpreterFrame, f_executable);
+  OFF(kIframeInstr, _PyInterpreterFrame, instr_ptr);
+#endif
+  OFF(kIframeOwner, _PyInterpreterFrame, owner);
+#if PY_VERSION_HEX < 0x030C0000
+  OFF(kIframeIsEntry, _PyInterpreterFrame, is_entry);
+#endif
+  SIZE(kSizeofInterpreterFrame, _PyInterpreterFrame);
+#endif
+
+  /* Code objects. */
+  OFF(kCodeFilename, PyCodeObject, co_filename);
+  OFF(kCodeName, PyCodeObject, co_name);
+#if PY_VERSION_HEX >= 0x030B0000
+  OFF(kCodeQualname, PyCodeObject, co_qualname);
+#endif
+  OFF(kCodeFirstlineno, PyCodeObject, co_firstlineno);
+#if PY_VERSION_HEX < 0x030A0000
+  OFF(kCodeLnotab, PyCodeObject, co_lnotab);
+#else
+  OFF(kCodeLinetable, PyCodeObject, co_linetable);
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+  OFF(kCodeCodeAdaptive, PyCodeObject, co_code_adaptive);
+  /* Still present in 3.13 even though layout.h documents 3.11-3.12. */
+  OFF(kCodeFirstTraceable, PyCodeObject, _co_firsttraceable);
+#endif
+  SIZE(kSizeofCode, PyCodeObject);
+  return 0;
+}
