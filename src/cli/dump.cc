@@ -1,1 +1,245 @@
-// placeholder: being written
+#include "dump.h"
+
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "exit_codes.h"
+#include "json_writer.h"
+#include "pystrobe/base/errors.h"
+#include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/ptrace.h"
+#include "pystrobe/python/python_process.h"
+
+namespace pystrobe {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pystrobe dump --pid PID [--json] [--nonblocking]\n"
+    "\n"
+    "Prints the Python stack of every thread of process PID, innermost frame\n"
+    "first.\n"
+    "  --pid PID       the CPython process to read\n"
+    "  --json          one JSON object instead of text\n"
+    "  --nonblocking   do not stop the target while reading (by default its\n"
+    "                  threads are stopped for a few milliseconds, so every\n"
+    "                  stack is consistent)\n";
+
+struct DumpOptions {
+  pid_t pid = 0;
+  bool json = false;
+  bool nonblocking = false;
+};
+
+// Attempts at a consistent snapshot when the target keeps running.
+constexpr int kNonblockingAttempts = 5;
+
+std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
+                                     std::string* error) {
+  DumpOptions options;
+  bool have_pid = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    std::string value;
+    if (arg == "--pid" || arg == "-p") {
+      if (i + 1 >= args.size()) {
+        *error = "--pid needs a value";
+        return std::nullopt;
+      }
+      value = args[++i];
+    } else if (arg.rfind("--pid=", 0) == 0) {
+      value = arg.substr(6);
+    } else if (arg == "--json") {
+      options.json = true;
+      continue;
+    } else if (arg == "--nonblocking") {
+      options.nonblocking = true;
+      continue;
+    } else {
+      *error = absl::StrCat("unknown argument '", arg, "'");
+      return std::nullopt;
+    }
+    int pid = 0;
+    if (!absl::SimpleAtoi(value, &pid) || pid <= 0) {
+      *error = absl::StrCat("--pid wants a process ID, not '", value, "'");
+      return std::nullopt;
+    }
+    options.pid = pid;
+    have_pid = true;
+  }
+  if (!have_pid) {
+    *error = "dump needs --pid PID";
+    return std::nullopt;
+  }
+  return options;
+}
+
+struct ThreadView {
+  const PyThread* thread;
+  std::string name;
+  bool active = false;
+};
+
+std::string RenderJson(const PythonProcess& python,
+                       const std::vector<ThreadView>& views) {
+  std::string out;
+  JsonWriter json(&out);
+  json.BeginObject();
+  json.Key("pid");
+  json.Int(python.pid());
+  json.Key("python_version");
+  json.String(python.version().ToString());
+  json.Key("threads");
+  json.BeginArray();
+  const bool has_qualname = python.version().AtLeast(3, 11);
+  for (const ThreadView& v : views) {
+    const PyThread& t = *v.thread;
+    json.BeginObject();
+    json.Key("thread_id");
+    json.Uint(t.thread_id);
+    json.Key("native_id");
+    json.Int(t.native_id);
+    json.Key("name");
+    json.String(v.name);
+    json.Key("active");
+    json.Bool(v.active);
+    json.Key("gil");
+    json.Bool(t.holds_gil);
+    if (!t.status.ok()) {
+      json.Key("error");
+      json.String(std::string(t.status.message()));
+    }
+    json.Key("frames");
+    json.BeginArray();
+    for (const Frame& f : t.frames) {
+      json.BeginObject();
+      json.Key("function");
+      json.String(f.code->name);
+      if (has_qualname) {
+        json.Key("qualname");
+        json.String(f.code->qualname);
+      }
+      json.Key("file");
+      json.String(f.code->filename);
+      json.Key("line");
+      json.Int(f.line);
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  out.push_back('\n');
+  return out;
+}
+
+std::string RenderText(const PythonProcess& python, const std::string& cmdline,
+                       const std::vector<ThreadView>& views) {
+  std::string out =
+      absl::StrFormat("Process %d: %s\nPython %s (%s)\n", python.pid(), cmdline,
+                      python.version().ToString(), python.binary());
+  const bool has_qualname = python.version().AtLeast(3, 11);
+  for (const ThreadView& v : views) {
+    const PyThread& t = *v.thread;
+    absl::StrAppendFormat(&out, "\nThread 0x%x (native %d) \"%s\" %s%s\n",
+                          t.thread_id, t.native_id, v.name,
+                          v.active ? "active" : "idle",
+                          t.holds_gil ? ", holds the GIL" : "");
+    if (!t.status.ok()) {
+      absl::StrAppendFormat(&out, "    <stack unreadable: %s>\n",
+                            std::string(t.status.message()));
+    }
+    for (const Frame& f : t.frames) {
+      const std::string& name = has_qualname && !f.code->qualname.empty()
+                                    ? f.code->qualname
+                                    : f.code->name;
+      absl::StrAppendFormat(&out, "    %s (%s:%d)\n", name, f.code->filename,
+                            f.line);
+    }
+  }
+  return out;
+}
+
+bool AllConsistent(const std::vector<PyThread>& threads) {
+  for (const PyThread& t : threads) {
+    if (!t.status.ok()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunDump(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+  }
+  std::string error;
+  std::optional<DumpOptions> options = ParseArgs(args, &error);
+  if (!options) {
+    PrintError(absl::StrCat(error, " (see pystrobe dump --help)").c_str());
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<PythonProcess>> python =
+      PythonProcess::Attach(options->pid);
+  if (!python.ok()) {
+    PrintError(python.status());
+    return ExitCodeFor(python.status(), /*attached=*/false);
+  }
+  ProcFs proc;
+  // Thread states before any stop: a stopped thread reads as 't'.
+  absl::flat_hash_map<pid_t, ThreadInfo> os_threads;
+  if (auto listed = proc.ListThreads(options->pid); listed.ok()) {
+    for (ThreadInfo& t : *listed) os_threads[t.tid] = std::move(t);
+  }
+  std::string cmdline = proc.CommandLine(options->pid).value_or("?");
+
+  absl::StatusOr<std::vector<PyThread>> threads;
+  if (options->nonblocking) {
+    for (int attempt = 0; attempt < kNonblockingAttempts; ++attempt) {
+      threads = (*python)->ReadThreads();
+      if (!threads.ok() || AllConsistent(*threads)) break;
+    }
+  } else {
+    absl::StatusOr<PtraceSuspension> stop =
+        PtraceSuspension::Suspend(options->pid);
+    if (!stop.ok()) {
+      PrintError(stop.status());
+      return ExitCodeFor(stop.status(), /*attached=*/true);
+    }
+    threads = (*python)->ReadThreads();
+    stop->Resume();
+  }
+  if (!threads.ok()) {
+    absl::Status status = threads.status();
+    if (!proc.CheckExists(options->pid).ok()) {
+      status = ProcessGoneError(
+          absl::StrCat("process ", options->pid, " exited during the dump"));
+    }
+    PrintError(status);
+    return ExitCodeFor(status, /*attached=*/true);
+  }
+
+  std::vector<ThreadView> views;
+  for (const PyThread& t : *threads) {
+    ThreadView v{&t, "", false};
+    if (auto it = os_threads.find(t.native_id); it != os_threads.end()) {
+      v.name = it->second.name;
+      v.active = it->second.state == 'R';
+    }
+    views.push_back(std::move(v));
+  }
+  std::string out = options->json ? RenderJson(**python, views)
+                                  : RenderText(**python, cmdline, views);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace pystrobe

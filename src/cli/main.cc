@@ -1,1 +1,41 @@
-int main() { return 0; }
+// The pystrobe executable: dispatches subcommands.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "dump.h"
+#include "exit_codes.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pystrobe COMMAND [OPTIONS]\n"
+    "\n"
+    "An out-of-process sampling profiler for CPython 2.7 and 3.6-3.13.\n"
+    "\n"
+    "commands:\n"
+    "  dump --pid PID [--json]   print every thread's Python stack once\n"
+    "\n"
+    "pystrobe COMMAND --help shows a command's options; --version its "
+    "version.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" ||
+      args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? pystrobe::kExitUsage : pystrobe::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::printf("pystrobe %s\n", PYSTROBE_VERSION);
+    return pystrobe::kExitOk;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "dump") return pystrobe::RunDump(args);
+  pystrobe::PrintError(
+      ("unknown command '" + command + "' (see pystrobe --help)").c_str());
+  return pystrobe::kExitUsage;
+}

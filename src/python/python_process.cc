@@ -1,1 +1,251 @@
-// placeholder: being written
+#include "pystrobe/python/python_process.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "binary_finder.h"
+#include "code_cache.h"
+#include "debug_offsets.h"
+#include "frame_walker.h"
+#include "pystrobe/base/errors.h"
+#include "pystrobe/base/status_macros.h"
+#include "pystrobe/process/ptrace.h"
+#include "pystrobe/python/layout.h"
+#include "remote_struct.h"
+#include "runtime_roots.h"
+
+namespace pystrobe {
+
+struct PythonProcess::Impl {
+  pid_t pid = 0;
+  ProcFs proc;
+  PythonVersion version;
+  std::string binary_path;
+  Layout layout;
+  RuntimeRoots roots;
+  std::unique_ptr<RemoteMemory> live;
+  std::unique_ptr<PageCache> cache;
+  std::unique_ptr<CodeCache> codes;
+  std::unique_ptr<FrameWalker> walker;
+  // Offset of the kernel TID inside glibc's struct pthread, for versions
+  // without PyThreadState.native_thread_id; -1 until found.
+  int pthread_tid_offset = -1;
+
+  absl::StatusOr<uint64_t> GilHolder(uint64_t interp);
+  void ResolveNativeIds(std::vector<PyThread>& threads);
+};
+
+namespace {
+
+constexpr int kMaxInterpreters = 256;
+constexpr int kMaxThreads = 4096;
+
+bool Supported(const PythonVersion& v) {
+  return (v.major == 2 && v.minor == 7) ||
+         (v.major == 3 && v.minor >= 6 && v.minor <= 13);
+}
+
+absl::Status WithAdvice(const absl::Status& status, pid_t pid) {
+  if (IsNoPermission(status)) return NoPermissionError(PermissionAdvice(pid));
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Attach(
+    pid_t pid, const AttachOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->pid = pid;
+  impl->proc = ProcFs(options.proc_root);
+  PYSTROBE_RETURN_IF_ERROR(impl->proc.CheckExists(pid));
+  absl::StatusOr<std::vector<MemoryMapping>> maps = impl->proc.ReadMaps(pid);
+  if (!maps.ok()) return WithAdvice(maps.status(), pid);
+  absl::StatusOr<std::unique_ptr<RemoteMemory>> live = OpenRemoteMemory(pid);
+  if (!live.ok()) return WithAdvice(live.status(), pid);
+  impl->live = *std::move(live);
+  impl->cache = std::make_unique<PageCache>(impl->live.get());
+
+  absl::StatusOr<PythonBinary> binary =
+      FindPythonBinary(impl->proc, pid, *maps);
+  if (!binary.ok()) return WithAdvice(binary.status(), pid);
+  impl->binary_path = binary->path;
+  PYSTROBE_ASSIGN_OR_RETURN(impl->version,
+                            DetectVersion(*binary, *impl->cache));
+  const PythonVersion& version = impl->version;
+  if (!Supported(version)) {
+    return UnsupportedVersionError(absl::StrFormat(
+        "process %d runs CPython %s, which pystrobe does not support "
+        "(supported: 2.7 and 3.6 to 3.13)",
+        pid, version.ToString()));
+  }
+  if (const LayoutEntry* entry = FindLayout(version)) {
+    impl->layout = entry->layout;
+  } else if (!version.AtLeast(3, 13)) {
+    return UnsupportedVersionError(absl::StrFormat(
+        "no struct layout for CPython %s%s in this pystrobe build",
+        version.ToString(), version.debug ? " (debug build)" : ""));
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(
+      impl->roots,
+      FindRuntimeRoots(*binary, version, *impl->cache, impl->layout, *maps));
+  if (version.AtLeast(3, 13)) {
+    // The target's own offsets win over the table (3.13.x patch releases).
+    std::string raw(kDebugOffsetsReadSize, '\0');
+    PYSTROBE_RETURN_IF_ERROR(
+        impl->cache->Read(impl->roots.runtime, raw.data(), raw.size()));
+    PYSTROBE_ASSIGN_OR_RETURN(DebugOffsets offsets, ParseDebugOffsets(raw));
+    if (offsets.free_threaded) {
+      return UnsupportedVersionError(absl::StrFormat(
+          "process %d runs a free-threaded CPython %s build, which pystrobe "
+          "does not support yet",
+          pid, version.ToString()));
+    }
+    ApplyDebugOffsets(offsets, impl->layout);
+    impl->roots.interpreters_head =
+        impl->roots.runtime +
+        *impl->layout.Offset(Field::kRuntimeInterpretersHead);
+  }
+  impl->codes = std::make_unique<CodeCache>(&impl->layout, &impl->version);
+  impl->walker = std::make_unique<FrameWalker>(
+      &impl->layout, &impl->version, impl->roots.types, impl->codes.get());
+  return std::unique_ptr<PythonProcess>(new PythonProcess(std::move(impl)));
+}
+
+PythonProcess::PythonProcess(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+PythonProcess::~PythonProcess() = default;
+
+pid_t PythonProcess::pid() const { return impl_->pid; }
+const PythonVersion& PythonProcess::version() const { return impl_->version; }
+const std::string& PythonProcess::binary() const { return impl_->binary_path; }
+const RemoteMemory& PythonProcess::memory() const { return *impl_->live; }
+
+absl::StatusOr<uint64_t> PythonProcess::Impl::GilHolder(uint64_t interp) {
+  if (roots.tstate_current != 0) {
+    uint64_t holder = 0;
+    PYSTROBE_RETURN_IF_ERROR(
+        cache->Read(roots.tstate_current, &holder, sizeof(holder)));
+    return holder;
+  }
+  if (!layout.Has(Field::kInterpGil)) return 0;
+  PYSTROBE_ASSIGN_OR_RETURN(
+      uint64_t gil,
+      ReadField<uint64_t>(*cache, layout, interp, Field::kInterpGil));
+  if (gil == 0) return 0;
+  PYSTROBE_ASSIGN_OR_RETURN(
+      int32_t locked,
+      ReadField<int32_t>(*cache, layout, gil, Field::kGilLocked));
+  if (locked == 0) return 0;
+  return ReadField<uint64_t>(*cache, layout, gil, Field::kGilLastHolder);
+}
+
+void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
+  // Before 3.11 a thread state knows only its pthread_t, which in glibc is
+  // the address of the thread's struct pthread; its kernel TID is a field at
+  // a fixed offset that glibc does not export. Find the offset once: the one
+  // where every thread's value is a TID of the target.
+  absl::StatusOr<std::vector<ThreadInfo>> tasks = proc.ListThreads(pid);
+  if (!tasks.ok()) return;
+  absl::flat_hash_set<int32_t> tids;
+  for (const ThreadInfo& t : *tasks) tids.insert(t.tid);
+  auto read_tid = [&](uint64_t pthread, int offset) -> int32_t {
+    int32_t tid = 0;
+    if (!cache->Read(pthread + offset, &tid, sizeof(tid)).ok()) return 0;
+    return tid;
+  };
+  auto offset_fits = [&](int offset) {
+    int matched = 0;
+    for (const PyThread& t : threads) {
+      if (t.thread_id == 0) continue;
+      if (!tids.contains(read_tid(t.thread_id, offset))) return false;
+      ++matched;
+    }
+    return matched > 0;
+  };
+  if (pthread_tid_offset < 0 || !offset_fits(pthread_tid_offset)) {
+    pthread_tid_offset = -1;
+    // 0x2d0 is struct pthread.tid in glibc 2.26+ on x86-64; try it first.
+    constexpr int kGlibcTidOffset = 0x2d0;
+    if (offset_fits(kGlibcTidOffset)) {
+      pthread_tid_offset = kGlibcTidOffset;
+    } else {
+      for (int offset = 0; offset < 0x800; offset += 4) {
+        if (offset_fits(offset)) {
+          pthread_tid_offset = offset;
+          break;
+        }
+      }
+    }
+  }
+  if (pthread_tid_offset < 0) return;
+  for (PyThread& t : threads) {
+    if (t.thread_id != 0)
+      t.native_id = read_tid(t.thread_id, pthread_tid_offset);
+  }
+}
+
+absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
+  Impl& m = *impl_;
+  m.cache->Clear();
+  std::vector<PyThread> threads;
+  uint64_t interp = 0;
+  absl::Status head =
+      m.cache->Read(m.roots.interpreters_head, &interp, sizeof(interp));
+  if (!head.ok()) {
+    // The runtime is in the executable or libpython, mapped for the whole
+    // life of the process: failing to read it means the process is gone.
+    if (m.proc.CheckExists(m.pid).ok()) return head;
+    return ProcessGoneError(absl::StrCat("process ", m.pid, " exited"));
+  }
+  absl::flat_hash_set<uint64_t> seen;
+  RemoteStruct tstate;
+  for (int index = 0; interp != 0 && index < kMaxInterpreters; ++index) {
+    if (!seen.insert(interp).second) break;
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t holder, m.GilHolder(interp));
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t address,
+                              ReadField<uint64_t>(*m.cache, m.layout, interp,
+                                                  Field::kInterpTstateHead));
+    for (int n = 0; address != 0 && n < kMaxThreads; ++n) {
+      if (!seen.insert(address).second) break;
+      PyThread thread;
+      thread.tstate = address;
+      thread.interpreter = index;
+      thread.holds_gil = holder == address;
+      PYSTROBE_RETURN_IF_ERROR(
+          tstate.Load(*m.cache, m.layout, address, Field::kSizeofThreadState));
+      PYSTROBE_ASSIGN_OR_RETURN(
+          thread.thread_id,
+          tstate.Get<uint64_t>(m.layout, Field::kTstateThreadId));
+      if (m.layout.Has(Field::kTstateNativeThreadId)) {
+        PYSTROBE_ASSIGN_OR_RETURN(
+            uint64_t native,
+            tstate.Get<uint64_t>(m.layout, Field::kTstateNativeThreadId));
+        thread.native_id = static_cast<pid_t>(native);
+      }
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t owner, tstate.Get<uint64_t>(m.layout, Field::kTstateInterp));
+      if (owner != interp) {
+        thread.status = InconsistentError(
+            absl::StrCat("thread state 0x", absl::Hex(address),
+                         " does not belong to its interpreter"));
+      } else {
+        thread.status = m.walker->Walk(*m.cache, tstate, &thread.frames);
+        if (!thread.status.ok()) thread.frames.clear();
+      }
+      PYSTROBE_ASSIGN_OR_RETURN(
+          address, tstate.Get<uint64_t>(m.layout, Field::kTstateNext));
+      threads.push_back(std::move(thread));
+    }
+    PYSTROBE_ASSIGN_OR_RETURN(
+        interp,
+        ReadField<uint64_t>(*m.cache, m.layout, interp, Field::kInterpNext));
+  }
+  if (!m.layout.Has(Field::kTstateNativeThreadId)) m.ResolveNativeIds(threads);
+  return threads;
+}
+
+}  // namespace pystrobe

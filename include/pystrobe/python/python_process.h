@@ -1,0 +1,107 @@
+// A live CPython process: its version, its interpreters' threads and their
+// Python stacks.
+//
+// Attach() finds the interpreter in the target (libpython or a statically
+// linked executable), detects its version, picks the struct layout and finds
+// the runtime's roots. ReadThreads() then takes one snapshot of every thread:
+//
+//   ASSIGN_OR_RETURN(auto python, PythonProcess::Attach(pid));
+//   ASSIGN_OR_RETURN(std::vector<PyThread> threads, python->ReadThreads());
+//   for (const PyThread& t : threads)
+//     for (const Frame& f : t.frames)  // innermost first
+//       printf("%s (%s:%d)\n", f.code->name.c_str(), f.code->filename.c_str(),
+//              f.line);
+//
+// Reads go through a page cache that is cleared per snapshot, and decoded
+// code objects (names, file names, line tables) are cached across snapshots,
+// so a repeated read of an unchanged stack costs a handful of syscalls.
+// The target keeps running while it is read unless the caller stops it
+// (PtraceSuspension); a stack torn by a running thread is reported as that
+// thread's error (InconsistentError / MemoryGoneError), never as frames.
+#ifndef PYSTROBE_PYTHON_PYTHON_PROCESS_H_
+#define PYSTROBE_PYTHON_PYTHON_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/remote_memory.h"
+#include "pystrobe/python/line_table.h"
+#include "pystrobe/python/version.h"
+
+namespace pystrobe {
+
+// What pystrobe knows of a code object. Immutable once decoded; shared by
+// every frame (and every snapshot) that runs it.
+struct CodeInfo {
+  std::string name;      // co_name
+  std::string qualname;  // co_qualname (3.11+), else empty
+  std::string filename;  // co_filename
+  int first_line = 0;    // co_firstlineno
+  LineTable lines;
+};
+
+struct Frame {
+  std::shared_ptr<const CodeInfo> code;
+  int line = -1;  // -1: the instruction has no line
+};
+
+// One Python thread state.
+struct PyThread {
+  uint64_t tstate = 0;      // address of the PyThreadState
+  uint64_t thread_id = 0;   // PyThreadState.thread_id (threading.get_ident())
+  pid_t native_id = 0;      // kernel TID; 0 when it could not be found
+  int64_t interpreter = 0;  // index of its interpreter (0: main)
+  bool holds_gil = false;
+  std::vector<Frame> frames;  // innermost first
+  // Non-OK when the stack could not be read consistently; `frames` is then
+  // empty.
+  absl::Status status;
+};
+
+struct AttachOptions {
+  std::string proc_root = "/proc";
+};
+
+class PythonProcess {
+ public:
+  // Errors: ProcessGoneError (no such PID), NoPermissionError (with advice),
+  // NotPythonError (saying what was found), UnsupportedVersionError (naming
+  // the version).
+  static absl::StatusOr<std::unique_ptr<PythonProcess>> Attach(
+      pid_t pid, const AttachOptions& options = {});
+
+  ~PythonProcess();
+  PythonProcess(const PythonProcess&) = delete;
+  PythonProcess& operator=(const PythonProcess&) = delete;
+
+  pid_t pid() const;
+  const PythonVersion& version() const;
+  // The binary that holds the interpreter (libpython or the executable).
+  const std::string& binary() const;
+
+  // One snapshot of every thread of every interpreter. Fails as a whole only
+  // when the interpreter list itself cannot be read (ProcessGoneError when
+  // the target exited); per-thread failures are in PyThread::status.
+  absl::StatusOr<std::vector<PyThread>> ReadThreads();
+
+  // The reader that reaches the target (below the page cache), for counting
+  // syscalls.
+  const RemoteMemory& memory() const;
+
+  struct Impl;
+
+ private:
+  explicit PythonProcess(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pystrobe
+
+#endif  // PYSTROBE_PYTHON_PYTHON_PROCESS_H_
