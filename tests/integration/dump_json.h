@@ -1,0 +1,74 @@
+// The JSON that `pystrobe dump --json` prints and the truth files the
+// workloads write, parsed into plain structs (through protobuf's JSON parser
+// into google.protobuf.Struct, so the tests do not carry a JSON parser).
+#ifndef PYSTROBE_TESTS_INTEGRATION_DUMP_JSON_H_
+#define PYSTROBE_TESTS_INTEGRATION_DUMP_JSON_H_
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace pystrobe::integration {
+
+struct Frame {
+  std::string function;
+  std::optional<std::string> qualname;
+  std::string file;
+  int64_t line = 0;
+};
+
+struct ThreadDump {
+  uint64_t thread_id = 0;
+  int64_t native_id = 0;
+  std::string name;
+  bool active = false;
+  bool gil = false;
+  std::vector<Frame> frames;  // innermost first
+};
+
+struct ProcessDump {
+  int64_t pid = 0;
+  std::string python_version;
+  std::vector<ThreadDump> threads;
+};
+
+// Parses `pystrobe dump --json` output; any missing or mistyped key of the
+// contract is an error (extra keys are allowed).
+absl::StatusOr<ProcessDump> ParseDump(const std::string& json);
+
+// What one workload thread reported about itself (tests/workloads/stacks.py).
+struct ThreadTruth {
+  std::string kind;  // "deep", "named", "spinner", "main", ...
+  uint64_t thread_id = 0;
+  int64_t native_id = 0;
+  std::string name;
+  int64_t fd = -1;            // the pipe it blocks reading
+  std::vector<Frame> frames;  // outermost first, as extract_stack() lists
+};
+
+struct StacksTruth {
+  int64_t pid = 0;
+  std::string python_version;
+  bool has_qualname = false;
+  Frame spin;  // the spinner's innermost function (line = first line)
+  int64_t spin_last_line = 0;
+  std::vector<ThreadTruth> threads;
+};
+
+absl::StatusOr<StacksTruth> ParseStacksTruth(const std::string& json);
+
+// One frame per line, "function [qualname] (file:line)".
+std::string FormatFrames(const std::vector<Frame>& frames);
+
+// Empty when equal; else where and how `actual` differs from `expected`
+// (lengths, first differing index, and both stacks around it).
+std::string DiffFrames(const std::vector<Frame>& expected,
+                       const std::vector<Frame>& actual, bool check_qualname);
+
+}  // namespace pystrobe::integration
+
+#endif  // PYSTROBE_TESTS_INTEGRATION_DUMP_JSON_H_

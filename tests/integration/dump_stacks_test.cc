@@ -1,0 +1,223 @@
+// `pystrobe dump --json` against live interpreters, checked against the
+// stacks the target's threads report about themselves.
+//
+// tests/workloads/stacks.py starts threads that each record their stack
+// (traceback.extract_stack()), thread ids and OS name, then block on that
+// same line in read(2) on a private pipe, plus one thread spinning in pure
+// Python. The test waits until /proc shows every blocked thread inside
+// read() on its own fd (so none is between its report and its blocking call)
+// and the spinner has closed its fd (so it is inside its loop), then dumps
+// and compares frame by frame.
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "dump_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interpreters.h"
+#include "subprocess.h"
+
+namespace pystrobe::integration {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(120);
+
+std::string WorkloadPath() {
+  return PYSTROBE_SOURCE_DIR "/tests/workloads/stacks.py";
+}
+
+// Why the target is not yet where the test needs it, or "" once it is.
+std::string NotYetBlocked(pid_t pid, const StacksTruth& truth) {
+  for (const ThreadTruth& t : truth.threads) {
+    if (t.kind == "spinner") {
+      if (FileExists(absl::StrCat("/proc/", pid, "/fd/", t.fd))) {
+        return "the spinner has not entered its loop (fd " +
+               std::to_string(t.fd) + " still open)";
+      }
+      continue;
+    }
+    absl::StatusOr<std::vector<uint64_t>> call = ThreadSyscall(pid, t.native_id);
+    if (!call.ok()) return call.status().ToString();
+    if (call->size() < 2 || (*call)[0] != ReadSyscallNumber() ||
+        (*call)[1] != static_cast<uint64_t>(t.fd)) {
+      return absl::StrCat("thread ", t.kind, " (tid ", t.native_id,
+                          ") is not in read(", t.fd, ")");
+    }
+  }
+  return "";
+}
+
+std::vector<Frame> Reversed(std::vector<Frame> frames) {
+  std::reverse(frames.begin(), frames.end());
+  return frames;
+}
+
+class DumpStacksTest : public ::testing::TestWithParam<Interpreter> {
+ protected:
+  static void SetUpTestSuite() {
+    std::cout << "pystrobe integration: interpreters tested: "
+              << DescribeInterpreters(FindInterpreters()) << std::endl;
+  }
+};
+
+// Checks one dump against the truth. Only blocked threads are required to
+// match exactly when the target ran during the dump (`nonblocking`).
+void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
+               bool nonblocking) {
+  EXPECT_EQ(dump.pid, truth.pid);
+  EXPECT_EQ(dump.python_version, truth.python_version);
+  const bool py3 = truth.python_version[0] == '3';
+
+  std::map<uint64_t, const ThreadDump*> by_id;
+  for (const ThreadDump& t : dump.threads) {
+    EXPECT_TRUE(by_id.emplace(t.thread_id, &t).second)
+        << "thread_id " << t.thread_id << " dumped twice";
+  }
+  std::set<uint64_t> truth_ids;
+  for (const ThreadTruth& t : truth.threads) truth_ids.insert(t.thread_id);
+  for (const ThreadDump& t : dump.threads) {
+    EXPECT_TRUE(truth_ids.count(t.thread_id))
+        << "dumped a thread the target does not have: thread_id "
+        << t.thread_id << " native_id " << t.native_id << " name " << t.name;
+  }
+
+  int gil_holders = 0;
+  for (const ThreadDump& t : dump.threads) gil_holders += t.gil;
+  EXPECT_LE(gil_holders, 1) << "more than one thread holds the GIL";
+
+  for (const ThreadTruth& want : truth.threads) {
+    SCOPED_TRACE("thread " + want.kind);
+    auto it = by_id.find(want.thread_id);
+    if (it == by_id.end()) {
+      ADD_FAILURE() << "thread " << want.kind << " (thread_id "
+                    << want.thread_id << ", tid " << want.native_id
+                    << ") missing from the dump";
+      continue;
+    }
+    const ThreadDump& got = *it->second;
+    EXPECT_EQ(got.native_id, want.native_id);
+    EXPECT_EQ(got.name, want.name);
+    for (const Frame& f : got.frames) {
+      EXPECT_EQ(f.qualname.has_value(), truth.has_qualname)
+          << "\"qualname\" must be present exactly on 3.11+: "
+          << f.function;
+    }
+    if (want.kind == "spinner") {
+      EXPECT_TRUE(got.active) << "a thread spinning in Python is running";
+      if (py3) {
+        EXPECT_TRUE(got.gil) << "the only running thread holds the GIL";
+      }
+      if (nonblocking) continue;  // its stack may legitimately be torn
+      ASSERT_FALSE(got.frames.empty());
+      const Frame& top = got.frames[0];
+      EXPECT_EQ(top.function, truth.spin.function);
+      EXPECT_EQ(top.file, truth.spin.file);
+      EXPECT_GE(top.line, truth.spin.line);
+      EXPECT_LE(top.line, truth.spin_last_line);
+      std::vector<Frame> outer(got.frames.begin() + 1, got.frames.end());
+      EXPECT_EQ(DiffFrames(Reversed(want.frames), outer, truth.has_qualname),
+                "");
+      continue;
+    }
+    EXPECT_FALSE(got.active) << "a thread blocked in read() is idle";
+    EXPECT_FALSE(got.gil) << "a thread blocked in read() released the GIL";
+    EXPECT_EQ(DiffFrames(Reversed(want.frames), got.frames, truth.has_qualname),
+              "");
+  }
+}
+
+TEST_P(DumpStacksTest, MatchesStacksTheTargetReports) {
+  const Interpreter& py = GetParam();
+  std::cout << "interpreter: " << py.name << " " << py.path << std::endl;
+  ScopedTempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string truth_path = dir.path() + "/truth.json";
+  const std::string modules = dir.path() + "/modules";
+  ASSERT_EQ(mkdir(modules.c_str(), 0755), 0);
+
+  // C.UTF-8: Python 3.6 in the C locale cannot name the non-ASCII files.
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      {py.path, "-S", "-E", WorkloadPath(), truth_path, modules},
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitFor(
+      [&] { return FileExists(truth_path) || target->HasExited(); },
+      kStartTimeout))
+      << "no truth file; target log:\n"
+      << target->Log();
+  ASSERT_FALSE(target->HasExited()) << "target died:\n" << target->Log();
+  absl::StatusOr<std::string> truth_json = ReadFileToString(truth_path);
+  ASSERT_TRUE(truth_json.ok()) << truth_json.status();
+  absl::StatusOr<StacksTruth> truth = ParseStacksTruth(*truth_json);
+  ASSERT_TRUE(truth.ok()) << truth.status() << "\n" << *truth_json;
+  ASSERT_EQ(truth->pid, target->pid());
+
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] { return (why = NotYetBlocked(target->pid(), *truth)).empty(); },
+      kStartTimeout))
+      << why;
+
+  const std::string pid = std::to_string(target->pid());
+  const std::vector<std::vector<std::string>> runs = {
+      {PystrobeBinary(), "dump", "--pid", pid, "--json"},
+      {PystrobeBinary(), "dump", "--pid", pid, "--json"},
+      {PystrobeBinary(), "dump", "--pid", pid, "--json", "--nonblocking"},
+      {PystrobeBinary(), "dump", "--pid", pid, "--json"},
+  };
+  for (const std::vector<std::string>& argv : runs) {
+    const bool nonblocking = argv.back() == "--nonblocking";
+    SCOPED_TRACE(absl::StrJoin(argv, " "));
+    CommandResult result = RunCommand(argv);
+    ASSERT_TRUE(result.exited && result.exit_code == 0) << result.Describe();
+    absl::StatusOr<ProcessDump> dump = ParseDump(result.out);
+    ASSERT_TRUE(dump.ok()) << dump.status() << "\n" << result.Describe();
+    CheckDump(*dump, *truth, nonblocking);
+
+    // The target must run on, never left in a ptrace stop.
+    ASSERT_FALSE(target->HasExited()) << "target died:\n" << target->Log();
+    absl::StatusOr<std::map<int64_t, char>> states =
+        ThreadStates(target->pid());
+    ASSERT_TRUE(states.ok()) << states.status();
+    EXPECT_EQ(states->size(), truth->threads.size());
+    for (const auto& [tid, state] : *states) {
+      EXPECT_NE(state, 't') << "thread " << tid << " left in a ptrace stop";
+      EXPECT_NE(state, 'T') << "thread " << tid << " left stopped";
+    }
+    // Still blocked where they were: the dump changed nothing in the target.
+    EXPECT_EQ(NotYetBlocked(target->pid(), *truth), "");
+    if (::testing::Test::HasFailure()) {
+      std::cout << "pystrobe: " << result.Describe() << std::endl;
+      break;  // one failing dump says it all; three would bury it
+    }
+  }
+}
+
+std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, DumpStacksTest,
+                         ::testing::ValuesIn(FindInterpreters()), ParamName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DumpStacksTest);
+
+TEST(DumpStacksSetup, FindsInterpreters) {
+  std::vector<Interpreter> all = FindInterpreters();
+  std::cout << "pystrobe integration: interpreters tested: "
+            << DescribeInterpreters(all) << std::endl;
+  EXPECT_FALSE(all.empty())
+      << "no CPython found under ~/.pyenv/versions or /usr/bin; set "
+         "PYSTROBE_PYTHONS=/path/to/python3.X:...";
+}
+
+}  // namespace
+}  // namespace pystrobe::integration
