@@ -24,11 +24,18 @@
 
 namespace pystrobe {
 
-enum class LineTableFormat { kLnotab27, kLnotab36, kLinetable310,
-                             kLocations311 };
+enum class LineTableFormat {
+  kLnotab27,
+  kLnotab36,
+  kLinetable310,
+  kLocations311
+};
 
 class LineTable {
  public:
+  // Ranges are sorted, contiguous from offset 0 and never empty; neighbours
+  // have different lines. For co_lnotab the last range is open-ended (its
+  // end is INT32_MAX): the interpreter keeps the final line for any offset.
   struct Range {
     int32_t start;  // byte offset into the bytecode, inclusive
     int32_t end;    // exclusive
@@ -36,13 +43,19 @@ class LineTable {
   };
 
   LineTable() = default;
+
+  // Decodes `table` (co_lnotab for kLnotab*, co_linetable otherwise) once.
+  // Never fails: a malformed entry ends the decoding, and what was decoded
+  // before it stays usable. Holds at most one range per table byte.
   static LineTable Decode(LineTableFormat format, std::string_view table,
                           int first_line);
 
   // The line of the instruction at byte offset `offset` into the bytecode,
   // as the interpreter itself computes it (PyCode_Addr2Line). -1 when the
   // instruction has no line. Offsets before 0 give the first line (a frame
-  // that has not started yet).
+  // that has not started yet). Offsets past the table: the final line for
+  // co_lnotab, -1 for the 3.10+ formats, again as the interpreter answers.
+  // O(log ranges), no allocation.
   int LineForOffset(int offset) const;
 
   int first_line() const { return first_line_; }
