@@ -1,8 +1,14 @@
 // Symbols and sections of a binary mapped into the target, via elfutils libelf.
 //
-//   ASSIGN_OR_RETURN(ElfFile elf, ElfFile::Open(proc.InTargetRoot(pid, path)));
+// An ElfFile is indexed once when it is opened (symbols, sections, PT_LOAD
+// segments, build-id) and then answers lookups without touching libelf
+// again; it keeps only the file descriptor, to read section bytes on demand.
+// Everything read from the file is bounded: a truncated or hostile file gives
+// an error, never a crash or an unbounded allocation.
+//
+//   PYSTROBE_ASSIGN_OR_RETURN(ElfFile elf, OpenMappedElf(proc, pid, mapping));
 //   std::optional<ElfSymbol> runtime = elf.FindSymbol("_PyRuntime");
-//   ASSIGN_OR_RETURN(uint64_t bias, elf.LoadBias(maps, path));
+//   PYSTROBE_ASSIGN_OR_RETURN(uint64_t bias, elf.LoadBias(maps, mapping.path));
 //   uint64_t remote_address = runtime->value + bias;
 #ifndef PYSTROBE_ELF_ELF_FILE_H_
 #define PYSTROBE_ELF_ELF_FILE_H_
@@ -18,10 +24,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "pystrobe/base/scoped_fd.h"
 #include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
 
+// A defined OBJECT, FUNC or NOTYPE symbol. TLS, IFUNC, absolute and
+// undefined symbols are not indexed: their value plus the load bias is not
+// an address in the process.
 struct ElfSymbol {
   std::string name;
   uint64_t value = 0;  // link-time address (add the load bias)
@@ -47,8 +57,9 @@ class ElfFile {
  public:
   // Opens and indexes a file: both symbol tables (.symtab wins over .dynsym
   // for the same name), section headers, PT_LOAD segments and the GNU
-  // build-id. Errors name the path; a file that is not ELF is
-  // InvalidArgument.
+  // build-id. Errors name the path: NotFound for a missing file,
+  // InvalidArgument ("PATH is not an ELF file") for a file that is not ELF,
+  // DataLoss for a corrupt or truncated one.
   static absl::StatusOr<ElfFile> Open(const std::string& path);
 
   ElfFile(ElfFile&&) noexcept;
@@ -57,28 +68,39 @@ class ElfFile {
 
   const std::string& path() const { return path_; }
   bool is_pie_or_shared() const { return is_dyn_; }  // ET_DYN
+  // True if the file has a .symtab (it was not stripped).
   bool has_symtab() const { return has_symtab_; }
-  // Hex string of the NT_GNU_BUILD_ID note, empty if there is none.
+  // Lowercase hex of the NT_GNU_BUILD_ID note, empty if there is none.
   const std::string& build_id() const { return build_id_; }
 
+  // A symbol by exact name. Within one table a GLOBAL definition is
+  // preferred over a LOCAL or WEAK one of the same name.
   std::optional<ElfSymbol> FindSymbol(std::string_view name) const;
+  // The first section with this name.
   std::optional<ElfSection> FindSection(std::string_view name) const;
+  const std::vector<ElfSection>& sections() const { return sections_; }
   const std::vector<ElfLoadSegment>& load_segments() const { return loads_; }
+  size_t symbol_count() const { return symbols_.size(); }
 
   // The bytes of a section from the file (empty for SHT_NOBITS). Bounded by
-  // `max_size`; larger sections are an error.
+  // `max_size`; larger sections are an error (ResourceExhausted).
   absl::StatusOr<std::string> SectionBytes(std::string_view name,
                                            size_t max_size = 64 << 20) const;
 
   // The load bias of this file in a process: runtime address minus
   // link-time address, computed from the mapping of the file (matched by
-  // `mapped_path`) whose file offset lies in a PT_LOAD segment.
+  // `mapped_path`) whose file offset lies in a PT_LOAD segment. 0 for a
+  // non-PIE executable. NotFound if no such mapping exists.
   absl::StatusOr<uint64_t> LoadBias(const std::vector<MemoryMapping>& maps,
                                     std::string_view mapped_path) const;
 
  private:
   ElfFile() = default;
   std::string path_;
+  // Kept open so SectionBytes reads the file that was indexed, even if the
+  // path was deleted or replaced since.
+  ScopedFd fd_;
+  uint64_t file_size_ = 0;
   bool is_dyn_ = false;
   bool has_symtab_ = false;
   std::string build_id_;
@@ -89,7 +111,9 @@ class ElfFile {
 
 // Opens a binary mapped by `pid` at `mapping`: through /proc/PID/root (so
 // binaries inside containers resolve), and for a deleted or replaced file
-// through /proc/PID/map_files/START-END.
+// (or one whose inode differs from the mapping's) through
+// /proc/PID/map_files/START-END, which needs CAP_SYS_ADMIN. Errors name
+// every path tried.
 absl::StatusOr<ElfFile> OpenMappedElf(const ProcFs& proc, pid_t pid,
                                       const MemoryMapping& mapping);
 
