@@ -3,7 +3,19 @@
 // Attaching is a factory: Suspend() seizes and interrupts all threads,
 // re-reading the thread list until it stops changing, and on any failure
 // detaches from those it already stopped. The destructor always resumes the
-// target, so it is never left stopped by an error path:
+// target, so it is never left stopped by an error path.
+//
+// Why PTRACE_SEIZE + PTRACE_INTERRUPT rather than PTRACE_ATTACH: ATTACH
+// stops the tracee by sending it SIGSTOP, which the target can observe (a
+// parent waiting with WUNTRACED sees its child stop, a pending SIGSTOP can
+// leak into a job-control stop if detaching races with it). INTERRUPT stops
+// the thread with a ptrace trap that no signal handler, waiter or job control
+// in the target ever sees. If a thread happens to stop for the delivery of
+// a real signal first, that signal is held and re-injected on detach, so the
+// target never loses a signal.
+//
+// A ptrace tracer is a thread, not a process: create, use and destroy a
+// PtraceSuspension on the same thread.
 //
 //   {
 //     ASSIGN_OR_RETURN(PtraceSuspension stop, PtraceSuspension::Suspend(pid));
@@ -14,6 +26,8 @@
 
 #include <sys/types.h>
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,11 +50,16 @@ class PtraceSuspension {
   // Detaches from every thread now (the destructor then does nothing).
   void Resume();
 
+  // The stopped threads, sorted by TID.
   const std::vector<pid_t>& threads() const { return tids_; }
 
  private:
-  explicit PtraceSuspension(std::vector<pid_t> tids) : tids_(std::move(tids)) {}
+  PtraceSuspension(std::vector<pid_t> tids, std::vector<int> signals)
+      : tids_(std::move(tids)), signals_(std::move(signals)) {}
   std::vector<pid_t> tids_;
+  // signals_[i]: the signal tids_[i] was about to receive when it stopped
+  // (0 if none); handed back to it by PTRACE_DETACH.
+  std::vector<int> signals_;
 };
 
 // The line to show a user who may not trace `pid`, naming the remedy:

@@ -18,6 +18,7 @@
 #define PYSTROBE_PROCESS_REMOTE_MEMORY_H_
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -59,24 +60,40 @@ class RemoteMemory {
   uint64_t read_count_ = 0;
 };
 
-// process_vm_readv(2): one syscall for a whole batch.
+// process_vm_readv(2): one syscall per read, and one per IOV_MAX ranges of a
+// batch. Needs the same privilege as ptrace attach (PTRACE_MODE_ATTACH), but
+// never stops the target. A read that is only partly mapped is a
+// MemoryGoneError naming the first address that could not be read.
 class ProcessVmMemory final : public RemoteMemory {
  public:
   explicit ProcessVmMemory(pid_t pid) : pid_(pid) {}
   absl::Status Read(uint64_t address, void* out, size_t size) override;
   absl::Status ReadBatch(const std::vector<ReadRequest>& requests) override;
 
+  pid_t pid() const { return pid_; }
+
  private:
   pid_t pid_;
+  // Reused between batches so that a steady-state batch does not allocate.
+  std::vector<iovec> local_;
+  std::vector<iovec> remote_;
 };
 
 // pread(2) on /proc/PID/mem, for kernels or sandboxes without
-// process_vm_readv (seccomp filters in some containers).
+// process_vm_readv (seccomp filters in some containers). One syscall per
+// read; the file stays open, so once opened it keeps working after the
+// caller drops privileges. An unmapped address reads as EIO, which is
+// reported as MemoryGoneError; once the target has exited its memory reads
+// as end-of-file, reported as ProcessGoneError.
 class ProcMemFile final : public RemoteMemory {
  public:
+  // ProcessGoneError if the process does not exist, NoPermissionError (with
+  // PermissionAdvice) if the caller may not open its memory.
   static absl::StatusOr<std::unique_ptr<ProcMemFile>> Open(
       pid_t pid, const std::string& proc_root = "/proc");
   absl::Status Read(uint64_t address, void* out, size_t size) override;
+
+  pid_t pid() const { return pid_; }
 
  private:
   ProcMemFile(pid_t pid, ScopedFd fd) : pid_(pid), fd_(std::move(fd)) {}
@@ -85,14 +102,28 @@ class ProcMemFile final : public RemoteMemory {
 };
 
 // The best reader for a live process: process_vm_readv when it works on this
-// system (probed with a read of the target's stack), else /proc/PID/mem.
+// system (probed with a small read at the start of the target's stack, or of
+// another readable mapping), else /proc/PID/mem. Errors: ProcessGoneError
+// ("no process with PID N"), NoPermissionError whose message is
+// PermissionAdvice(pid) when neither way is allowed.
 absl::StatusOr<std::unique_ptr<RemoteMemory>> OpenRemoteMemory(pid_t pid);
 
 // A fake address space made of byte ranges, for tests and fuzzers. Reads
-// outside every range (or straddling a gap) fail with MemoryGoneError.
+// outside every range (or straddling a gap) fail with MemoryGoneError. A read
+// must lie within a single Add()ed range: one spanning two adjacent ranges
+// fails too (the real address space never needs that distinction to matter
+// to a test; add one larger range instead). Each Read counts as one source
+// read.
+//
+//   FakeMemory memory;
+//   memory.Add(0x1000, std::string("\x2a\0\0\0\0\0\0\0", 8));
+//   uint64_t value;
+//   memory.Read(0x1000, &value, sizeof(value));  // OK, value == 42
 class FakeMemory final : public RemoteMemory {
  public:
-  // Maps `bytes` at `address`. Ranges must not overlap.
+  // Maps `bytes` at `address`. Ranges must not overlap; a range that would
+  // overlap an existing one (or wrap past the end of the address space) is
+  // ignored.
   void Add(uint64_t address, std::string bytes);
   absl::Status Read(uint64_t address, void* out, size_t size) override;
 
@@ -105,9 +136,21 @@ class FakeMemory final : public RemoteMemory {
 // pages), so later reads of nearby structures cost no syscall. Call Clear()
 // before each new sample: the target keeps running, so a cached page is only
 // trusted within one sample.
+//
+// If the batch fails because some page is unmapped, the pages are fetched
+// one by one so that the mapped ones are still cached, and the read fails
+// only if it needs a page that cannot be read (after one last exact read of
+// the requested bytes, so sources whose ranges are not page-aligned, such as
+// a FakeMemory, still work). Reads spanning more than kMaxCachedReadPages
+// pages, and reads that would need more than `max_pages` cached pages, go
+// straight to the source. read_count() counts the calls made to the source.
+//
+// Not thread-safe. Once warm, a read served from the cache does no heap
+// allocation and no syscall; page buffers are kept across Clear().
 class PageCache final : public RemoteMemory {
  public:
   static constexpr size_t kPageSize = 4096;
+  static constexpr size_t kMaxCachedReadPages = 64;
 
   // `source` must outlive the cache. At most `max_pages` are kept; beyond
   // that reads bypass the cache.
@@ -117,12 +160,33 @@ class PageCache final : public RemoteMemory {
   void Clear();
 
   RemoteMemory* source() const { return source_; }
+  // Pages cached since the last Clear().
+  size_t cached_pages() const { return cached_; }
 
  private:
+  // One slot of an open-addressing table from page address to page buffer.
+  // A slot is in use only if its generation is the current one, so Clear()
+  // empties the table by bumping the generation, in O(1).
+  struct Slot {
+    uint64_t page = 0;
+    uint32_t buffer = 0;  // index into buffers_
+    uint32_t generation = 0;
+  };
+
+  const uint8_t* Find(uint64_t page) const;
+  // Caches the page just read into buffers_[cached_].
+  const uint8_t* Insert(uint64_t page);
+  uint8_t* NextBuffer(size_t ahead);
+  absl::Status Fetch(uint64_t first_page, size_t page_count,
+                     const uint8_t** pages);
+
   RemoteMemory* source_;
   size_t max_pages_;
-  // Page base address -> page bytes. Pages that failed to read are not kept.
-  std::map<uint64_t, std::unique_ptr<uint8_t[]>> pages_;
+  size_t cached_ = 0;
+  uint32_t generation_ = 1;
+  std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  std::vector<ReadRequest> batch_;
 };
 
 }  // namespace pystrobe

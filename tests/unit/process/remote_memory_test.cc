@@ -1,0 +1,485 @@
+#include "pystrobe/process/remote_memory.h"
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pystrobe/base/errors.h"
+#include "status_matchers.h"
+
+namespace pystrobe {
+namespace {
+
+using ::pystrobe::testing::ChildProcess;
+using ::pystrobe::testing::IsOk;
+using ::pystrobe::testing::Pipe;
+using ::testing::HasSubstr;
+
+constexpr size_t kPage = PageCache::kPageSize;
+
+uint8_t PatternByte(size_t i) { return static_cast<uint8_t>(i * 7 + 3); }
+
+std::string Hex(uint64_t value) {
+  char buffer[32];
+  snprintf(buffer, sizeof(buffer), "0x%llx",
+           static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+// A child whose memory the test knows: `kPages` pages mapped before the fork
+// at the same address in both processes. The child writes PatternByte(i) at
+// offset i (the parent's copy stays zero, copy-on-write), optionally unmaps
+// page `hole`, reports ready and then waits. On "poke" it adds 1 to the
+// first byte and acknowledges.
+class PatternChild {
+ public:
+  static constexpr size_t kPages = 4;
+
+  explicit PatternChild(int hole = -1) {
+    void* mem = mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+      abort();
+    }
+    base_ = static_cast<uint8_t*>(mem);
+    child_.emplace(ChildProcess::Spawn([&] {
+      for (size_t i = 0; i < kPages * kPage; ++i) {
+        base_[i] = PatternByte(i);
+      }
+      if (hole >= 0) {
+        munmap(base_ + static_cast<size_t>(hole) * kPage, kPage);
+      }
+      to_parent_.WriteValue('r');
+      char command;
+      while (to_child_.ReadValue(&command)) {
+        ++base_[0];
+        to_parent_.WriteValue('a');
+      }
+    }));
+    char ready = 0;
+    if (!to_parent_.ReadValue(&ready) || ready != 'r') {
+      abort();
+    }
+  }
+  ~PatternChild() {
+    child_.reset();
+    munmap(base_, kPages * kPage);
+  }
+
+  pid_t pid() const { return child_->pid(); }
+  uint64_t address(size_t offset = 0) const {
+    return reinterpret_cast<uint64_t>(base_) + offset;
+  }
+  const uint8_t* local() const { return base_; }
+  void Poke() {
+    char ack = 0;
+    ASSERT_TRUE(to_child_.WriteValue('p'));
+    ASSERT_TRUE(to_parent_.ReadValue(&ack));
+  }
+  void Kill() { child_->Kill(); }
+
+ private:
+  uint8_t* base_ = nullptr;
+  Pipe to_parent_ = Pipe::Make();
+  Pipe to_child_ = Pipe::Make();
+  std::optional<ChildProcess> child_;
+};
+
+void ExpectPattern(const std::vector<uint8_t>& bytes, size_t offset) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    ASSERT_EQ(bytes[i], PatternByte(offset + i)) << "at offset " << i;
+  }
+}
+
+// Reads in the child with `memory`; checks contents, unmapped addresses and
+// a process that exited.
+void CheckLiveReads(RemoteMemory& memory, PatternChild& child) {
+  std::vector<uint8_t> bytes(3 * kPage);
+  ASSERT_THAT(memory.Read(child.address(100), bytes.data(), bytes.size()),
+              IsOk());
+  ExpectPattern(bytes, 100);
+  // The parent's own copy was never written: we did read the child.
+  EXPECT_EQ(child.local()[100], 0);
+}
+
+TEST(ProcessVmMemoryTest, ReadsChildMemory) {
+  PatternChild child;
+  ProcessVmMemory memory(child.pid());
+  CheckLiveReads(memory, child);
+  EXPECT_EQ(memory.read_count(), 1u);
+  uint8_t zero_size;
+  EXPECT_THAT(memory.Read(child.address(), &zero_size, 0), IsOk());
+}
+
+TEST(ProcMemFileTest, ReadsChildMemory) {
+  PatternChild child;
+  absl::StatusOr<std::unique_ptr<ProcMemFile>> memory =
+      ProcMemFile::Open(child.pid());
+  ASSERT_THAT(memory, IsOk());
+  CheckLiveReads(**memory, child);
+  EXPECT_GE((*memory)->read_count(), 1u);
+}
+
+TEST(ProcessVmMemoryTest, UnmappedAddressIsMemoryGone) {
+  PatternChild child(/*hole=*/2);
+  ProcessVmMemory memory(child.pid());
+  uint64_t value = 0;
+  absl::Status status = memory.Read(child.address(2 * kPage), &value, 8);
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  // Straddling from a mapped page into the hole: the error names the hole.
+  std::vector<uint8_t> bytes(64);
+  status = memory.Read(child.address(2 * kPage - 32), bytes.data(), 64);
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(Hex(child.address(2 * kPage))));
+  EXPECT_TRUE(IsMemoryGone(memory.Read(8, &value, 8)));
+}
+
+TEST(ProcMemFileTest, UnmappedAddressIsMemoryGone) {
+  PatternChild child(/*hole=*/2);
+  absl::StatusOr<std::unique_ptr<ProcMemFile>> memory =
+      ProcMemFile::Open(child.pid());
+  ASSERT_THAT(memory, IsOk());
+  uint64_t value = 0;
+  absl::Status status = (*memory)->Read(child.address(2 * kPage), &value, 8);
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  std::vector<uint8_t> bytes(64);
+  status = (*memory)->Read(child.address(2 * kPage - 32), bytes.data(), 64);
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(Hex(child.address(2 * kPage))));
+}
+
+TEST(ProcessVmMemoryTest, ExitedProcessIsProcessGone) {
+  PatternChild child;
+  ProcessVmMemory memory(child.pid());
+  const uint64_t address = child.address();
+  child.Kill();
+  uint64_t value = 0;
+  const absl::Status status = memory.Read(address, &value, 8);
+  EXPECT_TRUE(IsProcessGone(status)) << status;
+  EXPECT_TRUE(IsProcessGone(
+      memory.ReadBatch({ReadRequest{address, &value, sizeof(value)}})));
+}
+
+TEST(ProcMemFileTest, ExitedProcessIsProcessGone) {
+  PatternChild child;
+  const pid_t pid = child.pid();
+  absl::StatusOr<std::unique_ptr<ProcMemFile>> memory = ProcMemFile::Open(pid);
+  ASSERT_THAT(memory, IsOk());
+  const uint64_t address = child.address();
+  child.Kill();
+  uint64_t value = 0;
+  const absl::Status status = (*memory)->Read(address, &value, 8);
+  EXPECT_TRUE(IsProcessGone(status)) << status;
+  EXPECT_TRUE(IsProcessGone(ProcMemFile::Open(pid).status()));
+}
+
+TEST(ProcessVmMemoryTest, BatchUsesOneSyscallPerIovMax) {
+  PatternChild child;
+  ProcessVmMemory memory(child.pid());
+  // 1500 ranges of 8 bytes, every 10 bytes: more than IOV_MAX (1024).
+  constexpr size_t kCount = 1500;
+  std::vector<uint64_t> values(kCount);
+  std::vector<ReadRequest> requests;
+  for (size_t i = 0; i < kCount; ++i) {
+    requests.push_back(ReadRequest{child.address(i * 10), &values[i], 8});
+  }
+  ASSERT_THAT(memory.ReadBatch(requests), IsOk());
+  EXPECT_EQ(memory.read_count(), 2u);
+  for (size_t i = 0; i < kCount; ++i) {
+    uint8_t expected[8];
+    for (size_t j = 0; j < 8; ++j) {
+      expected[j] = PatternByte(i * 10 + j);
+    }
+    ASSERT_EQ(std::memcmp(&values[i], expected, 8), 0) << "range " << i;
+  }
+}
+
+TEST(ProcessVmMemoryTest, BatchFailureNamesTheUnmappedRange) {
+  PatternChild child(/*hole=*/1);
+  ProcessVmMemory memory(child.pid());
+  uint64_t a = 0;
+  uint64_t b = 0;
+  uint64_t c = 0;
+  const absl::Status status = memory.ReadBatch({
+      ReadRequest{child.address(0), &a, 8},
+      ReadRequest{child.address(kPage + 16), &b, 8},
+      ReadRequest{child.address(2 * kPage), &c, 8},
+  });
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(Hex(child.address(kPage + 16))));
+}
+
+TEST(OpenRemoteMemoryTest, ReadsLiveChild) {
+  PatternChild child;
+  absl::StatusOr<std::unique_ptr<RemoteMemory>> memory =
+      OpenRemoteMemory(child.pid());
+  ASSERT_THAT(memory, IsOk());
+  // process_vm_readv works on this machine (the tests above), so it wins.
+  EXPECT_NE(dynamic_cast<ProcessVmMemory*>(memory->get()), nullptr);
+  CheckLiveReads(**memory, child);
+}
+
+TEST(OpenRemoteMemoryTest, MissingProcess) {
+  PatternChild child;
+  const pid_t pid = child.pid();
+  child.Kill();
+  const absl::Status status = OpenRemoteMemory(pid).status();
+  EXPECT_TRUE(IsProcessGone(status)) << status;
+  EXPECT_EQ(status.message(), "no process with PID " + std::to_string(pid));
+}
+
+// A seccomp filter that makes process_vm_readv fail with `error`, as some
+// container runtimes do.
+bool DenyProcessVmReadv(int error) {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_process_vm_readv, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K,
+               SECCOMP_RET_ERRNO |
+                   (static_cast<uint32_t>(error) & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+  return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+// In a helper process where process_vm_readv is filtered, OpenRemoteMemory
+// falls back to /proc/PID/mem and still reads the pattern. The helper
+// reports: 'f' = fell back and read correctly, anything else = failure.
+void CheckFallback(int error) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the seccomp filter is written for x86-64";
+#endif
+  PatternChild child;
+  Pipe result = Pipe::Make();
+  ChildProcess helper = ChildProcess::Spawn([&] {
+    if (!DenyProcessVmReadv(error)) {
+      result.WriteValue('s');
+      return;
+    }
+    absl::StatusOr<std::unique_ptr<RemoteMemory>> memory =
+        OpenRemoteMemory(child.pid());
+    if (!memory.ok()) {
+      result.WriteValue('o');
+      return;
+    }
+    if (dynamic_cast<ProcMemFile*>(memory->get()) == nullptr) {
+      result.WriteValue('t');
+      return;
+    }
+    std::vector<uint8_t> bytes(kPage);
+    if (!(*memory)->Read(child.address(5), bytes.data(), bytes.size()).ok()) {
+      result.WriteValue('r');
+      return;
+    }
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      if (bytes[i] != PatternByte(5 + i)) {
+        result.WriteValue('d');
+        return;
+      }
+    }
+    result.WriteValue('f');
+  });
+  char outcome = 0;
+  ASSERT_TRUE(result.ReadValue(&outcome));
+  EXPECT_EQ(outcome, 'f');
+  helper.Reap();
+}
+
+TEST(OpenRemoteMemoryTest, FallsBackToProcMemWithoutProcessVmReadv) {
+  CheckFallback(ENOSYS);
+}
+
+TEST(OpenRemoteMemoryTest, FallsBackToProcMemWhenProcessVmReadvIsDenied) {
+  CheckFallback(EPERM);
+}
+
+TEST(FakeMemoryTest, Basics) {
+  FakeMemory memory;
+  memory.Add(0x1000, std::string("abcdefgh", 8));
+  memory.Add(0x1008, std::string("ijkl", 4));  // adjacent
+  memory.Add(0x2000, std::string("xyz", 3));
+  memory.Add(0x1004, std::string("overlap", 7));  // ignored
+  char out[16] = {};
+  ASSERT_THAT(memory.Read(0x1002, out, 4), IsOk());
+  EXPECT_EQ(std::string(out, 4), "cdef");
+  ASSERT_THAT(memory.Read(0x1008, out, 4), IsOk());
+  EXPECT_EQ(std::string(out, 4), "ijkl");
+  ASSERT_THAT(memory.Read(0x2000, out, 3), IsOk());
+  EXPECT_EQ(std::string(out, 3), "xyz");
+  EXPECT_TRUE(IsMemoryGone(memory.Read(0x0fff, out, 2)));
+  EXPECT_TRUE(IsMemoryGone(memory.Read(0x2001, out, 3)));  // past the end
+  EXPECT_TRUE(IsMemoryGone(memory.Read(0x1006, out, 4)));  // adjacent: fails
+  EXPECT_TRUE(IsMemoryGone(memory.Read(0x3000, out, 1)));
+  EXPECT_TRUE(IsMemoryGone(memory.Read(UINT64_MAX - 1, out, 4)));
+  EXPECT_EQ(memory.read_count(), 8u);
+  // The default ReadBatch reads each range.
+  char a[2];
+  char b[2];
+  EXPECT_THAT(
+      memory.ReadBatch({ReadRequest{0x1000, a, 2}, ReadRequest{0x2001, b, 2}}),
+      IsOk());
+  EXPECT_EQ(std::string(a, 2), "ab");
+  EXPECT_EQ(std::string(b, 2), "yz");
+  EXPECT_TRUE(IsMemoryGone(memory.ReadBatch(
+      {ReadRequest{0x1000, a, 2}, ReadRequest{0x2002, b, 2}})));
+}
+
+struct Record {
+  uint64_t id;
+  uint32_t a;
+  uint32_t b;
+};
+
+// 200 records spread over two pages of a child cost at most two reads of
+// the process; a record straddling the page boundary comes out right.
+TEST(PageCacheTest, ServesNearbyReadsFromOneFetchPerPage) {
+  void* mem = mmap(nullptr, 2 * kPage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  constexpr size_t kRecords = 200;  // 3200 bytes from offset 1000
+  const uint64_t first = reinterpret_cast<uint64_t>(mem) + 1000;
+  Pipe ready = Pipe::Make();
+  ChildProcess child = ChildProcess::Spawn([&] {
+    auto* base = reinterpret_cast<uint8_t*>(mem) + 1000;
+    for (size_t i = 0; i < kRecords; ++i) {
+      Record r{i * 1000003, static_cast<uint32_t>(i),
+               ~static_cast<uint32_t>(i)};
+      std::memcpy(base + i * sizeof(Record), &r, sizeof(r));
+    }
+    ready.WriteValue('r');
+    pause();
+  });
+  char c = 0;
+  ASSERT_TRUE(ready.ReadValue(&c));
+
+  ProcessVmMemory source(child.pid());
+  PageCache cache(&source);
+  // Read in a scattered order.
+  for (size_t k = 0; k < kRecords; ++k) {
+    const size_t i = (k * 37) % kRecords;
+    Record r{};
+    ASSERT_THAT(cache.Read(first + i * sizeof(Record), &r, sizeof(r)), IsOk());
+    ASSERT_EQ(r.id, i * 1000003);
+    ASSERT_EQ(r.a, static_cast<uint32_t>(i));
+    ASSERT_EQ(r.b, ~static_cast<uint32_t>(i));
+  }
+  EXPECT_LE(source.read_count(), 2u);
+  EXPECT_EQ(cache.cached_pages(), 2u);
+
+  // 16 bytes across the page boundary: the end of one record and the start
+  // of the next ((4096 - 1000) / 16 = 193.5 records fit in the first page).
+  // Expected bytes: the same records laid out locally.
+  std::vector<uint8_t> image(kRecords * sizeof(Record));
+  for (size_t i = 0; i < kRecords; ++i) {
+    Record r{i * 1000003, static_cast<uint32_t>(i), ~static_cast<uint32_t>(i)};
+    std::memcpy(image.data() + i * sizeof(Record), &r, sizeof(r));
+  }
+  const uint64_t boundary = reinterpret_cast<uint64_t>(mem) + kPage;
+  uint8_t straddle[16];
+  ASSERT_THAT(cache.Read(boundary - 8, straddle, sizeof(straddle)), IsOk());
+  EXPECT_EQ(std::memcmp(straddle, image.data() + (kPage - 1000 - 8), 16), 0);
+  EXPECT_LE(source.read_count(), 2u);
+  child.Kill();
+  munmap(mem, 2 * kPage);
+}
+
+TEST(PageCacheTest, UnmappedPageDoesNotPoisonOthers) {
+  PatternChild child(/*hole=*/1);
+  ProcessVmMemory source(child.pid());
+  PageCache cache(&source);
+  // Pages 0..2, page 1 unmapped: the read fails...
+  std::vector<uint8_t> bytes(2 * kPage);  // ends in page 2
+  const absl::Status status =
+      cache.Read(child.address(kPage - 8), bytes.data(), bytes.size());
+  EXPECT_TRUE(IsMemoryGone(status)) << status;
+  // ...but pages 0 and 2 were cached on the way: no more process reads.
+  const uint64_t reads = source.read_count();
+  std::vector<uint8_t> page0(kPage);
+  std::vector<uint8_t> page2(kPage);
+  ASSERT_THAT(cache.Read(child.address(0), page0.data(), kPage), IsOk());
+  ASSERT_THAT(cache.Read(child.address(2 * kPage), page2.data(), kPage),
+              IsOk());
+  EXPECT_EQ(source.read_count(), reads);
+  ExpectPattern(page0, 0);
+  ExpectPattern(page2, 2 * kPage);
+  EXPECT_EQ(cache.cached_pages(), 2u);
+  uint64_t value = 0;
+  EXPECT_TRUE(IsMemoryGone(cache.Read(child.address(kPage), &value, 8)));
+}
+
+TEST(PageCacheTest, ClearDropsStalePages) {
+  PatternChild child;
+  ProcessVmMemory source(child.pid());
+  PageCache cache(&source);
+  uint8_t first = 0;
+  ASSERT_THAT(cache.Read(child.address(), &first, 1), IsOk());
+  EXPECT_EQ(first, PatternByte(0));
+  child.Poke();  // the child adds 1 to that byte
+  ASSERT_THAT(cache.Read(child.address(), &first, 1), IsOk());
+  EXPECT_EQ(first, PatternByte(0));  // same sample: cached
+  cache.Clear();
+  EXPECT_EQ(cache.cached_pages(), 0u);
+  ASSERT_THAT(cache.Read(child.address(), &first, 1), IsOk());
+  EXPECT_EQ(first, static_cast<uint8_t>(PatternByte(0) + 1));
+  EXPECT_EQ(source.read_count(), 2u);
+}
+
+TEST(PageCacheTest, LargeReadsAndFullCacheGoStraightToTheSource) {
+  constexpr size_t kBig = (PageCache::kMaxCachedReadPages + 1) * kPage;
+  FakeMemory fake;
+  std::string big(kBig + kPage, '\0');
+  for (size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>(i % 251);
+  }
+  fake.Add(0x100000, big);
+  PageCache cache(&fake, /*max_pages=*/2);
+  std::vector<char> out(kBig);
+  ASSERT_THAT(cache.Read(0x100000, out.data(), kBig), IsOk());
+  EXPECT_EQ(std::string(out.data(), kBig), big.substr(0, kBig));
+  EXPECT_EQ(fake.read_count(), 1u);
+  EXPECT_EQ(cache.cached_pages(), 0u);
+
+  char c = 0;
+  ASSERT_THAT(cache.Read(0x100000 + 5, &c, 1), IsOk());
+  ASSERT_THAT(cache.Read(0x100000 + kPage + 5, &c, 1), IsOk());
+  EXPECT_EQ(cache.cached_pages(), 2u);
+  ASSERT_THAT(cache.Read(0x100000 + 2 * kPage + 7, &c, 1), IsOk());
+  EXPECT_EQ(c, static_cast<char>((2 * kPage + 7) % 251));
+  EXPECT_EQ(cache.cached_pages(), 2u);  // full: read through
+  EXPECT_EQ(fake.read_count(), 4u);
+}
+
+TEST(PageCacheTest, WorksOverFakeRangesThatAreNotWholePages) {
+  FakeMemory fake;
+  fake.Add(0x5010, std::string("hello, world", 12));
+  PageCache cache(&fake);
+  char out[5] = {};
+  ASSERT_THAT(cache.Read(0x5017, out, 5), IsOk());
+  EXPECT_EQ(std::string(out, 5), "world");
+  EXPECT_TRUE(IsMemoryGone(cache.Read(0x501a, out, 4)));
+  EXPECT_TRUE(IsMemoryGone(cache.Read(0x9000, out, 4)));
+}
+
+}  // namespace
+}  // namespace pystrobe
