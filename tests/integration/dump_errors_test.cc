@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,14 +56,13 @@ absl::StatusOr<ChildProcess> StartPythonTarget(const Interpreter& py,
                                                const ScopedTempDir& dir) {
   const std::string ready = dir.path() + "/ready";
   absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      {py.path, "-S", "-E", ExitingWorkload(), ready, "3600000", "3600000"},
-      {}, dir.path() + "/target.log");
+      {py.path, "-S", "-E", ExitingWorkload(), ready, "3600000", "3600000"}, {},
+      dir.path() + "/target.log");
   if (!target.ok()) return target.status();
   if (!WaitFor([&] { return FileExists(ready) || target->HasExited(); },
                kStartTimeout) ||
       target->HasExited()) {
-    return absl::InternalError("python target did not start: " +
-                               target->Log());
+    return absl::InternalError("python target did not start: " + target->Log());
   }
   return target;
 }
@@ -115,8 +115,8 @@ TEST(DumpErrorsTest, NoSuchProcessExits3) {
 }
 
 TEST(DumpErrorsTest, NonPythonProcessExits5AndSaysWhatItFound) {
-  std::string sleep_path = FileExists("/usr/bin/sleep") ? "/usr/bin/sleep"
-                                                        : "/bin/sleep";
+  std::string sleep_path =
+      FileExists("/usr/bin/sleep") ? "/usr/bin/sleep" : "/bin/sleep";
   ScopedTempDir dir;
   absl::StatusOr<ChildProcess> target =
       ChildProcess::Start({sleep_path, "1000"}, {}, dir.path() + "/log");
@@ -178,17 +178,17 @@ TEST(DumpErrorsTest, PermissionDeniedExits4AndSaysWhatToDo) {
     CommandResult r = RunCommand(argv);
     EXPECT_EQ(r.exit_code, 4) << r.Describe();
     ExpectOneErrorLine(r);
-    EXPECT_THAT(r.err, AnyOf(HasSubstr("CAP_SYS_PTRACE"),
-                             HasSubstr("ptrace_scope")))
+    EXPECT_THAT(r.err,
+                AnyOf(HasSubstr("CAP_SYS_PTRACE"), HasSubstr("ptrace_scope")))
         << "tell the user what to do";
   }
   EXPECT_FALSE(target->HasExited());
 }
 
-// A target that is already a zombie when the dump starts: gone as a Python
-// process but its PID still exists. Either answer is honest; crashing,
-// printing an empty dump or calling it "not Python" is not.
-TEST(DumpErrorsTest, ZombieTargetExits7Or3) {
+// A target that has already exited but is not yet reaped (a zombie) when
+// the dump starts. Its PID exists (kill(pid, 0) succeeds), so "no such
+// process" (3) would be false: this is "the target exited" (7).
+TEST(DumpErrorsTest, ZombieTargetExits7) {
   std::vector<Interpreter> all = FindInterpreters();
   const Interpreter* py = NewestInterpreter(all);
   if (py == nullptr) GTEST_SKIP() << "no Python 3 interpreter found";
@@ -200,12 +200,13 @@ TEST(DumpErrorsTest, ZombieTargetExits7Or3) {
   ASSERT_TRUE(target.ok()) << target.status();
   ASSERT_TRUE(target->WaitForExit(kStartTimeout)) << target->Log();
   ASSERT_TRUE(FileExists(ready)) << "the target failed:\n" << target->Log();
+  ASSERT_EQ(kill(target->pid(), 0), 0) << "the zombie must still exist";
   for (bool json : {false, true}) {
     std::vector<std::string> argv = Dump(target->pid());
     if (json) argv.push_back("--json");
     SCOPED_TRACE(absl::StrJoin(argv, " "));
     CommandResult r = RunCommand(argv);
-    EXPECT_THAT(r.exit_code, AnyOf(7, 3)) << r.Describe();
+    EXPECT_EQ(r.exit_code, 7) << r.Describe();
     ExpectOneErrorLine(r);
   }
 }
@@ -213,14 +214,15 @@ TEST(DumpErrorsTest, ZombieTargetExits7Or3) {
 // Targets that exit at a random moment right after they are ready: each dump
 // must either succeed with a well-formed dump or report exit 7, never crash,
 // hang or claim anything else. Which of the two happens depends on timing,
-// so the counts are printed, not asserted.
+// so the counts are printed, not asserted. A failing run does not stop the
+// loop: the distribution of outcomes is the useful report.
 TEST(DumpErrorsTest, TargetExitingDuringDumpExits0Or7) {
   std::vector<Interpreter> all = FindInterpreters();
   const Interpreter* py = NewestInterpreter(all);
   if (py == nullptr) GTEST_SKIP() << "no Python 3 interpreter found";
   std::cout << "target interpreter: " << py->path << std::endl;
   constexpr int kRuns = 30;
-  int succeeded = 0, exited = 0;
+  std::map<std::string, int> outcomes;
   for (int i = 0; i < kRuns; ++i) {
     ScopedTempDir dir;
     const std::string ready = dir.path() + "/ready";
@@ -230,23 +232,24 @@ TEST(DumpErrorsTest, TargetExitingDuringDumpExits0Or7) {
         {py->path, "-S", "-E", ExitingWorkload(), ready, "0", "60"}, {},
         dir.path() + "/target.log");
     ASSERT_TRUE(target.ok()) << target.status();
-    ASSERT_TRUE(WaitFor([&] { return FileExists(ready) || target->HasExited(); },
-                        kStartTimeout))
+    ASSERT_TRUE(
+        WaitFor([&] { return FileExists(ready) || target->HasExited(); },
+                kStartTimeout))
         << target->Log();
     std::vector<std::string> argv = Dump(target->pid());
     argv.push_back("--json");
     if (i % 2 == 1) argv.push_back("--nonblocking");
     SCOPED_TRACE(absl::StrCat("run ", i, ": ", absl::StrJoin(argv, " ")));
     CommandResult r = RunCommand(argv);
-    ASSERT_TRUE(r.exited) << r.Describe();
-    ASSERT_THAT(r.exit_code, AnyOf(0, 7)) << r.Describe();
+    ++outcomes[r.exited ? absl::StrCat("exit ", r.exit_code)
+                        : absl::StrCat("signal ", r.term_signal)];
+    EXPECT_TRUE(r.exited) << r.Describe();
+    EXPECT_THAT(r.exit_code, AnyOf(0, 7)) << r.Describe();
     if (r.exit_code == 0) {
-      ++succeeded;
       absl::StatusOr<ProcessDump> dump = ParseDump(r.out);
       ASSERT_TRUE(dump.ok()) << dump.status() << "\n" << r.Describe();
       EXPECT_EQ(dump->pid, target->pid());
     } else {
-      ++exited;
       ExpectOneErrorLine(r);
     }
     // However the dump ended, the target must not be left stopped: it exits
@@ -254,8 +257,9 @@ TEST(DumpErrorsTest, TargetExitingDuringDumpExits0Or7) {
     EXPECT_TRUE(target->WaitForExit(kStartTimeout))
         << "target did not exit on its own after the dump";
   }
-  std::cout << "target exiting during dump: " << succeeded << " runs exit 0, "
-            << exited << " runs exit 7 (of " << kRuns << ")" << std::endl;
+  std::cout << "target exiting during dump, outcomes of " << kRuns << " runs: "
+            << absl::StrJoin(outcomes, ", ", absl::PairFormatter(": "))
+            << std::endl;
 }
 
 }  // namespace

@@ -88,13 +88,15 @@ absl::StatusOr<std::vector<Frame>> ParseFrames(const ListValue& list,
   std::vector<Frame> frames;
   for (int i = 0; i < list.values_size(); ++i) {
     std::string where = absl::StrCat(what, " frame ", i);
-    PYSTROBE_ASSIGN_OR_RETURN(const Struct* f, GetStruct(list.values(i), where));
+    PYSTROBE_ASSIGN_OR_RETURN(const Struct* f,
+                              GetStruct(list.values(i), where));
     Frame frame;
     PYSTROBE_ASSIGN_OR_RETURN(frame.function, GetString(*f, "function", where));
     PYSTROBE_ASSIGN_OR_RETURN(frame.file, GetString(*f, "file", where));
     PYSTROBE_ASSIGN_OR_RETURN(frame.line, GetInt(*f, "line", where));
     if (f->fields().count("qualname")) {
-      PYSTROBE_ASSIGN_OR_RETURN(frame.qualname, GetString(*f, "qualname", where));
+      PYSTROBE_ASSIGN_OR_RETURN(frame.qualname,
+                                GetString(*f, "qualname", where));
     }
     frames.push_back(std::move(frame));
   }
@@ -118,12 +120,13 @@ absl::StatusOr<ProcessDump> ParseDump(const std::string& json) {
   ProcessDump dump;
   PYSTROBE_ASSIGN_OR_RETURN(dump.pid, GetInt(root, "pid", "dump"));
   PYSTROBE_ASSIGN_OR_RETURN(dump.python_version,
-                   GetString(root, "python_version", "dump"));
+                            GetString(root, "python_version", "dump"));
   PYSTROBE_ASSIGN_OR_RETURN(const ListValue* threads,
-                   GetList(root, "threads", "dump"));
+                            GetList(root, "threads", "dump"));
   for (int i = 0; i < threads->values_size(); ++i) {
     std::string what = absl::StrCat("thread ", i);
-    PYSTROBE_ASSIGN_OR_RETURN(const Struct* t, GetStruct(threads->values(i), what));
+    PYSTROBE_ASSIGN_OR_RETURN(const Struct* t,
+                              GetStruct(threads->values(i), what));
     ThreadDump thread;
     PYSTROBE_ASSIGN_OR_RETURN(int64_t thread_id, GetInt(*t, "thread_id", what));
     thread.thread_id = static_cast<uint64_t>(thread_id);
@@ -131,7 +134,8 @@ absl::StatusOr<ProcessDump> ParseDump(const std::string& json) {
     PYSTROBE_ASSIGN_OR_RETURN(thread.name, GetString(*t, "name", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.active, GetBool(*t, "active", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.gil, GetBool(*t, "gil", what));
-    PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames, GetList(*t, "frames", what));
+    PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames,
+                              GetList(*t, "frames", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.frames, ParseFrames(*frames, what));
     dump.threads.push_back(std::move(thread));
   }
@@ -143,20 +147,24 @@ absl::StatusOr<StacksTruth> ParseStacksTruth(const std::string& json) {
   StacksTruth truth;
   PYSTROBE_ASSIGN_OR_RETURN(truth.pid, GetInt(root, "pid", "truth"));
   PYSTROBE_ASSIGN_OR_RETURN(truth.python_version,
-                   GetString(root, "python_version", "truth"));
-  PYSTROBE_ASSIGN_OR_RETURN(truth.has_qualname, GetBool(root, "has_qualname", "truth"));
+                            GetString(root, "python_version", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.has_qualname,
+                            GetBool(root, "has_qualname", "truth"));
   const Value* spin = Find(root, "spin", Value::kStructValue);
   if (spin == nullptr) return Missing("truth", "spin");
   const Struct& s = spin->struct_value();
-  PYSTROBE_ASSIGN_OR_RETURN(truth.spin.function, GetString(s, "function", "spin"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.spin.function,
+                            GetString(s, "function", "spin"));
   PYSTROBE_ASSIGN_OR_RETURN(truth.spin.file, GetString(s, "file", "spin"));
   PYSTROBE_ASSIGN_OR_RETURN(truth.spin.line, GetInt(s, "first_line", "spin"));
-  PYSTROBE_ASSIGN_OR_RETURN(truth.spin_last_line, GetInt(s, "last_line", "spin"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.spin_last_line,
+                            GetInt(s, "last_line", "spin"));
   PYSTROBE_ASSIGN_OR_RETURN(const ListValue* threads,
-                   GetList(root, "threads", "truth"));
+                            GetList(root, "threads", "truth"));
   for (int i = 0; i < threads->values_size(); ++i) {
     std::string what = absl::StrCat("truth thread ", i);
-    PYSTROBE_ASSIGN_OR_RETURN(const Struct* t, GetStruct(threads->values(i), what));
+    PYSTROBE_ASSIGN_OR_RETURN(const Struct* t,
+                              GetStruct(threads->values(i), what));
     ThreadTruth thread;
     PYSTROBE_ASSIGN_OR_RETURN(thread.kind, GetString(*t, "kind", what));
     PYSTROBE_ASSIGN_OR_RETURN(int64_t thread_id, GetInt(*t, "thread_id", what));
@@ -164,7 +172,8 @@ absl::StatusOr<StacksTruth> ParseStacksTruth(const std::string& json) {
     PYSTROBE_ASSIGN_OR_RETURN(thread.native_id, GetInt(*t, "native_id", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.name, GetString(*t, "name", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.fd, GetInt(*t, "fd", what));
-    PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames, GetList(*t, "frames", what));
+    PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames,
+                              GetList(*t, "frames", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.frames, ParseFrames(*frames, what));
     truth.threads.push_back(std::move(thread));
   }
@@ -188,20 +197,19 @@ std::string DiffFrames(const std::vector<Frame>& expected,
     ++first;
   }
   if (first == common && expected.size() == actual.size()) return "";
-  std::string out =
-      absl::StrCat("stacks differ (innermost first): expected ",
-                   expected.size(), " frames, got ", actual.size(),
-                   "; first difference at #", first, "\n");
+  std::string out = absl::StrCat(
+      "stacks differ (innermost first): expected ", expected.size(),
+      " frames, got ", actual.size(), "; first difference at #", first, "\n");
   // A window around the first difference; 250-frame stacks in full would
   // bury it.
   size_t from = first >= 3 ? first - 3 : 0;
   size_t to = std::min(std::max(expected.size(), actual.size()), first + 4);
   for (size_t i = from; i < to; ++i) {
-    absl::StrAppend(&out, "  #", i, " expected: ",
-                    i < expected.size() ? FormatFrame(expected[i]) : "<none>",
-                    "\n  #", i, "   actual: ",
-                    i < actual.size() ? FormatFrame(actual[i]) : "<none>",
-                    "\n");
+    absl::StrAppend(
+        &out, "  #", i, " expected: ",
+        i < expected.size() ? FormatFrame(expected[i]) : "<none>", "\n  #", i,
+        "   actual: ", i < actual.size() ? FormatFrame(actual[i]) : "<none>",
+        "\n");
   }
   return out;
 }

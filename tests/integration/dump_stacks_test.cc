@@ -45,7 +45,8 @@ std::string NotYetBlocked(pid_t pid, const StacksTruth& truth) {
       }
       continue;
     }
-    absl::StatusOr<std::vector<uint64_t>> call = ThreadSyscall(pid, t.native_id);
+    absl::StatusOr<std::vector<uint64_t>> call =
+        ThreadSyscall(pid, t.native_id);
     if (!call.ok()) return call.status().ToString();
     if (call->size() < 2 || (*call)[0] != ReadSyscallNumber() ||
         (*call)[1] != static_cast<uint64_t>(t.fd)) {
@@ -86,8 +87,8 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
   for (const ThreadTruth& t : truth.threads) truth_ids.insert(t.thread_id);
   for (const ThreadDump& t : dump.threads) {
     EXPECT_TRUE(truth_ids.count(t.thread_id))
-        << "dumped a thread the target does not have: thread_id "
-        << t.thread_id << " native_id " << t.native_id << " name " << t.name;
+        << "dumped a thread the target does not have: thread_id " << t.thread_id
+        << " native_id " << t.native_id << " name " << t.name;
   }
 
   int gil_holders = 0;
@@ -108,8 +109,7 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
     EXPECT_EQ(got.name, want.name);
     for (const Frame& f : got.frames) {
       EXPECT_EQ(f.qualname.has_value(), truth.has_qualname)
-          << "\"qualname\" must be present exactly on 3.11+: "
-          << f.function;
+          << "\"qualname\" must be present exactly on 3.11+: " << f.function;
     }
     if (want.kind == "spinner") {
       EXPECT_TRUE(got.active) << "a thread spinning in Python is running";
@@ -124,14 +124,16 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
       EXPECT_GE(top.line, truth.spin.line);
       EXPECT_LE(top.line, truth.spin_last_line);
       std::vector<Frame> outer(got.frames.begin() + 1, got.frames.end());
-      EXPECT_EQ(DiffFrames(Reversed(want.frames), outer, truth.has_qualname),
-                "");
+      std::string diff =
+          DiffFrames(Reversed(want.frames), outer, truth.has_qualname);
+      EXPECT_TRUE(diff.empty()) << "outer frames of the spinner: " << diff;
       continue;
     }
     EXPECT_FALSE(got.active) << "a thread blocked in read() is idle";
     EXPECT_FALSE(got.gil) << "a thread blocked in read() released the GIL";
-    EXPECT_EQ(DiffFrames(Reversed(want.frames), got.frames, truth.has_qualname),
-              "");
+    std::string diff =
+        DiffFrames(Reversed(want.frames), got.frames, truth.has_qualname);
+    EXPECT_TRUE(diff.empty()) << diff;
   }
 }
 
@@ -149,9 +151,9 @@ TEST_P(DumpStacksTest, MatchesStacksTheTargetReports) {
       {py.path, "-S", "-E", WorkloadPath(), truth_path, modules},
       {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
   ASSERT_TRUE(target.ok()) << target.status();
-  ASSERT_TRUE(WaitFor(
-      [&] { return FileExists(truth_path) || target->HasExited(); },
-      kStartTimeout))
+  ASSERT_TRUE(
+      WaitFor([&] { return FileExists(truth_path) || target->HasExited(); },
+              kStartTimeout))
       << "no truth file; target log:\n"
       << target->Log();
   ASSERT_FALSE(target->HasExited()) << "target died:\n" << target->Log();
@@ -193,12 +195,52 @@ TEST_P(DumpStacksTest, MatchesStacksTheTargetReports) {
       EXPECT_NE(state, 't') << "thread " << tid << " left in a ptrace stop";
       EXPECT_NE(state, 'T') << "thread " << tid << " left stopped";
     }
-    // Still blocked where they were: the dump changed nothing in the target.
-    EXPECT_EQ(NotYetBlocked(target->pid(), *truth), "");
+    // Back where they were: a thread interrupted by ptrace restarts its
+    // read() once resumed, which takes a moment, so wait for it.
+    EXPECT_TRUE(WaitFor(
+        [&] { return (why = NotYetBlocked(target->pid(), *truth)).empty(); },
+        kStartTimeout))
+        << "after the dump: " << why;
     if (::testing::Test::HasFailure()) {
       std::cout << "pystrobe: " << result.Describe() << std::endl;
       break;  // one failing dump says it all; three would bury it
     }
+  }
+}
+
+// The text form is for people; check only that it names what the JSON does.
+TEST_P(DumpStacksTest, TextDumpNamesEveryThreadAndFunction) {
+  const Interpreter& py = GetParam();
+  ScopedTempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string truth_path = dir.path() + "/truth.json";
+  const std::string modules = dir.path() + "/modules";
+  ASSERT_EQ(mkdir(modules.c_str(), 0755), 0);
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      {py.path, "-S", "-E", WorkloadPath(), truth_path, modules},
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(
+      WaitFor([&] { return FileExists(truth_path) || target->HasExited(); },
+              kStartTimeout))
+      << target->Log();
+  absl::StatusOr<std::string> truth_json = ReadFileToString(truth_path);
+  ASSERT_TRUE(truth_json.ok()) << truth_json.status() << target->Log();
+  absl::StatusOr<StacksTruth> truth = ParseStacksTruth(*truth_json);
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] { return (why = NotYetBlocked(target->pid(), *truth)).empty(); },
+      kStartTimeout))
+      << why;
+  CommandResult r = RunCommand(
+      {PystrobeBinary(), "dump", "--pid", std::to_string(target->pid())});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  for (const ThreadTruth& t : truth->threads) {
+    EXPECT_THAT(r.out, ::testing::HasSubstr(std::to_string(t.native_id)));
+    EXPECT_THAT(r.out, ::testing::HasSubstr(t.name));
+    EXPECT_THAT(r.out, ::testing::HasSubstr(t.frames.back().function));
+    EXPECT_THAT(r.out, ::testing::HasSubstr(t.frames.back().file));
   }
 }
 
@@ -209,6 +251,48 @@ std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {
 INSTANTIATE_TEST_SUITE_P(Interpreters, DumpStacksTest,
                          ::testing::ValuesIn(FindInterpreters()), ParamName);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DumpStacksTest);
+
+// The comparison must be able to fail: a dump that differs from the truth in
+// any one field, or lacks a key of the contract, is caught.
+TEST(DumpStacksSetup, ComparisonCatchesDifferences) {
+  const std::vector<Frame> want = {{"f", "F.f", "/a.py", 3},
+                                   {"g", "g", "/a.py", 7}};
+  EXPECT_EQ(DiffFrames(want, want, true), "");
+  for (int field = 0; field < 5; ++field) {
+    std::vector<Frame> got = want;
+    switch (field) {
+      case 0:
+        got[1].line = 8;
+        break;
+      case 1:
+        got[0].function = "h";
+        break;
+      case 2:
+        got[1].file = "/b.py";
+        break;
+      case 3:
+        got[0].qualname = "f";
+        break;
+      case 4:
+        got.pop_back();
+        break;
+    }
+    EXPECT_NE(DiffFrames(want, got, true), "") << "field " << field;
+  }
+  const std::string good =
+      R"({"pid": 1, "python_version": "3.12.1", "threads": [{"thread_id": 2,
+          "native_id": 3, "name": "x", "active": true, "gil": false,
+          "frames": [{"function": "f", "file": "/a.py", "line": 4}]}]})";
+  absl::StatusOr<ProcessDump> dump = ParseDump(good);
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  EXPECT_EQ(dump->threads.at(0).frames.at(0).line, 4);
+  EXPECT_FALSE(dump->threads.at(0).frames.at(0).qualname.has_value());
+  EXPECT_FALSE(ParseDump("").ok());
+  EXPECT_FALSE(ParseDump(absl::StrCat(good.substr(0, good.find("\"gil\"")),
+                                      R"("frames": []}]})"))
+                   .ok())
+      << "missing \"gil\" must be an error";
+}
 
 TEST(DumpStacksSetup, FindsInterpreters) {
   std::vector<Interpreter> all = FindInterpreters();

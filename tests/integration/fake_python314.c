@@ -22,8 +22,8 @@ struct FakeRuntime {
   unsigned char rest[4096 - 24];
 };
 
-__attribute__((used, visibility("default"), section(".PyRuntime")))
-struct FakeRuntime _PyRuntime = {
+__attribute__((used, visibility("default"),
+               section(".PyRuntime"))) struct FakeRuntime _PyRuntime = {
     {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'}, FAKE_PY_VERSION_HEX, 0, {0}};
 
 int main(int argc, char** argv) {

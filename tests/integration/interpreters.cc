@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <tuple>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -37,7 +37,9 @@ bool IsElfExecutable(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   char magic[4] = {};
   file.read(magic, sizeof(magic));
-  return file.gcount() == 4 && std::string(magic, 4) == "\x7f" "ELF";
+  return file.gcount() == 4 && std::string(magic, 4) ==
+                                   "\x7f"
+                                   "ELF";
 }
 
 std::string Sanitize(const std::string& s) {
@@ -51,8 +53,7 @@ std::string Sanitize(const std::string& s) {
 }
 
 // "python3.11d" -> 3, 11; false if the name carries no version.
-bool VersionFromFileName(const std::string& file_name, int* major,
-                         int* minor) {
+bool VersionFromFileName(const std::string& file_name, int* major, int* minor) {
   absl::string_view name = file_name;
   if (!absl::ConsumePrefix(&name, "python")) return false;
   std::vector<absl::string_view> parts = absl::StrSplit(name, '.');
@@ -100,7 +101,8 @@ std::vector<Interpreter> FindInterpreters() {
     candidates.push_back(std::move(path));
   }
   if (const char* extra = getenv("PYSTROBE_PYTHONS"); extra != nullptr) {
-    for (absl::string_view path : absl::StrSplit(extra, ':', absl::SkipEmpty())) {
+    for (absl::string_view path :
+         absl::StrSplit(extra, ':', absl::SkipEmpty())) {
       candidates.emplace_back(path);
     }
   }
@@ -138,7 +140,8 @@ std::vector<Interpreter> FindInterpreters() {
 const Interpreter* NewestInterpreter(const std::vector<Interpreter>& all) {
   const Interpreter* best = nullptr;
   auto key = [](const Interpreter& py) {
-    bool debug = absl::EndsWith(py.path, "d") || absl::EndsWith(py.path, "-dbg");
+    bool debug =
+        absl::EndsWith(py.path, "d") || absl::EndsWith(py.path, "-dbg");
     return std::make_tuple(py.major, py.minor, !debug);
   };
   for (const Interpreter& py : all) {

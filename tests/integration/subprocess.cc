@@ -78,8 +78,9 @@ std::string CommandResult::Describe() const {
     how = absl::StrCat("killed by signal ", term_signal, " (",
                        strsignal(term_signal), ")");
   }
-  return absl::StrCat(how, "\n--- stdout ---\n", out.substr(0, 20000),
-                      "\n--- stderr ---\n", err.substr(0, 20000));
+  // Truncated: a 250-frame dump would bury the failure it explains.
+  return absl::StrCat(how, "\n--- stdout ---\n", out.substr(0, 3000),
+                      "\n--- stderr ---\n", err.substr(0, 3000));
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
@@ -167,8 +168,8 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env,
     const std::string& log_path) {
-  ScopedFd log(open(log_path.c_str(),
-                    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  ScopedFd log(
+      open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log) return absl::ErrnoToStatus(errno, "open " + log_path);
   int exec_pipe[2];
   if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
@@ -284,7 +285,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return data;
 }
 
-bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+bool FileExists(const std::string& path) {
+  return access(path.c_str(), F_OK) == 0;
+}
 
 absl::StatusOr<std::map<int64_t, char>> ThreadStates(pid_t pid) {
   std::string task_dir = absl::StrCat("/proc/", pid, "/task");
