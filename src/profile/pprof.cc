@@ -1,0 +1,396 @@
+// pprof encoding and decoding: the in-memory Profile <-> google/pprof's
+// protobuf (proto/profile.proto), gzip-compressed with zlib.
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "profile.pb.h"
+#include "pystrobe/base/status_macros.h"
+#include "pystrobe/profile/formats.h"
+#include "pystrobe/profile/profile.h"
+
+namespace pystrobe {
+namespace {
+
+namespace pb = ::perftools::profiles;
+
+// Interns strings into a pprof string table, "" always at index 0.
+class StringTable {
+ public:
+  explicit StringTable(pb::Profile* out) : out_(out) { Intern(""); }
+  int64_t Intern(const std::string& s) {
+    auto [it, inserted] = index_.try_emplace(s, out_->string_table_size());
+    if (inserted) out_->add_string_table(s);
+    return it->second;
+  }
+
+ private:
+  pb::Profile* out_;
+  absl::flat_hash_map<std::string, int64_t> index_;
+};
+
+void SetValueType(const ValueType& v, StringTable& strings,
+                  pb::ValueType* out) {
+  out->set_type(strings.Intern(v.type));
+  out->set_unit(strings.Intern(v.unit));
+}
+
+absl::Status NotAProfile(std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "not a pprof profile: ", absl::string_view(why.data(), why.size())));
+}
+
+absl::StatusOr<std::string> Gzip(const std::string& raw) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: a gzip header and trailer instead of zlib's.
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return absl::InternalError("deflateInit2 failed");
+  }
+  std::string out;
+  out.resize(deflateBound(&zs, raw.size()) + 32);
+  // zlib's API is not const-correct; it never writes through next_in.
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
+  zs.avail_in = static_cast<uInt>(raw.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  const size_t written = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) {
+    return absl::InternalError(absl::StrCat("gzip compression failed: ", rc));
+  }
+  out.resize(written);
+  return out;
+}
+
+bool IsGzip(std::string_view bytes) {
+  return bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0x1f &&
+         static_cast<unsigned char>(bytes[1]) == 0x8b;
+}
+
+// Inflates one or more concatenated gzip members, refusing output beyond
+// kMaxDecodedPprofBytes so a small "zip bomb" cannot exhaust memory.
+absl::StatusOr<std::string> Gunzip(std::string_view in) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+    return absl::InternalError("inflateInit2 failed");
+  }
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  std::string out;
+  absl::Status status;
+  constexpr size_t kChunk = 256 * 1024;
+  while (true) {
+    if (out.size() >= kMaxDecodedPprofBytes) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("decompressed profile is larger than ",
+                       kMaxDecodedPprofBytes >> 20, " MiB"));
+      break;
+    }
+    const size_t old_size = out.size();
+    out.resize(old_size + kChunk);
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + old_size);
+    zs.avail_out = kChunk;
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(old_size + (kChunk - zs.avail_out));
+    if (rc == Z_STREAM_END) {
+      // Another member may follow (concatenated gzip files are one stream).
+      std::string_view rest(reinterpret_cast<const char*>(zs.next_in),
+                            zs.avail_in);
+      if (IsGzip(rest)) {
+        inflateReset(&zs);
+        continue;
+      }
+      break;
+    }
+    if (rc == Z_OK) continue;
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      status = absl::InvalidArgumentError("truncated gzip stream");
+    } else if (rc == Z_MEM_ERROR) {
+      status = absl::ResourceExhaustedError("out of memory inflating profile");
+    } else {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "corrupt gzip stream: ", zs.msg != nullptr ? zs.msg : "bad data"));
+    }
+    break;
+  }
+  inflateEnd(&zs);
+  if (!status.ok()) return status;
+  return out;
+}
+
+// Checks every string index of `p` once, so the mapping code below can index
+// the table freely.
+class Strings {
+ public:
+  explicit Strings(const pb::Profile& p) : p_(p) {}
+  absl::Status Check(int64_t index, std::string_view what) const {
+    if (index < 0 || index >= p_.string_table_size()) {
+      return NotAProfile(
+          absl::StrFormat("%s has string index %d, table has %d",
+                          absl::string_view(what.data(), what.size()), index,
+                          p_.string_table_size()));
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> Get(int64_t index, std::string_view what) const {
+    PYSTROBE_RETURN_IF_ERROR(Check(index, what));
+    return p_.string_table(static_cast<int>(index));
+  }
+
+ private:
+  const pb::Profile& p_;
+};
+
+absl::StatusOr<ValueType> ToValueType(const pb::ValueType& v,
+                                      const Strings& strings,
+                                      std::string_view what) {
+  ValueType out;
+  PYSTROBE_ASSIGN_OR_RETURN(out.type, strings.Get(v.type(), what));
+  PYSTROBE_ASSIGN_OR_RETURN(out.unit, strings.Get(v.unit(), what));
+  return out;
+}
+
+absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
+  if (p.string_table_size() == 0 || !p.string_table(0).empty()) {
+    return NotAProfile("string table does not start with \"\"");
+  }
+  const Strings strings(p);
+  Profile out;
+  for (const pb::ValueType& v : p.sample_type()) {
+    PYSTROBE_ASSIGN_OR_RETURN(ValueType t,
+                              ToValueType(v, strings, "sample type"));
+    out.sample_types.push_back(std::move(t));
+  }
+  out.time_nanos = p.time_nanos();
+  out.duration_nanos = p.duration_nanos();
+  if (p.has_period_type()) {
+    PYSTROBE_ASSIGN_OR_RETURN(
+        out.period_type, ToValueType(p.period_type(), strings, "period type"));
+  }
+  out.period = p.period();
+  for (int64_t c : p.comment()) {
+    PYSTROBE_ASSIGN_OR_RETURN(std::string s, strings.Get(c, "comment"));
+    out.comments.push_back(std::move(s));
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(
+      out.default_sample_type,
+      strings.Get(p.default_sample_type(), "default sample type"));
+  PYSTROBE_RETURN_IF_ERROR(strings.Check(p.drop_frames(), "drop_frames"));
+  PYSTROBE_RETURN_IF_ERROR(strings.Check(p.keep_frames(), "keep_frames"));
+
+  absl::flat_hash_map<uint64_t, const pb::Mapping*> mappings;
+  for (const pb::Mapping& m : p.mapping()) {
+    if (m.id() == 0 || !mappings.try_emplace(m.id(), &m).second) {
+      return NotAProfile(
+          absl::StrCat("mapping id ", m.id(), " is 0 or repeated"));
+    }
+    PYSTROBE_RETURN_IF_ERROR(strings.Check(m.filename(), "mapping filename"));
+    PYSTROBE_RETURN_IF_ERROR(strings.Check(m.build_id(), "mapping build id"));
+  }
+
+  // pprof function id -> our 1-based function id.
+  absl::flat_hash_map<uint64_t, uint64_t> function_ids;
+  for (const pb::Function& f : p.function()) {
+    Function fn;
+    PYSTROBE_ASSIGN_OR_RETURN(fn.name, strings.Get(f.name(), "function name"));
+    PYSTROBE_ASSIGN_OR_RETURN(fn.system_name,
+                              strings.Get(f.system_name(), "function name"));
+    PYSTROBE_ASSIGN_OR_RETURN(fn.filename,
+                              strings.Get(f.filename(), "function filename"));
+    fn.start_line = f.start_line();
+    if (f.id() == 0 ||
+        !function_ids.try_emplace(f.id(), out.AddFunction(fn)).second) {
+      return NotAProfile(
+          absl::StrCat("function id ", f.id(), " is 0 or repeated"));
+    }
+  }
+
+  // pprof location id -> our location ids, innermost first. Several for a
+  // location with inlined calls: each becomes its own frame.
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> location_ids;
+  for (const pb::Location& l : p.location()) {
+    if (l.id() == 0 || location_ids.contains(l.id())) {
+      return NotAProfile(
+          absl::StrCat("location id ", l.id(), " is 0 or repeated"));
+    }
+    const pb::Mapping* mapping = nullptr;
+    if (l.mapping_id() != 0) {
+      auto it = mappings.find(l.mapping_id());
+      if (it == mappings.end()) {
+        return NotAProfile(absl::StrCat("location ", l.id(),
+                                        " refers to unknown mapping ",
+                                        l.mapping_id()));
+      }
+      mapping = it->second;
+    }
+    std::vector<uint64_t>& ids = location_ids[l.id()];
+    for (const pb::Line& line : l.line()) {
+      auto it = function_ids.find(line.function_id());
+      if (it == function_ids.end()) {
+        return NotAProfile(absl::StrCat("location ", l.id(),
+                                        " refers to unknown function ",
+                                        line.function_id()));
+      }
+      ids.push_back(out.AddLocation({it->second, line.line()}));
+    }
+    if (l.line_size() == 0) {
+      // Unsymbolized (e.g. a native address): name it by its address, as
+      // pprof shows it, in the file of its mapping.
+      Function fn;
+      fn.name = absl::StrFormat("0x%x", l.address());
+      fn.system_name = fn.name;
+      if (mapping != nullptr) {
+        fn.filename = p.string_table(static_cast<int>(mapping->filename()));
+      }
+      ids.push_back(out.AddLocation({out.AddFunction(fn), 0}));
+    }
+  }
+
+  out.samples.reserve(p.sample_size());
+  for (const pb::Sample& s : p.sample()) {
+    if (s.value_size() != p.sample_type_size()) {
+      return NotAProfile(absl::StrCat("a sample has ", s.value_size(),
+                                      " values for ", p.sample_type_size(),
+                                      " sample types"));
+    }
+    Sample sample;
+    sample.values.assign(s.value().begin(), s.value().end());
+    for (uint64_t id : s.location_id()) {
+      auto it = location_ids.find(id);
+      if (it == location_ids.end()) {
+        return NotAProfile(
+            absl::StrCat("a sample refers to unknown location ", id));
+      }
+      sample.location_ids.insert(sample.location_ids.end(), it->second.begin(),
+                                 it->second.end());
+    }
+    for (const pb::Label& l : s.label()) {
+      Label label;
+      PYSTROBE_ASSIGN_OR_RETURN(label.key, strings.Get(l.key(), "label key"));
+      PYSTROBE_ASSIGN_OR_RETURN(label.str, strings.Get(l.str(), "label value"));
+      PYSTROBE_ASSIGN_OR_RETURN(label.num_unit,
+                                strings.Get(l.num_unit(), "label unit"));
+      label.num = l.num();
+      sample.labels.push_back(std::move(label));
+    }
+    out.samples.push_back(std::move(sample));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
+  pb::Profile p;
+  StringTable strings(&p);
+  for (const ValueType& v : profile.sample_types) {
+    SetValueType(v, strings, p.add_sample_type());
+  }
+  // One mapping that claims full symbol information, so that pprof never
+  // tries to symbolize Python frames against a binary.
+  pb::Mapping* mapping = p.add_mapping();
+  mapping->set_id(1);
+  mapping->set_filename(strings.Intern("python"));
+  mapping->set_has_functions(true);
+  mapping->set_has_filenames(true);
+  mapping->set_has_line_numbers(true);
+
+  for (size_t i = 0; i < profile.functions.size(); ++i) {
+    const Function& f = profile.functions[i];
+    pb::Function* out = p.add_function();
+    out->set_id(i + 1);
+    out->set_name(strings.Intern(f.name));
+    out->set_system_name(strings.Intern(f.system_name));
+    out->set_filename(strings.Intern(f.filename));
+    out->set_start_line(f.start_line);
+  }
+  for (size_t i = 0; i < profile.locations.size(); ++i) {
+    const Location& l = profile.locations[i];
+    if (l.function_id == 0 || l.function_id > profile.functions.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "location ", i + 1, " refers to unknown function ", l.function_id));
+    }
+    pb::Location* out = p.add_location();
+    out->set_id(i + 1);
+    out->set_mapping_id(1);
+    pb::Line* line = out->add_line();
+    line->set_function_id(l.function_id);
+    line->set_line(l.line);
+  }
+  for (const Sample& s : profile.samples) {
+    if (s.values.size() != profile.sample_types.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a sample has ", s.values.size(), " values for ",
+                       profile.sample_types.size(), " sample types"));
+    }
+    pb::Sample* out = p.add_sample();
+    for (uint64_t id : s.location_ids) {
+      if (id == 0 || id > profile.locations.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a sample refers to unknown location ", id));
+      }
+      out->add_location_id(id);
+    }
+    for (int64_t v : s.values) out->add_value(v);
+    for (const Label& l : s.labels) {
+      pb::Label* label = out->add_label();
+      label->set_key(strings.Intern(l.key));
+      if (l.is_numeric()) {
+        label->set_num(l.num);
+        if (!l.num_unit.empty())
+          label->set_num_unit(strings.Intern(l.num_unit));
+      } else {
+        label->set_str(strings.Intern(l.str));
+      }
+    }
+  }
+  p.set_time_nanos(profile.time_nanos);
+  p.set_duration_nanos(profile.duration_nanos);
+  if (!profile.period_type.type.empty() || !profile.period_type.unit.empty()) {
+    SetValueType(profile.period_type, strings, p.mutable_period_type());
+  }
+  p.set_period(profile.period);
+  for (const std::string& c : profile.comments) {
+    p.add_comment(strings.Intern(c));
+  }
+  if (!profile.default_sample_type.empty()) {
+    p.set_default_sample_type(strings.Intern(profile.default_sample_type));
+  }
+  std::string raw;
+  if (!p.SerializeToString(&raw)) {
+    return absl::InternalError("cannot serialize the profile (over 2 GiB?)");
+  }
+  return Gzip(raw);
+}
+
+absl::StatusOr<Profile> DecodePprof(std::string_view bytes) {
+  if (bytes.empty()) return NotAProfile("empty input");
+  std::string inflated;
+  if (IsGzip(bytes)) {
+    PYSTROBE_ASSIGN_OR_RETURN(inflated, Gunzip(bytes));
+    bytes = inflated;
+  } else if (bytes.size() > kMaxDecodedPprofBytes) {
+    return absl::InvalidArgumentError("profile is larger than 1 GiB");
+  }
+  pb::Profile p;
+  if (!p.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return NotAProfile(IsGzip(inflated) || !inflated.empty()
+                           ? "gzip content is not a protobuf profile"
+                           : "neither gzip nor a protobuf profile");
+  }
+  return FromProto(p);
+}
+
+}  // namespace pystrobe

@@ -1,0 +1,201 @@
+// Ground truth from outside pystrobe: Go's pprof reads the files pystrobe
+// writes, and pystrobe reads the files Go's runtime/pprof writes.
+//
+// Needs /usr/bin/go (Debian's golang-go, installed by install-deps.sh);
+// without it the tests skip and say so. Go runs offline with its cache,
+// HOME and GOPATH in a temp folder.
+
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pystrobe/profile/formats.h"
+#include "pystrobe/profile/profile.h"
+#include "status_matchers.h"
+#include "test_profiles.h"
+
+namespace pystrobe {
+namespace {
+
+using ::pystrobe::testing::IsOk;
+using ::pystrobe::testing::MakeTempDir;
+using ::pystrobe::testing::ReadFileOrDie;
+using ::pystrobe::testing::RunCommand;
+using ::pystrobe::testing::SmallProfile;
+using ::pystrobe::testing::WriteFileOrDie;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+constexpr char kGo[] = "/usr/bin/go";
+
+class GoPprofTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kGo, X_OK) != 0) {
+      GTEST_SKIP() << kGo << " not found: install golang-go "
+                   << "(scripts/install-deps.sh) to run the go pprof tests";
+    }
+    dir_ = MakeTempDir();
+  }
+  // `go ARGS` in the temp folder, with everything Go writes kept there.
+  int Go(const std::string& args, std::string* output) const {
+    return RunCommand("cd " + dir_ + " && env HOME=" + dir_ +
+                          " GOCACHE=" + dir_ + "/gocache GOPATH=" + dir_ +
+                          "/gopath GOFLAGS=-mod=mod GOPROXY=off "
+                          "GOTELEMETRY=off PPROF_TMPDIR=" +
+                          dir_ + " " + kGo + " " + args,
+                      output);
+  }
+  std::string dir_;
+};
+
+// Flat values per function name from `go tool pprof -top` output lines like
+// "       7 53.85% 53.85%          7 53.85%  parse".
+std::map<std::string, int64_t> FlatValues(const std::string& top) {
+  std::map<std::string, int64_t> flat;
+  for (absl::string_view line : absl::StrSplit(top, '\n')) {
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (fields.size() != 6 || !absl::EndsWith(fields[1], "%")) continue;
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(fields[0], &value)) continue;
+    flat[std::string(fields[5])] = value;
+  }
+  return flat;
+}
+
+TEST_F(GoPprofTest, GoToolPprofReadsOurFiles) {
+  absl::StatusOr<std::string> gz = EncodePprof(SmallProfile());
+  ASSERT_THAT(gz, IsOk());
+  const std::string path = dir_ + "/small.pb.gz";
+  ASSERT_THAT(WriteFileAtomically(path, *gz), IsOk());
+
+  std::string raw;
+  ASSERT_EQ(Go("tool pprof -raw " + path, &raw), 0) << raw;
+  EXPECT_THAT(raw, HasSubstr("samples/count wall/nanoseconds"));
+  EXPECT_THAT(raw, HasSubstr("parse /srv/parse.py:7"));
+  EXPECT_THAT(raw, HasSubstr("/srv/app.py:3 s=1(<module>)"));
+  EXPECT_THAT(raw, HasSubstr("handle /srv/app.py:12 s=10(Server.handle)"));
+  EXPECT_THAT(raw, HasSubstr("wall/nanoseconds[dflt]"));
+  EXPECT_THAT(raw, HasSubstr("thread_name:[MainThread]"));
+  EXPECT_THAT(raw, HasSubstr("python 3.11.2"));  // a comment
+
+  std::string top;
+  ASSERT_EQ(Go("tool pprof -top -sample_index=samples " + path, &top), 0)
+      << top;
+  const std::map<std::string, int64_t> flat = FlatValues(top);
+  EXPECT_EQ(flat, (std::map<std::string, int64_t>{{"parse", 7},
+                                                  {"compute", 4},
+                                                  {"<lambda>", 2},
+                                                  {"handle", 0},
+                                                  // pprof's display drops
+                                                  // "<...>" names it takes
+                                                  // for C++ templates and
+                                                  // shows the mapping.
+                                                  {"[python]", 0},
+                                                  {"run", 0}}))
+      << top;
+
+  std::string wall;
+  ASSERT_EQ(Go("tool pprof -top -sample_index=wall " + path, &wall), 0) << wall;
+  EXPECT_THAT(wall, HasSubstr("130ms total"));
+}
+
+TEST_F(GoPprofTest, DecodesProfilesWrittenByGo) {
+  WriteFileOrDie(dir_ + "/main.go", R"go(package main
+
+import (
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+var sink []byte
+
+//go:noinline
+func burnCycles(n int) int {
+	x := 0
+	for i := 0; i < n; i++ {
+		x = x*31 + i
+	}
+	return x
+}
+
+//go:noinline
+func allocateBuffers() {
+	for i := 0; i < 1000; i++ {
+		sink = make([]byte, 1024)
+	}
+}
+
+func main() {
+	runtime.MemProfileRate = 1
+	cpu, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		panic(err)
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x += burnCycles(1000000)
+	}
+	pprof.StopCPUProfile()
+	cpu.Close()
+	allocateBuffers()
+	runtime.GC()
+	heap, err := os.Create(os.Args[2])
+	if err != nil {
+		panic(err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(heap, 0); err != nil {
+		panic(err)
+	}
+	heap.Close()
+	if x == 42 {
+		println(x)
+	}
+}
+)go");
+  std::string output;
+  ASSERT_EQ(Go("run main.go cpu.pb.gz heap.pb.gz", &output), 0) << output;
+
+  absl::StatusOr<Profile> cpu = DecodePprof(ReadFileOrDie(dir_ + "/cpu.pb.gz"));
+  ASSERT_THAT(cpu, IsOk());
+  EXPECT_EQ(cpu->SampleTypeIndex("cpu"), 1);
+  std::vector<std::string> cpu_names;
+  for (const Function& f : cpu->functions) cpu_names.push_back(f.name);
+  EXPECT_THAT(cpu_names, Contains("main.burnCycles"));
+  EXPECT_THAT(RenderCollapsed(*cpu), HasSubstr("main.burnCycles"));
+
+  absl::StatusOr<Profile> heap =
+      DecodePprof(ReadFileOrDie(dir_ + "/heap.pb.gz"));
+  ASSERT_THAT(heap, IsOk());
+  std::vector<std::string> heap_names;
+  for (const Function& f : heap->functions) heap_names.push_back(f.name);
+  EXPECT_THAT(heap_names, Contains("main.allocateBuffers"));
+  EXPECT_GE(heap->SampleTypeIndex("alloc_space"), 0);
+
+  // What we decoded from Go, written back by us, is still pprof to Go.
+  absl::StatusOr<std::string> again = EncodePprof(*heap);
+  ASSERT_THAT(again, IsOk());
+  ASSERT_THAT(WriteFileAtomically(dir_ + "/again.pb.gz", *again), IsOk());
+  std::string top;
+  ASSERT_EQ(Go("tool pprof -top -sample_index=alloc_space again.pb.gz", &top),
+            0)
+      << top;
+  EXPECT_THAT(top, HasSubstr("main.allocateBuffers"));
+}
+
+}  // namespace
+}  // namespace pystrobe
