@@ -113,7 +113,10 @@ absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
                    size_t width) -> absl::Status {
     uint64_t size = w[size_word];
     uint64_t offset = w[word];
-    if (size == 0 || size > kMaxStructSize || offset + width > size) {
+    // Compared without adding to `offset`, which is the target's data and
+    // may be large enough to wrap.
+    if (size == 0 || size > kMaxStructSize || offset > size ||
+        width > size - offset) {
       return InconsistentError(
           absl::StrCat("_Py_DebugOffsets: ", std::string(FieldName(f)), " at ",
                        offset, " is outside its struct of ", size, " bytes"));
@@ -174,8 +177,10 @@ absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
   // points to, which for an interpreter with its own GIL is that same _gil.
   uint64_t gil = w[kInterpGilRuntimeState];
   if (gil > w[kInterpGilLocked] || gil > w[kInterpGilHolder] ||
-      w[kInterpGilHolder] + 8 > w[kInterpSize] ||
-      w[kInterpGilLocked] + 4 > w[kInterpSize]) {
+      w[kInterpGilHolder] > w[kInterpSize] ||
+      8 > w[kInterpSize] - w[kInterpGilHolder] ||
+      w[kInterpGilLocked] > w[kInterpSize] ||
+      4 > w[kInterpSize] - w[kInterpGilLocked]) {
     return InconsistentError("_Py_DebugOffsets: GIL fields out of range");
   }
   out.layout.Set(Field::kGilLocked,

@@ -33,8 +33,11 @@ absl::Status CheckLength(int64_t length, int64_t max, uint64_t address) {
 }
 
 // Reads `length` code units of `unit_size` bytes and appends them as UTF-8.
+// With `utf16` (2.7 narrow builds), 2-byte units are UTF-16: a surrogate
+// pair is one code point, as 2.7's own UTF-8 encoder treats it. PEP 393
+// strings never hold pairs: there each surrogate is a code point of its own.
 absl::Status AppendUnits(RemoteMemory& memory, uint64_t data, int64_t length,
-                         int unit_size, std::string& out) {
+                         int unit_size, std::string& out, bool utf16 = false) {
   std::vector<uint8_t> raw(static_cast<size_t>(length) * unit_size);
   if (!raw.empty()) {
     PYSTROBE_RETURN_IF_ERROR(memory.Read(data, raw.data(), raw.size()));
@@ -49,6 +52,15 @@ absl::Status AppendUnits(RemoteMemory& memory, uint64_t data, int64_t length,
       uint16_t v;
       std::memcpy(&v, p, 2);
       cp = v;
+      if (utf16 && v >= 0xD800 && v <= 0xDBFF && i + 1 < length) {
+        uint16_t low;
+        std::memcpy(&low, p + 2, 2);
+        if (low >= 0xDC00 && low <= 0xDFFF) {
+          cp = 0x10000 + ((static_cast<uint32_t>(v) - 0xD800) << 10) +
+               (low - 0xDC00u);
+          ++i;
+        }
+      }
     } else {
       std::memcpy(&cp, p, 4);
     }
@@ -111,7 +123,8 @@ absl::StatusOr<std::string> ReadPy2Unicode(RemoteMemory& memory,
     return MissingField(Field::kSizeofPyUnicode);
   }
   std::string out;
-  PYSTROBE_RETURN_IF_ERROR(AppendUnits(memory, data, length, *unit, out));
+  PYSTROBE_RETURN_IF_ERROR(
+      AppendUnits(memory, data, length, *unit, out, /*utf16=*/true));
   return out;
 }
 
