@@ -29,8 +29,12 @@ absl::Status ErrnoError(int err, std::string_view what,
 
 std::string DirectoryOf(const std::string& path) {
   const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
+  if (slash == std::string::npos) {
+    return ".";
+  }
+  if (slash == 0) {
+    return "/";
+  }
   return path.substr(0, slash);
 }
 
@@ -39,7 +43,9 @@ absl::Status WriteAll(int fd, std::string_view contents,
   while (!contents.empty()) {
     const ssize_t n = write(fd, contents.data(), contents.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR) {
+        continue;
+      }
       return ErrnoError(errno, "cannot write", temp);
     }
     contents.remove_prefix(static_cast<size_t>(n));
@@ -57,7 +63,9 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   std::string temp = absl::StrCat(path, ".tmp.XXXXXX");
   ScopedFd fd(mkostemp(temp.data(), O_CLOEXEC));
-  if (!fd) return ErrnoError(errno, "cannot create a temp file for", path);
+  if (!fd) {
+    return ErrnoError(errno, "cannot create a temp file for", path);
+  }
 
   absl::Status status = WriteAll(fd.get(), contents, temp);
   // mkostemp creates 0600; profiles are meant to be shared like any output.
@@ -81,7 +89,9 @@ absl::Status WriteFileAtomically(const std::string& path,
   }
   ScopedFd dir(
       open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir) return ErrnoError(errno, "cannot open the folder of", path);
+  if (!dir) {
+    return ErrnoError(errno, "cannot open the folder of", path);
+  }
   if (fsync(dir.get()) != 0) {
     return ErrnoError(errno, "cannot fsync the folder of", path);
   }

@@ -22,26 +22,35 @@ std::string RenderCollapsed(const Profile& profile,
   std::vector<std::string> names(profile.locations.size());
   for (size_t i = 0; i < profile.locations.size(); ++i) {
     const Location& l = profile.locations[i];
-    if (l.function_id == 0 || l.function_id > profile.functions.size())
+    if (l.function_id == 0 || l.function_id > profile.functions.size()) {
       continue;
+    }
     names[i] = CollapsedFrameName(profile, l, options.lines);
   }
   absl::flat_hash_map<std::string, int64_t> totals;
   std::string stack;
   for (const Sample& s : profile.samples) {
-    if (!HasValidStack(profile, s)) continue;
+    if (!HasValidStack(profile, s)) {
+      continue;
+    }
     stack.clear();
     if (options.per_thread) {
       stack = profile_internal::ThreadName(s);
       for (char& c : stack) {
-        if (c == ';' || c == '\n' || c == '\r') c = '_';
+        if (c == ';' || c == '\n' || c == '\r') {
+          c = '_';
+        }
       }
     }
     for (auto it = s.location_ids.rbegin(); it != s.location_ids.rend(); ++it) {
-      if (!stack.empty()) stack.push_back(';');
+      if (!stack.empty()) {
+        stack.push_back(';');
+      }
       stack.append(names[*it - 1]);
     }
-    if (stack.empty()) continue;
+    if (stack.empty()) {
+      continue;
+    }
     totals[stack] += profile_internal::SampleValue(s, value_index);
   }
   std::vector<std::pair<std::string, int64_t>> lines(totals.begin(),
@@ -49,7 +58,9 @@ std::string RenderCollapsed(const Profile& profile,
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (const auto& [line, value] : lines) {
-    if (value == 0) continue;
+    if (value == 0) {
+      continue;
+    }
     absl::StrAppend(&out, line, " ", value, "\n");
   }
   return out;

@@ -56,7 +56,9 @@ struct Tree {
   int Intern(const std::string& s) {
     auto [it, inserted] =
         name_ids.try_emplace(s, static_cast<int>(names.size()));
-    if (inserted) names.push_back(s);
+    if (inserted) {
+      names.push_back(s);
+    }
     return it->second;
   }
   int Child(int parent, int name, int function) {
@@ -84,17 +86,22 @@ Tree BuildTree(const Profile& profile, const RenderOptions& options,
   std::vector<std::pair<int, int>> location_names(profile.locations.size());
   for (size_t i = 0; i < profile.locations.size(); ++i) {
     const Location& l = profile.locations[i];
-    if (l.function_id == 0 || l.function_id > profile.functions.size())
+    if (l.function_id == 0 || l.function_id > profile.functions.size()) {
       continue;
+    }
     location_names[i] = {
         tree.Intern(
             profile_internal::DisplayFrameName(profile, l, options.lines)),
         tree.Intern(profile_internal::FunctionName(profile.FunctionOf(l)))};
   }
   for (const Sample& s : profile.samples) {
-    if (!profile_internal::HasValidStack(profile, s)) continue;
+    if (!profile_internal::HasValidStack(profile, s)) {
+      continue;
+    }
     const int64_t value = profile_internal::SampleValue(s, value_index);
-    if (value <= 0) continue;
+    if (value <= 0) {
+      continue;
+    }
     int node = 0;
     tree.nodes[0].value += value;
     if (options.per_thread) {
@@ -137,9 +144,15 @@ std::string WarmColor(std::string_view function) {
 std::string FormatValue(int64_t value, const std::string& unit) {
   if (unit == "nanoseconds") {
     const double v = static_cast<double>(value);
-    if (value >= 1'000'000'000) return absl::StrFormat("%.3g s", v / 1e9);
-    if (value >= 1'000'000) return absl::StrFormat("%.3g ms", v / 1e6);
-    if (value >= 1'000) return absl::StrFormat("%.3g us", v / 1e3);
+    if (value >= 1'000'000'000) {
+      return absl::StrFormat("%.3g s", v / 1e9);
+    }
+    if (value >= 1'000'000) {
+      return absl::StrFormat("%.3g ms", v / 1e6);
+    }
+    if (value >= 1'000) {
+      return absl::StrFormat("%.3g us", v / 1e3);
+    }
     return absl::StrCat(value, " ns");
   }
   if (unit.empty() || unit == "count") {
@@ -152,8 +165,12 @@ std::string FormatValue(int64_t value, const std::string& unit) {
 // or nothing. The script uses the same rule when zooming.
 std::string FitLabel(const std::string& name, double width) {
   const auto fits = static_cast<int64_t>(std::floor((width - 6) / kCharWidth));
-  if (fits >= static_cast<int64_t>(name.size())) return name;
-  if (fits < 3) return "";
+  if (fits >= static_cast<int64_t>(name.size())) {
+    return name;
+  }
+  if (fits < 3) {
+    return "";
+  }
   // Do not cut a UTF-8 sequence in half.
   size_t cut = static_cast<size_t>(fits - 2);
   while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) {
@@ -323,14 +340,18 @@ std::string RenderFlameGraph(const Profile& profile,
       std::vector<Placed> kids;
       for (int child : tree.nodes[p.node].children) {
         const int64_t v = tree.nodes[child].value;
-        if (v >= min_value && v > 0) kids.push_back({child, p.depth + 1, x});
+        if (v >= min_value && v > 0) {
+          kids.push_back({child, p.depth + 1, x});
+        }
         x += v;
       }
       todo.insert(todo.end(), kids.rbegin(), kids.rend());
     }
   }
   int max_depth = 0;
-  for (const Placed& p : visible) max_depth = std::max(max_depth, p.depth);
+  for (const Placed& p : visible) {
+    max_depth = std::max(max_depth, p.depth);
+  }
   const double height =
       kTopMargin + (max_depth + 1) * kFrameHeight + kBottomMargin;
 
@@ -386,14 +407,18 @@ std::string RenderFlameGraph(const Profile& profile,
     const double fx =
         total > 0 ? static_cast<double>(p.x) / static_cast<double>(total) : 0;
     std::string color;
-    if (style.color) color = style.color(frame);
+    if (style.color) {
+      color = style.color(frame);
+    }
     if (color.empty()) {
       color = p.node == 0 || (options.per_thread && p.depth == 1)
                   ? "rgb(200,200,200)"
                   : WarmColor(tree.names[n.function]);
     }
     std::string tooltip;
-    if (style.tooltip) tooltip = style.tooltip(frame);
+    if (style.tooltip) {
+      tooltip = style.tooltip(frame);
+    }
     if (tooltip.empty()) {
       tooltip = absl::StrFormat("%s (%s, %.2f%%)", name,
                                 FormatValue(n.value, unit), 100 * share);

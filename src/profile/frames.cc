@@ -21,7 +21,9 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const unsigned char c = b(i);
   size_t n = 0;
   uint32_t min = 0;
-  if (c < 0x80) return 1;
+  if (c < 0x80) {
+    return 1;
+  }
   if ((c & 0xE0) == 0xC0) {
     n = 2;
     min = 0x80;
@@ -34,13 +36,19 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   } else {
     return 0;
   }
-  if (i + n > s.size()) return 0;
+  if (i + n > s.size()) {
+    return 0;
+  }
   uint32_t cp = c & (0x7F >> n);
   for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    if ((b(i + k) & 0xC0) != 0x80) {
+      return 0;
+    }
     cp = (cp << 6) | (b(i + k) & 0x3F);
   }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return 0;
+  }
   return n;
 }
 
@@ -64,13 +72,22 @@ std::string ThreadName(const Sample& sample) {
   std::string name;
   std::string tid;
   for (const Label& l : sample.labels) {
-    if (l.key == "thread_name") name = l.str;
-    if (l.key == "thread_id")
+    if (l.key == "thread_name") {
+      name = l.str;
+    }
+    if (l.key == "thread_id") {
       tid = l.is_numeric() ? absl::StrCat(l.num) : l.str;
+    }
   }
-  if (!name.empty() && !tid.empty()) return absl::StrCat(name, " (", tid, ")");
-  if (!name.empty()) return name;
-  if (!tid.empty()) return absl::StrCat("thread (", tid, ")");
+  if (!name.empty() && !tid.empty()) {
+    return absl::StrCat(name, " (", tid, ")");
+  }
+  if (!name.empty()) {
+    return name;
+  }
+  if (!tid.empty()) {
+    return absl::StrCat("thread (", tid, ")");
+  }
   return "unknown thread";
 }
 
@@ -84,9 +101,13 @@ int ResolveValueIndex(const Profile& profile, const RenderOptions& options) {
 
 bool HasValidStack(const Profile& profile, const Sample& sample) {
   for (uint64_t id : sample.location_ids) {
-    if (id == 0 || id > profile.locations.size()) return false;
+    if (id == 0 || id > profile.locations.size()) {
+      return false;
+    }
     const uint64_t f = profile.LocationAt(id).function_id;
-    if (f == 0 || f > profile.functions.size()) return false;
+    if (f == 0 || f > profile.functions.size()) {
+      return false;
+    }
   }
   return true;
 }
@@ -178,10 +199,14 @@ std::string CollapsedFrameName(const Profile& profile, const Location& location,
   const Function& f = profile.FunctionOf(location);
   std::string name =
       absl::StrCat(f.filename, ":", profile_internal::FunctionName(f));
-  if (lines && location.line != 0) absl::StrAppend(&name, ":", location.line);
+  if (lines && location.line != 0) {
+    absl::StrAppend(&name, ":", location.line);
+  }
   // ';' separates frames and the line ends the stack: keep both out of names.
   for (char& c : name) {
-    if (c == ';' || c == '\n' || c == '\r') c = '_';
+    if (c == ';' || c == '\n' || c == '\r') {
+      c = '_';
+    }
   }
   return name;
 }

@@ -30,7 +30,9 @@ class StringTable {
   explicit StringTable(pb::Profile* out) : out_(out) { Intern(""); }
   int64_t Intern(const std::string& s) {
     auto [it, inserted] = index_.try_emplace(s, out_->string_table_size());
-    if (inserted) out_->add_string_table(s);
+    if (inserted) {
+      out_->add_string_table(s);
+    }
     return it->second;
   }
 
@@ -90,7 +92,7 @@ absl::StatusOr<std::string> Gunzip(std::string_view in) {
   zs.avail_in = static_cast<uInt>(in.size());
   std::string out;
   absl::Status status;
-  constexpr size_t kChunk = 256 * 1024;
+  constexpr size_t kChunk = size_t{256} << 10;
   while (true) {
     if (out.size() >= kMaxDecodedPprofBytes) {
       status = absl::InvalidArgumentError(
@@ -114,7 +116,9 @@ absl::StatusOr<std::string> Gunzip(std::string_view in) {
       }
       break;
     }
-    if (rc == Z_OK) continue;
+    if (rc == Z_OK) {
+      continue;
+    }
     if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
       status = absl::InvalidArgumentError("truncated gzip stream");
     } else if (rc == Z_MEM_ERROR) {
@@ -126,7 +130,9 @@ absl::StatusOr<std::string> Gunzip(std::string_view in) {
     break;
   }
   inflateEnd(&zs);
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    return status;
+  }
   return out;
 }
 
@@ -343,14 +349,17 @@ absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
       }
       out->add_location_id(id);
     }
-    for (int64_t v : s.values) out->add_value(v);
+    for (int64_t v : s.values) {
+      out->add_value(v);
+    }
     for (const Label& l : s.labels) {
       pb::Label* label = out->add_label();
       label->set_key(strings.Intern(l.key));
       if (l.is_numeric()) {
         label->set_num(l.num);
-        if (!l.num_unit.empty())
+        if (!l.num_unit.empty()) {
           label->set_num_unit(strings.Intern(l.num_unit));
+        }
       } else {
         label->set_str(strings.Intern(l.str));
       }
@@ -376,7 +385,9 @@ absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
 }
 
 absl::StatusOr<Profile> DecodePprof(std::string_view bytes) {
-  if (bytes.empty()) return NotAProfile("empty input");
+  if (bytes.empty()) {
+    return NotAProfile("empty input");
+  }
   std::string inflated;
   if (IsGzip(bytes)) {
     PYSTROBE_ASSIGN_OR_RETURN(inflated, Gunzip(bytes));

@@ -15,7 +15,9 @@ uint64_t Profile::AddFunction(const Function& f) {
     }
   }
   auto [it, inserted] = function_ids_.try_emplace(f, functions.size() + 1);
-  if (inserted) functions.push_back(f);
+  if (inserted) {
+    functions.push_back(f);
+  }
   return it->second;
 }
 
@@ -27,13 +29,17 @@ uint64_t Profile::AddLocation(const Location& l) {
     }
   }
   auto [it, inserted] = location_ids_.try_emplace(l, locations.size() + 1);
-  if (inserted) locations.push_back(l);
+  if (inserted) {
+    locations.push_back(l);
+  }
   return it->second;
 }
 
 int Profile::SampleTypeIndex(const std::string& type) const {
   for (size_t i = 0; i < sample_types.size(); ++i) {
-    if (sample_types[i].type == type) return static_cast<int>(i);
+    if (sample_types[i].type == type) {
+      return static_cast<int>(i);
+    }
   }
   return -1;
 }

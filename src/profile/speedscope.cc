@@ -51,14 +51,17 @@ std::string RenderSpeedscope(const Profile& profile,
   std::vector<int64_t> location_frame(profile.locations.size(), -1);
   for (size_t i = 0; i < profile.locations.size(); ++i) {
     const Location& l = profile.locations[i];
-    if (l.function_id == 0 || l.function_id > profile.functions.size())
+    if (l.function_id == 0 || l.function_id > profile.functions.size()) {
       continue;
+    }
     const Function& f = profile.FunctionOf(l);
     FrameKey key{profile_internal::FunctionName(f), f.filename,
                  options.lines ? l.line : 0};
     auto [it, inserted] =
         frame_index.try_emplace(key, static_cast<int64_t>(frames.size()));
-    if (inserted) frames.push_back(std::move(key));
+    if (inserted) {
+      frames.push_back(std::move(key));
+    }
     location_frame[i] = it->second;
   }
 
@@ -67,9 +70,13 @@ std::string RenderSpeedscope(const Profile& profile,
   // name so that output is deterministic.
   std::map<std::string, ThreadProfile> threads;
   for (const Sample& s : profile.samples) {
-    if (!profile_internal::HasValidStack(profile, s)) continue;
+    if (!profile_internal::HasValidStack(profile, s)) {
+      continue;
+    }
     const int64_t value = profile_internal::SampleValue(s, value_index);
-    if (value == 0) continue;
+    if (value == 0) {
+      continue;
+    }
     ThreadProfile& t = threads[profile_internal::ThreadName(s)];
     std::vector<int64_t> stack;
     stack.reserve(s.location_ids.size());
@@ -86,18 +93,24 @@ std::string RenderSpeedscope(const Profile& profile,
   out.append("\"shared\":{\"frames\":[");
   for (size_t i = 0; i < frames.size(); ++i) {
     const auto& [name, file, line] = frames[i];
-    if (i > 0) out.append(",");
+    if (i > 0) {
+      out.append(",");
+    }
     out.append("\n{\"name\":");
     AppendJsonString(name, &out);
     out.append(",\"file\":");
     AppendJsonString(file, &out);
-    if (line > 0) absl::StrAppend(&out, ",\"line\":", line);
+    if (line > 0) {
+      absl::StrAppend(&out, ",\"line\":", line);
+    }
     out.append("}");
   }
   out.append("]},\n\"profiles\":[");
   bool first = true;
   for (const auto& [thread, t] : threads) {
-    if (!first) out.append(",");
+    if (!first) {
+      out.append(",");
+    }
     first = false;
     out.append("\n{\"type\":\"sampled\",\"name\":");
     AppendJsonString(thread, &out);
@@ -105,17 +118,23 @@ std::string RenderSpeedscope(const Profile& profile,
                     "\",\"startValue\":0,\"endValue\":", t.total,
                     ",\n\"samples\":[");
     for (size_t i = 0; i < t.stacks.size(); ++i) {
-      if (i > 0) out.append(",");
+      if (i > 0) {
+        out.append(",");
+      }
       out.append("[");
       for (size_t k = 0; k < t.stacks[i].size(); ++k) {
-        if (k > 0) out.append(",");
+        if (k > 0) {
+          out.append(",");
+        }
         absl::StrAppend(&out, t.stacks[i][k]);
       }
       out.append("]");
     }
     out.append("],\n\"weights\":[");
     for (size_t i = 0; i < t.weights.size(); ++i) {
-      if (i > 0) out.append(",");
+      if (i > 0) {
+        out.append(",");
+      }
       absl::StrAppend(&out, t.weights[i]);
     }
     out.append("]}");

@@ -174,6 +174,80 @@ TEST(FlameGraphTest, WellFormedSelfContainedInteractive) {
   EXPECT_THAT(svg, HasSubstr("prompt("));
 }
 
+// Runs the SVG's script in node against a minimal stand-in for the DOM and
+// drives it like a user: search for "Parser", then click the Parser.parse
+// frame. Skips without node.
+TEST(FlameGraphTest, ScriptSearchesAndZooms) {
+  std::string output;
+  if (RunCommand("node --version", &output) != 0) {
+    GTEST_SKIP() << "node not found: the flame graph script is not exercised";
+  }
+  RenderOptions options;
+  options.value_index = 0;
+  const std::string dir = MakeTempDir();
+  WriteFileOrDie(dir + "/f.svg", RenderFlameGraph(SmallProfile(), options));
+  WriteFileOrDie(dir + "/drive.js", R"js(
+const fs = require('fs');
+const svg = fs.readFileSync(process.argv[2], 'utf8');
+function el(attrs) {
+  const e = { attrs: Object.assign({}, attrs), handlers: {}, textContent: '',
+    classes: new Set((attrs['class'] || '').split(' ').filter(Boolean)) };
+  e.getAttribute = (k) => e.attrs[k];
+  e.setAttribute = (k, v) => { e.attrs[k] = String(v); };
+  e.addEventListener = (t, f) => { e.handlers[t] = f; };
+  e.classList = { add: (c) => e.classes.add(c), remove: (c) => e.classes.delete(c),
+    toggle: (c, on) => on ? e.classes.add(c) : e.classes.delete(c) };
+  return e;
+}
+function attrs(s) {
+  const a = {};
+  for (const m of s.matchAll(/([\w-]+)="([^"]*)"/g)) a[m[1]] = m[2]
+      .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  return a;
+}
+const frames = [];
+for (const m of svg.matchAll(/<g ([^>]*)><title>([^<]*)<\/title><rect ([^>]*)\/><text ([^>]*)>/g)) {
+  const g = el(attrs(m[1]));
+  const parts = { title: el({}), rect: el(attrs(m[3])), text: el(attrs(m[4])) };
+  parts.title.textContent = m[2];
+  g.querySelector = (q) => parts[q];
+  frames.push(g);
+}
+const byId = {};
+for (const m of svg.matchAll(/<text id="(\w+)"([^>]*)>([^<]*)</g)) {
+  byId[m[1]] = el(Object.assign({ id: m[1] }, attrs(m[2])));
+  byId[m[1]].textContent = m[3];
+}
+global.document = { querySelectorAll: () => frames,
+  getElementById: (id) => byId[id], addEventListener: () => {} };
+global.window = { prompt: () => 'Parser' };
+eval(svg.match(/<!\[CDATA\[\n(var WIDTH[\s\S]*?)\]\]><\/script>/)[1]);
+byId.search.handlers.click();
+const hl = frames.filter((g) => g.classes.has('hl')).map((g) => g.attrs['data-n']);
+console.log(byId.matched.textContent + ' | ' + hl.join(','));
+const parse = frames.find((g) => g.attrs['data-n'] === 'Parser.parse (/srv/parse.py:7)');
+const compute = frames.find((g) => g.attrs['data-n'] === 'compute (/srv/calc.py:22)');
+const root = frames.find((g) => g.attrs['data-d'] === '0');
+parse.handlers.click();
+console.log('zoomed width ' + parse.querySelector('rect').attrs.width +
+    ' compute hidden ' + compute.classes.has('hid') +
+    ' root parent ' + root.classes.has('par') +
+    ' reset shown ' + !byId.reset.classes.has('hid'));
+byId.reset.handlers.click();
+console.log('unzoomed compute hidden ' + compute.classes.has('hid') +
+    ' parse width ' + parse.querySelector('rect').attrs.width);
+)js");
+  ASSERT_EQ(RunCommand("node " + dir + "/drive.js " + dir + "/f.svg", &output),
+            0)
+      << output;
+  // 7 of 13 samples are in Parser.parse; 1180 px is the full frame width.
+  EXPECT_EQ(output,
+            "Matched: 53.8% | Parser.parse (/srv/parse.py:7)\n"
+            "zoomed width 1180.00 compute hidden true root parent true "
+            "reset shown true\n"
+            "unzoomed compute hidden false parse width 635.38\n");
+}
+
 TEST(FlameGraphTest, WallTimeTooltipsAndThreads) {
   RenderOptions options;
   options.per_thread = true;
