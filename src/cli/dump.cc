@@ -187,13 +187,18 @@ int RunDump(const std::vector<std::string>& args) {
     PrintError(absl::StrCat(error, " (see pystrobe dump --help)").c_str());
     return kExitUsage;
   }
+  ProcFs proc;
+  if (absl::Status exists = proc.CheckExists(options->pid); !exists.ok()) {
+    PrintError(exists);
+    return ExitCodeFor(exists, /*attached=*/false);
+  }
   absl::StatusOr<std::unique_ptr<PythonProcess>> python =
       PythonProcess::Attach(options->pid);
   if (!python.ok()) {
-    PrintError(python.status());
-    return ExitCodeFor(python.status(), /*attached=*/false);
+    absl::Status status = ExplainFailure(options->pid, python.status());
+    PrintError(status);
+    return ExitCodeFor(status, /*attached=*/true);
   }
-  ProcFs proc;
   // Thread states before any stop: a stopped thread reads as 't'.
   absl::flat_hash_map<pid_t, ThreadInfo> os_threads;
   if (auto listed = proc.ListThreads(options->pid); listed.ok()) {
@@ -211,18 +216,15 @@ int RunDump(const std::vector<std::string>& args) {
     absl::StatusOr<PtraceSuspension> stop =
         PtraceSuspension::Suspend(options->pid);
     if (!stop.ok()) {
-      PrintError(stop.status());
-      return ExitCodeFor(stop.status(), /*attached=*/true);
+      absl::Status status = ExplainFailure(options->pid, stop.status());
+      PrintError(status);
+      return ExitCodeFor(status, /*attached=*/true);
     }
     threads = (*python)->ReadThreads();
     stop->Resume();
   }
   if (!threads.ok()) {
-    absl::Status status = threads.status();
-    if (!proc.CheckExists(options->pid).ok()) {
-      status = ProcessGoneError(
-          absl::StrCat("process ", options->pid, " exited during the dump"));
-    }
+    absl::Status status = ExplainFailure(options->pid, threads.status());
     PrintError(status);
     return ExitCodeFor(status, /*attached=*/true);
   }

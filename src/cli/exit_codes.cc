@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "pystrobe/base/errors.h"
+#include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
 
@@ -16,6 +18,19 @@ int ExitCodeFor(const absl::Status& status, bool attached) {
   if (IsNotPython(status)) return kExitNotPython;
   if (IsUnsupportedVersion(status)) return kExitUnsupported;
   return kExitFailure;
+}
+
+absl::Status ExplainFailure(pid_t pid, absl::Status status) {
+  if (status.ok() || IsNoPermission(status)) return status;
+  ProcFs proc;
+  bool gone = !proc.CheckExists(pid).ok();
+  if (!gone) {
+    absl::StatusOr<ThreadInfo> main = proc.ReadThread(pid, pid);
+    gone = !main.ok() || main->state == 'Z' || main->state == 'X';
+  }
+  if (!gone) return status;
+  return ProcessGoneError(
+      absl::StrCat("process ", pid, " exited (", status.message(), ")"));
 }
 
 void PrintError(const char* message) {

@@ -3,6 +3,8 @@
 #ifndef PYSTROBE_SRC_CLI_EXIT_CODES_H_
 #define PYSTROBE_SRC_CLI_EXIT_CODES_H_
 
+#include <sys/types.h>
+
 #include "absl/status/status.h"
 
 namespace pystrobe {
@@ -22,6 +24,13 @@ enum ExitCode : int {
 // found already: a vanished process is then kExitTargetExited, not
 // kExitNoProcess.
 int ExitCodeFor(const absl::Status& status, bool attached);
+
+// For a failure while working on `pid`, which existed when pystrobe started:
+// if the target has exited meanwhile (gone, or a zombie), whatever the error
+// says, the truth is "the target exited" (a read of its memory fails with
+// EFAULT or ESRCH, a /proc file vanishes, ...). Returns that status, else
+// `status` unchanged.
+absl::Status ExplainFailure(pid_t pid, absl::Status status);
 
 // Prints "pystrobe: <message>" as one line on stderr.
 void PrintError(const absl::Status& status);

@@ -5,6 +5,7 @@
 
 #include "dump.h"
 #include "exit_codes.h"
+#include "record.h"
 
 namespace {
 
@@ -14,6 +15,8 @@ constexpr char kUsage[] =
     "An out-of-process sampling profiler for CPython 2.7 and 3.6-3.13.\n"
     "\n"
     "commands:\n"
+    "  record (--pid PID | -- COMMAND ...)  sample into a profile (pprof,\n"
+    "                            collapsed, speedscope, flame graph)\n"
     "  dump --pid PID [--json]   print every thread's Python stack once\n"
     "\n"
     "pystrobe COMMAND --help shows a command's options; --version its "
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
   const std::string command = args[0];
   args.erase(args.begin());
   if (command == "dump") return pystrobe::RunDump(args);
+  if (command == "record") return pystrobe::RunRecord(args);
   pystrobe::PrintError(
       ("unknown command '" + command + "' (see pystrobe --help)").c_str());
   return pystrobe::kExitUsage;

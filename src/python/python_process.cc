@@ -197,8 +197,10 @@ absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
       m.cache->Read(m.roots.interpreters_head, &interp, sizeof(interp));
   if (!head.ok()) {
     // The runtime is in the executable or libpython, mapped for the whole
-    // life of the process: failing to read it means the process is gone.
-    if (m.proc.CheckExists(m.pid).ok()) return head;
+    // life of the process: failing to read it means the process is gone
+    // (or a zombie, whose memory is gone while its PID stays).
+    absl::StatusOr<ThreadInfo> main = m.proc.ReadThread(m.pid, m.pid);
+    if (main.ok() && main->state != 'Z' && main->state != 'X') return head;
     return ProcessGoneError(absl::StrCat("process ", m.pid, " exited"));
   }
   absl::flat_hash_set<uint64_t> seen;

@@ -24,7 +24,9 @@ class ScopedResource {
   ScopedResource& operator=(const ScopedResource&) = delete;
   ScopedResource(ScopedResource&& other) noexcept : value_(other.release()) {}
   ScopedResource& operator=(ScopedResource&& other) noexcept {
-    if (this != &other) reset(other.release());
+    if (this != &other) {
+      reset(other.release());
+    }
     return *this;
   }
   ~ScopedResource() { reset(); }
@@ -34,7 +36,9 @@ class ScopedResource {
 
   // Closes the current value (if any) and takes ownership of `value`.
   void reset(T value = kInvalid) {
-    if (value_ != kInvalid) kClose(value_);
+    if (value_ != kInvalid) {
+      kClose(value_);
+    }
     value_ = value;
   }
   // Gives up ownership without closing.

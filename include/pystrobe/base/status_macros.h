@@ -14,22 +14,26 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define PYSTROBE_RETURN_IF_ERROR(expr)                 \
-  do {                                                 \
-    const ::absl::Status pystrobe_status_ = (expr);    \
-    if (!pystrobe_status_.ok()) return pystrobe_status_; \
+#define PYSTROBE_RETURN_IF_ERROR(expr)        \
+  do {                                        \
+    ::absl::Status pystrobe_status_ = (expr); \
+    if (!pystrobe_status_.ok()) {             \
+      return pystrobe_status_;                \
+    }                                         \
   } while (false)
 
 #define PYSTROBE_STATUS_CONCAT_INNER_(a, b) a##b
 #define PYSTROBE_STATUS_CONCAT_(a, b) PYSTROBE_STATUS_CONCAT_INNER_(a, b)
 
-#define PYSTROBE_ASSIGN_OR_RETURN(lhs, expr)                                \
-  PYSTROBE_ASSIGN_OR_RETURN_IMPL_(                                          \
+#define PYSTROBE_ASSIGN_OR_RETURN(lhs, expr) \
+  PYSTROBE_ASSIGN_OR_RETURN_IMPL_(           \
       PYSTROBE_STATUS_CONCAT_(pystrobe_statusor_, __LINE__), lhs, expr)
 
 #define PYSTROBE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                                    \
-  if (!statusor.ok()) return std::move(statusor).status();   \
+  if (!statusor.ok()) {                                      \
+    return std::move(statusor).status();                     \
+  }                                                          \
   lhs = std::move(statusor).value()
 
 #endif  // PYSTROBE_BASE_STATUS_MACROS_H_

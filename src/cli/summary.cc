@@ -1,0 +1,56 @@
+#include "summary.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_format.h"
+
+namespace pystrobe {
+
+std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
+                          const std::string& output_path) {
+  const double seconds = static_cast<double>(stats.elapsed_ns) / 1e9;
+  std::string out = absl::StrFormat(
+      "pystrobe: %d samples in %.1f s (%d ticks, %.1f Hz), %d late, %d "
+      "missed, %d errors%s\n",
+      stats.samples, seconds, stats.ticks,
+      seconds > 0 ? static_cast<double>(stats.ticks) / seconds : 0.0,
+      stats.late, stats.missed, stats.errors,
+      stats.target_exited ? "; the target exited" : "");
+  // Self time: the weight of samples whose leaf is the function.
+  const size_t value = profile.sample_types.size() - 1;
+  absl::flat_hash_map<uint64_t, int64_t> self;
+  int64_t total = 0;
+  for (const Sample& s : profile.samples) {
+    if (s.location_ids.empty() || s.values.size() <= value) continue;
+    self[profile.LocationAt(s.location_ids.front()).function_id] +=
+        s.values[value];
+    total += s.values[value];
+  }
+  std::vector<std::pair<uint64_t, int64_t>> top(self.begin(), self.end());
+  std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (top.size() > 10) top.resize(10);
+  if (total > 0) {
+    absl::StrAppendFormat(&out, "Top functions by self %s time:\n",
+                          profile.sample_types.back().type);
+    for (const auto& [id, weight] : top) {
+      const Function& f = profile.functions[id - 1];
+      absl::StrAppendFormat(
+          &out, "  %5.1f%%  %s (%s:%d)\n",
+          100.0 * static_cast<double>(weight) / static_cast<double>(total),
+          f.system_name, f.filename, f.start_line);
+    }
+  }
+  absl::StrAppendFormat(&out, "pystrobe: wrote %s\n", output_path);
+  if (output_path.size() > 6 &&
+      output_path.compare(output_path.size() - 6, 6, ".pb.gz") == 0) {
+    absl::StrAppendFormat(&out, "  view it with: go tool pprof -http=: %s\n",
+                          output_path);
+  }
+  return out;
+}
+
+}  // namespace pystrobe

@@ -1,0 +1,120 @@
+#include "pystrobe/sampler/stack_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace pystrobe {
+
+StackTable::StackTable(int64_t batch_ns) : batch_ns_(batch_ns) {}
+
+uint32_t StackTable::InternStack(const std::vector<Frame>& frames,
+                                 bool with_lines) {
+  scratch_.clear();
+  for (const Frame& f : frames) {
+    FrameKey key{f.code.get(), with_lines ? f.line : 0};
+    auto [it, inserted] =
+        frame_ids_.try_emplace(key, static_cast<uint32_t>(frames_.size()));
+    if (inserted) frames_.push_back(FrameEntry{f.code, key.line});
+    scratch_.push_back(it->second);
+  }
+  auto it = stack_ids_.find(absl::MakeConstSpan(scratch_));
+  if (it != stack_ids_.end()) return it->second;
+  auto inserted =
+      stack_ids_.emplace(scratch_, static_cast<uint32_t>(stacks_.size()));
+  stacks_.push_back(&inserted.first->first);
+  return inserted.first->second;
+}
+
+uint32_t StackTable::InternThread(const ThreadLabel& thread) {
+  auto [it, inserted] = thread_ids_.try_emplace(
+      thread.tid, static_cast<uint32_t>(threads_.size()));
+  if (inserted) threads_.push_back(thread);
+  return it->second;
+}
+
+uint32_t StackTable::BatchFor(int64_t elapsed_ns) {
+  if (elapsed_ns < 0) elapsed_ns = 0;
+  while (elapsed_ns / batch_ns_ >= kMaxBatches) {
+    // Merge batches pairwise: batch b becomes b / 2 at twice the length.
+    absl::flat_hash_map<StackKey, StackValue> merged;
+    merged.reserve(values_.size());
+    for (const auto& [key, value] : values_) {
+      StackKey k = key;
+      k.batch /= 2;
+      StackValue& v = merged[k];
+      v.count += value.count;
+      v.weight_ns += value.weight_ns;
+    }
+    values_.swap(merged);
+    batch_ns_ *= 2;
+  }
+  return static_cast<uint32_t>(elapsed_ns / batch_ns_);
+}
+
+void StackTable::Add(const StackKey& key, int64_t count, int64_t weight_ns) {
+  StackValue& v = values_[key];
+  v.count += count;
+  v.weight_ns += weight_ns;
+}
+
+size_t StackTable::ApproximateBytes() const {
+  size_t bytes = frames_.size() * (sizeof(FrameEntry) + sizeof(FrameKey) + 8) +
+                 values_.size() * (sizeof(StackKey) + sizeof(StackValue) + 8) +
+                 threads_.size() * sizeof(ThreadLabel);
+  for (const std::vector<uint32_t>* s : stacks_) {
+    bytes += sizeof(*s) + s->capacity() * sizeof(uint32_t) + 16;
+  }
+  return bytes;
+}
+
+Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
+  Profile p;
+  p.sample_types = {{"samples", "count"},
+                    {metadata.weight_type, "nanoseconds"}};
+  p.default_sample_type = metadata.weight_type;
+  p.period_type = {metadata.weight_type, "nanoseconds"};
+  p.period = metadata.period_ns;
+  p.time_nanos = metadata.start_unix_ns;
+  p.duration_nanos = metadata.duration_ns;
+  p.comments = metadata.comments;
+  p.comments.push_back(absl::StrCat("pystrobe.batch_ns=", batch_ns_));
+
+  std::vector<uint64_t> location_of_frame(frames_.size());
+  for (size_t i = 0; i < frames_.size(); ++i) {
+    const CodeInfo& code = *frames_[i].code;
+    Function f{code.name, code.qualname.empty() ? code.name : code.qualname,
+               code.filename, code.first_line};
+    location_of_frame[i] = p.AddLocation(
+        Location{p.AddFunction(f), std::max<int64_t>(frames_[i].line, 0)});
+  }
+  // Deterministic order: by stack, then thread, batch, flags.
+  std::vector<std::pair<StackKey, StackValue>> entries(values_.begin(),
+                                                       values_.end());
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    const StackKey& x = a.first;
+    const StackKey& y = b.first;
+    return std::tie(x.stack, x.thread, x.batch, x.flags) <
+           std::tie(y.stack, y.thread, y.batch, y.flags);
+  });
+  p.samples.reserve(entries.size());
+  for (const auto& [key, value] : entries) {
+    Sample s;
+    for (uint32_t frame : *stacks_[key.stack]) {
+      s.location_ids.push_back(location_of_frame[frame]);
+    }
+    s.values = {value.count, value.weight_ns};
+    const ThreadLabel& t = threads_[key.thread];
+    s.labels.push_back(
+        Label{"thread_name", t.name.empty() ? "?" : t.name, 0, ""});
+    s.labels.push_back(Label{"thread_id", "", static_cast<int64_t>(t.tid), ""});
+    s.labels.push_back(Label{"pid", "", metadata.pid, ""});
+    s.labels.push_back(Label{"batch", "", static_cast<int64_t>(key.batch), ""});
+    if (key.flags & kFlagGil) s.labels.push_back(Label{"gil", "true", 0, ""});
+    if (key.flags & kFlagIdle) s.labels.push_back(Label{"idle", "true", 0, ""});
+    p.samples.push_back(std::move(s));
+  }
+  return p;
+}
+
+}  // namespace pystrobe
