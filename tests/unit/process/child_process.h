@@ -16,6 +16,7 @@
 #define PYSTROBE_TESTS_UNIT_PROCESS_CHILD_PROCESS_H_
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -52,10 +53,16 @@ struct Pipe {
     }
     return true;
   }
-  // Reads exactly `size` bytes; false on EOF or error (the child died).
+  // Reads exactly `size` bytes; false on EOF or error. The test holds both
+  // ends, so a child that died never causes EOF: give up after a minute of
+  // silence instead of hanging the test.
   bool ReadBytes(void* data, size_t size) const {
     auto* p = static_cast<char*>(data);
     while (size > 0) {
+      pollfd readable{read_end.get(), POLLIN, 0};
+      const int ready = poll(&readable, 1, 60 * 1000);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return false;
       const ssize_t n = read(read_end.get(), p, size);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;

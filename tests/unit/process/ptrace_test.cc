@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -224,6 +225,40 @@ TEST(PtraceSuspensionTest, SignalsAreNotLost) {
     SleepMs(1);
   }
   EXPECT_EQ(child.signals_handled(), sent);
+}
+
+// The main thread called pthread_exit: it stays listed as a zombie, which
+// the kernel refuses to seize (EPERM). That is not a permission problem: the
+// live threads are stopped and the zombie is left out.
+TEST(PtraceSuspensionTest, ZombieMainThreadIsSkipped) {
+  Pipe report = Pipe::Make();
+  ChildProcess child = ChildProcess::Spawn([&] {
+    pthread_t thread;
+    pthread_create(
+        &thread, nullptr,
+        [](void* arg) -> void* {
+          static_cast<Pipe*>(arg)->WriteValue(static_cast<pid_t>(gettid()));
+          while (true) pause();
+        },
+        &report);
+    // Exit this thread only, without pthread_exit's unwinding (which
+    // gtest's catch-all in the forked child would turn into an abort).
+    syscall(SYS_exit, 0);
+  });
+  pid_t worker = 0;
+  ASSERT_TRUE(report.ReadValue(&worker));
+  int attempt = 0;
+  while (ThreadState(child.pid(), child.pid()) != 'Z' && attempt++ < 5000) {
+    SleepMs(1);
+  }
+  ASSERT_EQ(ThreadState(child.pid(), child.pid()), 'Z');
+  absl::StatusOr<PtraceSuspension> stop =
+      PtraceSuspension::Suspend(child.pid());
+  ASSERT_THAT(stop, IsOk());
+  EXPECT_EQ(stop->threads(), std::vector<pid_t>{worker});
+  EXPECT_EQ(ThreadState(child.pid(), worker), 't');
+  stop->Resume();
+  EXPECT_NE(ThreadState(child.pid(), worker), 't');
 }
 
 TEST(PtraceSuspensionTest, DeadProcessIsProcessGone) {
