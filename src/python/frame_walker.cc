@@ -1,5 +1,7 @@
 #include "frame_walker.h"
 
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -92,7 +94,14 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
     PYSTROBE_RETURN_IF_ERROR(LoadCode(memory, code, false).status());
     PYSTROBE_ASSIGN_OR_RETURN(std::shared_ptr<const CodeInfo> info,
                               codes_->Get(memory, code_));
-    int line = info->lines.LineForOffset(lasti * lasti_scale);
+    // f_lasti is the target's data: a torn frame can hold any int, and
+    // doubling it (3.10) must not overflow.
+    const int64_t offset = static_cast<int64_t>(lasti) * lasti_scale;
+    if (offset < -2 || offset > std::numeric_limits<int32_t>::max()) {
+      return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
+                                            " has f_lasti ", lasti));
+    }
+    int line = info->lines.LineForOffset(static_cast<int>(offset));
     frames->push_back(Frame{std::move(info), line});
     frame = back;
   }
@@ -135,9 +144,11 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     PYSTROBE_ASSIGN_OR_RETURN(int64_t units,
                               code_.Get<int64_t>(*layout_, Field::kVarObSize));
     const uint64_t bytecode = code + static_cast<uint64_t>(*code_start);
-    const int64_t offset =
-        static_cast<int64_t>(instr) - static_cast<int64_t>(bytecode);
-    if (units < 0 || offset < -2 || offset > 2 * units) {
+    // Both values are the target's data: subtract without signed overflow
+    // (the difference wraps in uint64), and bound units before doubling it.
+    const auto offset = static_cast<int64_t>(instr - bytecode);
+    if (units < 0 || units > std::numeric_limits<int32_t>::max() / 2 ||
+        offset < -2 || offset > 2 * units) {
       return InconsistentError(absl::StrCat("instruction pointer of frame 0x",
                                             absl::Hex(current),
                                             " is outside its code object"));

@@ -4,6 +4,7 @@
 // worked out from CPython's documented formats).
 #include "frame_walker.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -329,6 +330,26 @@ TEST_P(FrameWalkerTest, BeforeFirstInstructionGivesFirstLine) {
   EXPECT_EQ(frames[0].line, 10);
 }
 
+TEST_P(FrameWalkerTest, GarbageLastiIsInconsistent) {
+  if (GetParam().AtLeast(3, 11)) GTEST_SKIP() << "f_lasti: <= 3.10 only";
+  // A torn frame's f_lasti can be any int. 3.10 doubles it (code units to
+  // bytes): that must not overflow, nor give a line for a negative offset.
+  for (int32_t lasti : {0x4D000001, INT32_MAX, INT32_MIN, -1000}) {
+    FakeStack stack = py_.Stack({{inner_, lasti}});
+    auto memory = py_.Memory();
+    Walker walker(py_);
+    std::vector<WalkedFrame> frames;
+    absl::Status status = walker.Walk(*memory, stack.tstate, &frames);
+    if (GetParam().AtLeast(3, 10) || lasti < 0) {
+      EXPECT_TRUE(IsInconsistent(status)) << lasti << ": " << status;
+    } else {
+      // <= 3.9: a large byte offset is past the lnotab: the final line.
+      ASSERT_THAT(status, IsOk());
+      EXPECT_EQ(frames[0].line, 13) << lasti;
+    }
+  }
+}
+
 TEST_P(FrameWalkerTest, InstructionPointerOutsideCodeIsInconsistent) {
   if (!GetParam().AtLeast(3, 11)) GTEST_SKIP() << "3.11+ only";
   // middle has 6 code units; unit 40 lies far past its bytecode.
@@ -338,6 +359,36 @@ TEST_P(FrameWalkerTest, InstructionPointerOutsideCodeIsInconsistent) {
   std::vector<WalkedFrame> frames;
   absl::Status status = walker.Walk(*memory, stack.tstate, &frames);
   EXPECT_TRUE(IsInconsistent(status)) << status;
+}
+
+TEST_P(FrameWalkerTest, GarbageInstructionPointerAndCodeSize) {
+  if (!GetParam().AtLeast(3, 11)) GTEST_SKIP() << "3.11+ only";
+  // Values a torn frame or a reused code object can hold: each must end in
+  // an error, without signed overflow on the way (UBSan checks this).
+  struct Case {
+    uint64_t instr;
+    int64_t units;
+  };
+  const uint64_t start =
+      static_cast<uint64_t>(py_.FieldOffset(Field::kCodeCodeAdaptive));
+  for (const Case& c : std::vector<Case>{
+           {0x8000000000000000, 9},
+           {0x7fffffffffffffff, 9},
+           {0, 9},
+           {inner_ + start + 2, -1},
+           {inner_ + start + (uint64_t{1} << 33), INT64_MAX},
+           {inner_ + start + (uint64_t{1} << 62), INT64_MAX / 2 + 1},
+       }) {
+    FakeStack stack = py_.Stack({{inner_, s_.inner_lasti}});
+    py_.WriteField<uint64_t>(stack.frames[0], Field::kIframeInstr, c.instr);
+    py_.WriteField<int64_t>(inner_, Field::kVarObSize, c.units);
+    auto memory = py_.Memory();
+    Walker walker(py_);
+    std::vector<WalkedFrame> frames;
+    absl::Status status = walker.Walk(*memory, stack.tstate, &frames);
+    EXPECT_TRUE(IsInconsistent(status))
+        << std::hex << c.instr << " " << c.units << ": " << status;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, FrameWalkerTest,
