@@ -238,7 +238,9 @@ TEST(PtraceSuspensionTest, ZombieMainThreadIsSkipped) {
         &thread, nullptr,
         [](void* arg) -> void* {
           static_cast<Pipe*>(arg)->WriteValue(static_cast<pid_t>(gettid()));
-          while (true) pause();
+          while (true) {
+            pause();
+          }
         },
         &report);
     // Exit this thread only, without pthread_exit's unwinding (which
