@@ -41,7 +41,7 @@ std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
       absl::StrAppendFormat(
           &out, "  %5.1f%%  %s (%s:%d)\n",
           100.0 * static_cast<double>(weight) / static_cast<double>(total),
-          f.system_name, f.filename, f.start_line);
+          f.name, f.filename, f.start_line);
     }
   }
   absl::StrAppendFormat(&out, "pystrobe: wrote %s\n", output_path);

@@ -55,7 +55,7 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 }  // namespace
 
 const std::string& FunctionName(const Function& f) {
-  return f.system_name.empty() ? f.name : f.system_name;
+  return f.name.empty() ? f.system_name : f.name;
 }
 
 std::string DisplayFrameName(const Profile& profile, const Location& location,

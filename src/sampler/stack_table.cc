@@ -83,7 +83,9 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
   std::vector<uint64_t> location_of_frame(frames_.size());
   for (size_t i = 0; i < frames_.size(); ++i) {
     const CodeInfo& code = *frames_[i].code;
-    Function f{code.name, code.qualname.empty() ? code.name : code.qualname,
+    // pprof viewers show Function.name: the qualified name reads best
+    // ("Server.handle"); system_name keeps co_name.
+    Function f{code.qualname.empty() ? code.name : code.qualname, code.name,
                code.filename, code.first_line};
     location_of_frame[i] = p.AddLocation(
         Location{p.AddFunction(f), std::max<int64_t>(frames_[i].line, 0)});

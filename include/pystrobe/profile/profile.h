@@ -6,7 +6,7 @@
 //
 //   Profile p;
 //   p.sample_types = {{"samples", "count"}, {"wall", "nanoseconds"}};
-//   uint64_t f = p.AddFunction({"handle", "Server.handle", "/srv/app.py", 10});
+//   uint64_t f = p.AddFunction({"Server.handle", "handle", "/srv/app.py", 10});
 //   uint64_t loc = p.AddLocation({f, 12});
 //   p.samples.push_back({{loc}, {3, 30'000'000}, {{"thread_name", "main"}}});
 //   ASSIGN_OR_RETURN(std::string gz, EncodePprof(p));
@@ -31,8 +31,10 @@ struct ValueType {
 };
 
 struct Function {
-  std::string name;         // co_name (pprof Function.name)
-  std::string system_name;  // co_qualname where known, else name
+  // What viewers show (pprof Function.name): co_qualname where the version
+  // has it ("Server.handle"), else co_name.
+  std::string name;
+  std::string system_name;  // co_name
   std::string filename;
   int64_t start_line = 0;
   bool operator==(const Function& o) const {

@@ -31,14 +31,14 @@ inline Profile SmallProfile() {
   const uint64_t main =
       p.AddFunction({"<module>", "<module>", "/srv/app.py", 1});
   const uint64_t handle =
-      p.AddFunction({"handle", "Server.handle", "/srv/app.py", 10});
+      p.AddFunction({"Server.handle", "handle", "/srv/app.py", 10});
   const uint64_t parse =
-      p.AddFunction({"parse", "Parser.parse", "/srv/parse.py", 5});
+      p.AddFunction({"Parser.parse", "parse", "/srv/parse.py", 5});
   const uint64_t compute = p.AddFunction({"compute", "", "/srv/calc.py", 20});
   const uint64_t lambda = p.AddFunction(
-      {"<lambda>", "Server.handle.<locals>.<lambda>", "/srv/a&b.py", 30});
+      {"Server.handle.<locals>.<lambda>", "<lambda>", "/srv/a&b.py", 30});
   const uint64_t worker =
-      p.AddFunction({"run", "Worker.run", "/srv/app.py", 40});
+      p.AddFunction({"Worker.run", "run", "/srv/app.py", 40});
   const uint64_t l_main = p.AddLocation({main, 3});
   const uint64_t l_handle12 = p.AddLocation({handle, 12});
   const uint64_t l_handle14 = p.AddLocation({handle, 14});
