@@ -1,0 +1,165 @@
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pystrobe/diff/compare.h"
+#include "pystrobe/profile/profile.h"
+#include "simulated_runs.h"
+#include "status_matchers.h"
+
+namespace pystrobe {
+namespace {
+
+using ::pystrobe::testing::IsOk;
+using ::pystrobe::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// main -> fib -> fib (leaf fib), main -> parse; two batches; a few lines.
+Profile Hand() {
+  Profile p;
+  p.sample_types = {{"samples", "count"}, {"wall", "nanoseconds"}};
+  p.default_sample_type = "wall";
+  uint64_t main_f = p.AddFunction({"main", "main", "/a.py", 1});
+  uint64_t fib = p.AddFunction({"Calc.fib", "fib", "/a.py", 10});
+  uint64_t parse = p.AddFunction({"parse", "parse", "/b.py", 1});
+  uint64_t main_l = p.AddLocation({main_f, 3});
+  uint64_t fib_11 = p.AddLocation({fib, 11});
+  uint64_t fib_12 = p.AddLocation({fib, 12});
+  uint64_t parse_5 = p.AddLocation({parse, 5});
+  uint64_t parse_6 = p.AddLocation({parse, 6});
+  auto batch = [](int64_t b) {
+    return std::vector<Label>{{"thread_name", "MainThread", 0, ""},
+                              {"batch", "", b, ""}};
+  };
+  p.samples.push_back({{fib_12, fib_11, main_l}, {3, 300}, batch(0)});
+  p.samples.push_back({{parse_5, main_l}, {1, 100}, batch(0)});
+  p.samples.push_back({{parse_6, main_l}, {2, 200}, batch(1)});
+  p.samples.push_back({{main_l}, {1, 50}, batch(1)});
+  return p;
+}
+
+TEST(FunctionTableTest, SelfTotalAndBatches) {
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->value_type, (ValueType{"wall", "nanoseconds"}));
+  EXPECT_EQ(t->grand_total, 650);
+  EXPECT_EQ(t->sample_count, 7);
+  EXPECT_THAT(t->total_by_batch, ElementsAre(400, 250));
+  ASSERT_EQ(t->functions.size(), 3u);
+  const FunctionStats& fib = t->functions.at({"Calc.fib", "/a.py", 0});
+  EXPECT_EQ(fib.self, 300);
+  EXPECT_EQ(fib.total, 300);  // recursion counted once per sample
+  EXPECT_THAT(fib.total_by_batch, ElementsAre(300, 0));
+  const FunctionStats& main_f = t->functions.at({"main", "/a.py", 0});
+  EXPECT_EQ(main_f.self, 50);
+  EXPECT_EQ(main_f.total, 650);
+  EXPECT_THAT(main_f.self_by_batch, ElementsAre(0, 50));
+  const FunctionStats& parse = t->functions.at({"parse", "/b.py", 0});
+  EXPECT_EQ(parse.self, 300);
+  EXPECT_THAT(parse.self_by_batch, ElementsAre(100, 200));
+}
+
+TEST(FunctionTableTest, SampleTypeByName) {
+  TableOptions options;
+  options.sample_type = "samples";
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), options);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->grand_total, 7);
+  EXPECT_EQ(t->functions.at({"parse", "/b.py", 0}).self, 3);
+  options.sample_type = "cpu";
+  EXPECT_THAT(BuildFunctionTable(Hand(), options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FunctionTableTest, ByLine) {
+  TableOptions options;
+  options.by = Granularity::kLine;
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), options);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->functions.size(), 5u);
+  EXPECT_EQ(t->functions.at({"parse", "/b.py", 5}).self, 100);
+  EXPECT_EQ(t->functions.at({"parse", "/b.py", 6}).self, 200);
+  EXPECT_EQ(t->functions.at({"Calc.fib", "/a.py", 12}).self, 300);
+  EXPECT_EQ(t->functions.at({"Calc.fib", "/a.py", 11}).self, 0);
+  EXPECT_EQ(t->functions.at({"Calc.fib", "/a.py", 11}).total, 300);
+}
+
+TEST(FunctionTableTest, IgnoreDropsWholeSamples) {
+  TableOptions options;
+  options.ignore = {"^Calc\\.fib "};
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), options);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->grand_total, 350);  // as pprof -ignore: fib's samples go
+  EXPECT_EQ(t->sample_count, 4);
+  EXPECT_FALSE(t->functions.contains({"Calc.fib", "/a.py", 0}));
+  EXPECT_EQ(t->functions.at({"main", "/a.py", 0}).total, 350);
+  // On the file part too.
+  options.ignore = {"/b\\.py$"};
+  t = BuildFunctionTable(Hand(), options);
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->grand_total, 350);
+  EXPECT_FALSE(t->functions.contains({"parse", "/b.py", 0}));
+}
+
+TEST(FunctionTableTest, BadIgnoreAndEverythingIgnored) {
+  TableOptions options;
+  options.ignore = {"(unclosed"};
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), options);
+  EXPECT_THAT(t, StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(std::string(t.status().message()), HasSubstr("(unclosed"));
+  options.ignore = {"main"};
+  EXPECT_THAT(BuildFunctionTable(Hand(), options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FunctionTableTest, EmptyProfiles) {
+  Profile empty;
+  empty.sample_types = {{"wall", "nanoseconds"}};
+  EXPECT_THAT(BuildFunctionTable(empty, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  Profile zeros = Hand();
+  for (Sample& s : zeros.samples) s.values = {0, 0};
+  EXPECT_THAT(BuildFunctionTable(zeros, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(BuildFunctionTable(Profile{}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Go's runtime/pprof shape: no batch labels, no samples/count, a period.
+TEST(FunctionTableTest, ForeignProfileIsOneBatch) {
+  testing::Workload w = testing::ServiceWorkload();
+  w.samples = 1000;
+  w.batch_labels = false;
+  w.count_type = false;
+  w.weight_type = "cpu";
+  Profile p = testing::Simulate(w, 7);
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->value_type, (ValueType{"cpu", "nanoseconds"}));
+  EXPECT_EQ(t->total_by_batch.size(), 1u);
+  EXPECT_EQ(t->total_by_batch[0], t->grand_total);
+  // From the period: about 1000 samples of 10 ms (jitter averages out).
+  EXPECT_NEAR(static_cast<double>(t->sample_count), 1000, 30);
+  EXPECT_EQ(t->functions.at({"main", "/srv/app.py", 0}).total, t->grand_total);
+}
+
+TEST(FunctionTableTest, SimulatedRecordShape) {
+  Profile p = testing::Simulate(testing::ServiceWorkload(), 1);
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->sample_count, 100000);
+  EXPECT_EQ(t->total_by_batch.size(), 32u);
+  int64_t sum = 0;
+  for (int64_t w : t->total_by_batch) sum += w;
+  EXPECT_EQ(sum, t->grand_total);
+  const FunctionStats& fib = t->functions.at({"fib", "/srv/app.py", 0});
+  EXPECT_EQ(fib.self, fib.total);
+  double share =
+      static_cast<double>(fib.total) / static_cast<double>(t->grand_total);
+  EXPECT_NEAR(share, 0.12, 0.03);
+}
+
+}  // namespace
+}  // namespace pystrobe
