@@ -90,7 +90,7 @@ def run_record(pystrobe, pid, args, tmp, prefix=()):
 
 
 def bench_rate(args, results):
-    rates = [1000, 2000, 5000, 10000, 20000, 50000]
+    rates = [int(r) for r in args.rates.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for python in args.pythons:
@@ -100,7 +100,8 @@ def bench_rate(args, results):
                     runs = []
                     for _ in range(args.reps):
                         s, ru = run_record(args.pystrobe, target.pid,
-                                           ["-r", str(rate), "-d", "5"], tmp)
+                                           ["-r", str(rate), "-d", "5"], tmp,
+                                           prefix=args.prefix.split())
                         cpu = ru.ru_utime + ru.ru_stime
                         runs.append(dict(s, cpu_s=cpu,
                                          cpu_per_tick_us=1e6 * cpu /
@@ -108,11 +109,12 @@ def bench_rate(args, results):
                     med = {k: statistics.median(r[k] for r in runs)
                            for k in runs[0]}
                     row = {"python": label(python), "rate": rate, "runs": runs,
-                           "median": med}
+                           "median": med, "prefix": args.prefix}
                     rows.append(row)
-                    print("rate %-6s %6d Hz: achieved %8.1f Hz (%s), late %d, "
+                    print("rate%s %-6s %6d Hz: achieved %8.1f Hz (%s), late %d, "
                           "missed %d, errors %d, %.1f us CPU/tick, %.0f%% core"
-                          % (label(python), rate, med["hz"],
+                          % (" [" + args.prefix + "]" if args.prefix else "",
+                             label(python), rate, med["hz"],
                              "..".join("%.0f" % r["hz"] for r in runs),
                              med["late"], med["missed"], med["errors"],
                              med["cpu_per_tick_us"],
@@ -120,7 +122,7 @@ def bench_rate(args, results):
             finally:
                 target.kill()
                 target.wait()
-    results["rate"] = rows
+    results["rate" + ("" if not args.prefix else " " + args.prefix)] = rows
 
 
 CONFIGS = [
@@ -267,6 +269,11 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--seconds", type=float, default=4.0,
                    help="length of one throughput run")
+    p.add_argument("--rates", default="1000,2000,5000,10000,20000,50000")
+    p.add_argument("--prefix", default="",
+                   help="run pystrobe under this command in the rate "
+                   "benchmark, e.g. 'chrt -f 50' to take the scheduling "
+                   "latency of a busy machine out of the achieved rate")
     p.add_argument("what", nargs="*", default=["rate", "slowdown", "syscalls"])
     args = p.parse_args()
     args.pythons = [x for x in args.pythons.split(":") if x]

@@ -52,3 +52,4 @@ if [ ${#record_args[@]} -gt 0 ]; then
     --out "$out_dir" --reps "$reps" "${pythons[@]}" "${record_args[@]}" \
     | tee "$out_dir/record.txt"
 fi
+python3 bench/tables.py "$out_dir" | tee "$out_dir/tables.md"
