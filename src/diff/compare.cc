@@ -124,6 +124,28 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
   }
 
+  // Run-to-run spread pooled over the functions every entry has above the
+  // floor: one function's s^2 over K = 3 entries is too noisy alone.
+  double pooled_cv2 = 0;
+  double pooled_df = 0;
+  if (base.size() >= 2) {
+    std::vector<std::vector<stats::Estimate>> runs_by_function;
+    for (const FunctionKey& key : keys) {
+      std::vector<stats::Estimate> runs;
+      for (const FunctionTable& b : base) {
+        auto it = b.functions.find(key);
+        if (it == b.functions.end() ||
+            Share(b, &it->second, m) < options.min_share) {
+          break;
+        }
+        runs.push_back(EstimateOf(b, &it->second, m, options));
+      }
+      if (runs.size() == base.size()) runs_by_function.push_back(runs);
+    }
+    pooled_cv2 = stats::PooledBetweenRunCv2(runs_by_function);
+    pooled_df = (k - 1) * static_cast<double>(runs_by_function.size());
+  }
+
   Comparison c;
   c.value_type = now.value_type;
   c.base_entries = static_cast<int>(base.size());
@@ -187,7 +209,10 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       for (size_t i = 0; i < base.size(); ++i) {
         runs.push_back(EstimateOf(base[i], f_base[i], m, options));
       }
-      stats::MergedRuns merged = stats::MergeRuns(runs);
+      double run_mean = 0;
+      for (const stats::Estimate& r : runs) run_mean += r.mean / k;
+      stats::MergedRuns merged =
+          stats::MergeRuns(runs, pooled_cv2 * run_mean * run_mean, pooled_df);
       stats::Estimate e_new = stats::WithBetweenRunVariance(
           EstimateOf(now, f_new, m, options), merged);
       raw_p.push_back(stats::WelchTwoSidedP(merged.mean, e_new));

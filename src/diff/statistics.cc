@@ -140,7 +140,8 @@ Estimate Scaled(const Estimate& e, double factor) {
   return s;
 }
 
-MergedRuns MergeRuns(const std::vector<Estimate>& runs) {
+MergedRuns MergeRuns(const std::vector<Estimate>& runs,
+                     double pooled_between_variance, double pooled_df) {
   MergedRuns merged;
   if (runs.empty()) return merged;
   double k = static_cast<double>(runs.size());
@@ -170,12 +171,33 @@ MergedRuns MergeRuns(const std::vector<Estimate>& runs) {
   spread /= k - 1;
   merged.between_run_variance = spread;
   merged.between_run_df = k - 1;
-  if (spread / k > within) {
-    merged.mean.variance = spread / k;
-    merged.mean.df = k - 1;
+  if (pooled_between_variance > spread) {
+    merged.between_run_variance = pooled_between_variance;
+    merged.between_run_df = pooled_df;
+  }
+  if (merged.between_run_variance / k > within) {
+    merged.mean.variance = merged.between_run_variance / k;
+    merged.mean.df = merged.between_run_df;
     merged.mean.floored = false;
   }
   return merged;
+}
+
+double PooledBetweenRunCv2(
+    const std::vector<std::vector<Estimate>>& runs_by_function) {
+  double spread = 0;
+  double scale = 0;
+  for (const std::vector<Estimate>& runs : runs_by_function) {
+    if (runs.size() < 2) continue;
+    double k = static_cast<double>(runs.size());
+    double mean = 0;
+    for (const Estimate& r : runs) mean += r.mean / k;
+    double s2 = 0;
+    for (const Estimate& r : runs) s2 += Square(r.mean - mean) / (k - 1);
+    spread += s2;
+    scale += Square(mean);
+  }
+  return scale > 0 ? spread / scale : 0;
 }
 
 Estimate WithBetweenRunVariance(const Estimate& run, const MergedRuns& merged) {

@@ -65,7 +65,21 @@ struct MergedRuns {
 // The average of K runs' estimates. Its variance is the larger of the
 // within-run one, sum(v_k) / K^2, and the between-run one, s^2 / K, where s^2
 // is the sample variance of the runs' means.
-MergedRuns MergeRuns(const std::vector<Estimate>& runs);
+//
+// `pooled_between_variance` (with `pooled_df`) is a floor for the between-run
+// variance of one run, estimated over all functions (PooledBetweenRunCv2):
+// with K = 3 runs one function's own s^2 has 2 degrees of freedom and is
+// often far too small by chance.
+MergedRuns MergeRuns(const std::vector<Estimate>& runs,
+                     double pooled_between_variance = 0, double pooled_df = 0);
+
+// The squared coefficient of variation between runs, pooled over functions:
+// sum_f s_f^2 / sum_f mean_f^2, where each element of `runs_by_function` holds
+// one function's estimates in the K runs. Run-to-run effects (a slower
+// machine, a cache) scale a function's time, so its between-run variance is
+// about cv2 * mean^2. Returns 0 with fewer than 2 runs.
+double PooledBetweenRunCv2(
+    const std::vector<std::vector<Estimate>>& runs_by_function);
 
 // A run compared with merged runs also varies between runs: its variance is
 // at least the between-run variance of the merged ones.

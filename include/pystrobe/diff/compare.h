@@ -90,7 +90,7 @@ struct CompareOptions {
   // Variance inflation for a side without batch labels (a foreign profile,
   // or fewer than 2 non-empty batches): its binomial variance is multiplied
   // by this, as consecutive samples are correlated (docs/statistics.md).
-  double design_effect = 10;
+  double design_effect = 20;
 };
 
 enum class Verdict { kRegression, kImprovement, kUnchanged, kNew, kGone };
