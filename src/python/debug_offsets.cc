@@ -93,7 +93,7 @@ constexpr uint64_t kMaxStructSize = 1 << 22;
 }  // namespace
 
 absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
-  if (raw.size() < kHeaderSize + kWordCount * 8) {
+  if (raw.size() < kHeaderSize + size_t{kWordCount} * 8) {
     return absl::InvalidArgumentError("_Py_DebugOffsets: too few bytes");
   }
   if (std::memcmp(raw.data(), "xdebugpy", 8) != 0) {
@@ -106,7 +106,7 @@ absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
   std::memcpy(&free_threaded, raw.data() + 16, 8);
   out.free_threaded = free_threaded != 0;
   std::vector<uint64_t> w(kWordCount);
-  std::memcpy(w.data(), raw.data() + kHeaderSize, kWordCount * 8);
+  std::memcpy(w.data(), raw.data() + kHeaderSize, size_t{kWordCount} * 8);
 
   // Each offset must fall inside the struct whose size heads its group.
   auto field = [&](Field f, int size_word, int word,

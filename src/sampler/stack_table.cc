@@ -63,7 +63,8 @@ size_t StackTable::ApproximateBytes() const {
                  values_.size() * (sizeof(StackKey) + sizeof(StackValue) + 8) +
                  threads_.size() * sizeof(ThreadLabel);
   for (const std::vector<uint32_t>* s : stacks_) {
-    bytes += sizeof(*s) + s->capacity() * sizeof(uint32_t) + 16;
+    bytes +=
+        sizeof(std::vector<uint32_t>) + s->capacity() * sizeof(uint32_t) + 16;
   }
   return bytes;
 }

@@ -29,11 +29,14 @@
   PYSTROBE_ASSIGN_OR_RETURN_IMPL_(           \
       PYSTROBE_STATUS_CONCAT_(pystrobe_statusor_, __LINE__), lhs, expr)
 
+// `lhs` may be a declaration ("int x"), so it cannot be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define PYSTROBE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
   auto statusor = (expr);                                    \
   if (!statusor.ok()) {                                      \
     return std::move(statusor).status();                     \
   }                                                          \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // PYSTROBE_BASE_STATUS_MACROS_H_
