@@ -255,8 +255,11 @@ TEST_F(RecordModesTest, GilSamplesOnlyTheHolder) {
   StartTarget("record_threads.py", {"3"});
   ASSERT_TRUE(TouchFile(dir_.path() + "/start"));
   const std::string gil_out = dir_.path() + "/gil.pb.gz";
+  // With --idle too: threads waiting for the GIL sleep on it, so without
+  // --idle they would be dropped as idle anyway and --gil could do nothing
+  // unnoticed. With --idle only the GIL can keep them out.
   absl::StatusOr<Profile> gil =
-      Record(gil_out, {"--gil", "-d", "3", "-r", "500"});
+      Record(gil_out, {"--gil", "--idle", "-d", "3", "-r", "500"});
   ASSERT_TRUE(gil.ok()) << gil.status();
   absl::StatusOr<Profile> all =
       Record(dir_.path() + "/all.pb.gz", {"--idle", "-d", "2", "-r", "200"});
