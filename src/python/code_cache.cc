@@ -47,8 +47,17 @@ absl::StatusOr<CodeCache::Identity> CodeCache::ReadIdentity(
 }
 
 absl::StatusOr<std::shared_ptr<const CodeInfo>> CodeCache::Decode(
-    RemoteMemory& memory, const Identity& id) const {
+    RemoteMemory& memory, const RemoteStruct& code, const Identity& id) const {
   auto info = std::make_shared<CodeInfo>();
+  if (layout_->Has(Field::kCodeCodeAdaptive)) {
+    PYSTROBE_ASSIGN_OR_RETURN(info->code_units,
+                              code.Get<int64_t>(*layout_, Field::kVarObSize));
+  }
+  if (layout_->Has(Field::kCodeFirstTraceable)) {
+    PYSTROBE_ASSIGN_OR_RETURN(
+        info->first_traceable,
+        code.Get<int32_t>(*layout_, Field::kCodeFirstTraceable));
+  }
   PYSTROBE_ASSIGN_OR_RETURN(info->name,
                             ReadPyString(memory, *layout_, *version_, id.name));
   PYSTROBE_ASSIGN_OR_RETURN(
@@ -69,13 +78,14 @@ absl::StatusOr<std::shared_ptr<const CodeInfo>> CodeCache::Get(
   PYSTROBE_ASSIGN_OR_RETURN(Identity id, ReadIdentity(code));
   auto it = entries_.find(code.address());
   if (it != entries_.end() && it->second.identity == id) {
+    it->second.generation = generation_;
     return it->second.info;
   }
   PYSTROBE_ASSIGN_OR_RETURN(std::shared_ptr<const CodeInfo> info,
-                            Decode(memory, id));
+                            Decode(memory, code, id));
   ++decodes_;
   if (entries_.size() >= max_entries_) entries_.clear();
-  entries_[code.address()] = Entry{id, info};
+  entries_[code.address()] = Entry{id, info, generation_};
   return info;
 }
 

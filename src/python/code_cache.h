@@ -37,6 +37,21 @@ class CodeCache {
   absl::StatusOr<std::shared_ptr<const CodeInfo>> Get(RemoteMemory& memory,
                                                       const RemoteStruct& code);
 
+  // Starts a new snapshot: code objects validated before must be checked
+  // again.
+  void NewSnapshot() { ++generation_; }
+  // The info of the code object at `address` if Get() validated it earlier
+  // in this snapshot (deep recursion runs one code object in many frames:
+  // it is loaded and checked once), else nullptr.
+  const std::shared_ptr<const CodeInfo>* ValidatedThisSnapshot(
+      uint64_t address) const {
+    auto it = entries_.find(address);
+    if (it == entries_.end() || it->second.generation != generation_) {
+      return nullptr;
+    }
+    return &it->second.info;
+  }
+
   size_t size() const { return entries_.size(); }
   uint64_t decodes() const { return decodes_; }
 
@@ -56,11 +71,13 @@ class CodeCache {
   struct Entry {
     Identity identity;
     std::shared_ptr<const CodeInfo> info;
+    uint64_t generation = 0;  // snapshot in which it was last validated
   };
 
   absl::StatusOr<Identity> ReadIdentity(const RemoteStruct& code) const;
   absl::StatusOr<std::shared_ptr<const CodeInfo>> Decode(
-      RemoteMemory& memory, const Identity& identity) const;
+      RemoteMemory& memory, const RemoteStruct& code,
+      const Identity& identity) const;
 
   const Layout* layout_;
   const PythonVersion* version_;
@@ -69,6 +86,7 @@ class CodeCache {
   Field linetable_field_;
   absl::flat_hash_map<uint64_t, Entry> entries_;
   uint64_t decodes_ = 0;
+  uint64_t generation_ = 1;
 };
 
 }  // namespace pystrobe

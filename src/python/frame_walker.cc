@@ -69,6 +69,18 @@ absl::StatusOr<bool> FrameWalker::LoadCode(RemoteMemory& memory,
   return true;
 }
 
+absl::StatusOr<std::shared_ptr<const CodeInfo>> FrameWalker::ResolveCode(
+    RemoteMemory& memory, uint64_t address, bool allow_other) {
+  if (const std::shared_ptr<const CodeInfo>* hit =
+          codes_->ValidatedThisSnapshot(address)) {
+    return *hit;
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(bool is_code,
+                            LoadCode(memory, address, allow_other));
+  if (!is_code) return std::shared_ptr<const CodeInfo>();
+  return codes_->Get(memory, code_);
+}
+
 absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
                                            std::vector<Frame>* frames) {
   // 3.10 counts f_lasti in code units, older versions in bytes.
@@ -91,9 +103,8 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
         int32_t lasti, frame_.Get<int32_t>(*layout_, Field::kFrameLasti));
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t back, frame_.Get<uint64_t>(*layout_, Field::kFrameBack));
-    PYSTROBE_RETURN_IF_ERROR(LoadCode(memory, code, false).status());
     PYSTROBE_ASSIGN_OR_RETURN(std::shared_ptr<const CodeInfo> info,
-                              codes_->Get(memory, code_));
+                              ResolveCode(memory, code, false));
     // f_lasti is the target's data: a torn frame can hold any int, and
     // doubling it (3.10) must not overflow.
     const int64_t offset = static_cast<int64_t>(lasti) * lasti_scale;
@@ -133,16 +144,16 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     }
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t code, frame_.Get<uint64_t>(*layout_, Field::kIframeCode));
-    PYSTROBE_ASSIGN_OR_RETURN(bool is_code,
-                              LoadCode(memory, code, executable_may_be_other));
-    if (!is_code) continue;
+    PYSTROBE_ASSIGN_OR_RETURN(
+        std::shared_ptr<const CodeInfo> info,
+        ResolveCode(memory, code, executable_may_be_other));
+    if (info == nullptr) continue;
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t instr, frame_.Get<uint64_t>(*layout_, Field::kIframeInstr));
     // The bytecode lives inside the code object (co_code_adaptive), whose
     // ob_size counts its code units: an instruction pointer outside it means
     // the frame was torn or reused while being read.
-    PYSTROBE_ASSIGN_OR_RETURN(int64_t units,
-                              code_.Get<int64_t>(*layout_, Field::kVarObSize));
+    const int64_t units = info->code_units;
     const uint64_t bytecode = code + static_cast<uint64_t>(*code_start);
     // Both values are the target's data: subtract without signed overflow
     // (the difference wraps in uint64), and bound units before doubling it.
@@ -157,13 +168,8 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
         owner != kOwnedByGenerator) {
       // A frame still running its RESUME/COPY_FREE_VARS prologue is not yet
       // visible to the interpreter's own tracebacks (_PyFrame_IsIncomplete).
-      PYSTROBE_ASSIGN_OR_RETURN(
-          int32_t first_traceable,
-          code_.Get<int32_t>(*layout_, Field::kCodeFirstTraceable));
-      if (offset < 2 * static_cast<int64_t>(first_traceable)) continue;
+      if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;
     }
-    PYSTROBE_ASSIGN_OR_RETURN(std::shared_ptr<const CodeInfo> info,
-                              codes_->Get(memory, code_));
     int line = info->lines.LineForOffset(static_cast<int>(offset));
     frames->push_back(Frame{std::move(info), line});
   }

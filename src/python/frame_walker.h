@@ -58,6 +58,11 @@ class FrameWalker {
   // Returns false (with OK status) for a non-code object when `allow_other`.
   absl::StatusOr<bool> LoadCode(RemoteMemory& memory, uint64_t address,
                                 bool allow_other);
+  // The decoded code object at `address`: from this snapshot's validated
+  // entries when it was seen already, else loaded, checked and looked up.
+  // nullptr for a non-code object when `allow_other`.
+  absl::StatusOr<std::shared_ptr<const CodeInfo>> ResolveCode(
+      RemoteMemory& memory, uint64_t address, bool allow_other);
 
   const Layout* layout_;
   const PythonVersion* version_;

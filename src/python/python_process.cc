@@ -147,7 +147,24 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
   // Before 3.11 a thread state knows only its pthread_t, which in glibc is
   // the address of the thread's struct pthread; its kernel TID is a field at
   // a fixed offset that glibc does not export. Find the offset once: the one
-  // where every thread's value is a TID of the target.
+  // where every thread's value is a TID of the target. Once found, reading
+  // it costs a cached read per thread; the task list (a directory walk) is
+  // only consulted again if a value looks wrong.
+  if (pthread_tid_offset >= 0) {
+    bool plausible = true;
+    for (PyThread& t : threads) {
+      if (t.thread_id == 0) continue;
+      int32_t tid = 0;
+      if (!cache->Read(t.thread_id + pthread_tid_offset, &tid, sizeof(tid))
+               .ok() ||
+          tid <= 0) {
+        plausible = false;
+        break;
+      }
+      t.native_id = tid;
+    }
+    if (plausible) return;
+  }
   absl::StatusOr<std::vector<ThreadInfo>> tasks = proc.ListThreads(pid);
   if (!tasks.ok()) return;
   absl::flat_hash_set<int32_t> tids;
@@ -191,6 +208,7 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
 absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
   Impl& m = *impl_;
   m.cache->Clear();
+  m.codes->NewSnapshot();
   std::vector<PyThread> threads;
   uint64_t interp = 0;
   absl::Status head =

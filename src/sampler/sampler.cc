@@ -122,7 +122,6 @@ absl::Status Sampler::Run(
     if (stats_.elapsed_ns >= end) break;
     absl::Status status = TakeSample(stats_.elapsed_ns, now - last_tick);
     last_tick = now;
-    stats_.sampling_cpu_ns = Now(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
     if (!status.ok()) {
       if (IsProcessGone(status)) {
         stats_.target_exited = true;
@@ -135,6 +134,9 @@ absl::Status Sampler::Run(
       }
     }
     if (progress && now >= next_progress) {
+      // Read at the progress rate, not per tick: a syscall per tick shows
+      // in the cost per sample.
+      stats_.sampling_cpu_ns = Now(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
       progress(stats_);
       next_progress = now + 250'000'000;
     }
@@ -155,6 +157,7 @@ absl::Status Sampler::Run(
     SleepUntil(wake);
   }
   stats_.elapsed_ns = Now(CLOCK_MONOTONIC) - start;
+  stats_.sampling_cpu_ns = Now(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
   if (progress) progress(stats_);
   return absl::OkStatus();
 }

@@ -45,6 +45,10 @@ struct CodeInfo {
   std::string filename;  // co_filename
   int first_line = 0;    // co_firstlineno
   LineTable lines;
+  // 3.11+: code units of co_code_adaptive (ob_size) and the index of the
+  // first traceable instruction; the walker checks frames against them.
+  int64_t code_units = -1;
+  int32_t first_traceable = 0;
 };
 
 struct Frame {

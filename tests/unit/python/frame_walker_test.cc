@@ -59,6 +59,7 @@ class Walker {
       return s;
     }
     std::vector<Frame> frames;
+    cache_.NewSnapshot();  // each walk is a snapshot of its own
     absl::Status status = walker_.Walk(memory, ts, &frames);
     out->clear();
     for (const Frame& f : frames) {
