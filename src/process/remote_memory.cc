@@ -348,6 +348,7 @@ uint8_t* PageCache::NextBuffer(size_t ahead) {
   const size_t index = cached_ + ahead;
   while (buffers_.size() <= index) {
     buffers_.push_back(std::make_unique<uint8_t[]>(kPageSize));
+    page_of_buffer_.push_back(0);
   }
   return buffers_[index].get();
 }
@@ -361,6 +362,7 @@ const uint8_t* PageCache::Insert(uint64_t page) {
     i = (i + 1) & mask;
   }
   slots_[i] = Slot{page, static_cast<uint32_t>(cached_), generation_};
+  page_of_buffer_[cached_] = page;
   return buffers_[cached_++].get();
 }
 
@@ -409,6 +411,24 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
     }
   }
   return first_error;
+}
+
+void PageCache::Prefetch(const std::vector<uint64_t>& pages) {
+  // Insert() hands out buffers in order, so batch_[k] must land in the k-th
+  // next buffer: the batch holds each page once.
+  std::vector<uint64_t> unique(pages);
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  batch_.clear();
+  for (uint64_t page : unique) {
+    if (cached_ + batch_.size() >= max_pages_) break;
+    if (page % kPageSize != 0 || Find(page) != nullptr) continue;
+    batch_.push_back(ReadRequest{page, NextBuffer(batch_.size()), kPageSize});
+  }
+  if (batch_.empty()) return;
+  ++read_count_;
+  if (!source_->ReadBatch(batch_).ok()) return;
+  for (const ReadRequest& r : batch_) Insert(r.address);
 }
 
 absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
