@@ -1,38 +1,165 @@
 #!/usr/bin/env bash
-# pystrobe end to end on a fresh machine: build, start the bundled calendar
-# service, put it under load, and dump the Python stacks of its threads while
-# it serves (attached by PID, without restarting it).
+# pystrobe end to end on a fresh machine, the whole story:
+#
+#   1. build pystrobe and pystrobe-diff;
+#   2. start the bundled calendar service (version 1: its fun-notification
+#      endpoint answers Fizz/Buzz/FizzBuzz for the day of the month) and put
+#      it under load;
+#   3. record it by PID for a few seconds, without restarting it: a pprof
+#      profile and an interactive flame graph;
+#   4. save that profile as the baseline "calendar" (pystrobe-diff save);
+#   5. deploy version 2 (days divisible by 7 answer the n-th Fibonacci
+#      number, computed by naive recursion), record it again under the same
+#      load;
+#   6. pystrobe-diff compare: the table, the Markdown report for a pull
+#      request, the differential flame graph; the gate exits 1 and names
+#      fibonacci.
+#
+# Every process the demo starts is stopped when it ends (or is interrupted).
+# The profiles stay in the output folder it prints.
+#
+# Usage: scripts/demo.sh [OUTPUT_DIR]    (default: a new /tmp/pystrobe-demo.*)
+# Environment: PYTHON (default /usr/bin/python3, else python3 on PATH),
+#              SECONDS_PER_RECORDING (default 5), CLIENTS (default 6),
+#              RATE (samples per second, default 1000), BUILD_DIR (default
+#              build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh >/dev/null
-scripts/build.sh build >/dev/null
-python=${PYTHON:-$(command -v python3)}
+say() { printf '\n\033[1mdemo: %s\033[0m\n' "$*"; }
 
+if [ -n "${PYTHON:-}" ]; then
+  python=$PYTHON
+elif [ -x /usr/bin/python3 ]; then
+  python=/usr/bin/python3
+else
+  python=$(command -v python3)
+fi
+record_seconds=${SECONDS_PER_RECORDING:-5}
+clients=${CLIENTS:-6}
+build=${BUILD_DIR:-build}
+rate=${RATE:-1000}
+
+say "installing what is missing and building pystrobe, pystrobe-diff"
+scripts/install-deps.sh >/dev/null
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S . -B "$build" "${generator[@]}" -DPYSTROBE_WERROR=ON >/dev/null
+fi
+cmake --build "$build" -j"$(nproc)" --target pystrobe pystrobe-diff >/dev/null
+pystrobe=$build/pystrobe
+pystrobe_diff=$build/pystrobe-diff
+
+out=${1:-$(mktemp -d /tmp/pystrobe-demo.XXXXXX)}
+mkdir -p "$out"
 work=$(mktemp -d)
-service_pid=""
-load_pid=""
+store=$out/baselines
+pids=()
 cleanup() {
-  [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
-  [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-"$python" tests/workloads/service/calendar_service.py "$work/port" &
-service_pid=$!
-for _ in $(seq 100); do [ -f "$work/port" ] && break; sleep 0.1; done
-echo "demo: calendar service (PID $service_pid, $("$python" --version 2>&1)) on port $(cat "$work/port")"
+service_pid=""
+load_pids=()
+# start_service VERSION: the service in the background, $service_pid set.
+start_service() {
+  rm -f "$work/port"
+  "$python" tests/workloads/service/calendar_service.py "$work/port" "$1" \
+    >>"$work/service.log" 2>&1 &
+  service_pid=$!
+  pids+=("$service_pid")
+  for _ in $(seq 100); do [ -f "$work/port" ] && break; sleep 0.1; done
+  [ -f "$work/port" ] || { echo "demo: the service did not start" >&2; exit 1; }
+  echo "calendar service version $1: PID $service_pid, $("$python" --version 2>&1), port $(cat "$work/port")"
+}
+stop_service() {
+  for pid in "${load_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${load_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  load_pids=()
+  kill "$service_pid" 2>/dev/null || true
+  wait "$service_pid" 2>/dev/null || true
+}
+# load SECONDS: $clients concurrent clients, each cycling through the days.
+load() {
+  for _ in $(seq "$clients"); do
+    "$python" tests/workloads/service/load.py "$work/port" "$1" \
+      >>"$work/load.log" 2>&1 &
+    pids+=("$!")
+    load_pids+=("$!")
+  done
+}
+# record NAME: a pprof profile and a flame graph of the service, at once.
+# A high rate, because a FizzBuzz answer takes microseconds of a request.
+record() {
+  "$pystrobe" record --pid "$service_pid" -d "$record_seconds" -r 200 \
+    -o "$out/$1.svg" -f flamegraph 2>/dev/null &
+  local svg_pid=$!
+  pids+=("$svg_pid")
+  "$pystrobe" record --pid "$service_pid" -d "$record_seconds" -r "$rate" \
+    -o "$out/$1.pb.gz"
+  wait "$svg_pid"
+}
 
-"$python" tests/workloads/service/load.py "$work/port" 30 &
-load_pid=$!
+say "version 1 under load ($clients clients)"
+start_service 1
+load $((record_seconds + 3))
 sleep 1
+say "$pystrobe record --pid $service_pid -d $record_seconds -r $rate -o $out/v1.pb.gz"
+record v1
+stop_service
+echo
+echo "Where the service spent its time (pystrobe-diff show):"
+"$pystrobe_diff" show "$out/v1.pb.gz" --top 8
+echo "... and the fun notification, FizzBuzz: a tiny share of each request:"
+"$pystrobe_diff" show "$out/v1.pb.gz" --top 100000 | grep -E 'fizzbuzz|fun_notification' ||
+  echo "  (too quick to be sampled at all this time: a few microseconds per request)"
 
-echo "demo: build/pystrobe dump --pid $service_pid"
-build/pystrobe dump --pid "$service_pid"
+say "$pystrobe_diff save calendar $out/v1.pb.gz --store $store"
+"$pystrobe_diff" save calendar "$out/v1.pb.gz" --store "$store"
+"$pystrobe_diff" list --store "$store"
+
+say "deploying version 2 (days divisible by 7: naive recursive Fibonacci)"
+start_service 2
+load $((record_seconds + 3))
+sleep 1
+say "$pystrobe record --pid $service_pid -d $record_seconds -r $rate -o $out/v2.pb.gz"
+record v2
+stop_service
+
+# fibonacci never ran in version 1: it is a new function, which fails the
+# gate with --fail-on-new; functions that existed and got slower fail it with
+# --fail-on-regression.
+say "$pystrobe_diff compare calendar $out/v2.pb.gz --fail-on-regression --fail-on-new --flamegraph $out/diff.svg"
+status=0
+"$pystrobe_diff" compare calendar "$out/v2.pb.gz" --store "$store" \
+  --fail-on-regression --fail-on-new --top 12 --flamegraph "$out/diff.svg" \
+  >"$work/compare.txt" || status=$?
+cat "$work/compare.txt"
+
+say "the same as Markdown, for a pull-request comment (--format markdown):"
+"$pystrobe_diff" compare calendar "$out/v2.pb.gz" --store "$store" \
+  --fail-on-new --format markdown --top 8 | tee "$out/report.md" || true
+
+say "files in $out"
+cat <<EOF
+  v1.pb.gz, v2.pb.gz   pprof profiles:    go tool pprof -http=: $out/v2.pb.gz
+                                          or drop them on https://www.speedscope.app
+  v1.svg, v2.svg       flame graphs:      open in a browser (click to zoom, search)
+  diff.svg             differential flame graph, widths from v2, red where
+                       time grew, blue where it shrank: open in a browser
+  report.md            the Markdown report
+  baselines/           the baseline store (plain files a team can commit)
+EOF
+
 echo
-echo "demo: the same as JSON (build/pystrobe dump --pid $service_pid --json), first 400 bytes:"
-build/pystrobe dump --pid "$service_pid" --json | head -c 400
-echo
-echo "demo: done; the service kept running throughout (state: $(awk '{print $3}' /proc/$service_pid/stat))"
+if [ "$status" -eq 1 ] && grep -q '^FAIL: .*fibonacci' "$work/compare.txt"; then
+  echo "demo: pystrobe-diff exited 1: the gate caught the regression, as a CI job would."
+  exit 0
+fi
+echo "demo: pystrobe-diff exited $status without naming fibonacci: the regression was not caught" >&2
+exit 1

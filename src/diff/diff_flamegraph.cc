@@ -129,7 +129,8 @@ std::string FormatAmount(double v, Normalize normalize,
 std::string FormatChange(double base, double now) {
   if (base <= 0) return now > 0 ? "new" : "unchanged";
   const double pct = 100 * (now - base) / base;
-  return absl::StrFormat(std::fabs(pct) < 10 ? "%+.1f%%" : "%+.0f%%", pct);
+  if (std::fabs(pct) < 10) return absl::StrFormat("%+.1f%%", pct);
+  return absl::StrFormat("%+.0f%%", pct);
 }
 
 }  // namespace

@@ -157,7 +157,10 @@ std::string VerdictLine(const Comparison& c) {
     if (d.verdict == Verdict::kRegression && named.size() < 3) {
       named.push_back(absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d)));
     }
-    if (d.verdict == Verdict::kNew && new_named.size() < 3) {
+    // Rows are sorted by impact: the first new ones are those above the
+    // noise floor, which new_functions counts.
+    if (d.verdict == Verdict::kNew &&
+        static_cast<int>(new_named.size()) < std::min(3, c.new_functions)) {
       new_named.push_back(FunctionLabel(d.key));
     }
   }

@@ -76,6 +76,7 @@ std::optional<std::string> Git(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"git"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (std::string& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   const pid_t pid = fork();

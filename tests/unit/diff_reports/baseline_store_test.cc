@@ -109,7 +109,7 @@ TEST_F(BaselineStoreTest, EntriesWithoutMetadataAreInvisibleAndSkipped) {
   // What a save killed before its metadata leaves: a reservation, a profile
   // and a temp file of the metadata.
   const std::string d = dir_ + "/api/";
-  std::ofstream(d + "0002.lock");
+  std::ofstream(d + "0002.lock") << "";
   std::ofstream(d + "0002_ab12cd3_20260101-000000.pb.gz") << "half";
   std::ofstream(d + "0002_ab12cd3_20260101-000000.json.tmp.Ab12Cd") << "{";
   absl::StatusOr<std::vector<BaselineEntry>> all = store.List("api");
@@ -134,6 +134,7 @@ TEST_F(BaselineStoreTest, ConcurrentSavesNeverShareANumber) {
   constexpr int kSavers = 16;
   std::vector<int> numbers(kSavers, 0);
   std::vector<std::thread> threads;
+  threads.reserve(kSavers);
   for (int i = 0; i < kSavers; ++i) {
     threads.emplace_back([this, i, &numbers] {
       BaselineStore store(dir_);
