@@ -251,7 +251,8 @@ void PrintStatus(const SamplerStats& s) {
   std::fprintf(stderr,
                "\rpystrobe: %.1f s, %llu samples, %.1f Hz, %llu errors\x1b[K",
                seconds, static_cast<unsigned long long>(s.samples),
-               seconds > 0 ? static_cast<double>(s.ticks) / seconds : 0.0,
+               // The rate means little in the first moments.
+               seconds >= 0.5 ? static_cast<double>(s.ticks) / seconds : 0.0,
                static_cast<unsigned long long>(s.errors));
 }
 
