@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,17 +42,28 @@ std::string Workload() {
   return std::string(PYSTROBE_SOURCE_DIR) + "/tests/workloads/diff_gate.py";
 }
 
-// Records one run of the workload (launch mode: it ends with the workload).
-void Record(const std::string& out, double seconds, int rate,
-            const std::vector<std::string>& extra) {
-  std::vector<std::string> argv = {
-      PystrobeBinary(),     "record", "-o",     out,        "-r",
-      std::to_string(rate), "--",     Python(), Workload(), "--seconds",
-      absl::StrCat(seconds)};
-  argv.insert(argv.end(), extra.begin(), extra.end());
+// Records one run of the workload (launch mode: it ends with the workload),
+// with `record_flags` for pystrobe and `workload_args` for the workload.
+void RecordRun(const std::string& out,
+               const std::vector<std::string>& record_flags,
+               const std::vector<std::string>& workload_args) {
+  std::vector<std::string> argv = {PystrobeBinary(), "record", "-o", out};
+  argv.insert(argv.end(), record_flags.begin(), record_flags.end());
+  argv.push_back("--");
+  argv.push_back(Python());
+  argv.push_back(Workload());
+  argv.insert(argv.end(), workload_args.begin(), workload_args.end());
   CommandResult r = RunCommand(argv, absl::Seconds(120));
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   ASSERT_TRUE(FileExists(out)) << r.Describe();
+}
+
+// A wall-mode recording of `seconds` of the workload at `rate` Hz.
+void Record(const std::string& out, double seconds, int rate,
+            const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"--seconds", absl::StrCat(seconds)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  RecordRun(out, {"-r", std::to_string(rate)}, args);
 }
 
 // Functions whose CSV verdict is `verdict`.
@@ -129,6 +143,71 @@ TEST_F(DiffGateTest, ASlowerFunctionFailsTheGateAndIsNamed) {
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   EXPECT_THAT(r.out, HasSubstr("FAIL: 1 regression (beta +"));
   EXPECT_TRUE(FileExists(dir_->path() + "/gate.svg"));
+}
+
+// The workload's own CPU seconds per function (its --truth file).
+std::map<std::string, double> Truth(const std::string& path) {
+  std::map<std::string, double> seconds;
+  absl::StatusOr<std::string> json = ReadFileToString(path);
+  if (!json.ok()) return seconds;
+  for (const char* f : {"alpha", "beta", "gamma"}) {
+    const size_t at = json->find(absl::StrCat("\"", f, "\": "));
+    if (at == std::string::npos) continue;
+    seconds[f] = std::strtod(json->c_str() + at + std::strlen(f) + 4, nullptr);
+  }
+  return seconds;
+}
+
+// Recorded runs of the same script (a fixed number of rounds), compared in
+// absolute CPU seconds. On a shared machine the CPU seconds of the same work
+// vary between runs (frequency, a busy sibling core), so the truth is the
+// workload's own thread CPU time per function: a function whose own time
+// grew by more than 20% must be a regression, one whose time grew by less
+// than 5% must not. beta does 30% more work in the slow run.
+TEST_F(DiffGateTest, RecordedRunsCompareInSecondsWithNormalizeNone) {
+  const std::string& d = dir_->path();
+  const std::vector<std::string> cpu = {"--mode", "cpu", "-r", "200"};
+  RecordRun(d + "/cpu_base.pb.gz", cpu,
+            {"--rounds", "100", "--truth", d + "/cpu_base.json"});
+  RecordRun(d + "/cpu_same.pb.gz", cpu,
+            {"--rounds", "100", "--truth", d + "/cpu_same.json"});
+  RecordRun(d + "/cpu_slow.pb.gz", cpu,
+            {"--rounds", "100", "--scale", "beta=1.3", "--truth",
+             d + "/cpu_slow.json"});
+  const std::map<std::string, double> base = Truth(d + "/cpu_base.json");
+  ASSERT_EQ(base.size(), 3u);
+  int checked_growth = 0;
+  for (const std::string run : {"cpu_same", "cpu_slow"}) {
+    SCOPED_TRACE(run);
+    const std::map<std::string, double> now =
+        Truth(absl::StrCat(d, "/", run, ".json"));
+    ASSERT_EQ(now.size(), 3u);
+    CommandResult r = RunDiff(
+        {"compare", d + "/cpu_base.pb.gz", absl::StrCat(d, "/", run, ".pb.gz"),
+         "--normalize", "none", "--fail-on-regression", "--format", "csv"});
+    ASSERT_TRUE(r.exited && r.exit_code != 2) << r.Describe();
+    EXPECT_THAT(r.out, HasSubstr(",seconds,"));
+    const std::set<std::string> regressions = WithVerdict(r.out, "regression");
+    EXPECT_EQ(r.exit_code, regressions.empty() ? 0 : 1) << r.out;
+    for (const auto& [f, seconds] : now) {
+      const double ratio = seconds / base.at(f);
+      std::printf("%s: %s own CPU time x%.2f; pystrobe-diff: %s\n", run.c_str(),
+                  f.c_str(), ratio,
+                  regressions.count(f) ? "regression" : "no regression");
+      if (ratio < 1.05) {
+        EXPECT_EQ(regressions.count(f), 0u) << f << " x" << ratio << r.out;
+      }
+      if (ratio > 1.2) {
+        ++checked_growth;
+        EXPECT_EQ(regressions.count(f), 1u) << f << " x" << ratio << r.out;
+      }
+    }
+  }
+  // beta's 30% more work is visible in its own time unless the machine
+  // itself got much faster meanwhile; say so rather than pass silently.
+  if (checked_growth == 0) {
+    std::printf("no function grew by more than 20%% in its own CPU time\n");
+  }
 }
 
 }  // namespace

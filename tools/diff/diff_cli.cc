@@ -143,8 +143,7 @@ absl::StatusOr<LoadedProfile> LoadProfileFile(const std::string& path) {
   }
   absl::StatusOr<Profile> profile = DecodePprof(loaded.bytes);
   if (!profile.ok()) {
-    return Bad(absl::StrCat(path, " is not a readable pprof profile: ",
-                            profile.status().message()));
+    return Bad(absl::StrCat(path, ": ", profile.status().message()));
   }
   if (profile->samples.empty()) {
     return Bad(absl::StrCat(path, " is an empty profile (no samples)"));
@@ -179,7 +178,13 @@ absl::StatusOr<std::vector<LoadedProfile>> LoadBase(const BaselineStore& store,
   std::vector<LoadedProfile> out;
   struct stat st {};
   const bool is_file = stat(base.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
-  if (last == 0 && (is_file || absl::StrContains(base, "/"))) {
+  // What looks like a path is one, existing or not, so that a typo in a file
+  // name is reported as a missing file.
+  const bool looks_like_file =
+      absl::StrContains(base, "/") || absl::EndsWith(base, ".gz") ||
+      absl::EndsWith(base, ".pb") || absl::EndsWith(base, ".pprof") ||
+      absl::EndsWith(base, ".prof");
+  if (last == 0 && (is_file || looks_like_file)) {
     PYSTROBE_ASSIGN_OR_RETURN(LoadedProfile p, LoadProfileFile(base));
     *label = base;
     out.push_back(std::move(p));
@@ -202,8 +207,9 @@ absl::StatusOr<std::vector<LoadedProfile>> LoadBase(const BaselineStore& store,
         store.Last(name, last > 0 ? last : 1);
     if (!es.ok()) {
       if (es.status().code() == absl::StatusCode::kNotFound && last == 0) {
-        return Bad(absl::StrCat("'", base, "' is neither a profile file nor ",
-                                es.status().message()));
+        return Bad(absl::StrCat(
+            "'", base,
+            "' is neither a file nor a baseline: ", es.status().message()));
       }
       return Bad(std::string(es.status().message()));
     }
