@@ -3,8 +3,9 @@ shares of the work, one of which can be made slower.
 
     diff_gate.py --seconds 2 [--rounds N] [--scale beta=1.3] [--truth F]
 
-Each round calls alpha, beta, gamma and tiny with fixed iteration counts
-(about 35%, 25%, 40% and 0.1% of the work); --scale multiplies one
+Each round (about 20 ms) calls alpha, beta, gamma and tiny, in a shuffled
+order, with fixed iteration counts (about 35%, 25%, 40% and 0.15% of the
+work); --scale multiplies one
 function's iterations. Rounds repeat until --seconds have passed, or exactly
 --rounds times. With --truth the workload writes its own measurement: the
 thread CPU seconds spent in each function (JSON), so tests can check that
@@ -16,7 +17,7 @@ import os
 import random
 import time
 
-BASE_ITERATIONS = {"alpha": 70000, "beta": 50000, "gamma": 80000, "tiny": 150}
+BASE_ITERATIONS = {"alpha": 70000, "beta": 50000, "gamma": 80000, "tiny": 300}
 
 
 def alpha(n):
