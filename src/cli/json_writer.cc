@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "pystrobe/base/text.h"
 
 namespace pystrobe {
 
@@ -35,33 +36,7 @@ void JsonWriter::Key(std::string_view key) {
 
 void JsonWriter::String(std::string_view value) {
   Separate();
-  out_->push_back('"');
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out_->append("\\\"");
-        break;
-      case '\\':
-        out_->append("\\\\");
-        break;
-      case '\n':
-        out_->append("\\n");
-        break;
-      case '\r':
-        out_->append("\\r");
-        break;
-      case '\t':
-        out_->append("\\t");
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(out_, "\\u%04x", static_cast<int>(c));
-        } else {
-          out_->push_back(c);
-        }
-    }
-  }
-  out_->push_back('"');
+  out_->append(JsonQuoted(value));
 }
 
 void JsonWriter::Int(int64_t value) {

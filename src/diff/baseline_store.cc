@@ -34,6 +34,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "pystrobe/base/scoped_fd.h"
 #include "pystrobe/base/status_macros.h"
+#include "pystrobe/base/text.h"
 #include "pystrobe/profile/formats.h"
 
 namespace pystrobe {
@@ -160,36 +161,7 @@ std::string FileNamePart(absl::string_view s) {
 }
 
 void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
+  out->append(JsonQuoted(std::string_view(s.data(), s.size())));
 }
 
 // Command lines may hold bytes that are not UTF-8; JSON (and protobuf's

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "pystrobe/base/text.h"
 
 namespace pystrobe {
 namespace {
@@ -256,19 +257,7 @@ std::string RenderTable(const Comparison& c, const ReportOptions& options) {
 
 std::string RenderJson(const Comparison& c, const ReportOptions& options) {
   auto str = [](absl::string_view s) {
-    std::string out = "\"";
-    for (unsigned char ch : s) {
-      if (ch == '"' || ch == '\\') {
-        out.push_back('\\');
-        out.push_back(static_cast<char>(ch));
-      } else if (ch < 0x20) {
-        absl::StrAppendFormat(&out, "\\u%04x", ch);
-      } else {
-        out.push_back(static_cast<char>(ch));
-      }
-    }
-    out.push_back('"');
-    return out;
+    return JsonQuoted(std::string_view(s.data(), s.size()));
   };
   std::string out = "{\n";
   absl::StrAppend(&out, "  \"verdict\": ", str(VerdictLine(c)), ",\n");

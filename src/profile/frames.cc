@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "pystrobe/base/text.h"
 #include "pystrobe/profile/formats.h"
 #include "pystrobe/profile/profile.h"
 
@@ -13,44 +14,7 @@ namespace pystrobe {
 namespace profile_internal {
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  size_t n = 0;
-  uint32_t min = 0;
-  if (c < 0x80) {
-    return 1;
-  }
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) {
-    return 0;
-  }
-  uint32_t cp = c & (0x7F >> n);
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) {
-      return 0;
-    }
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    return 0;
-  }
-  return n;
-}
+constexpr std::string_view kReplacement = kUtf8Replacement;
 
 }  // namespace
 
@@ -117,33 +81,6 @@ int64_t SampleValue(const Sample& sample, int index) {
     return 0;
   }
   return sample.values[index];
-}
-
-void AppendJsonEscaped(std::string_view s, std::string* out) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) {
-      out->append(kReplacement);
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out->append(s.substr(i, n));
-    } else if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(static_cast<char>(c));
-    } else if (c == '\n') {
-      out->append("\\n");
-    } else if (c == '\t') {
-      out->append("\\t");
-    } else if (c < 0x20 || c == 0x7F) {
-      absl::StrAppend(out, "\\u00", absl::Hex(c, absl::kZeroPad2));
-    } else {
-      out->push_back(static_cast<char>(c));
-    }
-    i += n;
-  }
 }
 
 void AppendXmlEscaped(std::string_view s, std::string* out) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "pystrobe/base/text.h"
 #include "pystrobe/profile/formats.h"
 #include "pystrobe/profile/profile.h"
 
@@ -36,7 +37,7 @@ int64_t SampleValue(const Sample& sample, int index);
 
 // Appends `s` to `out` as JSON string content (no quotes); invalid UTF-8
 // becomes U+FFFD so that the document stays valid JSON.
-void AppendJsonEscaped(std::string_view s, std::string* out);
+using ::pystrobe::AppendJsonEscaped;  // pystrobe/base/text.h
 
 // Appends `s` to `out` escaped for XML text and attribute values; invalid
 // UTF-8 and control characters XML forbids become U+FFFD.

@@ -35,7 +35,10 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
     : python_(python),
       options_(options),
       monitor_(python->pid()),
-      table_(1'000'000'000) {}
+      // Time batches start at 100 ms: pystrobe-diff estimates variance from
+      // them, and even a 2 s recording then has 20. The table doubles their
+      // length whenever a recording outgrows 32 of them.
+      table_(100'000'000) {}
 
 absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   std::optional<PtraceSuspension> stop;

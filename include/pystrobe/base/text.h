@@ -1,0 +1,32 @@
+// Text helpers shared by every writer of JSON (dump --json, speedscope,
+// pystrobe-diff reports, baseline metadata) and XML (flame graphs).
+//
+// Names read from a target are not always valid UTF-8 (2.7 file names are
+// bytes; surrogate-escaped names exist), and JSON and XML require it: invalid
+// sequences become U+FFFD.
+//
+//   std::string json = "{\"name\": " + JsonQuoted(name) + "}";
+#ifndef PYSTROBE_BASE_TEXT_H_
+#define PYSTROBE_BASE_TEXT_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace pystrobe {
+
+inline constexpr std::string_view kUtf8Replacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Length of the valid UTF-8 sequence starting at s[i] (1 to 4), or 0 when
+// it is invalid (bad lead byte, truncated, overlong, surrogate, > U+10FFFF).
+size_t Utf8SequenceLength(std::string_view s, size_t i);
+
+// Appends `s` escaped for the inside of a JSON string (no quotes added).
+void AppendJsonEscaped(std::string_view s, std::string* out);
+
+// `s` as a quoted JSON string.
+std::string JsonQuoted(std::string_view s);
+
+}  // namespace pystrobe
+
+#endif  // PYSTROBE_BASE_TEXT_H_
