@@ -16,11 +16,11 @@ build_dir=${BUILD_DIR:-build-bench}
 out_dir=${OUT_DIR:-bench-results}
 reps=${BENCH_REPS:-5}
 what=("$@")
-[ ${#what[@]} -eq 0 ] && what=(sample rate slowdown syscalls)
+[ ${#what[@]} -eq 0 ] && what=(sample diff rate slowdown syscalls)
 
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DPYSTROBE_WERROR=ON -DPYSTROBE_TESTS=OFF -DPYSTROBE_BENCH=ON >/dev/null
-cmake --build "$build_dir" -j"$(nproc)" --target pystrobe pystrobe_sample_bench
+cmake --build "$build_dir" -j"$(nproc)" --target pystrobe pystrobe_sample_bench pystrobe_diff_bench
 mkdir -p "$out_dir"
 
 {
@@ -34,6 +34,11 @@ mkdir -p "$out_dir"
 record_args=()
 for w in "${what[@]}"; do
   case "$w" in
+    diff)
+      "$build_dir/bench/pystrobe_diff_bench" \
+        --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true \
+        | tee "$out_dir/diff_bench.txt"
+      ;;
     sample)
       "$build_dir/bench/pystrobe_sample_bench" \
         --benchmark_repetitions="$reps" --benchmark_min_time=0.3 \
