@@ -135,6 +135,16 @@ int Rank(Verdict v) {
 
 }  // namespace
 
+// New and gone functions below the noise floor are noise: they rank with
+// the unchanged rows, after the ones that matter.
+int RowRank(const FunctionDiff& d) {
+  if ((d.verdict == Verdict::kNew || d.verdict == Verdict::kGone) &&
+      !d.above_floor) {
+    return Rank(Verdict::kUnchanged);
+  }
+  return Rank(d.verdict);
+}
+
 std::vector<const FunctionDiff*> SelectRows(const Comparison& c,
                                             const ReportOptions& options) {
   std::vector<const FunctionDiff*> rows;
@@ -341,7 +351,7 @@ std::string RenderMarkdown(const Comparison& c, const ReportOptions& options) {
   }
   std::stable_sort(rows.begin(), rows.end(),
                    [](const FunctionDiff* a, const FunctionDiff* b) {
-                     return Rank(a->verdict) < Rank(b->verdict);
+                     return RowRank(*a) < RowRank(*b);
                    });
   const size_t total_rows = rows.size();
   if (rows.size() > static_cast<size_t>(o.top)) {

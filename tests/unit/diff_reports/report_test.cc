@@ -5,6 +5,7 @@
 
 #include "pystrobe/diff/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -38,6 +39,8 @@ FunctionDiff Row(const std::string& name, const std::string& file,
   d.p_value = p;
   d.verdict = v;
   d.impact = std::fabs(new_self - base_self);
+  // As Compare() decides it with the default noise floor (0.5% share).
+  d.above_floor = std::max(base_self, new_self) >= 0.005;
   return d;
 }
 
