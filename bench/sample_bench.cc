@@ -198,9 +198,10 @@ void BM_SamplePath(benchmark::State& state, const TargetKey& key) {
         continue;
       }
       frames = t.frames.size();
-      uint32_t stack = table.InternStack(t.frames, /*with_lines=*/true);
-      uint32_t thread = table.InternThread(
-          ThreadLabel{t.native_id, t.thread_id, monitor.Name(t.native_id)});
+      uint32_t thread = table.InternThread(t.native_id, t.thread_id,
+                                           monitor.Name(t.native_id));
+      uint32_t stack =
+          table.InternThreadStack(thread, t.frames, /*with_lines=*/true);
       table.Add(StackKey{stack, thread, batch, 0}, 1, 1'000'000);
     }
   }

@@ -35,10 +35,11 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
     : python_(python),
       options_(options),
       monitor_(python->pid()),
-      // Time batches start at 100 ms: pystrobe-diff estimates variance from
-      // them, and even a 2 s recording then has 20. The table doubles their
-      // length whenever a recording outgrows 32 of them.
-      table_(100'000'000) {}
+      // Time batches of 1 s, doubled whenever a recording outgrows 32 of
+      // them. pystrobe-diff estimates variance from them; shorter batches
+      // (tried: 100 ms) made its A/B gate test flaky, so recordings shorter
+      // than a few seconds give it little power (docs/statistics.md).
+      table_(1'000'000'000) {}
 
 absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   std::optional<PtraceSuspension> stop;
@@ -91,9 +92,9 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
       continue;
     }
     if (t.frames.empty()) continue;
-    uint32_t stack = table_.InternStack(t.frames, options_.lines);
-    uint32_t thread = table_.InternThread(
-        ThreadLabel{t.native_id, t.thread_id, monitor_.Name(t.native_id)});
+    uint32_t thread = table_.InternThread(t.native_id, t.thread_id,
+                                          monitor_.Name(t.native_id));
+    uint32_t stack = table_.InternThreadStack(thread, t.frames, options_.lines);
     uint8_t flags = (t.holds_gil ? kFlagGil : 0) | (idle ? kFlagIdle : 0);
     table_.Add(StackKey{stack, thread, batch, flags}, 1, weight);
     ++stats_.samples;

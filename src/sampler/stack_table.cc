@@ -26,10 +26,35 @@ uint32_t StackTable::InternStack(const std::vector<Frame>& frames,
   return inserted.first->second;
 }
 
-uint32_t StackTable::InternThread(const ThreadLabel& thread) {
-  auto [it, inserted] = thread_ids_.try_emplace(
-      thread.tid, static_cast<uint32_t>(threads_.size()));
-  if (inserted) threads_.push_back(thread);
+uint32_t StackTable::InternThreadStack(uint32_t thread,
+                                       const std::vector<Frame>& frames,
+                                       bool with_lines) {
+  if (thread >= last_by_thread_.size()) last_by_thread_.resize(thread + 1);
+  LastStack& last = last_by_thread_[thread];
+  auto same = [with_lines](const std::pair<const CodeInfo*, int>& seen,
+                           const Frame& f) {
+    return seen.first == f.code.get() &&
+           seen.second == (with_lines ? f.line : 0);
+  };
+  if (last.valid && last.frames.size() == frames.size() &&
+      std::equal(last.frames.begin(), last.frames.end(), frames.begin(),
+                 same)) {
+    return last.id;
+  }
+  last.id = InternStack(frames, with_lines);
+  last.frames.clear();
+  for (const Frame& f : frames) {
+    last.frames.emplace_back(f.code.get(), with_lines ? f.line : 0);
+  }
+  last.valid = true;
+  return last.id;
+}
+
+uint32_t StackTable::InternThread(pid_t tid, uint64_t thread_id,
+                                  const std::string& name) {
+  auto [it, inserted] =
+      thread_ids_.try_emplace(tid, static_cast<uint32_t>(threads_.size()));
+  if (inserted) threads_.push_back(ThreadLabel{tid, thread_id, name});
   return it->second;
 }
 

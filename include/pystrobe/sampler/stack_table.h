@@ -82,7 +82,13 @@ class StackTable {
   // Interns the frames of one stack (innermost first). Without lines, frames
   // of the same code object share one entry (--function).
   uint32_t InternStack(const std::vector<Frame>& frames, bool with_lines);
-  uint32_t InternThread(const ThreadLabel& thread);
+  // Like InternStack, but first compares with the stack last interned for
+  // `thread` (a slot from InternThread): a thread that sits where it sat at
+  // the previous sample, as most do, costs no hashing at all.
+  uint32_t InternThreadStack(uint32_t thread, const std::vector<Frame>& frames,
+                             bool with_lines);
+  // The slot of thread `tid`; `name` is copied only the first time.
+  uint32_t InternThread(pid_t tid, uint64_t thread_id, const std::string& name);
   // The batch for a sample taken `elapsed_ns` after the start; merges
   // batches when needed to stay within kMaxBatches.
   uint32_t BatchFor(int64_t elapsed_ns);
@@ -142,6 +148,14 @@ class StackTable {
   std::vector<ThreadLabel> threads_;
   absl::flat_hash_map<StackKey, StackValue> values_;
   std::vector<uint32_t> scratch_;
+  // Per thread slot: the frames (code, line) and id of its last stack. The
+  // CodeInfo pointers stay valid: frames_ keeps every interned one alive.
+  struct LastStack {
+    std::vector<std::pair<const CodeInfo*, int>> frames;
+    uint32_t id = 0;
+    bool valid = false;
+  };
+  std::vector<LastStack> last_by_thread_;
 };
 
 }  // namespace pystrobe
