@@ -413,16 +413,17 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
   return first_error;
 }
 
-void PageCache::Prefetch(const std::vector<uint64_t>& pages) {
-  // Insert() hands out buffers in order, so batch_[k] must land in the k-th
-  // next buffer: the batch holds each page once.
-  std::vector<uint64_t> unique(pages);
-  std::sort(unique.begin(), unique.end());
-  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+void PageCache::StartSample() {
+  // The pages of the last sample, each cached once, so no duplicates.
+  previous_pages_.assign(
+      page_of_buffer_.begin(),
+      page_of_buffer_.begin() + static_cast<std::ptrdiff_t>(cached_));
+  Clear();
+  // Insert() hands out buffers in order, so batch_[k] lands in the k-th
+  // next buffer.
   batch_.clear();
-  for (uint64_t page : unique) {
-    if (cached_ + batch_.size() >= max_pages_) break;
-    if (page % kPageSize != 0 || Find(page) != nullptr) continue;
+  for (uint64_t page : previous_pages_) {
+    if (batch_.size() >= max_pages_) break;
     batch_.push_back(ReadRequest{page, NextBuffer(batch_.size()), kPageSize});
   }
   if (batch_.empty()) return;

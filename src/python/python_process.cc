@@ -34,6 +34,7 @@ struct PythonProcess::Impl {
   // Offset of the kernel TID inside glibc's struct pthread, for versions
   // without PyThreadState.native_thread_id; -1 until found.
   int pthread_tid_offset = -1;
+  absl::flat_hash_set<uint64_t> seen;  // ReadThreads' scratch
 
   absl::StatusOr<uint64_t> GilHolder(uint64_t interp);
   void ResolveNativeIds(std::vector<PyThread>& threads);
@@ -207,10 +208,7 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
 
 absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
   Impl& m = *impl_;
-  // Start from the pages the previous snapshot touched, in one syscall.
-  std::vector<uint64_t> touched = m.cache->CachedPageAddresses();
-  m.cache->Clear();
-  m.cache->Prefetch(touched);
+  m.cache->StartSample();
   m.codes->NewSnapshot();
   std::vector<PyThread> threads;
   uint64_t interp = 0;
@@ -224,7 +222,10 @@ absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
     if (main.ok() && main->state != 'Z' && main->state != 'X') return head;
     return ProcessGoneError(absl::StrCat("process ", m.pid, " exited"));
   }
-  absl::flat_hash_set<uint64_t> seen;
+  // Interpreters and thread states already visited (a cycle in a torn
+  // list ends the walk); a member, so a sample allocates nothing here.
+  absl::flat_hash_set<uint64_t>& seen = m.seen;
+  seen.clear();
   RemoteStruct tstate;
   for (int index = 0; interp != 0 && index < kMaxInterpreters; ++index) {
     if (!seen.insert(interp).second) break;

@@ -163,18 +163,13 @@ class PageCache final : public RemoteMemory {
   // Pages cached since the last Clear().
   size_t cached_pages() const { return cached_; }
 
-  // The addresses of the pages cached since the last Clear().
-  std::vector<uint64_t> CachedPageAddresses() const {
-    return std::vector<uint64_t>(
-        page_of_buffer_.begin(),
-        page_of_buffer_.begin() + static_cast<std::ptrdiff_t>(cached_));
-  }
-  // Fetches the page-aligned `pages` not cached yet with one batched read of
-  // the source. A sample touches mostly the pages the previous one touched
-  // (an unchanged stack touches exactly those), so prefetching them turns a
-  // dozen syscalls into one. If any page fails, nothing is cached and the
-  // pages are read on demand as usual; the failure is not an error.
-  void Prefetch(const std::vector<uint64_t>& pages);
+  // Starts a new sample: drops every page like Clear(), then fetches the
+  // pages the previous sample touched again, with one batched read of the
+  // source. A sample touches mostly the pages the previous one touched (an
+  // unchanged stack touches exactly those), so this turns a dozen syscalls
+  // into one. If any page fails, nothing is cached and pages are read on
+  // demand as usual; that is not an error. Allocates nothing once warm.
+  void StartSample();
 
  private:
   // One slot of an open-addressing table from page address to page buffer.
@@ -200,6 +195,7 @@ class PageCache final : public RemoteMemory {
   std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<uint64_t> page_of_buffer_;  // page address held by buffers_[i]
+  std::vector<uint64_t> previous_pages_;  // StartSample's scratch
   std::vector<ReadRequest> batch_;
 };
 

@@ -445,6 +445,35 @@ TEST(PageCacheTest, ClearDropsStalePages) {
   EXPECT_EQ(source.read_count(), 2u);
 }
 
+// A new sample re-reads the previous sample's pages in one batched read:
+// fresh data (the child's write is seen), one syscall for three pages, and
+// no read at all for later reads of those pages.
+TEST(PageCacheTest, StartSampleRefetchesThePreviousPagesInOneRead) {
+  PatternChild child;
+  ProcessVmMemory source(child.pid());
+  PageCache cache(&source);
+  uint8_t byte = 0;
+  for (uint64_t page = 0; page < 3; ++page) {
+    ASSERT_THAT(
+        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
+        IsOk());
+  }
+  ASSERT_EQ(source.read_count(), 3u);
+  child.Poke();  // the child adds 1 to the first byte
+  cache.StartSample();
+  EXPECT_EQ(source.read_count(), 4u);
+  EXPECT_EQ(cache.cached_pages(), 3u);
+  for (uint64_t page = 0; page < 3; ++page) {
+    ASSERT_THAT(
+        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
+        IsOk());
+  }
+  EXPECT_EQ(byte, PatternByte(2 * PageCache::kPageSize));
+  ASSERT_THAT(cache.Read(child.address(), &byte, 1), IsOk());
+  EXPECT_EQ(byte, static_cast<uint8_t>(PatternByte(0) + 1));
+  EXPECT_EQ(source.read_count(), 4u);
+}
+
 TEST(PageCacheTest, LargeReadsAndFullCacheGoStraightToTheSource) {
   constexpr size_t kBig = (PageCache::kMaxCachedReadPages + 1) * kPage;
   FakeMemory fake;
