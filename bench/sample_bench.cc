@@ -146,17 +146,18 @@ void BM_ReadThreads(benchmark::State& state, const TargetKey& key) {
     return;
   }
   PythonProcess& python = target->python();
-  (void)python.ReadThreads();  // warm the code cache
+  std::vector<PyThread> threads;       // reused, as the sampler does
+  (void)python.ReadThreads(&threads);  // warm the code cache
   const uint64_t reads_before = python.memory().read_count();
   uint64_t errors = 0;
   size_t frames = 0;
   for (auto _ : state) {
-    absl::StatusOr<std::vector<PyThread>> threads = python.ReadThreads();
-    if (!threads.ok()) {
-      state.SkipWithError(threads.status().ToString().c_str());
+    absl::Status read = python.ReadThreads(&threads);
+    if (!read.ok()) {
+      state.SkipWithError(read.ToString().c_str());
       return;
     }
-    const PyThread* t = DeepestThread(*threads);
+    const PyThread* t = DeepestThread(threads);
     if (t == nullptr || !t->status.ok()) {
       ++errors;
     } else {
@@ -177,20 +178,21 @@ void BM_SamplePath(benchmark::State& state, const TargetKey& key) {
   PythonProcess& python = target->python();
   ThreadMonitor monitor(target->pid());
   StackTable table;
-  (void)python.ReadThreads();
+  std::vector<PyThread> threads;  // reused, as the sampler does
+  (void)python.ReadThreads(&threads);
   const uint64_t reads_before = python.memory().read_count();
   uint64_t errors = 0;
   size_t frames = 0;
   int64_t elapsed = 0;
   for (auto _ : state) {
-    absl::StatusOr<std::vector<PyThread>> threads = python.ReadThreads();
-    if (!threads.ok()) {
-      state.SkipWithError(threads.status().ToString().c_str());
+    absl::Status read = python.ReadThreads(&threads);
+    if (!read.ok()) {
+      state.SkipWithError(read.ToString().c_str());
       return;
     }
     const uint32_t batch = table.BatchFor(elapsed);
     elapsed += 1'000'000;
-    for (const PyThread& t : *threads) {
+    for (const PyThread& t : threads) {
       absl::StatusOr<ThreadSnapshot> snap = monitor.Read(t.native_id);
       benchmark::DoNotOptimize(snap);
       if (!t.status.ok() || t.frames.empty()) {
@@ -216,7 +218,8 @@ void BM_Blocking(benchmark::State& state, const TargetKey& key) {
     return;
   }
   PythonProcess& python = target->python();
-  (void)python.ReadThreads();
+  std::vector<PyThread> threads;  // reused, as the sampler does
+  (void)python.ReadThreads(&threads);
   const uint64_t reads_before = python.memory().read_count();
   uint64_t errors = 0;
   size_t frames = 0;
@@ -227,13 +230,13 @@ void BM_Blocking(benchmark::State& state, const TargetKey& key) {
       state.SkipWithError(stop.status().ToString().c_str());
       return;
     }
-    absl::StatusOr<std::vector<PyThread>> threads = python.ReadThreads();
+    absl::Status read = python.ReadThreads(&threads);
     stop->Resume();
-    if (!threads.ok()) {
-      state.SkipWithError(threads.status().ToString().c_str());
+    if (!read.ok()) {
+      state.SkipWithError(read.ToString().c_str());
       return;
     }
-    const PyThread* t = DeepestThread(*threads);
+    const PyThread* t = DeepestThread(threads);
     if (t == nullptr || !t->status.ok()) {
       ++errors;
     } else {

@@ -61,6 +61,12 @@ absl::Status RemoteMemory::ReadBatch(const std::vector<ReadRequest>& requests) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<const uint8_t*> RemoteMemory::View(uint64_t address, size_t size,
+                                                  uint8_t* scratch) {
+  PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
+  return scratch;
+}
+
 // ---------------------------------------------------------------------------
 // ProcessVmMemory
 
@@ -322,24 +328,37 @@ PageCache::PageCache(RemoteMemory* source, size_t max_pages)
 
 void PageCache::Clear() {
   cached_ = 0;
+  last_page_ = 1;
+  last_buffer_ = kNoBuffer;
   if (++generation_ == 0) {
     // After 2^32 samples old generations would look current again.
     for (Slot& slot : slots_) {
       slot.generation = 0;
     }
+    std::fill(touched_.begin(), touched_.end(), 0);
     generation_ = 1;
   }
 }
 
-const uint8_t* PageCache::Find(uint64_t page) const {
+size_t PageCache::touched_pages() const {
+  return static_cast<size_t>(std::count(
+      touched_.begin(), touched_.begin() + static_cast<std::ptrdiff_t>(cached_),
+      generation_));
+}
+
+uint32_t PageCache::Find(uint64_t page) {
+  if (page == last_page_) return last_buffer_;
   const size_t mask = slots_.size() - 1;
   for (size_t i = HashPage(page, mask);; i = (i + 1) & mask) {
     const Slot& slot = slots_[i];
     if (slot.generation != generation_) {
-      return nullptr;
+      return kNoBuffer;
     }
     if (slot.page == page) {
-      return buffers_[slot.buffer].get();
+      touched_[slot.buffer] = generation_;
+      last_page_ = page;
+      last_buffer_ = slot.buffer;
+      return slot.buffer;
     }
   }
 }
@@ -349,11 +368,12 @@ uint8_t* PageCache::NextBuffer(size_t ahead) {
   while (buffers_.size() <= index) {
     buffers_.push_back(std::make_unique<uint8_t[]>(kPageSize));
     page_of_buffer_.push_back(0);
+    touched_.push_back(0);
   }
   return buffers_[index].get();
 }
 
-const uint8_t* PageCache::Insert(uint64_t page) {
+uint32_t PageCache::Insert(uint64_t page) {
   // The table holds at most max_pages_ entries in 2 * max_pages_ slots, so a
   // free slot always exists and probe sequences stay short.
   const size_t mask = slots_.size() - 1;
@@ -361,16 +381,17 @@ const uint8_t* PageCache::Insert(uint64_t page) {
   while (slots_[i].generation == generation_) {
     i = (i + 1) & mask;
   }
-  slots_[i] = Slot{page, static_cast<uint32_t>(cached_), generation_};
-  page_of_buffer_[cached_] = page;
-  return buffers_[cached_++].get();
+  const auto buffer = static_cast<uint32_t>(cached_++);
+  slots_[i] = Slot{page, buffer, generation_};
+  page_of_buffer_[buffer] = page;
+  return buffer;
 }
 
 absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
-                              const uint8_t** pages) {
+                              uint32_t* buffers) {
   batch_.clear();
   for (size_t i = 0; i < page_count; ++i) {
-    if (pages[i] != nullptr) {
+    if (buffers[i] != kNoBuffer) {
       continue;
     }
     batch_.push_back(ReadRequest{first_page + i * kPageSize,
@@ -383,8 +404,9 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
           : source_->ReadBatch(batch_);
   if (status.ok()) {
     for (size_t i = 0, k = 0; i < page_count; ++i) {
-      if (pages[i] == nullptr) {
-        pages[i] = Insert(batch_[k++].address);
+      if (buffers[i] == kNoBuffer) {
+        buffers[i] = Insert(batch_[k++].address);
+        touched_[buffers[i]] = generation_;
       }
     }
     return absl::OkStatus();
@@ -396,14 +418,15 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
   // Some page is unmapped; keep the others for later reads of this sample.
   absl::Status first_error;
   for (size_t i = 0; i < page_count; ++i) {
-    if (pages[i] != nullptr) {
+    if (buffers[i] != kNoBuffer) {
       continue;
     }
     const uint64_t page = first_page + i * kPageSize;
     ++read_count_;
     absl::Status page_status = source_->Read(page, NextBuffer(0), kPageSize);
     if (page_status.ok()) {
-      pages[i] = Insert(page);
+      buffers[i] = Insert(page);
+      touched_[buffers[i]] = generation_;
     } else if (!IsMemoryGone(page_status)) {
       return page_status;
     } else if (first_error.ok()) {
@@ -414,10 +437,12 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
 }
 
 void PageCache::StartSample() {
-  // The pages of the last sample, each cached once, so no duplicates.
-  previous_pages_.assign(
-      page_of_buffer_.begin(),
-      page_of_buffer_.begin() + static_cast<std::ptrdiff_t>(cached_));
+  // The pages the last sample used, each cached once, so no duplicates.
+  previous_pages_.clear();
+  for (size_t i = 0; i < cached_; ++i) {
+    if (touched_[i] == generation_)
+      previous_pages_.push_back(page_of_buffer_[i]);
+  }
   Clear();
   // Insert() hands out buffers in order, so batch_[k] lands in the k-th
   // next buffer.
@@ -430,6 +455,27 @@ void PageCache::StartSample() {
   ++read_count_;
   if (!source_->ReadBatch(batch_).ok()) return;
   for (const ReadRequest& r : batch_) Insert(r.address);
+}
+
+absl::StatusOr<const uint8_t*> PageCache::View(uint64_t address, size_t size,
+                                               uint8_t* scratch) {
+  const uint64_t page = address & ~uint64_t{kPageSize - 1};
+  const uint64_t offset = address - page;
+  if (size == 0 || size > kPageSize - offset) {
+    // Empty, or straddling pages: copy (Read checks wrapping too).
+    PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
+    return scratch;
+  }
+  uint32_t buffer = Find(page);
+  if (buffer == kNoBuffer) {
+    if (cached_ + 1 > max_pages_ || !Fetch(page, 1, &buffer).ok()) {
+      // Full, or the page is not all readable (a FakeMemory range smaller
+      // than a page): an exact read decides.
+      PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
+      return scratch;
+    }
+  }
+  return buffers_[buffer].get() + offset;
 }
 
 absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
@@ -448,11 +494,11 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
     return source_->Read(address, out, size);
   }
 
-  const uint8_t* pages[kMaxCachedReadPages];
+  uint32_t buffers[kMaxCachedReadPages];
   size_t missing = 0;
   for (size_t i = 0; i < page_count; ++i) {
-    pages[i] = Find(first_page + i * kPageSize);
-    if (pages[i] == nullptr) {
+    buffers[i] = Find(first_page + i * kPageSize);
+    if (buffers[i] == kNoBuffer) {
       ++missing;
     }
   }
@@ -461,7 +507,7 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
       ++read_count_;
       return source_->Read(address, out, size);
     }
-    absl::Status status = Fetch(first_page, page_count, pages);
+    absl::Status status = Fetch(first_page, page_count, buffers);
     if (!status.ok()) {
       if (!IsMemoryGone(status)) {
         return status;
@@ -477,7 +523,7 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
   size_t offset = address - first_page;
   for (size_t i = 0; i < page_count; ++i) {
     const size_t chunk = std::min(kPageSize - offset, size);
-    std::memcpy(dest, pages[i] + offset, chunk);
+    std::memcpy(dest, buffers_[buffers[i]].get() + offset, chunk);
     dest += chunk;
     size -= chunk;
     offset = 0;

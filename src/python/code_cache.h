@@ -40,6 +40,8 @@ class CodeCache {
   // Starts a new snapshot: code objects validated before must be checked
   // again.
   void NewSnapshot() { ++generation_; }
+  // The current snapshot's number (increases with every NewSnapshot()).
+  uint64_t snapshot() const { return generation_; }
   // The info of the code object at `address` if Get() validated it earlier
   // in this snapshot (deep recursion runs one code object in many frames:
   // it is loaded and checked once), else nullptr.

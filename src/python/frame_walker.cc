@@ -1,6 +1,7 @@
 #include "frame_walker.h"
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -20,15 +21,74 @@ absl::Status TooDeep() {
       "frame chain longer than ", FrameWalker::kMaxDepth, " (cyclic or torn)"));
 }
 
+int32_t OffsetOr(const Layout& layout, Field field) {
+  return layout.Offset(field).value_or(-1);
+}
+
+// Field `offset` of a loaded frame; the walker checked at construction that
+// every offset it reads lies inside the struct it loads.
+template <typename T>
+T At(const RemoteStruct& s, int32_t offset) {
+  T value;
+  std::memcpy(&value, s.data() + offset, sizeof(T));
+  return value;
+}
+
+// Writes frame `n` of `frames`, growing the vector only past its old size;
+// an unchanged frame keeps its shared_ptr (no reference count traffic).
+void Emit(std::vector<Frame>* frames, size_t n,
+          const std::shared_ptr<const CodeInfo>& code, int line) {
+  if (n < frames->size()) {
+    Frame& f = (*frames)[n];
+    if (f.code != code) f.code = code;
+    f.line = line;
+  } else {
+    frames->push_back(Frame{code, line});
+  }
+}
+
 }  // namespace
 
 FrameWalker::FrameWalker(const Layout* layout, const PythonVersion* version,
                          TypeAddresses types, CodeCache* codes)
-    : layout_(layout), version_(version), types_(types), codes_(codes) {}
+    : layout_(layout), version_(version), types_(types), codes_(codes) {
+  const bool interpreter_frames = !layout->Has(Field::kTstateFrame);
+  FrameOffsets& o = offsets_;
+  o.ob_type = OffsetOr(*layout, Field::kObType);
+  if (interpreter_frames) {
+    o.previous = OffsetOr(*layout, Field::kIframePrevious);
+    o.code = OffsetOr(*layout, Field::kIframeCode);
+    o.instr = OffsetOr(*layout, Field::kIframeInstr);
+    o.owner = OffsetOr(*layout, Field::kIframeOwner);
+    o.size = OffsetOr(*layout, Field::kSizeofInterpreterFrame);
+    o.code_adaptive = OffsetOr(*layout, Field::kCodeCodeAdaptive);
+  } else {
+    o.previous = OffsetOr(*layout, Field::kFrameBack);
+    o.code = OffsetOr(*layout, Field::kFrameCode);
+    o.lasti = OffsetOr(*layout, Field::kFrameLasti);
+    o.size = OffsetOr(*layout, Field::kSizeofFrameObject);
+  }
+  // A layout whose frame fields do not fit its frame struct is a table bug;
+  // refuse to read frames with it rather than check every access.
+  auto fits = [&](int32_t offset, size_t size) {
+    return offset >= 0 &&
+           static_cast<size_t>(offset) + size <= static_cast<size_t>(o.size);
+  };
+  const bool ok =
+      o.size > 0 && static_cast<size_t>(o.size) <= RemoteStruct::kMaxSize &&
+      fits(o.previous, 8) && fits(o.code, 8) &&
+      (interpreter_frames
+           ? fits(o.instr, 8) && fits(o.owner, 1) && o.code_adaptive > 0
+           : fits(o.lasti, 4) && fits(o.ob_type, 8));
+  if (!ok) o.size = -1;
+}
 
 absl::Status FrameWalker::Walk(RemoteMemory& memory, const RemoteStruct& tstate,
                                std::vector<Frame>* frames) {
-  frames->clear();
+  if (offsets_.size < 0) {
+    return absl::InternalError(
+        "the layout's frame fields do not fit its frame");
+  }
   if (layout_->Has(Field::kTstateFrame)) {
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t frame, tstate.Get<uint64_t>(*layout_, Field::kTstateFrame));
@@ -38,7 +98,10 @@ absl::Status FrameWalker::Walk(RemoteMemory& memory, const RemoteStruct& tstate,
   if (layout_->Has(Field::kTstateCframe)) {
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t cframe, tstate.Get<uint64_t>(*layout_, Field::kTstateCframe));
-    if (cframe == 0) return absl::OkStatus();
+    if (cframe == 0) {
+      frames->clear();
+      return absl::OkStatus();
+    }
     PYSTROBE_ASSIGN_OR_RETURN(frame,
                               ReadField<uint64_t>(memory, *layout_, cframe,
                                                   Field::kCframeCurrentFrame));
@@ -69,41 +132,49 @@ absl::StatusOr<bool> FrameWalker::LoadCode(RemoteMemory& memory,
   return true;
 }
 
-absl::StatusOr<std::shared_ptr<const CodeInfo>> FrameWalker::ResolveCode(
+absl::StatusOr<const std::shared_ptr<const CodeInfo>*> FrameWalker::ResolveCode(
     RemoteMemory& memory, uint64_t address, bool allow_other) {
+  const uint64_t snapshot = codes_->snapshot();
+  MemoEntry& memo = memo_[(address >> 4) & (kMemoSize - 1)];
+  if (memo.address == address && memo.snapshot == snapshot) return &memo.info;
+  memo.address = address;
+  memo.snapshot = snapshot;
   if (const std::shared_ptr<const CodeInfo>* hit =
           codes_->ValidatedThisSnapshot(address)) {
-    return *hit;
+    memo.info = *hit;
+    return &memo.info;
   }
+  memo.snapshot = 0;  // until validated below
   PYSTROBE_ASSIGN_OR_RETURN(bool is_code,
                             LoadCode(memory, address, allow_other));
-  if (!is_code) return std::shared_ptr<const CodeInfo>();
-  return codes_->Get(memory, code_);
+  if (!is_code) {
+    memo.info = nullptr;
+  } else {
+    PYSTROBE_ASSIGN_OR_RETURN(memo.info, codes_->Get(memory, code_));
+  }
+  memo.snapshot = snapshot;
+  return &memo.info;
 }
 
 absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
                                            std::vector<Frame>* frames) {
   // 3.10 counts f_lasti in code units, older versions in bytes.
   const int lasti_scale = version_->AtLeast(3, 10) ? 2 : 1;
+  const FrameOffsets& o = offsets_;
+  size_t n = 0;
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
-        frame_.Load(memory, *layout_, frame, Field::kSizeofFrameObject));
-    if (types_.frame_type != 0) {
-      PYSTROBE_ASSIGN_OR_RETURN(uint64_t type,
-                                frame_.Get<uint64_t>(*layout_, Field::kObType));
-      if (type != types_.frame_type) {
-        return InconsistentError(absl::StrCat(
-            "0x", absl::Hex(frame), " in the frame chain is not a frame"));
-      }
+        frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
+    if (types_.frame_type != 0 &&
+        At<uint64_t>(frame_, o.ob_type) != types_.frame_type) {
+      return InconsistentError(absl::StrCat(
+          "0x", absl::Hex(frame), " in the frame chain is not a frame"));
     }
-    PYSTROBE_ASSIGN_OR_RETURN(
-        uint64_t code, frame_.Get<uint64_t>(*layout_, Field::kFrameCode));
-    PYSTROBE_ASSIGN_OR_RETURN(
-        int32_t lasti, frame_.Get<int32_t>(*layout_, Field::kFrameLasti));
-    PYSTROBE_ASSIGN_OR_RETURN(
-        uint64_t back, frame_.Get<uint64_t>(*layout_, Field::kFrameBack));
-    PYSTROBE_ASSIGN_OR_RETURN(std::shared_ptr<const CodeInfo> info,
+    const auto code = At<uint64_t>(frame_, o.code);
+    const auto lasti = At<int32_t>(frame_, o.lasti);
+    const auto back = At<uint64_t>(frame_, o.previous);
+    PYSTROBE_ASSIGN_OR_RETURN(const std::shared_ptr<const CodeInfo>* info,
                               ResolveCode(memory, code, false));
     // f_lasti is the target's data: a torn frame can hold any int, and
     // doubling it (3.10) must not overflow.
@@ -112,10 +183,11 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
                                             " has f_lasti ", lasti));
     }
-    int line = info->lines.LineForOffset(static_cast<int>(offset));
-    frames->push_back(Frame{std::move(info), line});
+    Emit(frames, n++, *info,
+         (*info)->lines.LineForOffset(static_cast<int>(offset)));
     frame = back;
   }
+  frames->resize(n);
   return absl::OkStatus();
 }
 
@@ -124,17 +196,15 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
                                                 std::vector<Frame>* frames) {
   const bool has_cstack_owner = version_->AtLeast(3, 12);
   const bool executable_may_be_other = version_->AtLeast(3, 13);
-  std::optional<int32_t> code_start = layout_->Offset(Field::kCodeCodeAdaptive);
-  if (!code_start) return MissingField(Field::kCodeCodeAdaptive);
+  const bool has_first_traceable = layout_->Has(Field::kCodeFirstTraceable);
+  const FrameOffsets& o = offsets_;
+  size_t n = 0;
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
-        frame_.Load(memory, *layout_, frame, Field::kSizeofInterpreterFrame));
-    PYSTROBE_ASSIGN_OR_RETURN(
-        uint64_t previous,
-        frame_.Get<uint64_t>(*layout_, Field::kIframePrevious));
-    PYSTROBE_ASSIGN_OR_RETURN(
-        uint8_t owner, frame_.Get<uint8_t>(*layout_, Field::kIframeOwner));
+        frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
+    const auto previous = At<uint64_t>(frame_, o.previous);
+    const auto owner = At<uint8_t>(frame_, o.owner);
     const uint64_t current = frame;
     frame = previous;
     if (has_cstack_owner && owner == kOwnedByCStack) continue;
@@ -142,19 +212,18 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(current),
                                             " has owner ", owner));
     }
+    const auto code = At<uint64_t>(frame_, o.code);
     PYSTROBE_ASSIGN_OR_RETURN(
-        uint64_t code, frame_.Get<uint64_t>(*layout_, Field::kIframeCode));
-    PYSTROBE_ASSIGN_OR_RETURN(
-        std::shared_ptr<const CodeInfo> info,
+        const std::shared_ptr<const CodeInfo>* resolved,
         ResolveCode(memory, code, executable_may_be_other));
+    const CodeInfo* info = resolved->get();
     if (info == nullptr) continue;
-    PYSTROBE_ASSIGN_OR_RETURN(
-        uint64_t instr, frame_.Get<uint64_t>(*layout_, Field::kIframeInstr));
+    const auto instr = At<uint64_t>(frame_, o.instr);
     // The bytecode lives inside the code object (co_code_adaptive), whose
     // ob_size counts its code units: an instruction pointer outside it means
     // the frame was torn or reused while being read.
     const int64_t units = info->code_units;
-    const uint64_t bytecode = code + static_cast<uint64_t>(*code_start);
+    const uint64_t bytecode = code + static_cast<uint64_t>(o.code_adaptive);
     // Both values are the target's data: subtract without signed overflow
     // (the difference wraps in uint64), and bound units before doubling it.
     const auto offset = static_cast<int64_t>(instr - bytecode);
@@ -164,15 +233,15 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
                                             absl::Hex(current),
                                             " is outside its code object"));
     }
-    if (layout_->Has(Field::kCodeFirstTraceable) &&
-        owner != kOwnedByGenerator) {
+    if (has_first_traceable && owner != kOwnedByGenerator) {
       // A frame still running its RESUME/COPY_FREE_VARS prologue is not yet
       // visible to the interpreter's own tracebacks (_PyFrame_IsIncomplete).
       if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;
     }
-    int line = info->lines.LineForOffset(static_cast<int>(offset));
-    frames->push_back(Frame{std::move(info), line});
+    Emit(frames, n++, *resolved,
+         info->lines.LineForOffset(static_cast<int>(offset)));
   }
+  frames->resize(n);
   return absl::OkStatus();
 }
 

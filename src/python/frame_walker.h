@@ -16,7 +16,9 @@
 #ifndef PYSTROBE_SRC_PYTHON_FRAME_WALKER_H_
 #define PYSTROBE_SRC_PYTHON_FRAME_WALKER_H_
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,8 +46,11 @@ class FrameWalker {
   FrameWalker(const Layout* layout, const PythonVersion* version,
               TypeAddresses types, CodeCache* codes);
 
-  // Appends the frames of the thread whose PyThreadState is `tstate` to
-  // `frames` (cleared first).
+  // Stores the frames of the thread whose PyThreadState is `tstate` in
+  // `frames`, replacing what it held. The vector is overwritten in place:
+  // passing the previous snapshot's frames back in costs no allocation and
+  // no reference counting for the frames that did not change. On error
+  // `frames` holds an unspecified prefix.
   absl::Status Walk(RemoteMemory& memory, const RemoteStruct& tstate,
                     std::vector<Frame>* frames);
 
@@ -60,14 +65,39 @@ class FrameWalker {
                                 bool allow_other);
   // The decoded code object at `address`: from this snapshot's validated
   // entries when it was seen already, else loaded, checked and looked up.
-  // nullptr for a non-code object when `allow_other`.
-  absl::StatusOr<std::shared_ptr<const CodeInfo>> ResolveCode(
+  // Points to nullptr for a non-code object when `allow_other`. The pointer
+  // is valid until the next call.
+  absl::StatusOr<const std::shared_ptr<const CodeInfo>*> ResolveCode(
       RemoteMemory& memory, uint64_t address, bool allow_other);
+
+  // Offsets of the fields read for every frame, looked up once (-1: the
+  // version has no such field).
+  struct FrameOffsets {
+    int32_t ob_type = -1;
+    int32_t previous = -1;  // f_back / previous
+    int32_t code = -1;      // f_code / f_executable
+    int32_t lasti = -1;     // f_lasti (<= 3.10)
+    int32_t instr = -1;     // prev_instr / instr_ptr (3.11+)
+    int32_t owner = -1;     // 3.11+
+    int32_t size = -1;      // sizeof the frame struct
+    int32_t code_adaptive = -1;
+  };
+  // A few code objects resolved in this snapshot, by address: a stack runs
+  // the same code objects again and again (recursion, loops of calls), and
+  // this spares the hash lookup of CodeCache for each of those frames.
+  struct MemoEntry {
+    uint64_t address = 0;
+    uint64_t snapshot = 0;
+    std::shared_ptr<const CodeInfo> info;
+  };
+  static constexpr size_t kMemoSize = 64;  // a power of two
 
   const Layout* layout_;
   const PythonVersion* version_;
   TypeAddresses types_;
   CodeCache* codes_;
+  FrameOffsets offsets_;
+  std::array<MemoEntry, kMemoSize> memo_;
   RemoteStruct frame_;
   RemoteStruct code_;
 };

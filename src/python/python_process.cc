@@ -37,6 +37,8 @@ struct PythonProcess::Impl {
   absl::flat_hash_set<uint64_t> seen;  // ReadThreads' scratch
 
   absl::StatusOr<uint64_t> GilHolder(uint64_t interp);
+  // Reads every thread into (*threads)[0, *count), reusing the slots there.
+  absl::Status ReadThreadList(std::vector<PyThread>* threads, size_t* count);
   void ResolveNativeIds(std::vector<PyThread>& threads);
 };
 
@@ -207,69 +209,86 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
 }
 
 absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
+  std::vector<PyThread> threads;
+  PYSTROBE_RETURN_IF_ERROR(ReadThreads(&threads));
+  return threads;
+}
+
+absl::Status PythonProcess::ReadThreads(std::vector<PyThread>* threads) {
   Impl& m = *impl_;
   m.cache->StartSample();
   m.codes->NewSnapshot();
-  std::vector<PyThread> threads;
+  size_t count = 0;
+  absl::Status status = m.ReadThreadList(threads, &count);
+  threads->resize(count);
+  if (!status.ok()) return status;
+  if (!m.layout.Has(Field::kTstateNativeThreadId)) m.ResolveNativeIds(*threads);
+  return absl::OkStatus();
+}
+
+absl::Status PythonProcess::Impl::ReadThreadList(std::vector<PyThread>* threads,
+                                                 size_t* count) {
   uint64_t interp = 0;
   absl::Status head =
-      m.cache->Read(m.roots.interpreters_head, &interp, sizeof(interp));
+      cache->Read(roots.interpreters_head, &interp, sizeof(interp));
   if (!head.ok()) {
     // The runtime is in the executable or libpython, mapped for the whole
     // life of the process: failing to read it means the process is gone
     // (or a zombie, whose memory is gone while its PID stays).
-    absl::StatusOr<ThreadInfo> main = m.proc.ReadThread(m.pid, m.pid);
+    absl::StatusOr<ThreadInfo> main = proc.ReadThread(pid, pid);
     if (main.ok() && main->state != 'Z' && main->state != 'X') return head;
-    return ProcessGoneError(absl::StrCat("process ", m.pid, " exited"));
+    return ProcessGoneError(absl::StrCat("process ", pid, " exited"));
   }
-  // Interpreters and thread states already visited (a cycle in a torn
-  // list ends the walk); a member, so a sample allocates nothing here.
-  absl::flat_hash_set<uint64_t>& seen = m.seen;
+  // Interpreters and thread states already visited (a cycle in a torn list
+  // ends the walk); a member, so a sample allocates nothing here.
   seen.clear();
   RemoteStruct tstate;
   for (int index = 0; interp != 0 && index < kMaxInterpreters; ++index) {
     if (!seen.insert(interp).second) break;
-    PYSTROBE_ASSIGN_OR_RETURN(uint64_t holder, m.GilHolder(interp));
-    PYSTROBE_ASSIGN_OR_RETURN(uint64_t address,
-                              ReadField<uint64_t>(*m.cache, m.layout, interp,
-                                                  Field::kInterpTstateHead));
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t holder, GilHolder(interp));
+    PYSTROBE_ASSIGN_OR_RETURN(
+        uint64_t address,
+        ReadField<uint64_t>(*cache, layout, interp, Field::kInterpTstateHead));
     for (int n = 0; address != 0 && n < kMaxThreads; ++n) {
       if (!seen.insert(address).second) break;
-      PyThread thread;
+      // Reuse the slot of the previous snapshot (and its frames' storage);
+      // it counts once it is complete.
+      if (*count == threads->size()) threads->emplace_back();
+      PyThread& thread = (*threads)[*count];
       thread.tstate = address;
       thread.interpreter = index;
       thread.holds_gil = holder == address;
+      thread.native_id = 0;
       PYSTROBE_RETURN_IF_ERROR(
-          tstate.Load(*m.cache, m.layout, address, Field::kSizeofThreadState));
+          tstate.Load(*cache, layout, address, Field::kSizeofThreadState));
       PYSTROBE_ASSIGN_OR_RETURN(
           thread.thread_id,
-          tstate.Get<uint64_t>(m.layout, Field::kTstateThreadId));
-      if (m.layout.Has(Field::kTstateNativeThreadId)) {
+          tstate.Get<uint64_t>(layout, Field::kTstateThreadId));
+      if (layout.Has(Field::kTstateNativeThreadId)) {
         PYSTROBE_ASSIGN_OR_RETURN(
             uint64_t native,
-            tstate.Get<uint64_t>(m.layout, Field::kTstateNativeThreadId));
+            tstate.Get<uint64_t>(layout, Field::kTstateNativeThreadId));
         thread.native_id = static_cast<pid_t>(native);
       }
       PYSTROBE_ASSIGN_OR_RETURN(
-          uint64_t owner, tstate.Get<uint64_t>(m.layout, Field::kTstateInterp));
+          uint64_t owner, tstate.Get<uint64_t>(layout, Field::kTstateInterp));
       if (owner != interp) {
         thread.status = InconsistentError(
             absl::StrCat("thread state 0x", absl::Hex(address),
                          " does not belong to its interpreter"));
       } else {
-        thread.status = m.walker->Walk(*m.cache, tstate, &thread.frames);
-        if (!thread.status.ok()) thread.frames.clear();
+        thread.status = walker->Walk(*cache, tstate, &thread.frames);
       }
+      if (!thread.status.ok()) thread.frames.clear();
       PYSTROBE_ASSIGN_OR_RETURN(
-          address, tstate.Get<uint64_t>(m.layout, Field::kTstateNext));
-      threads.push_back(std::move(thread));
+          address, tstate.Get<uint64_t>(layout, Field::kTstateNext));
+      ++*count;
     }
     PYSTROBE_ASSIGN_OR_RETURN(
         interp,
-        ReadField<uint64_t>(*m.cache, m.layout, interp, Field::kInterpNext));
+        ReadField<uint64_t>(*cache, layout, interp, Field::kInterpNext));
   }
-  if (!m.layout.Has(Field::kTstateNativeThreadId)) m.ResolveNativeIds(threads);
-  return threads;
+  return absl::OkStatus();
 }
 
 }  // namespace pystrobe

@@ -1,9 +1,11 @@
 // Typed, bounds-checked access to CPython structs in the target.
 //
-// A struct is copied once (through the page cache, so usually without a
-// syscall) into a local buffer; its fields are then read by Layout field,
-// each checked against the bytes actually copied. A field the version lacks,
-// or that lies outside the struct, is an error rather than a wild read:
+// A struct is read once (through the page cache, so usually without a
+// syscall, and without a copy when it lies inside one cached page: the
+// struct then views the page until the cache's next sample); its fields are
+// then read by Layout field, each checked against the bytes actually read. A
+// field the version lacks, or that lies outside the struct, is an error rather
+// than a wild read:
 //
 //   RemoteStruct frame;
 //   RETURN_IF_ERROR(frame.Load(memory, layout, address,
@@ -50,10 +52,19 @@ class RemoteStruct {
   }
 
   absl::Status LoadBytes(RemoteMemory& memory, uint64_t address, size_t size) {
-    size_ = size < kMaxSize ? size : kMaxSize;
+    size_ = 0;  // nothing readable if the read fails
     address_ = address;
-    return memory.Read(address, bytes_.data(), size_);
+    const size_t wanted = size < kMaxSize ? size : kMaxSize;
+    PYSTROBE_ASSIGN_OR_RETURN(data_,
+                              memory.View(address, wanted, bytes_.data()));
+    size_ = wanted;
+    return absl::OkStatus();
   }
+
+  RemoteStruct() = default;
+  // data_ may point into bytes_: a copy would view the original's buffer.
+  RemoteStruct(const RemoteStruct&) = delete;
+  RemoteStruct& operator=(const RemoteStruct&) = delete;
 
   template <typename T>
   absl::StatusOr<T> Get(const Layout& layout, Field field) const {
@@ -70,17 +81,18 @@ class RemoteStruct {
                                             " bytes"));
     }
     T value;
-    std::memcpy(&value, bytes_.data() + offset, sizeof(T));
+    std::memcpy(&value, data_ + offset, sizeof(T));
     return value;
   }
 
   uint64_t address() const { return address_; }
-  const uint8_t* data() const { return bytes_.data(); }
+  const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
  private:
   uint64_t address_ = 0;
   size_t size_ = 0;
+  const uint8_t* data_ = nullptr;  // bytes_ or a cached page
   std::array<uint8_t, kMaxSize> bytes_{};
 };
 

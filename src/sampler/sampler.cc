@@ -1,7 +1,9 @@
 #include "pystrobe/sampler/sampler.h"
 
+#include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <random>
@@ -52,12 +54,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   // Scheduling state is read after the stacks. In blocking mode every
   // thread then reads as stopped ('t'), so whether it ran comes from its CPU
   // time instead (below).
-  absl::StatusOr<std::vector<PyThread>> threads = python_->ReadThreads();
+  absl::Status read = python_->ReadThreads(&threads_);
   if (stop) stop->Resume();
-  if (!threads.ok()) return threads.status();
+  if (!read.ok()) return read;
   ++stats_.ticks;
   const uint32_t batch = table_.BatchFor(elapsed_ns);
-  for (const PyThread& t : *threads) {
+  for (const PyThread& t : threads_) {
     if (options_.gil_only && !t.holds_gil) continue;
     ThreadSnapshot snap;
     bool known = false;
@@ -114,6 +116,13 @@ absl::Status Sampler::Run(
   const int64_t jitter_span = static_cast<int64_t>(period * options_.jitter);
   std::uniform_int_distribution<int64_t> jitter(-jitter_span, jitter_span);
 
+  // The kernel may fire a sleeping thread's timer up to its timer slack
+  // late (50 us by default, so that wakeups coalesce): at 10 kHz that is
+  // half a period. Ask for at most 1/50 of a period; it only affects this
+  // thread.
+  prctl(PR_SET_TIMERSLACK,
+        static_cast<unsigned long>(std::clamp<int64_t>(period / 50, 1, 50'000)),
+        0, 0, 0);
   start_unix_ns_ = Now(CLOCK_REALTIME);
   const int64_t start = Now(CLOCK_MONOTONIC);
   const int64_t cpu_start = Now(CLOCK_THREAD_CPUTIME_ID);

@@ -52,6 +52,15 @@ class RemoteMemory {
   // Fails if any range fails. The default calls Read for each.
   virtual absl::Status ReadBatch(const std::vector<ReadRequest>& requests);
 
+  // Reads `size` bytes at `address` and returns where they are: either in
+  // the implementation's own storage, without a copy (PageCache, for a range
+  // inside one cached page; valid until its next Clear() or StartSample()),
+  // or in `scratch` (at least `size` bytes), like Read. Walking thousands of
+  // small structs out of cached pages costs no copy this way. The default
+  // reads into `scratch`.
+  virtual absl::StatusOr<const uint8_t*> View(uint64_t address, size_t size,
+                                              uint8_t* scratch);
+
   // How many reads reached the underlying source (syscalls for a live
   // process). Tests and benchmarks bound this per sample.
   uint64_t read_count() const { return read_count_; }
@@ -134,8 +143,8 @@ class FakeMemory final : public RemoteMemory {
 // A cache of whole pages in front of another RemoteMemory, for one sample.
 // A read fetches every page it touches (one batched read for all missing
 // pages), so later reads of nearby structures cost no syscall. Call Clear()
-// before each new sample: the target keeps running, so a cached page is only
-// trusted within one sample.
+// or StartSample() before each new sample: the target keeps running, so a
+// cached page is only trusted within one sample.
 //
 // If the batch fails because some page is unmapped, the pages are fetched
 // one by one so that the mapped ones are still cached, and the read fails
@@ -146,7 +155,8 @@ class FakeMemory final : public RemoteMemory {
 // straight to the source. read_count() counts the calls made to the source.
 //
 // Not thread-safe. Once warm, a read served from the cache does no heap
-// allocation and no syscall; page buffers are kept across Clear().
+// allocation and no syscall; page buffers are kept across Clear(), and a
+// buffer never moves, so a View() stays valid until the next Clear().
 class PageCache final : public RemoteMemory {
  public:
   static constexpr size_t kPageSize = 4096;
@@ -157,18 +167,26 @@ class PageCache final : public RemoteMemory {
   explicit PageCache(RemoteMemory* source, size_t max_pages = 1024);
 
   absl::Status Read(uint64_t address, void* out, size_t size) override;
+  // No copy when the range lies inside one page.
+  absl::StatusOr<const uint8_t*> View(uint64_t address, size_t size,
+                                      uint8_t* scratch) override;
   void Clear();
 
   RemoteMemory* source() const { return source_; }
   // Pages cached since the last Clear().
   size_t cached_pages() const { return cached_; }
+  // Pages that a Read() or View() used since the last Clear() (a page
+  // StartSample() fetched but nobody read since is cached, not touched).
+  size_t touched_pages() const;
 
   // Starts a new sample: drops every page like Clear(), then fetches the
-  // pages the previous sample touched again, with one batched read of the
+  // pages the previous sample *touched* again, with one batched read of the
   // source. A sample touches mostly the pages the previous one touched (an
   // unchanged stack touches exactly those), so this turns a dozen syscalls
-  // into one. If any page fails, nothing is cached and pages are read on
-  // demand as usual; that is not an error. Allocates nothing once warm.
+  // into one; a page that stops being used drops out after one sample, so
+  // the set follows the target instead of growing. If any page fails,
+  // nothing is cached and pages are read on demand as usual; that is not an
+  // error. Allocates nothing once warm.
   void StartSample();
 
  private:
@@ -180,21 +198,30 @@ class PageCache final : public RemoteMemory {
     uint32_t buffer = 0;  // index into buffers_
     uint32_t generation = 0;
   };
+  static constexpr uint32_t kNoBuffer = UINT32_MAX;
 
-  const uint8_t* Find(uint64_t page) const;
-  // Caches the page just read into buffers_[cached_].
-  const uint8_t* Insert(uint64_t page);
+  // Index into buffers_ of the cached `page`, or kNoBuffer; marks it
+  // touched.
+  uint32_t Find(uint64_t page);
+  // Caches the page just read into buffers_[cached_]; returns its index.
+  uint32_t Insert(uint64_t page);
   uint8_t* NextBuffer(size_t ahead);
-  absl::Status Fetch(uint64_t first_page, size_t page_count,
-                     const uint8_t** pages);
+  // Makes every page of [first_page, first_page + page_count pages) cached;
+  // `buffers[i]` is the buffer of page i, kNoBuffer for the missing ones.
+  absl::Status Fetch(uint64_t first_page, size_t page_count, uint32_t* buffers);
 
   RemoteMemory* source_;
   size_t max_pages_;
   size_t cached_ = 0;
   uint32_t generation_ = 1;
+  // The page Find() returned last: consecutive small reads (a stack of
+  // frames) mostly stay in one page, so they skip the table.
+  uint64_t last_page_ = 1;  // never a page address
+  uint32_t last_buffer_ = kNoBuffer;
   std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<uint64_t> page_of_buffer_;  // page address held by buffers_[i]
+  std::vector<uint32_t> touched_;  // generation in which buffers_[i] was used
   std::vector<uint64_t> previous_pages_;  // StartSample's scratch
   std::vector<ReadRequest> batch_;
 };

@@ -94,6 +94,11 @@ class PythonProcess {
   // when the interpreter list itself cannot be read (ProcessGoneError when
   // the target exited); per-thread failures are in PyThread::status.
   absl::StatusOr<std::vector<PyThread>> ReadThreads();
+  // The same into `threads`, whose elements (and their frame vectors) are
+  // reused: a sampler passing the previous snapshot back in allocates
+  // nothing for an unchanged set of threads and stacks. On error `threads`
+  // holds the threads read before the failure.
+  absl::Status ReadThreads(std::vector<PyThread>* threads);
 
   // The reader that reaches the target (below the page cache), for counting
   // syscalls.

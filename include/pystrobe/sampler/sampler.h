@@ -85,6 +85,9 @@ class Sampler {
   int64_t start_unix_ns_ = 0;
   // CPU time of each thread at its previous sample (cpu mode).
   absl::flat_hash_map<pid_t, uint64_t> last_cpu_ns_;
+  // The last snapshot, handed back to ReadThreads so that it reuses its
+  // storage.
+  std::vector<PyThread> threads_;
 };
 
 }  // namespace pystrobe

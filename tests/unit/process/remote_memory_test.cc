@@ -474,6 +474,76 @@ TEST(PageCacheTest, StartSampleRefetchesThePreviousPagesInOneRead) {
   EXPECT_EQ(source.read_count(), 4u);
 }
 
+// The prefetch follows the target: a page the last sample did not use is
+// not fetched again (otherwise every page ever read would be re-read on
+// every sample, up to max_pages).
+TEST(PageCacheTest, StartSampleDropsPagesTheLastSampleDidNotUse) {
+  PatternChild child;
+  ProcessVmMemory source(child.pid());
+  PageCache cache(&source);
+  uint8_t byte = 0;
+  for (uint64_t page = 0; page < 3; ++page) {
+    ASSERT_THAT(
+        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
+        IsOk());
+  }
+  EXPECT_EQ(cache.touched_pages(), 3u);
+  cache.StartSample();  // prefetches pages 0-2; this sample uses only page 1
+  EXPECT_EQ(cache.cached_pages(), 3u);
+  EXPECT_EQ(cache.touched_pages(), 0u);
+  ASSERT_THAT(cache.Read(child.address() + PageCache::kPageSize, &byte, 1),
+              IsOk());
+  EXPECT_EQ(cache.touched_pages(), 1u);
+  cache.StartSample();
+  EXPECT_EQ(cache.cached_pages(), 1u);
+  const uint64_t reads = source.read_count();
+  ASSERT_THAT(cache.Read(child.address() + PageCache::kPageSize + 9, &byte, 1),
+              IsOk());
+  EXPECT_EQ(byte, PatternByte(PageCache::kPageSize + 9));
+  EXPECT_EQ(source.read_count(), reads);  // served by the prefetch
+}
+
+// View() hands out the cached page's own bytes for a range inside one page,
+// and copies into the scratch buffer only when the range straddles pages.
+TEST(PageCacheTest, ViewBorrowsFromThePageAndCopiesOnlyAcrossPages) {
+  FakeMemory fake;
+  std::string bytes(2 * kPage, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<char>(i % 253);
+  }
+  fake.Add(0x200000, bytes);
+  PageCache cache(&fake);
+  uint8_t scratch[64] = {};
+
+  absl::StatusOr<const uint8_t*> inside = cache.View(0x200010, 32, scratch);
+  ASSERT_THAT(inside.status(), IsOk());
+  EXPECT_NE(*inside, scratch);
+  EXPECT_EQ(std::memcmp(*inside, bytes.data() + 0x10, 32), 0);
+  absl::StatusOr<const uint8_t*> again = cache.View(0x200030, 8, scratch);
+  ASSERT_THAT(again.status(), IsOk());
+  EXPECT_EQ(*again, *inside + 0x20);  // same page buffer
+  EXPECT_EQ(fake.read_count(), 1u);
+
+  absl::StatusOr<const uint8_t*> across =
+      cache.View(0x200000 + kPage - 16, 32, scratch);
+  ASSERT_THAT(across.status(), IsOk());
+  EXPECT_EQ(*across, scratch);
+  EXPECT_EQ(std::memcmp(scratch, bytes.data() + kPage - 16, 32), 0);
+
+  EXPECT_TRUE(IsMemoryGone(cache.View(0x900000, 8, scratch).status()));
+}
+
+// A source whose ranges are smaller than a page still serves exact views.
+TEST(PageCacheTest, ViewOfASubPageRangeFallsBackToAnExactRead) {
+  FakeMemory fake;
+  fake.Add(0x300010, std::string("abcdefgh", 8));
+  PageCache cache(&fake);
+  uint8_t scratch[8] = {};
+  absl::StatusOr<const uint8_t*> view = cache.View(0x300012, 4, scratch);
+  ASSERT_THAT(view.status(), IsOk());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(*view), 4), "cdef");
+}
+
 TEST(PageCacheTest, LargeReadsAndFullCacheGoStraightToTheSource) {
   constexpr size_t kBig = (PageCache::kMaxCachedReadPages + 1) * kPage;
   FakeMemory fake;

@@ -39,7 +39,8 @@ std::ostream& operator<<(std::ostream& os, const WalkedFrame& f) {
             << f.line;
 }
 
-// Walks `tstate` in `memory` with `cache`.
+// Walks `tstate` in `memory` with `cache`. Like the sampler, it hands the
+// previous walk's frames back to the walker, which overwrites them in place.
 class Walker {
  public:
   explicit Walker(const FakePython& py)
@@ -58,11 +59,11 @@ class Walker {
         !s.ok()) {
       return s;
     }
-    std::vector<Frame> frames;
     cache_.NewSnapshot();  // each walk is a snapshot of its own
-    absl::Status status = walker_.Walk(memory, ts, &frames);
+    absl::Status status = walker_.Walk(memory, ts, &frames_);
     out->clear();
-    for (const Frame& f : frames) {
+    if (!status.ok()) frames_.clear();  // as ReadThreads does
+    for (const Frame& f : frames_) {
       out->push_back(
           {f.code->name, f.code->qualname, f.code->filename, f.line});
     }
@@ -72,6 +73,7 @@ class Walker {
   CodeCache& cache() { return cache_; }
 
  private:
+  std::vector<Frame> frames_;
   PythonVersion version_;
   Layout layout_;
   CodeCache cache_;
@@ -221,6 +223,28 @@ TEST_P(FrameWalkerTest, SecondWalkDecodesNothing) {
   ASSERT_THAT(walker.Walk(*memory, stack.tstate, &again), IsOk());
   EXPECT_EQ(again, frames);
   EXPECT_EQ(walker.cache().decodes(), 3u);
+}
+
+// The walker overwrites the previous walk's frames in place: a shorter stack
+// after a deeper one, and a different one after that, come out exactly.
+TEST_P(FrameWalkerTest, ReusedFramesAreOverwrittenExactly) {
+  std::vector<FakeFrame> deep = NormalFrames();
+  deep.insert(deep.begin(), FakeFrame{middle_, s_.middle_lasti});
+  deep.insert(deep.begin(), FakeFrame{inner_, s_.inner_lasti});
+  FakeStack deep_stack = py_.Stack(deep);
+  FakeStack normal_stack = py_.Stack(NormalFrames());
+  FakeStack short_stack = py_.Stack({{module_, s_.module_lasti}});
+  auto memory = py_.Memory();
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  ASSERT_THAT(walker.Walk(*memory, deep_stack.tstate, &frames), IsOk());
+  ASSERT_EQ(frames.size(), 5u);
+  ASSERT_THAT(walker.Walk(*memory, normal_stack.tstate, &frames), IsOk());
+  EXPECT_EQ(frames, ExpectedStack());
+  ASSERT_THAT(walker.Walk(*memory, short_stack.tstate, &frames), IsOk());
+  EXPECT_THAT(frames, ElementsAre(Expect(s_.module, s_.module_line)));
+  ASSERT_THAT(walker.Walk(*memory, normal_stack.tstate, &frames), IsOk());
+  EXPECT_EQ(frames, ExpectedStack());
 }
 
 TEST_P(FrameWalkerTest, CodeReplacedAtSameAddressIsDecodedAgain) {
