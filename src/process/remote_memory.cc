@@ -105,7 +105,17 @@ absl::Status ProcessVmMemory::ReadBatch(
         return ShortRead(pid_, request.address, request.size, request.address);
       }
       local_.push_back(iovec{request.out, request.size});
-      remote_.push_back(iovec{RemotePointer(request.address), request.size});
+      // Ranges that continue the previous one share its remote iovec: the
+      // kernel looks up the target's mapping and pins pages once per remote
+      // iovec, and fills the local buffers in order regardless.
+      if (!remote_.empty() &&
+          reinterpret_cast<uint64_t>(remote_.back().iov_base) +
+                  remote_.back().iov_len ==
+              request.address) {
+        remote_.back().iov_len += request.size;
+      } else {
+        remote_.push_back(iovec{RemotePointer(request.address), request.size});
+      }
       total += request.size;
     }
     if (local_.empty()) {
@@ -335,15 +345,15 @@ void PageCache::Clear() {
     for (Slot& slot : slots_) {
       slot.generation = 0;
     }
-    std::fill(touched_.begin(), touched_.end(), 0);
+    for (BufferState& b : state_) b.touched = 0;
     generation_ = 1;
   }
 }
 
 size_t PageCache::touched_pages() const {
-  return static_cast<size_t>(std::count(
-      touched_.begin(), touched_.begin() + static_cast<std::ptrdiff_t>(cached_),
-      generation_));
+  size_t n = 0;
+  for (size_t i = 0; i < cached_; ++i) n += state_[i].touched == generation_;
+  return n;
 }
 
 uint32_t PageCache::Find(uint64_t page) {
@@ -355,7 +365,6 @@ uint32_t PageCache::Find(uint64_t page) {
       return kNoBuffer;
     }
     if (slot.page == page) {
-      touched_[slot.buffer] = generation_;
       last_page_ = page;
       last_buffer_ = slot.buffer;
       return slot.buffer;
@@ -363,27 +372,59 @@ uint32_t PageCache::Find(uint64_t page) {
   }
 }
 
+void PageCache::Touch(uint32_t buffer, size_t begin, size_t end) {
+  BufferState& b = state_[buffer];
+  if (b.touched != generation_) {
+    b.touched = generation_;
+    b.used_begin = static_cast<uint16_t>(begin);
+    b.used_end = static_cast<uint16_t>(end);
+    return;
+  }
+  b.used_begin = std::min(b.used_begin, static_cast<uint16_t>(begin));
+  b.used_end = std::max(b.used_end, static_cast<uint16_t>(end));
+}
+
 uint8_t* PageCache::NextBuffer(size_t ahead) {
   const size_t index = cached_ + ahead;
   while (buffers_.size() <= index) {
     buffers_.push_back(std::make_unique<uint8_t[]>(kPageSize));
-    page_of_buffer_.push_back(0);
-    touched_.push_back(0);
+    state_.emplace_back();
   }
   return buffers_[index].get();
 }
 
-uint32_t PageCache::Insert(uint64_t page) {
+uint32_t PageCache::Insert(uint64_t page, size_t valid_begin,
+                           size_t valid_end) {
+  const auto buffer = static_cast<uint32_t>(cached_++);
+  BufferState& b = state_[buffer];
+  b.page = page;
+  b.valid_begin = static_cast<uint16_t>(valid_begin);
+  b.valid_end = static_cast<uint16_t>(valid_end);
   // The table holds at most max_pages_ entries in 2 * max_pages_ slots, so a
   // free slot always exists and probe sequences stay short.
   const size_t mask = slots_.size() - 1;
-  size_t i = HashPage(page, mask);
-  while (slots_[i].generation == generation_) {
-    i = (i + 1) & mask;
+  for (size_t i = HashPage(page, mask);; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.generation != generation_) {
+      slot = Slot{page, buffer, generation_};
+      break;
+    }
+    if (slot.page == page) {
+      // A partly fetched page read again whole: the new buffer takes over,
+      // and the old one keeps its bytes for views still pointing into it.
+      // What the old one served counts as used in the new one.
+      BufferState& old = state_[slot.buffer];
+      if (old.touched == generation_) {
+        old.touched = 0;
+        b.touched = generation_;
+        b.used_begin = old.used_begin;
+        b.used_end = old.used_end;
+      }
+      slot.buffer = buffer;
+      break;
+    }
   }
-  const auto buffer = static_cast<uint32_t>(cached_++);
-  slots_[i] = Slot{page, buffer, generation_};
-  page_of_buffer_[buffer] = page;
+  if (last_page_ == page) last_buffer_ = buffer;
   return buffer;
 }
 
@@ -405,8 +446,7 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
   if (status.ok()) {
     for (size_t i = 0, k = 0; i < page_count; ++i) {
       if (buffers[i] == kNoBuffer) {
-        buffers[i] = Insert(batch_[k++].address);
-        touched_[buffers[i]] = generation_;
+        buffers[i] = Insert(batch_[k++].address, 0, kPageSize);
       }
     }
     return absl::OkStatus();
@@ -425,8 +465,7 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
     ++read_count_;
     absl::Status page_status = source_->Read(page, NextBuffer(0), kPageSize);
     if (page_status.ok()) {
-      buffers[i] = Insert(page);
-      touched_[buffers[i]] = generation_;
+      buffers[i] = Insert(page, 0, kPageSize);
     } else if (!IsMemoryGone(page_status)) {
       return page_status;
     } else if (first_error.ok()) {
@@ -437,45 +476,43 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
 }
 
 void PageCache::StartSample() {
-  // The pages the last sample used, each cached once, so no duplicates.
-  previous_pages_.clear();
+  // The parts of pages the last sample used, each page cached once (a page
+  // refetched whole handed its use over), so no duplicates.
+  previous_.clear();
   for (size_t i = 0; i < cached_; ++i) {
-    if (touched_[i] == generation_)
-      previous_pages_.push_back(page_of_buffer_[i]);
+    const BufferState& b = state_[i];
+    if (b.touched != generation_) continue;
+    // With some slack, so that a stack that grew or shrank by a frame or
+    // two is still served (the data stack grows up, the C stack down);
+    // whole cache lines.
+    const size_t begin =
+        (b.used_begin > kSlackBelow ? b.used_begin - kSlackBelow : 0) &
+        ~size_t{63};
+    const size_t end =
+        std::min(kPageSize, (b.used_end + kSlackAbove + 63) & ~size_t{63});
+    previous_.push_back(Range{b.page, static_cast<uint16_t>(begin),
+                              static_cast<uint16_t>(end)});
   }
   Clear();
+  // In address order, so that the source can merge neighbouring parts into
+  // one range (a deep stack spans several adjacent pages).
+  std::sort(previous_.begin(), previous_.end(),
+            [](const Range& a, const Range& b) { return a.page < b.page; });
   // Insert() hands out buffers in order, so batch_[k] lands in the k-th
   // next buffer.
   batch_.clear();
-  for (uint64_t page : previous_pages_) {
+  for (const Range& r : previous_) {
     if (batch_.size() >= max_pages_) break;
-    batch_.push_back(ReadRequest{page, NextBuffer(batch_.size()), kPageSize});
+    batch_.push_back(ReadRequest{r.page + r.begin,
+                                 NextBuffer(batch_.size()) + r.begin,
+                                 static_cast<size_t>(r.end - r.begin)});
   }
   if (batch_.empty()) return;
   ++read_count_;
   if (!source_->ReadBatch(batch_).ok()) return;
-  for (const ReadRequest& r : batch_) Insert(r.address);
-}
-
-absl::StatusOr<const uint8_t*> PageCache::View(uint64_t address, size_t size,
-                                               uint8_t* scratch) {
-  const uint64_t page = address & ~uint64_t{kPageSize - 1};
-  const uint64_t offset = address - page;
-  if (size == 0 || size > kPageSize - offset) {
-    // Empty, or straddling pages: copy (Read checks wrapping too).
-    PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
-    return scratch;
+  for (size_t k = 0; k < batch_.size(); ++k) {
+    Insert(previous_[k].page, previous_[k].begin, previous_[k].end);
   }
-  uint32_t buffer = Find(page);
-  if (buffer == kNoBuffer) {
-    if (cached_ + 1 > max_pages_ || !Fetch(page, 1, &buffer).ok()) {
-      // Full, or the page is not all readable (a FakeMemory range smaller
-      // than a page): an exact read decides.
-      PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
-      return scratch;
-    }
-  }
-  return buffers_[buffer].get() + offset;
 }
 
 absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
@@ -494,10 +531,22 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
     return source_->Read(address, out, size);
   }
 
+  // The part of each page the read covers.
+  const size_t head = address - first_page;
+  auto span = [&](size_t i, size_t* begin, size_t* end) {
+    *begin = i == 0 ? head : 0;
+    *end =
+        i + 1 == page_count ? (address + size - 1 - last_page) + 1 : kPageSize;
+  };
   uint32_t buffers[kMaxCachedReadPages];
   size_t missing = 0;
   for (size_t i = 0; i < page_count; ++i) {
     buffers[i] = Find(first_page + i * kPageSize);
+    size_t begin, end;
+    span(i, &begin, &end);
+    if (buffers[i] != kNoBuffer && !Covers(buffers[i], begin, end)) {
+      buffers[i] = kNoBuffer;  // fetched only in part: fetch it whole
+    }
     if (buffers[i] == kNoBuffer) {
       ++missing;
     }
@@ -520,15 +569,38 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
   }
 
   auto* dest = static_cast<uint8_t*>(out);
-  size_t offset = address - first_page;
   for (size_t i = 0; i < page_count; ++i) {
-    const size_t chunk = std::min(kPageSize - offset, size);
-    std::memcpy(dest, buffers_[buffers[i]].get() + offset, chunk);
-    dest += chunk;
-    size -= chunk;
-    offset = 0;
+    size_t begin, end;
+    span(i, &begin, &end);
+    Touch(buffers[i], begin, end);
+    std::memcpy(dest, buffers_[buffers[i]].get() + begin, end - begin);
+    dest += end - begin;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<const uint8_t*> PageCache::View(uint64_t address, size_t size,
+                                               uint8_t* scratch) {
+  const uint64_t page = address & ~uint64_t{kPageSize - 1};
+  const size_t begin = address - page;
+  if (size == 0 || size > kPageSize - begin) {
+    // Empty, or straddling pages: copy (Read checks wrapping too).
+    PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
+    return scratch;
+  }
+  const size_t end = begin + size;
+  uint32_t buffer = Find(page);
+  if (buffer != kNoBuffer && !Covers(buffer, begin, end)) buffer = kNoBuffer;
+  if (buffer == kNoBuffer) {
+    if (cached_ + 1 > max_pages_ || !Fetch(page, 1, &buffer).ok()) {
+      // Full, or the page is not all readable (a FakeMemory range smaller
+      // than a page): an exact read decides.
+      PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
+      return scratch;
+    }
+  }
+  Touch(buffer, begin, end);
+  return buffers_[buffer].get() + begin;
 }
 
 }  // namespace pystrobe

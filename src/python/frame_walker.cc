@@ -132,28 +132,36 @@ absl::StatusOr<bool> FrameWalker::LoadCode(RemoteMemory& memory,
   return true;
 }
 
-absl::StatusOr<const std::shared_ptr<const CodeInfo>*> FrameWalker::ResolveCode(
+absl::StatusOr<FrameWalker::MemoEntry*> FrameWalker::ResolveCode(
     RemoteMemory& memory, uint64_t address, bool allow_other) {
   const uint64_t snapshot = codes_->snapshot();
   MemoEntry& memo = memo_[(address >> 4) & (kMemoSize - 1)];
-  if (memo.address == address && memo.snapshot == snapshot) return &memo.info;
+  if (memo.address == address && memo.snapshot == snapshot) return &memo;
   memo.address = address;
-  memo.snapshot = snapshot;
+  memo.snapshot = 0;  // until validated below
+  memo.last_offset = kNoOffset;
   if (const std::shared_ptr<const CodeInfo>* hit =
           codes_->ValidatedThisSnapshot(address)) {
     memo.info = *hit;
-    return &memo.info;
-  }
-  memo.snapshot = 0;  // until validated below
-  PYSTROBE_ASSIGN_OR_RETURN(bool is_code,
-                            LoadCode(memory, address, allow_other));
-  if (!is_code) {
-    memo.info = nullptr;
   } else {
-    PYSTROBE_ASSIGN_OR_RETURN(memo.info, codes_->Get(memory, code_));
+    PYSTROBE_ASSIGN_OR_RETURN(bool is_code,
+                              LoadCode(memory, address, allow_other));
+    if (!is_code) {
+      memo.info = nullptr;
+    } else {
+      PYSTROBE_ASSIGN_OR_RETURN(memo.info, codes_->Get(memory, code_));
+    }
   }
   memo.snapshot = snapshot;
-  return &memo.info;
+  return &memo;
+}
+
+int FrameWalker::LineFor(MemoEntry& code, int offset) {
+  if (offset != code.last_offset) {
+    code.last_line = code.info->lines.LineForOffset(offset);
+    code.last_offset = offset;
+  }
+  return code.last_line;
 }
 
 absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
@@ -174,7 +182,7 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
     const auto code = At<uint64_t>(frame_, o.code);
     const auto lasti = At<int32_t>(frame_, o.lasti);
     const auto back = At<uint64_t>(frame_, o.previous);
-    PYSTROBE_ASSIGN_OR_RETURN(const std::shared_ptr<const CodeInfo>* info,
+    PYSTROBE_ASSIGN_OR_RETURN(MemoEntry * resolved,
                               ResolveCode(memory, code, false));
     // f_lasti is the target's data: a torn frame can hold any int, and
     // doubling it (3.10) must not overflow.
@@ -183,8 +191,8 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
                                             " has f_lasti ", lasti));
     }
-    Emit(frames, n++, *info,
-         (*info)->lines.LineForOffset(static_cast<int>(offset)));
+    Emit(frames, n++, resolved->info,
+         LineFor(*resolved, static_cast<int>(offset)));
     frame = back;
   }
   frames->resize(n);
@@ -214,9 +222,9 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     }
     const auto code = At<uint64_t>(frame_, o.code);
     PYSTROBE_ASSIGN_OR_RETURN(
-        const std::shared_ptr<const CodeInfo>* resolved,
+        MemoEntry * resolved,
         ResolveCode(memory, code, executable_may_be_other));
-    const CodeInfo* info = resolved->get();
+    const CodeInfo* info = resolved->info.get();
     if (info == nullptr) continue;
     const auto instr = At<uint64_t>(frame_, o.instr);
     // The bytecode lives inside the code object (co_code_adaptive), whose
@@ -238,8 +246,8 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       // visible to the interpreter's own tracebacks (_PyFrame_IsIncomplete).
       if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;
     }
-    Emit(frames, n++, *resolved,
-         info->lines.LineForOffset(static_cast<int>(offset)));
+    Emit(frames, n++, resolved->info,
+         LineFor(*resolved, static_cast<int>(offset)));
   }
   frames->resize(n);
   return absl::OkStatus();

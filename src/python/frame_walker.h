@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -63,12 +64,29 @@ class FrameWalker {
   // Returns false (with OK status) for a non-code object when `allow_other`.
   absl::StatusOr<bool> LoadCode(RemoteMemory& memory, uint64_t address,
                                 bool allow_other);
+  // A few code objects resolved in this snapshot, by address: a stack runs
+  // the same code objects again and again (recursion, loops of calls), and
+  // this spares the hash lookup of CodeCache for each of those frames, and
+  // the line lookup for a frame at the same instruction as the last one.
+  // No line looked up yet (real offsets are >= -2; -1 is a frame before
+  // its first instruction on <= 3.9).
+  static constexpr int kNoOffset = std::numeric_limits<int>::min();
+  struct MemoEntry {
+    uint64_t address = 0;
+    uint64_t snapshot = 0;
+    std::shared_ptr<const CodeInfo> info;
+    int last_offset = kNoOffset;
+    int last_line = 0;
+  };
+  static constexpr size_t kMemoSize = 64;  // a power of two
+
   // The decoded code object at `address`: from this snapshot's validated
   // entries when it was seen already, else loaded, checked and looked up.
-  // Points to nullptr for a non-code object when `allow_other`. The pointer
+  // Its info is nullptr for a non-code object when `allow_other`. The entry
   // is valid until the next call.
-  absl::StatusOr<const std::shared_ptr<const CodeInfo>*> ResolveCode(
-      RemoteMemory& memory, uint64_t address, bool allow_other);
+  absl::StatusOr<MemoEntry*> ResolveCode(RemoteMemory& memory, uint64_t address,
+                                         bool allow_other);
+  static int LineFor(MemoEntry& code, int offset);
 
   // Offsets of the fields read for every frame, looked up once (-1: the
   // version has no such field).
@@ -82,15 +100,6 @@ class FrameWalker {
     int32_t size = -1;      // sizeof the frame struct
     int32_t code_adaptive = -1;
   };
-  // A few code objects resolved in this snapshot, by address: a stack runs
-  // the same code objects again and again (recursion, loops of calls), and
-  // this spares the hash lookup of CodeCache for each of those frames.
-  struct MemoEntry {
-    uint64_t address = 0;
-    uint64_t snapshot = 0;
-    std::shared_ptr<const CodeInfo> info;
-  };
-  static constexpr size_t kMemoSize = 64;  // a power of two
 
   const Layout* layout_;
   const PythonVersion* version_;

@@ -179,12 +179,14 @@ class PageCache final : public RemoteMemory {
   // StartSample() fetched but nobody read since is cached, not touched).
   size_t touched_pages() const;
 
-  // Starts a new sample: drops every page like Clear(), then fetches the
-  // pages the previous sample *touched* again, with one batched read of the
-  // source. A sample touches mostly the pages the previous one touched (an
-  // unchanged stack touches exactly those), so this turns a dozen syscalls
-  // into one; a page that stops being used drops out after one sample, so
-  // the set follows the target instead of growing. If any page fails,
+  // Starts a new sample: drops every page like Clear(), then fetches again
+  // the parts of pages the previous sample *used* (each page's used byte
+  // range, with some slack), with one batched read of the source. A sample
+  // uses mostly what the previous one used (an unchanged stack uses exactly
+  // that), so this turns a dozen syscalls into one, and copies a few
+  // hundred bytes of a page where a struct or two were read rather than the
+  // page. A page that stops being used drops out after one sample; a read
+  // outside the part fetched reads the whole page. If the batch fails,
   // nothing is cached and pages are read on demand as usual; that is not an
   // error. Allocates nothing once warm.
   void StartSample();
@@ -198,16 +200,39 @@ class PageCache final : public RemoteMemory {
     uint32_t buffer = 0;  // index into buffers_
     uint32_t generation = 0;
   };
+  // What buffers_[i] holds: bytes [valid_begin, valid_end) of `page`, of
+  // which [used_begin, used_end) were read in generation `touched`.
+  struct BufferState {
+    uint64_t page = 0;
+    uint32_t touched = 0;
+    uint16_t valid_begin = 0, valid_end = 0;
+    uint16_t used_begin = 0, used_end = 0;
+  };
+  // A part of a page, for StartSample.
+  struct Range {
+    uint64_t page;
+    uint16_t begin, end;
+  };
   static constexpr uint32_t kNoBuffer = UINT32_MAX;
+  // Slack around the used part of a page that StartSample fetches too.
+  static constexpr size_t kSlackBelow = 256;
+  static constexpr size_t kSlackAbove = 512;
 
-  // Index into buffers_ of the cached `page`, or kNoBuffer; marks it
-  // touched.
+  // Index into buffers_ of the cached `page`, or kNoBuffer.
   uint32_t Find(uint64_t page);
-  // Caches the page just read into buffers_[cached_]; returns its index.
-  uint32_t Insert(uint64_t page);
+  bool Covers(uint32_t buffer, size_t begin, size_t end) const {
+    return state_[buffer].valid_begin <= begin &&
+           end <= state_[buffer].valid_end;
+  }
+  // Records that bytes [begin, end) of buffers_[buffer] were read.
+  void Touch(uint32_t buffer, size_t begin, size_t end);
+  // Caches the bytes just read into buffers_[cached_] as `page`'s; returns
+  // their buffer index.
+  uint32_t Insert(uint64_t page, size_t valid_begin, size_t valid_end);
   uint8_t* NextBuffer(size_t ahead);
-  // Makes every page of [first_page, first_page + page_count pages) cached;
-  // `buffers[i]` is the buffer of page i, kNoBuffer for the missing ones.
+  // Makes every page of [first_page, first_page + page_count pages) cached
+  // whole; `buffers[i]` is the buffer of page i, kNoBuffer for those to
+  // fetch.
   absl::Status Fetch(uint64_t first_page, size_t page_count, uint32_t* buffers);
 
   RemoteMemory* source_;
@@ -220,9 +245,8 @@ class PageCache final : public RemoteMemory {
   uint32_t last_buffer_ = kNoBuffer;
   std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
-  std::vector<uint64_t> page_of_buffer_;  // page address held by buffers_[i]
-  std::vector<uint32_t> touched_;  // generation in which buffers_[i] was used
-  std::vector<uint64_t> previous_pages_;  // StartSample's scratch
+  std::vector<BufferState> state_;  // of buffers_[i]
+  std::vector<Range> previous_;     // StartSample's scratch
   std::vector<ReadRequest> batch_;
 };
 

@@ -503,6 +503,72 @@ TEST(PageCacheTest, StartSampleDropsPagesTheLastSampleDidNotUse) {
   EXPECT_EQ(source.read_count(), reads);  // served by the prefetch
 }
 
+// Counts the bytes a source is asked for, to see what a prefetch copies.
+class ByteCountingMemory final : public RemoteMemory {
+ public:
+  explicit ByteCountingMemory(RemoteMemory* source) : source_(source) {}
+  absl::Status Read(uint64_t address, void* out, size_t size) override {
+    ++read_count_;
+    bytes_ += size;
+    return source_->Read(address, out, size);
+  }
+  absl::Status ReadBatch(const std::vector<ReadRequest>& requests) override {
+    ++read_count_;
+    for (const ReadRequest& r : requests) bytes_ += r.size;
+    return source_->ReadBatch(requests);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  RemoteMemory* source_;
+  size_t bytes_ = 0;
+};
+
+// The prefetch copies the part of each page that was used (with slack), not
+// the page; a read beyond that part fetches the page whole, once, and a
+// view taken before keeps its bytes.
+TEST(PageCacheTest, StartSampleFetchesOnlyTheUsedPartOfEachPage) {
+  PatternChild child;
+  ProcessVmMemory vm(child.pid());
+  ByteCountingMemory source(&vm);
+  PageCache cache(&source);
+  const uint64_t page = child.address() + PageCache::kPageSize;
+  uint8_t bytes[16] = {};
+  ASSERT_THAT(cache.Read(page + 1000, bytes, 16), IsOk());
+  ASSERT_THAT(cache.Read(page + 1100, bytes, 16), IsOk());
+  const size_t before = source.bytes();
+  cache.StartSample();
+  const size_t prefetched = source.bytes() - before;
+  EXPECT_GT(prefetched, 116u);                      // [1000, 1116) at least
+  EXPECT_LT(prefetched, PageCache::kPageSize / 2);  // not the page
+  const uint64_t reads = source.read_count();
+
+  uint8_t scratch[16] = {};
+  absl::StatusOr<const uint8_t*> view = cache.View(page + 1100, 16, scratch);
+  ASSERT_THAT(view.status(), IsOk());
+  EXPECT_EQ((*view)[0], PatternByte(PageCache::kPageSize + 1100));
+  ASSERT_THAT(cache.Read(page + 1000, bytes, 16), IsOk());
+  EXPECT_EQ(source.read_count(), reads);  // both inside the prefetched part
+  EXPECT_EQ(bytes[5], PatternByte(PageCache::kPageSize + 1005));
+
+  // Far outside it: the whole page, in one read.
+  ASSERT_THAT(cache.Read(page + 4000, bytes, 16), IsOk());
+  EXPECT_EQ(bytes[3], PatternByte(PageCache::kPageSize + 4003));
+  EXPECT_EQ(source.read_count(), reads + 1);
+  ASSERT_THAT(cache.Read(page + 10, bytes, 16), IsOk());
+  EXPECT_EQ(bytes[0], PatternByte(PageCache::kPageSize + 10));
+  EXPECT_EQ(source.read_count(), reads + 1);
+  EXPECT_EQ((*view)[0], PatternByte(PageCache::kPageSize + 1100));
+  EXPECT_EQ(cache.touched_pages(), 1u);
+
+  // The next prefetch covers everything the page was used for: one read.
+  cache.StartSample();
+  const uint64_t after = source.read_count();
+  ASSERT_THAT(cache.Read(page + 4000, bytes, 16), IsOk());
+  ASSERT_THAT(cache.Read(page + 10, bytes, 16), IsOk());
+  EXPECT_EQ(source.read_count(), after);
+}
+
 // View() hands out the cached page's own bytes for a range inside one page,
 // and copies into the scratch buffer only when the range straddles pages.
 TEST(PageCacheTest, ViewBorrowsFromThePageAndCopiesOnlyAcrossPages) {
