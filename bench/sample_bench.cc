@@ -193,8 +193,9 @@ void BM_SamplePath(benchmark::State& state, const TargetKey& key) {
     const uint32_t batch = table.BatchFor(elapsed);
     elapsed += 1'000'000;
     for (const PyThread& t : threads) {
-      absl::StatusOr<ThreadSnapshot> snap = monitor.Read(t.native_id);
-      benchmark::DoNotOptimize(snap);
+      // Wall mode's one procfs read per thread: its scheduling state.
+      absl::StatusOr<char> sched = monitor.ReadState(t.native_id);
+      benchmark::DoNotOptimize(sched);
       if (!t.status.ok() || t.frames.empty()) {
         ++errors;
         continue;

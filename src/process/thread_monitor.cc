@@ -67,25 +67,39 @@ absl::StatusOr<ThreadMonitor::Files*> ThreadMonitor::Open(pid_t tid) {
   return &(threads_[tid] = std::move(files));
 }
 
-absl::StatusOr<ThreadSnapshot> ThreadMonitor::Read(pid_t tid) {
-  PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
-  files->used = true;
+absl::StatusOr<ThreadInfo> ThreadMonitor::ReadStat(Files& files, pid_t tid) {
   char buf[1024];
   PYSTROBE_ASSIGN_OR_RETURN(size_t n,
-                            Pread(files->stat.get(), buf, sizeof(buf), tid));
-  PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info,
-                            ParseStat(std::string_view(buf, n)));
-  ThreadSnapshot snapshot;
-  snapshot.state = info.state;
+                            Pread(files.stat.get(), buf, sizeof(buf), tid));
+  return ParseStat(std::string_view(buf, n));
+}
+
+absl::StatusOr<char> ThreadMonitor::ReadState(pid_t tid) {
+  PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
+  files->used = true;
+  PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info, ReadStat(*files, tid));
+  return info.state;
+}
+
+absl::StatusOr<uint64_t> ThreadMonitor::ReadCpu(pid_t tid) {
+  PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
+  files->used = true;
   if (files->schedstat) {
-    PYSTROBE_ASSIGN_OR_RETURN(
-        n, Pread(files->schedstat.get(), buf, sizeof(buf), tid));
-    snapshot.cpu_ns = std::strtoull(buf, nullptr, 10);
-  } else {
-    static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
-    snapshot.cpu_ns = info.cpu_ticks * (1'000'000'000ull /
-                                        static_cast<uint64_t>(kTicksPerSecond));
+    char buf[128];
+    PYSTROBE_RETURN_IF_ERROR(
+        Pread(files->schedstat.get(), buf, sizeof(buf), tid).status());
+    return std::strtoull(buf, nullptr, 10);
   }
+  PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info, ReadStat(*files, tid));
+  static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
+  return info.cpu_ticks *
+         (1'000'000'000ull / static_cast<uint64_t>(kTicksPerSecond));
+}
+
+absl::StatusOr<ThreadSnapshot> ThreadMonitor::Read(pid_t tid) {
+  ThreadSnapshot snapshot;
+  PYSTROBE_ASSIGN_OR_RETURN(snapshot.state, ReadState(tid));
+  PYSTROBE_ASSIGN_OR_RETURN(snapshot.cpu_ns, ReadCpu(tid));
   return snapshot;
 }
 

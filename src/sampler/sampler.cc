@@ -51,9 +51,9 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
     if (!s.ok()) return s.status();
     stop.emplace(*std::move(s));
   }
-  // Scheduling state is read after the stacks. In blocking mode every
-  // thread then reads as stopped ('t'), so whether it ran comes from its CPU
-  // time instead (below).
+  // Scheduling state is read after the stacks (and after resuming in
+  // blocking mode, where a thread may still read as stopped, 't': whether
+  // it ran comes from its CPU time instead, below).
   absl::Status read = python_->ReadThreads(&threads_);
   if (stop) stop->Resume();
   if (!read.ok()) return read;
@@ -61,30 +61,35 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   const uint32_t batch = table_.BatchFor(elapsed_ns);
   for (const PyThread& t : threads_) {
     if (options_.gil_only && !t.holds_gil) continue;
-    ThreadSnapshot snap;
-    bool known = false;
-    if (t.native_id != 0) {
-      absl::StatusOr<ThreadSnapshot> s = monitor_.Read(t.native_id);
-      if (s.ok()) {
-        snap = *s;
-        known = true;
-      }
-    }
+    // One procfs read per thread and tick, of what the mode needs: with
+    // many threads these reads are most of a tick's cost.
     int64_t weight = interval_ns;
-    bool idle = known && snap.state != 'R';
+    bool idle = false;
     if (options_.mode == WeightMode::kCpu) {
-      if (!known) continue;
-      auto [it, first] = last_cpu_ns_.try_emplace(t.native_id, snap.cpu_ns);
+      // Weighed by the CPU time the thread used since its previous sample;
+      // one that used none adds nothing (so it is never idle here).
+      if (t.native_id == 0) continue;
+      absl::StatusOr<uint64_t> cpu = monitor_.ReadCpu(t.native_id);
+      if (!cpu.ok()) continue;
+      auto [it, first] = last_cpu_ns_.try_emplace(t.native_id, *cpu);
       const uint64_t previous = it->second;
-      it->second = snap.cpu_ns;
-      if (first || snap.cpu_ns <= previous) continue;
-      weight = static_cast<int64_t>(snap.cpu_ns - previous);
-    } else if (options_.blocking && known) {
+      it->second = *cpu;
+      if (first || *cpu <= previous) continue;
+      weight = static_cast<int64_t>(*cpu - previous);
+    } else if (options_.blocking) {
       // A stopped thread reads as 't'; whether it ran since the last tick
       // is what its CPU time says.
-      auto [it, first] = last_cpu_ns_.try_emplace(t.native_id, snap.cpu_ns);
-      idle = !first && snap.cpu_ns == it->second;
-      it->second = snap.cpu_ns;
+      absl::StatusOr<uint64_t> cpu = t.native_id != 0
+                                         ? monitor_.ReadCpu(t.native_id)
+                                         : absl::StatusOr<uint64_t>();
+      if (cpu.ok()) {
+        auto [it, first] = last_cpu_ns_.try_emplace(t.native_id, *cpu);
+        idle = !first && *cpu == it->second;
+        it->second = *cpu;
+      }
+    } else if (t.native_id != 0) {
+      absl::StatusOr<char> state = monitor_.ReadState(t.native_id);
+      idle = state.ok() && *state != 'R';
     }
     if (options_.mode == WeightMode::kWall && idle && !options_.include_idle) {
       continue;

@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "pystrobe/base/scoped_fd.h"
+#include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
 
@@ -35,7 +36,14 @@ class ThreadMonitor {
       : pid_(pid), proc_root_(std::move(proc_root)) {}
 
   // The thread's state and CPU time now. ProcessGoneError once it exited.
+  // Two syscalls; a sampler that needs only one of them (wall mode needs
+  // the state, cpu mode the CPU time) calls ReadState or ReadCpu: with many
+  // threads these reads are most of what a tick costs.
   absl::StatusOr<ThreadSnapshot> Read(pid_t tid);
+  // The state alone (one pread of stat).
+  absl::StatusOr<char> ReadState(pid_t tid);
+  // The CPU time alone (one pread of schedstat, or of stat without it).
+  absl::StatusOr<uint64_t> ReadCpu(pid_t tid);
   // The thread's name (comm), read once and remembered.
   const std::string& Name(pid_t tid);
   // Closes the files of threads not read since the previous call (they
@@ -50,6 +58,7 @@ class ThreadMonitor {
     bool used = false;
   };
   absl::StatusOr<Files*> Open(pid_t tid);
+  absl::StatusOr<ThreadInfo> ReadStat(Files& files, pid_t tid);
 
   pid_t pid_;
   std::string proc_root_;
