@@ -11,6 +11,21 @@
             --blocking. Runs are interleaved (alone, then every
             configuration, repeated) so that load from other users of the
             machine spreads over all of them; medians and min..max reported.
+  paired    the same slowdown, measured robustly on a noisy host: two
+            identical targets run side by side over the same window, one
+            sampled and the other not (alternating which), and the ratio of
+            their throughputs is the slowdown. The host's speed varies
+            between runs by tens of % on a shared VM, but it varies for both
+            targets alike, so the ratio cancels it; "alone" (neither
+            sampled) shows what is left of that noise.
+  phases    the slowdown once more, resolved to well under 1% on a host
+            whose speed wanders: one target (ticker.py) logs its progress
+            while pystrobe, attached throughout, is paused (SIGSTOP) and
+            resumed (SIGCONT) every PHASE seconds; each sampled phase's
+            throughput is compared with the mean of its two unsampled
+            neighbours, and the median of those ratios is the slowdown.
+            "alone" does the same with pystrobe never resumed (the
+            method's own zero).
   syscalls  every syscall pystrobe makes per tick (strace -c -f), by name.
 
 Usage:
@@ -25,6 +40,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -202,6 +218,167 @@ def bench_slowdown(args, results):
     results["slowdown"] = rows
 
 
+PAIRED_CONFIGS = [c for c in CONFIGS if c[0] in (
+    "alone", "wall 100 Hz", "wall 1 kHz", "cpu 100 Hz", "cpu 1 kHz",
+    "wall 100 Hz --blocking")]
+
+
+def one_paired_run(args, python, extra, sampled, tmp):
+    """Two targets over the same window; target `sampled` (0 or 1) is
+    sampled with `extra` (None: neither). Returns both outputs, the sampled
+    one first, and pystrobe's summary."""
+    go = os.path.join(tmp, "go")
+    if os.path.exists(go):
+        os.remove(go)
+    targets = []
+    for k in range(2):
+        ready = os.path.join(tmp, "tp-ready-%d" % k)
+        if os.path.exists(ready):
+            os.remove(ready)
+        targets.append((subprocess.Popen(
+            [python, os.path.join(WORKLOADS, "throughput.py"),
+             str(args.seconds), ready, "20", go],
+            stdout=subprocess.PIPE, text=True), ready))
+    for proc, ready in targets:
+        wait_for(ready, proc)
+    recorder = None
+    if extra is not None:
+        out = os.path.join(tmp, "paired.pb.gz")
+        recorder = subprocess.Popen(
+            [args.pystrobe, "record", "--pid", str(targets[sampled][0].pid),
+             "-o", out, "-d", str(args.seconds + 10)] + extra,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # attached and sampling before the window opens
+    with open(go, "w"):
+        pass
+    outs = [json.loads(p.communicate()[0].strip().splitlines()[-1])
+            for p, _ in targets]
+    summary = None
+    if recorder is not None:
+        _, err = recorder.communicate()
+        m = SUMMARY.search(err)
+        summary = {"ticks": int(m.group(3))} if m else None
+    return outs[sampled], outs[1 - sampled], summary
+
+
+def bench_paired(args, results):
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for python in args.pythons:
+            for name, extra in PAIRED_CONFIGS:
+                wall, cpu = [], []
+                for rep in range(args.reps):
+                    a, b, _ = one_paired_run(args, python, extra, rep % 2, tmp)
+                    wall.append(100 * (1 - a["per_wall_s"] / b["per_wall_s"]))
+                    cpu.append(100 * (1 - a["per_cpu_s"] / b["per_cpu_s"]))
+                q = statistics.quantiles
+                row = {"python": label(python), "config": name,
+                       "slowdown_wall_pct": statistics.median(wall),
+                       "slowdown_wall_iqr": q(wall, n=4)[::2],
+                       "slowdown_cpu_pct": statistics.median(cpu),
+                       "slowdown_cpu_iqr": q(cpu, n=4)[::2],
+                       "wall": wall, "cpu": cpu}
+                rows.append(row)
+                print("paired %-6s %-24s per wall s %+6.2f%% (IQR %+.2f..%+.2f)"
+                      "  per CPU s %+6.2f%% (IQR %+.2f..%+.2f)  n=%d" % (
+                          label(python), name, row["slowdown_wall_pct"],
+                          *row["slowdown_wall_iqr"], row["slowdown_cpu_pct"],
+                          *row["slowdown_cpu_iqr"], len(wall)), flush=True)
+    results["paired"] = rows
+
+
+def phase_rates(log, edges):
+    """Calls per second of the target in each [edges[i], edges[i+1]),
+    from its progress log, trimming 10% of each phase at both ends."""
+    import bisect
+    t, calls = log["t"], log["calls"]
+    rates = []
+    for a, b in zip(edges, edges[1:]):
+        pad = (b - a) * 0.1
+        i = bisect.bisect_left(t, a + pad)
+        j = bisect.bisect_right(t, b - pad) - 1
+        if j - i < 5:
+            rates.append(None)
+            continue
+        rates.append((calls[j] - calls[i]) / (t[j] - t[i]))
+    return rates
+
+
+def one_phase_run(args, python, extra, tmp):
+    """Returns the slowdowns (%) of each sampled phase against its
+    neighbours. extra None: pystrobe is attached but never resumed."""
+    ready = os.path.join(tmp, "ticker-ready")
+    if os.path.exists(ready):
+        os.remove(ready)
+    seconds = args.seconds
+    log_path = os.path.join(tmp, "ticker-log.json")
+    target = subprocess.Popen(
+        [python, os.path.join(WORKLOADS, "ticker.py"), str(seconds), ready,
+         log_path])
+    wait_for(ready, target)
+    out = os.path.join(tmp, "phases.pb.gz")
+    rec = subprocess.Popen(
+        [args.pystrobe, "record", "--pid", str(target.pid), "-o", out,
+         "-d", str(seconds + 10)] + (extra or ["-r", "100"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.2)
+    os.kill(rec.pid, signal.SIGSTOP)
+    edges, on = [], []
+    end = time.perf_counter() + seconds - 0.5
+    sampling = False
+    while time.perf_counter() < end:
+        edges.append(time.perf_counter())
+        on.append(sampling)
+        if extra is not None:
+            os.kill(rec.pid, signal.SIGCONT if sampling else signal.SIGSTOP)
+        time.sleep(args.phase)
+        sampling = not sampling
+    edges.append(time.perf_counter())
+    os.kill(rec.pid, signal.SIGCONT)
+    target.wait()
+    rec.wait()
+    with open(log_path) as f:
+        log = json.load(f)
+    rates = phase_rates(log, edges)
+    slow = []
+    for k in range(1, len(rates) - 1):
+        if not on[k] or None in (rates[k - 1], rates[k], rates[k + 1]):
+            continue
+        neighbours = (rates[k - 1] + rates[k + 1]) / 2
+        slow.append(100 * (1 - rates[k] / neighbours))
+    return slow
+
+
+def bench_phases(args, results):
+    rows = []
+    configs = [("alone", None), ("wall 100 Hz", ["-r", "100"]),
+               ("cpu 100 Hz", ["-r", "100", "--mode", "cpu"]),
+               ("wall 1 kHz", ["-r", "1000"]),
+               # A positive control: stopping the target must show.
+               ("wall 1 kHz --blocking", ["-r", "1000", "--blocking"])]
+    with tempfile.TemporaryDirectory() as tmp:
+        for python in args.pythons:
+            for name, extra in configs:
+                slow = []
+                for _ in range(args.reps):
+                    slow += one_phase_run(args, python, extra, tmp)
+                med = statistics.median(slow)
+                # Standard error of the median, by bootstrap.
+                import random
+                rng = random.Random(1)
+                boots = sorted(statistics.median(rng.choices(slow, k=len(slow)))
+                               for _ in range(500))
+                row = {"python": label(python), "config": name,
+                       "slowdown_pct": med, "ci95": [boots[12], boots[487]],
+                       "phases": len(slow)}
+                rows.append(row)
+                print("phases %-6s %-12s slowdown %+5.2f%% (95%% CI %+.2f..%+.2f)"
+                      ", %d sampled phases of %.2f s" % (
+                          label(python), name, med, boots[12], boots[487],
+                          len(slow), args.phase), flush=True)
+    results["phases"] = rows
+
+
 def bench_syscalls(args, results):
     if shutil.which("strace") is None:
         print("syscalls: strace not found, skipped")
@@ -274,7 +451,11 @@ def main():
                    help="run pystrobe under this command in the rate "
                    "benchmark, e.g. 'chrt -f 50' to take the scheduling "
                    "latency of a busy machine out of the achieved rate")
-    p.add_argument("what", nargs="*", default=["rate", "slowdown", "syscalls"])
+    p.add_argument("--phase", type=float, default=0.2,
+                   help="length of one on or off phase (phases benchmark)")
+    p.add_argument("what", nargs="*",
+                   default=["rate", "slowdown", "paired", "phases",
+                            "syscalls"])
     args = p.parse_args()
     args.pythons = [x for x in args.pythons.split(":") if x]
     os.makedirs(args.out, exist_ok=True)
@@ -285,7 +466,8 @@ def main():
             results = json.load(f)
     results["machine"] = {"nproc": os.cpu_count(), "load": os.getloadavg()}
     for what in args.what:
-        {"rate": bench_rate, "slowdown": bench_slowdown,
+        {"rate": bench_rate, "slowdown": bench_slowdown, "paired": bench_paired,
+         "phases": bench_phases,
          "syscalls": bench_syscalls}[what](args, results)
         with open(path, "w") as f:
             json.dump(results, f, indent=1)

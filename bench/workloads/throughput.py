@@ -1,13 +1,15 @@
 """A CPU-bound target that measures its own throughput.
 
-usage: throughput.py SECONDS READY_FILE [DEPTH]
+usage: throughput.py SECONDS READY_FILE [DEPTH [GO_FILE]]
 
 Calls a fixed function (a small pure-Python computation at the bottom of a
 DEPTH-deep stack, default 20) for SECONDS of wall time and prints one JSON
 line: calls, wall seconds, CPU seconds (time.thread_time), calls per wall
 second and per CPU second. A sampler slows the target down; comparing the
 rates with and without it measures by how much. READY_FILE receives the PID
-once the work starts, so a sampler can attach at the right moment.
+once the work starts, so a sampler can attach at the right moment. With
+GO_FILE, the clock starts only once that file exists, so that two targets
+measured side by side (one sampled, one not) measure the same window.
 """
 import json
 import os
@@ -38,6 +40,9 @@ def main():
     with open(path + ".tmp", "w") as f:
         f.write("%d\n" % os.getpid())
     os.rename(path + ".tmp", path)
+    if len(sys.argv) > 4:
+        while not os.path.exists(sys.argv[4]):
+            time.sleep(0.001)
     calls = 0
     t0, c0 = time.perf_counter(), time.thread_time()
     end = t0 + seconds

@@ -1,5 +1,6 @@
 #include "dump.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -35,8 +36,9 @@ struct DumpOptions {
   bool nonblocking = false;
 };
 
-// Attempts at a consistent snapshot when the target keeps running.
-constexpr int kNonblockingAttempts = 5;
+// Attempts at a consistent snapshot when the target keeps running (or, in
+// blocking mode, when a sleeping thread woke up during the read).
+constexpr int kSnapshotAttempts = 5;
 
 std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
                                      std::string* error) {
@@ -208,20 +210,37 @@ int RunDump(const std::vector<std::string>& args) {
 
   absl::StatusOr<std::vector<PyThread>> threads;
   if (options->nonblocking) {
-    for (int attempt = 0; attempt < kNonblockingAttempts; ++attempt) {
+    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
       threads = (*python)->ReadThreads();
       if (!threads.ok() || AllConsistent(*threads)) break;
     }
   } else {
-    absl::StatusOr<PtraceSuspension> stop =
-        PtraceSuspension::Suspend(options->pid);
-    if (!stop.ok()) {
-      absl::Status status = ExplainFailure(options->pid, stop.status());
-      PrintError(status);
-      return ExitCodeFor(status, /*attached=*/true);
+    // Running threads are stopped; sleeping ones are left asleep (stopping
+    // them would cut their system calls short, see ptrace.h) and the read
+    // is tried again if one of them woke up meanwhile.
+    std::vector<pid_t> woke;
+    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
+      absl::StatusOr<PtraceSuspension> stop =
+          PtraceSuspension::Suspend(options->pid, {.leave_sleepers = true});
+      if (!stop.ok()) {
+        absl::Status status = ExplainFailure(options->pid, stop.status());
+        PrintError(status);
+        return ExitCodeFor(status, /*attached=*/true);
+      }
+      threads = (*python)->ReadThreads();
+      woke = stop->SleepersThatRan();
+      stop->Resume();
+      if (!threads.ok() || woke.empty()) break;
     }
-    threads = (*python)->ReadThreads();
-    stop->Resume();
+    if (threads.ok()) {
+      for (PyThread& t : *threads) {
+        if (std::find(woke.begin(), woke.end(), t.native_id) == woke.end()) {
+          continue;
+        }
+        t.frames.clear();
+        t.status = InconsistentError("the thread woke up while it was read");
+      }
+    }
   }
   if (!threads.ok()) {
     absl::Status status = ExplainFailure(options->pid, threads.status());

@@ -9,11 +9,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "proc_files.h"
 #include "pystrobe/base/errors.h"
@@ -68,6 +71,21 @@ pid_t TracerOf(pid_t pid, pid_t tid) {
 void* SignalData(int signal) {
   // NOLINTNEXTLINE(performance-no-int-to-ptr)
   return reinterpret_cast<void*>(static_cast<intptr_t>(signal));
+}
+
+// How many times the thread has been scheduled onto a CPU (the third field
+// of schedstat), or nullopt if that cannot be read.
+std::optional<uint64_t> RunCount(pid_t pid, pid_t tid) {
+  absl::StatusOr<std::string> text = ReadProcFile(
+      absl::StrCat("/proc/", pid, "/task/", tid, "/schedstat"), pid);
+  if (!text.ok()) return std::nullopt;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::StripAsciiWhitespace(*text), ' ');
+  uint64_t count = 0;
+  if (fields.size() < 3 || !absl::SimpleAtoi(fields[2], &count)) {
+    return std::nullopt;
+  }
+  return count;
 }
 
 void SleepBriefly() {
@@ -188,7 +206,8 @@ absl::StatusOr<bool> SeizeAndStop(const ProcFs& proc, pid_t pid, pid_t tid,
 
 }  // namespace
 
-absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(pid_t pid) {
+absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(
+    pid_t pid, const SuspendOptions& options) {
   ProcFs proc;
   if (pid <= 0 || !proc.CheckExists(pid).ok()) {
     return ProcessGoneError(absl::StrCat("no process with PID ", pid));
@@ -198,6 +217,7 @@ absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(pid_t pid) {
   }
   const std::string task_dir = proc.PidPath(pid) + "/task";
   std::vector<Tracee> stopped;
+  std::vector<Sleeper> sleepers;
   std::set<pid_t> seen;
   // A thread we have not stopped yet may start new ones: list again until a
   // listing shows no thread we have not seen.
@@ -217,6 +237,16 @@ absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(pid_t pid) {
         continue;
       }
       new_threads = true;
+      if (options.leave_sleepers) {
+        // The count first: if it is unchanged later, the thread has not
+        // been on a CPU since, so it slept from the state read on.
+        std::optional<uint64_t> runs = RunCount(pid, tid);
+        absl::StatusOr<ThreadInfo> info = proc.ReadThread(pid, tid);
+        if (runs && info.ok() && (info->state == 'S' || info->state == 'D')) {
+          sleepers.push_back(Sleeper{tid, *runs});
+          continue;
+        }
+      }
       int signal = 0;
       absl::StatusOr<bool> is_stopped = SeizeAndStop(proc, pid, tid, &signal);
       if (!is_stopped.ok()) {
@@ -228,9 +258,11 @@ absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(pid_t pid) {
       }
     }
   }
-  if (stopped.empty()) {
+  if (stopped.empty() && sleepers.empty()) {
     return ProcessGoneError(absl::StrCat("process ", pid, " has exited"));
   }
+  std::sort(sleepers.begin(), sleepers.end(),
+            [](const Sleeper& a, const Sleeper& b) { return a.tid < b.tid; });
   std::sort(stopped.begin(), stopped.end(),
             [](const Tracee& a, const Tracee& b) { return a.tid < b.tid; });
   std::vector<pid_t> tids;
@@ -241,28 +273,52 @@ absl::StatusOr<PtraceSuspension> PtraceSuspension::Suspend(pid_t pid) {
     tids.push_back(t.tid);
     signals.push_back(t.signal);
   }
-  return PtraceSuspension(std::move(tids), std::move(signals));
+  return PtraceSuspension(pid, std::move(tids), std::move(signals),
+                          std::move(sleepers));
 }
 
 PtraceSuspension::PtraceSuspension(PtraceSuspension&& other) noexcept
-    : tids_(std::move(other.tids_)), signals_(std::move(other.signals_)) {
+    : pid_(other.pid_),
+      tids_(std::move(other.tids_)),
+      signals_(std::move(other.signals_)),
+      sleepers_(std::move(other.sleepers_)) {
   other.tids_.clear();
   other.signals_.clear();
+  other.sleepers_.clear();
 }
 
 PtraceSuspension& PtraceSuspension::operator=(
     PtraceSuspension&& other) noexcept {
   if (this != &other) {
     Resume();
+    pid_ = other.pid_;
     tids_ = std::move(other.tids_);
     signals_ = std::move(other.signals_);
+    sleepers_ = std::move(other.sleepers_);
     other.tids_.clear();
     other.signals_.clear();
+    other.sleepers_.clear();
   }
   return *this;
 }
 
 PtraceSuspension::~PtraceSuspension() { Resume(); }
+
+std::vector<pid_t> PtraceSuspension::sleepers() const {
+  std::vector<pid_t> tids;
+  tids.reserve(sleepers_.size());
+  for (const Sleeper& s : sleepers_) tids.push_back(s.tid);
+  return tids;
+}
+
+std::vector<pid_t> PtraceSuspension::SleepersThatRan() const {
+  std::vector<pid_t> ran;
+  for (const Sleeper& s : sleepers_) {
+    std::optional<uint64_t> runs = RunCount(pid_, s.tid);
+    if (!runs || *runs != s.run_count) ran.push_back(s.tid);
+  }
+  return ran;
+}
 
 void PtraceSuspension::Resume() {
   if (tids_.empty()) {

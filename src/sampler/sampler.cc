@@ -46,8 +46,10 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
 absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   std::optional<PtraceSuspension> stop;
   if (options_.blocking) {
+    // Sleeping threads are left running (interrupting their system calls
+    // has effects the target can see; see ptrace.h) and vouched for below.
     absl::StatusOr<PtraceSuspension> s =
-        PtraceSuspension::Suspend(python_->pid());
+        PtraceSuspension::Suspend(python_->pid(), {.leave_sleepers = true});
     if (!s.ok()) return s.status();
     stop.emplace(*std::move(s));
   }
@@ -55,12 +57,21 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t interval_ns) {
   // blocking mode, where a thread may still read as stopped, 't': whether
   // it ran comes from its CPU time instead, below).
   absl::Status read = python_->ReadThreads(&threads_);
-  if (stop) stop->Resume();
+  woke_.clear();
+  if (stop) {
+    woke_ = stop->SleepersThatRan();
+    stop->Resume();
+  }
   if (!read.ok()) return read;
   ++stats_.ticks;
   const uint32_t batch = table_.BatchFor(elapsed_ns);
   for (const PyThread& t : threads_) {
     if (options_.gil_only && !t.holds_gil) continue;
+    if (!woke_.empty() &&
+        std::find(woke_.begin(), woke_.end(), t.native_id) != woke_.end()) {
+      ++stats_.errors;  // it ran while its stack was read: maybe torn
+      continue;
+    }
     // One procfs read per thread and tick, of what the mode needs: with
     // many threads these reads are most of a tick's cost.
     int64_t weight = interval_ns;

@@ -163,16 +163,18 @@ std::map<std::string, double> Truth(const std::string& path) {
 // vary between runs (frequency, a busy sibling core), so the truth is the
 // workload's own thread CPU time per function: a function whose own time
 // grew by more than 20% must be a regression, one whose time grew by less
-// than 5% must not. beta does 30% more work in the slow run.
+// than 5% must not. beta does 30% more work in the slow run. 500 rounds
+// (about 8 s, so 8 one-second batches): with 4, a +26% seen as +17% by
+// the sampling scored p = 0.12 once and went unflagged.
 TEST_F(DiffGateTest, RecordedRunsCompareInSecondsWithNormalizeNone) {
   const std::string& d = dir_->path();
   const std::vector<std::string> cpu = {"--mode", "cpu", "-r", "200"};
   RecordRun(d + "/cpu_base.pb.gz", cpu,
-            {"--rounds", "250", "--truth", d + "/cpu_base.json"});
+            {"--rounds", "500", "--truth", d + "/cpu_base.json"});
   RecordRun(d + "/cpu_same.pb.gz", cpu,
-            {"--rounds", "250", "--truth", d + "/cpu_same.json"});
+            {"--rounds", "500", "--truth", d + "/cpu_same.json"});
   RecordRun(d + "/cpu_slow.pb.gz", cpu,
-            {"--rounds", "250", "--scale", "beta=1.3", "--truth",
+            {"--rounds", "500", "--scale", "beta=1.3", "--truth",
              d + "/cpu_slow.json"});
   const std::map<std::string, double> base = Truth(d + "/cpu_base.json");
   ASSERT_EQ(base.size(), 3u);

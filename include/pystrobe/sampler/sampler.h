@@ -88,6 +88,8 @@ class Sampler {
   // The last snapshot, handed back to ReadThreads so that it reuses its
   // storage.
   std::vector<PyThread> threads_;
+  // --blocking: threads left running as sleepers that ran during the read.
+  std::vector<pid_t> woke_;
 };
 
 }  // namespace pystrobe

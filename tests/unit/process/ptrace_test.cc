@@ -1,6 +1,7 @@
 #include "pystrobe/process/ptrace.h"
 
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -197,6 +198,129 @@ TEST(PtraceSuspensionTest, ResumeAndMove) {
       PtraceSuspension::Suspend(child.pid());
   ASSERT_THAT(again, IsOk());
   EXPECT_EQ(ThreadState(child.pid(), child.tids()[0]), 't');
+}
+
+TEST(PtraceSuspensionTest, LeaveSleepersStopsOnlyTheRunningThreads) {
+  BusyChild child;  // workers spin; the main thread sleeps in pause()
+  ASSERT_TRUE(child.WaitForCountersAbove({0, 0, 0}));
+  std::vector<pid_t> workers = child.tids();
+  workers.erase(std::find(workers.begin(), workers.end(), child.pid()));
+  absl::StatusOr<PtraceSuspension> stop =
+      PtraceSuspension::Suspend(child.pid(), {.leave_sleepers = true});
+  ASSERT_THAT(stop, IsOk());
+  EXPECT_EQ(stop->threads(), workers);
+  EXPECT_EQ(stop->sleepers(), std::vector<pid_t>{child.pid()});
+  EXPECT_EQ(ThreadState(child.pid(), child.pid()), 'S');
+  for (pid_t tid : workers) {
+    EXPECT_EQ(ThreadState(child.pid(), tid), 't') << "thread " << tid;
+  }
+  const std::vector<uint64_t> frozen = child.Counters();
+  SleepMs(20);
+  EXPECT_EQ(child.Counters(), frozen);
+  EXPECT_THAT(stop->SleepersThatRan(), ::testing::IsEmpty());
+  stop->Resume();
+  ASSERT_TRUE(child.WaitForCountersAbove(frozen));
+}
+
+// A thread blocked writing to a full pipe, reporting what write() returned.
+struct BlockedWriter {
+  static constexpr size_t kBytes = 1 << 20;
+  BlockedWriter()
+      : data(Pipe::Make()),
+        report(Pipe::Make()),
+        child(ChildProcess::Spawn([this] {
+          report.WriteValue(static_cast<pid_t>(gettid()));
+          std::string bytes(kBytes, 'x');
+          const ssize_t n = write(data.write_end.get(), bytes.data(), kBytes);
+          report.WriteValue(n);
+          pause();
+        })) {}
+  // Waits until the writer sleeps in write() (the pipe is full).
+  bool WaitUntilBlocked(pid_t tid) const {
+    for (int i = 0; i < 5000; ++i) {
+      if (ThreadState(child.pid(), tid) == 'S') return true;
+      SleepMs(1);
+    }
+    return false;
+  }
+  // Reads everything the writer wrote; returns what its write() returned.
+  ssize_t Drain() const {
+    std::string buffer(kBytes, '\0');
+    ssize_t returned = -1;
+    // The writer reports once write() returns; read until then.
+    size_t total = 0;
+    while (total < kBytes) {
+      pollfd fds[2] = {{data.read_end.get(), POLLIN, 0},
+                       {report.read_end.get(), POLLIN, 0}};
+      if (poll(fds, 2, 10000) <= 0) break;
+      if (fds[0].revents & POLLIN) {
+        const ssize_t n =
+            read(data.read_end.get(), buffer.data(), kBytes - total);
+        if (n <= 0) break;
+        total += static_cast<size_t>(n);
+      } else if (fds[1].revents & POLLIN) {
+        report.ReadValue(&returned);
+        return returned;
+      }
+    }
+    report.ReadValue(&returned);
+    return returned;
+  }
+  Pipe data;
+  Pipe report;
+  ChildProcess child;
+};
+
+// Why leave_sleepers exists: interrupting a thread asleep in write() to a
+// full pipe cuts the write short (CPython's print() then drops the rest);
+// leaving it asleep does not.
+TEST(PtraceSuspensionTest, LeavingSleepersDoesNotCutABlockedWriteShort) {
+  for (bool leave : {true, false}) {
+    BlockedWriter writer;
+    pid_t tid = 0;
+    ASSERT_TRUE(writer.report.ReadValue(&tid));
+    ASSERT_TRUE(writer.WaitUntilBlocked(tid));
+    for (int round = 0; round < 20; ++round) {
+      absl::StatusOr<PtraceSuspension> stop = PtraceSuspension::Suspend(
+          writer.child.pid(), {.leave_sleepers = leave});
+      ASSERT_THAT(stop, IsOk());
+    }
+    const ssize_t returned = writer.Drain();
+    if (leave) {
+      EXPECT_EQ(returned, static_cast<ssize_t>(BlockedWriter::kBytes));
+    } else {
+      EXPECT_LT(returned, static_cast<ssize_t>(BlockedWriter::kBytes));
+    }
+  }
+}
+
+// A sleeper that wakes up while the others are stopped is reported, so the
+// caller can throw away what it read of it.
+TEST(PtraceSuspensionTest, SleeperThatWokeIsReported) {
+  Pipe wake = Pipe::Make();
+  Pipe report = Pipe::Make();
+  ChildProcess child = ChildProcess::Spawn([&] {
+    report.WriteValue(static_cast<pid_t>(gettid()));
+    char c = 0;
+    wake.ReadValue(&c);
+    report.WriteValue(c);
+    pause();
+  });
+  pid_t tid = 0;
+  ASSERT_TRUE(report.ReadValue(&tid));
+  for (int i = 0; i < 5000 && ThreadState(child.pid(), tid) != 'S'; ++i) {
+    SleepMs(1);
+  }
+  absl::StatusOr<PtraceSuspension> stop =
+      PtraceSuspension::Suspend(child.pid(), {.leave_sleepers = true});
+  ASSERT_THAT(stop, IsOk());
+  EXPECT_EQ(stop->sleepers(), std::vector<pid_t>{tid});
+  EXPECT_THAT(stop->SleepersThatRan(), ::testing::IsEmpty());
+  const char c = 1;
+  ASSERT_TRUE(wake.WriteValue(c));
+  char echoed = 0;
+  ASSERT_TRUE(report.ReadValue(&echoed));  // it ran
+  EXPECT_EQ(stop->SleepersThatRan(), std::vector<pid_t>{tid});
 }
 
 // A signal that arrives while threads are being stopped is never lost,

@@ -61,12 +61,17 @@ TEST(ThreadMonitorTest, StateAndCpuTimeMatchTheThreadsOwnAccounting) {
   ASSERT_TRUE(c.to_test.ReadValue(&spinner_tid));
   ThreadMonitor monitor(c.child.pid());
 
-  // Blocked in a pipe read: sleeping, and its CPU time does not move.
-  absl::StatusOr<uint64_t> spinner_before = monitor.ReadCpu(spinner_tid);
-  ASSERT_THAT(spinner_before.status(), IsOk());
+  // Once blocked in its pipe read (it reported its TID just before), it
+  // sleeps.
   absl::StatusOr<char> state = monitor.ReadState(spinner_tid);
+  for (int i = 0; i < 2000 && state.ok() && *state != 'S'; ++i) {
+    usleep(1000);
+    state = monitor.ReadState(spinner_tid);
+  }
   ASSERT_THAT(state.status(), IsOk());
   EXPECT_EQ(*state, 'S');
+  absl::StatusOr<uint64_t> spinner_before = monitor.ReadCpu(spinner_tid);
+  ASSERT_THAT(spinner_before.status(), IsOk());
 
   const char go = 1;
   ASSERT_TRUE(c.to_child.WriteValue(go));
