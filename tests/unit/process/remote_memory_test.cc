@@ -445,6 +445,17 @@ TEST(PageCacheTest, ClearDropsStalePages) {
   EXPECT_EQ(source.read_count(), 2u);
 }
 
+// Reads one byte of each of the first `pages` pages of the child's pattern.
+void ReadOneBytePerPage(PageCache& cache, const PatternChild& child,
+                        int pages) {
+  uint8_t byte = 0;
+  for (int page = 0; page < pages; ++page) {
+    ASSERT_THAT(
+        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
+        IsOk());
+  }
+}
+
 // A new sample re-reads the previous sample's pages in one batched read:
 // fresh data (the child's write is seen), one syscall for three pages, and
 // no read at all for later reads of those pages.
@@ -452,13 +463,9 @@ TEST(PageCacheTest, StartSampleRefetchesThePreviousPagesInOneRead) {
   PatternChild child;
   ProcessVmMemory source(child.pid());
   PageCache cache(&source);
-  uint8_t byte = 0;
-  for (uint64_t page = 0; page < 3; ++page) {
-    ASSERT_THAT(
-        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
-        IsOk());
-  }
+  ReadOneBytePerPage(cache, child, 3);
   ASSERT_EQ(source.read_count(), 3u);
+  uint8_t byte = 0;
   child.Poke();  // the child adds 1 to the first byte
   cache.StartSample();
   EXPECT_EQ(source.read_count(), 4u);
@@ -481,13 +488,9 @@ TEST(PageCacheTest, StartSampleDropsPagesTheLastSampleDidNotUse) {
   PatternChild child;
   ProcessVmMemory source(child.pid());
   PageCache cache(&source);
-  uint8_t byte = 0;
-  for (uint64_t page = 0; page < 3; ++page) {
-    ASSERT_THAT(
-        cache.Read(child.address() + page * PageCache::kPageSize, &byte, 1),
-        IsOk());
-  }
+  ReadOneBytePerPage(cache, child, 3);
   EXPECT_EQ(cache.touched_pages(), 3u);
+  uint8_t byte = 0;
   cache.StartSample();  // prefetches pages 0-2; this sample uses only page 1
   EXPECT_EQ(cache.cached_pages(), 3u);
   EXPECT_EQ(cache.touched_pages(), 0u);

@@ -49,6 +49,11 @@ struct SpinnerChild {
           spinner.join();
         })) {}
 
+  // The TIDs the child reports first: its main thread's, the spinner's.
+  bool ReadTids(pid_t* main_tid, pid_t* spinner_tid) const {
+    return to_test.ReadValue(main_tid) && to_test.ReadValue(spinner_tid);
+  }
+
   Pipe to_test;
   Pipe to_child;
   ChildProcess child;
@@ -57,8 +62,7 @@ struct SpinnerChild {
 TEST(ThreadMonitorTest, StateAndCpuTimeMatchTheThreadsOwnAccounting) {
   SpinnerChild c(/*spin_ms=*/300);
   pid_t main_tid = 0, spinner_tid = 0;
-  ASSERT_TRUE(c.to_test.ReadValue(&main_tid));
-  ASSERT_TRUE(c.to_test.ReadValue(&spinner_tid));
+  ASSERT_TRUE(c.ReadTids(&main_tid, &spinner_tid));
   ThreadMonitor monitor(c.child.pid());
 
   // Once blocked in its pipe read (it reported its TID just before), it
@@ -105,8 +109,7 @@ TEST(ThreadMonitorTest, StateAndCpuTimeMatchTheThreadsOwnAccounting) {
 TEST(ThreadMonitorTest, ExitedThreadIsProcessGone) {
   SpinnerChild c(/*spin_ms=*/1);
   pid_t main_tid = 0, spinner_tid = 0;
-  ASSERT_TRUE(c.to_test.ReadValue(&main_tid));
-  ASSERT_TRUE(c.to_test.ReadValue(&spinner_tid));
+  ASSERT_TRUE(c.ReadTids(&main_tid, &spinner_tid));
   ThreadMonitor monitor(c.child.pid());
   ASSERT_THAT(monitor.ReadState(spinner_tid).status(), IsOk());
   c.child.Kill();
