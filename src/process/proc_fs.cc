@@ -210,6 +210,23 @@ absl::StatusOr<std::vector<MemoryMapping>> ParseMaps(std::string_view text) {
   return mappings;
 }
 
+absl::StatusOr<SchedStat> ParseSchedstat(std::string_view text) {
+  uint64_t values[3];
+  for (uint64_t& value : values) {
+    const size_t begin = text.find_first_not_of(" \n");
+    if (begin == std::string_view::npos) {
+      return absl::InvalidArgumentError("schedstat has fewer than 3 fields");
+    }
+    text.remove_prefix(begin);
+    const size_t end = std::min(text.find_first_of(" \n"), text.size());
+    if (!absl::SimpleAtoi(absl::string_view(text.data(), end), &value)) {
+      return absl::InvalidArgumentError("schedstat field is not a number");
+    }
+    text.remove_prefix(end);
+  }
+  return SchedStat{values[0], values[1], values[2]};
+}
+
 absl::StatusOr<ThreadInfo> ParseStat(std::string_view text) {
   // "TID (COMM) S ppid pgrp session tty tpgid flags minflt cminflt majflt
   // cmajflt utime stime ...": COMM is whatever the program set, so only the

@@ -16,7 +16,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "proc_files.h"
 #include "pystrobe/base/errors.h"
@@ -79,13 +78,9 @@ std::optional<uint64_t> RunCount(pid_t pid, pid_t tid) {
   absl::StatusOr<std::string> text = ReadProcFile(
       absl::StrCat("/proc/", pid, "/task/", tid, "/schedstat"), pid);
   if (!text.ok()) return std::nullopt;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::StripAsciiWhitespace(*text), ' ');
-  uint64_t count = 0;
-  if (fields.size() < 3 || !absl::SimpleAtoi(fields[2], &count)) {
-    return std::nullopt;
-  }
-  return count;
+  absl::StatusOr<SchedStat> parsed = ParseSchedstat(*text);
+  if (!parsed.ok()) return std::nullopt;
+  return parsed->run_count;
 }
 
 void SleepBriefly() {

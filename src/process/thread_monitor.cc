@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -86,9 +85,11 @@ absl::StatusOr<uint64_t> ThreadMonitor::ReadCpu(pid_t tid) {
   files->used = true;
   if (files->schedstat) {
     char buf[128];
-    PYSTROBE_RETURN_IF_ERROR(
-        Pread(files->schedstat.get(), buf, sizeof(buf), tid).status());
-    return std::strtoull(buf, nullptr, 10);
+    PYSTROBE_ASSIGN_OR_RETURN(
+        size_t n, Pread(files->schedstat.get(), buf, sizeof(buf), tid));
+    PYSTROBE_ASSIGN_OR_RETURN(SchedStat stat,
+                              ParseSchedstat(std::string_view(buf, n)));
+    return stat.cpu_ns;
   }
   PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info, ReadStat(*files, tid));
   static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);

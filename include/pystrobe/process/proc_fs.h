@@ -56,6 +56,16 @@ struct ThreadInfo {
 // contain spaces and parentheses; the state follows the last ')'.
 absl::StatusOr<ThreadInfo> ParseStat(std::string_view text);
 
+// /proc/PID/task/TID/schedstat: "cpu_ns wait_ns run_count\n" (time on a
+// CPU, time waiting for one, times scheduled in). Needs CONFIG_SCHED_INFO.
+struct SchedStat {
+  uint64_t cpu_ns = 0;
+  uint64_t wait_ns = 0;
+  uint64_t run_count = 0;
+};
+// Parses schedstat's text without allocating (it is read on every tick).
+absl::StatusOr<SchedStat> ParseSchedstat(std::string_view text);
+
 class ProcFs {
  public:
   explicit ProcFs(std::string root = "/proc") : root_(std::move(root)) {}

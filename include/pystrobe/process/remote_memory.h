@@ -9,7 +9,7 @@
 //   PageCache cache(memory.get());
 //   uint64_t head;
 //   RETURN_IF_ERROR(cache.Read(runtime + 0x18, &head, sizeof(head)));
-//   cache.Clear();  // before the next sample
+//   cache.StartSample();  // before the next sample
 //
 // Failures use the codes of pystrobe/base/errors.h: MemoryGoneError for an
 // address that is not (or no longer) mapped, ProcessGoneError when the target

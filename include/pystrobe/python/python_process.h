@@ -12,9 +12,10 @@
 //       printf("%s (%s:%d)\n", f.code->name.c_str(), f.code->filename.c_str(),
 //              f.line);
 //
-// Reads go through a page cache that is cleared per snapshot, and decoded
-// code objects (names, file names, line tables) are cached across snapshots,
-// so a repeated read of an unchanged stack costs a handful of syscalls.
+// Reads go through a page cache whose snapshot starts with one batched read
+// of what the previous snapshot used, and decoded code objects (names, file
+// names, line tables) are cached across snapshots, so a repeated read of an
+// unchanged stack costs one syscall.
 // The target keeps running while it is read unless the caller stops it
 // (PtraceSuspension); a stack torn by a running thread is reported as that
 // thread's error (InconsistentError / MemoryGoneError), never as frames.

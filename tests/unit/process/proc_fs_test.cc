@@ -123,6 +123,17 @@ TEST(ParseMapsTest, MatchesOwnMappings) {
   EXPECT_EQ(stack_hits, 1);
 }
 
+TEST(ParseSchedstatTest, ReadsTheThreeFields) {
+  absl::StatusOr<SchedStat> s = ParseSchedstat("1234567890 987654 4321\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->cpu_ns, 1234567890u);
+  EXPECT_EQ(s->wait_ns, 987654u);
+  EXPECT_EQ(s->run_count, 4321u);
+  EXPECT_FALSE(ParseSchedstat("12 34\n").ok());
+  EXPECT_FALSE(ParseSchedstat("12 x 5\n").ok());
+  EXPECT_FALSE(ParseSchedstat("").ok());
+}
+
 TEST(ParseStatTest, CommWithSpacesAndParentheses) {
   absl::StatusOr<ThreadInfo> info = ParseStat(
       "77 (a) b (c) R 1 77 77 0 -1 4194304 1 2 3 4 1234 567 0 0 20 0 1 0 "
