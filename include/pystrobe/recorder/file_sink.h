@@ -1,0 +1,54 @@
+// The sink that writes a recording's profile to a file, in any of
+// pystrobe's formats, atomically (temp file, fsync, rename): checkpoints and
+// the final profile replace one another, so the file on disk is always a
+// complete profile.
+//
+//   FileSink sink("app.pb.gz", OutputFormat::kPprof, {});
+//   RETURN_IF_ERROR(sink.Check());   // before sampling: is it writable?
+#ifndef PYSTROBE_RECORDER_FILE_SINK_H_
+#define PYSTROBE_RECORDER_FILE_SINK_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pystrobe/profile/formats.h"
+#include "pystrobe/recorder/recording.h"
+
+namespace pystrobe {
+
+enum class OutputFormat { kPprof, kCollapsed, kSpeedscope, kFlameGraph };
+
+// "pprof" -> kPprof, ...; nullopt for an unknown name.
+std::optional<OutputFormat> ParseOutputFormat(const std::string& name);
+// The file name extension of a format: "pb.gz", "txt", ...
+const char* Extension(OutputFormat format);
+// The profile in `format`.
+absl::StatusOr<std::string> RenderProfile(const Profile& profile,
+                                          OutputFormat format,
+                                          const RenderOptions& options);
+
+class FileSink : public ProfileSink {
+ public:
+  FileSink(std::string path, OutputFormat format, RenderOptions render)
+      : path_(std::move(path)), format_(format), render_(std::move(render)) {}
+
+  // Whether the file can be written (its folder exists and takes a new
+  // file), before any sampling: one line naming the path and the reason.
+  absl::Status Check() const;
+  absl::Status Write(const Profile& profile, bool final) override;
+
+  const std::string& path() const { return path_; }
+  int checkpoints() const { return checkpoints_; }
+
+ private:
+  std::string path_;
+  OutputFormat format_;
+  RenderOptions render_;
+  int checkpoints_ = 0;
+};
+
+}  // namespace pystrobe
+
+#endif  // PYSTROBE_RECORDER_FILE_SINK_H_

@@ -1,0 +1,93 @@
+#include "pystrobe/recorder/file_sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "pystrobe/base/scoped_fd.h"
+
+namespace pystrobe {
+
+std::optional<OutputFormat> ParseOutputFormat(const std::string& name) {
+  if (name == "pprof") return OutputFormat::kPprof;
+  if (name == "collapsed") return OutputFormat::kCollapsed;
+  if (name == "speedscope") return OutputFormat::kSpeedscope;
+  if (name == "flamegraph") return OutputFormat::kFlameGraph;
+  return std::nullopt;
+}
+
+const char* Extension(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kPprof:
+      return "pb.gz";
+    case OutputFormat::kCollapsed:
+      return "txt";
+    case OutputFormat::kSpeedscope:
+      return "speedscope.json";
+    case OutputFormat::kFlameGraph:
+      return "svg";
+  }
+  return "out";
+}
+
+absl::StatusOr<std::string> RenderProfile(const Profile& profile,
+                                          OutputFormat format,
+                                          const RenderOptions& options) {
+  switch (format) {
+    case OutputFormat::kPprof:
+      return EncodePprof(profile);
+    case OutputFormat::kCollapsed:
+      return RenderCollapsed(profile, options);
+    case OutputFormat::kSpeedscope:
+      return RenderSpeedscope(profile, options);
+    case OutputFormat::kFlameGraph:
+      return RenderFlameGraph(profile, options);
+  }
+  return absl::InternalError("unknown output format");
+}
+
+absl::Status FileSink::Check() const {
+  struct stat st {};
+  if (stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path_, ": it is a folder"));
+  }
+  // The atomic write creates a temp file beside the output: try exactly
+  // that, so that a folder that is missing, read-only or full fails now and
+  // not after the recording.
+  const size_t slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos
+                              ? "."
+                              : (slash == 0 ? "/" : path_.substr(0, slash));
+  const std::string probe =
+      absl::StrCat(dir, "/.pystrobe-write-check-", getpid());
+  ScopedFd fd(
+      open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path_, ": ", std::strerror(errno),
+                     errno == ENOENT ? " (its folder does not exist)" : ""));
+  }
+  fd.reset();
+  unlink(probe.c_str());
+  if (access(path_.c_str(), F_OK) == 0 && access(path_.c_str(), W_OK) != 0 &&
+      access(dir.c_str(), W_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path_, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileSink::Write(const Profile& profile, bool final) {
+  absl::StatusOr<std::string> bytes = RenderProfile(profile, format_, render_);
+  if (!bytes.ok()) return bytes.status();
+  absl::Status written = WriteFileAtomically(path_, *bytes);
+  if (written.ok() && !final) ++checkpoints_;
+  return written;
+}
+
+}  // namespace pystrobe

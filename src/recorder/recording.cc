@@ -1,0 +1,181 @@
+#include "pystrobe/recorder/recording.h"
+
+#include <time.h>
+
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "launcher.h"
+#include "pystrobe/base/status_macros.h"
+#include "pystrobe/process/proc_fs.h"
+#include "pystrobe/profile/merge.h"
+
+namespace pystrobe {
+namespace {
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void Accumulate(const SamplerStats& s, SamplerStats* sum) {
+  sum->ticks += s.ticks;
+  sum->samples += s.samples;
+  sum->late += s.late;
+  sum->missed += s.missed;
+  sum->errors += s.errors;
+  sum->elapsed_ns += s.elapsed_ns;
+  sum->sampling_cpu_ns += s.sampling_cpu_ns;
+  sum->target_exited = s.target_exited;
+}
+
+// The merged profile of the runs so far plus the run in progress.
+Profile Combine(const Profile& done, const Profile& current, int run,
+                bool launched) {
+  if (!launched) return current;
+  Profile out = done;
+  AppendProfile(current, {Label{"run", "", run, ""}}, &out);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> RecordingComments(const RecordingResult& r,
+                                           bool launched) {
+  std::vector<std::string> c;
+  c.push_back(
+      absl::StrCat("pystrobe.target=", launched ? "launched" : "attached"));
+  c.push_back(absl::StrCat("pystrobe.runs=", r.runs.size()));
+  for (const RunSummary& run : r.runs) {
+    c.push_back(
+        absl::StrFormat("pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d",
+                        run.index, run.wall_s, run.cpu_s, run.exit_code));
+  }
+  return c;
+}
+
+Recording::Recording(RecordingOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<RecordingResult> Recording::Run(
+    const std::atomic<bool>& stop, const RecordingProgress& progress,
+    ProfileSink* sink) {
+  const bool launched = !options_.command.empty();
+  const int runs = launched ? std::max(1, options_.repeat) : 1;
+  RecordingResult result;
+  Profile done;  // the completed runs, each sample labelled with its run
+  std::vector<std::string> base_comments;
+  int64_t last_checkpoint = MonotonicNs();
+  auto set_child = [&](pid_t p) {
+    if (options_.current_child != nullptr) options_.current_child->store(p);
+  };
+
+  for (int i = 0; i < runs && !stop.load(); ++i) {
+    const int64_t run_start = MonotonicNs();
+    std::optional<LaunchedCommand> command;
+    std::unique_ptr<PythonProcess> python;
+    if (launched) {
+      PYSTROBE_ASSIGN_OR_RETURN(LaunchedCommand c,
+                                LaunchedCommand::Start(options_.command));
+      command.emplace(std::move(c));
+      set_child(command->pid());
+      absl::StatusOr<std::unique_ptr<PythonProcess>> found =
+          command->FindPython(stop);
+      if (!found.ok()) {
+        // Never leave the command running unprofiled (and a Cancelled
+        // search means we are being stopped anyway).
+        command->Terminate();
+        set_child(0);
+        return found.status();
+      }
+      python = *std::move(found);
+    } else {
+      PYSTROBE_ASSIGN_OR_RETURN(python, PythonProcess::Attach(options_.pid));
+    }
+    if (base_comments.empty()) {
+      result.python_version = python->version().ToString();
+      result.command_line = ProcFs()
+                                .CommandLine(python->pid())
+                                .value_or(absl::StrJoin(options_.command, " "));
+      base_comments.push_back(
+          absl::StrCat("command_line=", result.command_line));
+      if (launched) {
+        base_comments.push_back(absl::StrCat(
+            "pystrobe.command=", absl::StrJoin(options_.command, " ")));
+      }
+      base_comments.push_back(
+          absl::StrCat("pystrobe_version=", PYSTROBE_VERSION));
+    }
+
+    Sampler sampler(python.get(), options_.sampler);
+    RunSummary run;
+    run.index = i;
+    run.pid = python->pid();
+    absl::Status sink_status;
+    auto on_progress = [&](const SamplerStats& s) {
+      const int64_t now = MonotonicNs();
+      run.stats = s;
+      run.wall_s = static_cast<double>(now - run_start) / 1e9;
+      if (progress) progress(run, runs);
+      bool due = options_.checkpoint_s > 0 &&
+                 static_cast<double>(now - last_checkpoint) / 1e9 >=
+                     options_.checkpoint_s;
+      if (options_.checkpoint_now != nullptr &&
+          options_.checkpoint_now->exchange(false)) {
+        due = true;
+      }
+      if (!due || sink == nullptr || !sink_status.ok()) return;
+      last_checkpoint = now;
+      Profile so_far =
+          Combine(done, sampler.BuildProfile(base_comments), i, launched);
+      RecordingResult partial = result;
+      partial.runs.push_back(run);
+      for (std::string& c : RecordingComments(partial, launched)) {
+        so_far.comments.push_back(std::move(c));
+      }
+      sink_status = sink->Write(so_far, /*final=*/false);
+    };
+    absl::Status sampled = sampler.Run(stop, on_progress);
+    if (!sampled.ok()) {
+      if (command) command->Terminate();
+      set_child(0);
+      return sampled;
+    }
+    if (!sink_status.ok()) {
+      if (command) command->Terminate();
+      set_child(0);
+      return sink_status;
+    }
+    run.stats = sampler.stats();
+    if (command) {
+      const LaunchedCommand::Outcome out = command->Wait();
+      set_child(0);
+      run.exit_code = out.exit_code;
+      run.cpu_s = out.cpu_s;
+      if (result.exit_code == 0) result.exit_code = out.exit_code;
+    }
+    run.wall_s = static_cast<double>(MonotonicNs() - run_start) / 1e9;
+    Profile profile = sampler.BuildProfile(base_comments);
+    if (launched) {
+      AppendProfile(profile, {Label{"run", "", i, ""}}, &done);
+    } else {
+      done = std::move(profile);
+    }
+    Accumulate(run.stats, &result.stats);
+    result.runs.push_back(run);
+  }
+  result.stopped = stop.load();
+  result.profile = std::move(done);
+  for (std::string& c : RecordingComments(result, launched)) {
+    result.profile.comments.push_back(std::move(c));
+  }
+  if (sink != nullptr)
+    PYSTROBE_RETURN_IF_ERROR(sink->Write(result.profile, true));
+  return result;
+}
+
+}  // namespace pystrobe
