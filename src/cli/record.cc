@@ -8,14 +8,17 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
+#include "pystrobe/diff/gate.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/recorder/file_sink.h"
+#include "pystrobe/recorder/gate_sink.h"
 #include "pystrobe/recorder/recording.h"
 #include "summary.h"
 
@@ -56,10 +59,28 @@ constexpr char kUsage[] =
     "                         flamegraph; pprof always has thread labels)\n"
     "  --checkpoint SECONDS   write the profile so far this often (default\n"
     "                         30; 0: only at the end); SIGUSR1 writes one "
-    "now\n";
+    "now\n"
+    "\n"
+    "The regression gate in the same command (CI):\n"
+    "  --compare BASE         compare the recording with BASE (a profile "
+    "file,\n"
+    "                         or a stored baseline NAME, NAME@N, NAME --last\n"
+    "                         K), print the report on stdout and exit with "
+    "the\n"
+    "                         gate's status (0 OK, 1 regression with\n"
+    "                         --fail-on-regression, 3 inconclusive with\n"
+    "                         --fail-on-inconclusive)\n"
+    "  --save NAME            also store the recording as the next entry of\n"
+    "                         baseline NAME\n"
+    "  -f, --format table|json|csv|markdown   with --compare: the report's\n"
+    "                         format\n"
+    "and pystrobe-diff compare's options:\n";
 
 struct RecordArgs {
   RecordingOptions recording;
+  GateOptions gate;
+  std::string compare;  // BASE
+  std::string save;     // NAME
   std::string output;
   OutputFormat format = OutputFormat::kPprof;
   bool per_thread = false;
@@ -124,15 +145,26 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       }
     } else if (a == "-o" || a == "--output") {
       if (!value(&o.output)) return std::nullopt;
+    } else if (a == "--compare") {
+      if (!value(&o.compare)) return std::nullopt;
+    } else if (a == "--save") {
+      if (!value(&o.save)) return std::nullopt;
     } else if (a == "-f" || a == "--format") {
+      // A profile format names the output; a report format, the report of
+      // --compare.
       if (!value(&v)) return std::nullopt;
       std::optional<OutputFormat> f = ParseOutputFormat(v);
-      if (!f) {
+      std::vector<std::string> as_gate = {"--format", v};
+      size_t at = 0;
+      if (f) {
+        o.format = *f;
+      } else if (!ParseGateOption(as_gate, &at, &o.gate, error) ||
+                 !error->empty()) {
         *error = "unknown format '" + v +
-                 "' (pprof, collapsed, speedscope, flamegraph)";
+                 "' (profiles: pprof, collapsed, speedscope, flamegraph; "
+                 "--compare reports: table, json, csv, markdown)";
         return std::nullopt;
       }
-      o.format = *f;
     } else if (a == "-r" || a == "--rate") {
       if (!value(&v)) return std::nullopt;
       if (!absl::SimpleAtod(v, &s.rate_hz) ||
@@ -175,6 +207,8 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       s.lines = false;
     } else if (a == "--threads") {
       o.per_thread = true;
+    } else if (ParseGateOption(args, &i, &o.gate, error)) {
+      if (!error->empty()) return std::nullopt;
     } else {
       *error = "unknown argument '" + a + "'";
       return std::nullopt;
@@ -241,6 +275,7 @@ int RunRecord(const std::vector<std::string>& args) {
     if (a == "--") break;
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
+      std::fputs(kGateOptionsHelp, stdout);
       return kExitOk;
     }
   }
@@ -269,11 +304,17 @@ int RunRecord(const std::vector<std::string>& args) {
   RenderOptions render;
   render.per_thread = o.per_thread;
   render.lines = r.sampler.lines;
-  FileSink sink(o.output, o.format, render);
-  if (absl::Status writable = sink.Check(); !writable.ok()) {
+  FileSink file(o.output, o.format, render);
+  if (absl::Status writable = file.Check(); !writable.ok()) {
     PrintError(writable);
     return kExitFailure;
   }
+  GateSink gate(o.gate, o.compare, o.save, o.output);
+  if (absl::Status base = gate.Check(); !base.ok()) {
+    PrintError(base);
+    return kExitUsage;
+  }
+  TeeSink sink({&file, &gate});
 
   struct sigaction action {};
   action.sa_sigaction = OnSignal;
@@ -295,6 +336,10 @@ int RunRecord(const std::vector<std::string>& args) {
       &sink);
   if (tty) std::fputs("\r\x1b[K", stderr);
   if (!result.ok()) {
+    if (absl::IsInvalidArgument(result.status())) {  // the gate's bad input
+      PrintError(result.status());
+      return kExitUsage;
+    }
     absl::Status status =
         launched ? result.status() : ExplainFailure(r.pid, result.status());
     PrintError(status);

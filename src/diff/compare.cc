@@ -1,5 +1,9 @@
-// Compare: per function, base vs new, and whether a change is real.
-// docs/statistics.md explains the method.
+// Compare: the verdicts. Replicates (replicates.h), normalization
+// (normalization.h), the tests (statistics.h) and attribution
+// (attribution.h) come together here; docs/statistics.md explains the
+// method.
+
+#include "pystrobe/diff/compare.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,67 +11,121 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "pystrobe/diff/compare.h"
+#include "attribution.h"
+#include "normalization.h"
+#include "replicates.h"
 #include "statistics.h"
 
 namespace pystrobe {
 namespace {
 
-const std::vector<int64_t>& ByBatch(const FunctionStats& f, Metric m) {
-  return m == Metric::kSelf ? f.self_by_batch : f.total_by_batch;
-}
+using diff::Scaling;
+using diff::Series;
+using diff::Side;
 
-int64_t Value(const FunctionStats& f, Metric m) {
-  return m == Metric::kSelf ? f.self : f.total;
-}
-
-// What one unit of weight is worth in the reported unit: seconds for
-// nanoseconds, the raw unit otherwise.
-double UnitScale(const ValueType& t) {
-  return t.unit == "nanoseconds" ? 1e-9 : 1.0;
-}
-
-int NonEmptyBatches(const FunctionTable& t) {
-  int n = 0;
-  for (int64_t w : t.total_by_batch) n += w > 0 ? 1 : 0;
-  return n;
-}
-
-// One side's estimate of a function's metric in the reported unit.
-stats::Estimate EstimateOf(const FunctionTable& t, const FunctionStats* f,
-                           Metric m, const CompareOptions& options) {
-  static const std::vector<int64_t> kNone;
-  const std::vector<int64_t>& w = f != nullptr ? ByBatch(*f, m) : kNone;
-  stats::Estimate share = stats::ShareFromBatches(
-      w, t.total_by_batch, static_cast<double>(t.sample_count),
-      options.design_effect);
-  if (options.normalize == Normalize::kShare) return share;
-  // Seconds = share * the run's total: Var = W^2 Var(share), which is
-  // B * var(batch sum) for equal batches, conditional on the run's length.
-  return stats::Scaled(
-      share, static_cast<double>(t.grand_total) * UnitScale(t.value_type));
-}
-
-double Share(const FunctionTable& t, const FunctionStats* f, Metric m) {
-  if (f == nullptr || t.grand_total <= 0) return 0;
-  return static_cast<double>(Value(*f, m)) / static_cast<double>(t.grand_total);
-}
-
-double Reported(const FunctionTable& t, const FunctionStats* f, Metric m,
-                Normalize normalize) {
-  if (f == nullptr) return 0;
-  if (normalize == Normalize::kShare) return Share(t, f, m);
-  return static_cast<double>(Value(*f, m)) * UnitScale(t.value_type);
-}
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::string Describe(const ValueType& t) {
   return absl::StrCat(t.type, "/", t.unit);
 }
+
+// Seconds for nanoseconds, the raw unit otherwise.
+double SecondsPerUnit(const ValueType& t) {
+  return t.unit == "nanoseconds" ? 1e-9 : 1.0;
+}
+
+double Mean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / static_cast<double>(v.size());
+}
+
+double SumSquares(const std::vector<double>& v, double mean) {
+  double s = 0;
+  for (double x : v) s += (x - mean) * (x - mean);
+  return s;
+}
+
+double GeometricMean(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += std::log(x);
+  return v.empty() ? 1 : std::exp(s / static_cast<double>(v.size()));
+}
+
+double DeltaPct(double base, double now) {
+  if (base > 0) return (now - base) / base * 100;
+  return now > 0 ? kInf : 0;
+}
+
+// One function's normalized values of one metric on both sides.
+struct Measure {
+  std::vector<double> base, now;
+  double mean_base = 0, mean_now = 0;
+  double ss = 0;  // within-side sum of squares, pooled
+  double df = 0;
+  double share = 0;    // of the larger side (raw)
+  double samples = 0;  // on the larger side
+  bool above_floor = false;
+  // Test results.
+  bool tested = false;
+  double p = 1;
+  double se = kInf;
+  double test_df = 0;
+  double detectable_pct = kInf;
+  size_t test_index = 0;
+  Verdict verdict = Verdict::kUnchanged;
+  double delta_pct = 0;
+};
+
+std::vector<double> Normalized(const std::vector<double>* raw,
+                               const std::vector<double>& scale, double unit) {
+  std::vector<double> out(scale.size(), 0);
+  if (raw == nullptr) return out;
+  for (size_t r = 0; r < scale.size(); ++r)
+    out[r] = (*raw)[r] / scale[r] * unit;
+  return out;
+}
+
+void Describe(const std::vector<double>* raw_base, const Side& base,
+              const std::vector<double>* raw_now, const Side& now,
+              const Scaling& s, double unit, const CompareOptions& options,
+              Measure* m) {
+  m->base = Normalized(raw_base, s.base, unit);
+  m->now = Normalized(raw_now, s.now, unit);
+  m->mean_base = Mean(m->base);
+  m->mean_now = Mean(m->now);
+  m->ss = SumSquares(m->base, m->mean_base) + SumSquares(m->now, m->mean_now);
+  m->df = static_cast<double>(base.n - 1 + now.n - 1);
+  auto raw_sum = [](const std::vector<double>* v) {
+    double x = 0;
+    if (v != nullptr) {
+      for (double y : *v) x += y;
+    }
+    return x;
+  };
+  const double sum_b = raw_sum(raw_base), sum_n = raw_sum(raw_now);
+  const double share_b = base.grand_total > 0 ? sum_b / base.grand_total : 0;
+  const double share_n = now.grand_total > 0 ? sum_n / now.grand_total : 0;
+  const bool larger_is_new = share_n >= share_b;
+  m->share = std::max(share_b, share_n);
+  m->samples =
+      larger_is_new
+          ? (now.weight_per_sample > 0 ? sum_n / now.weight_per_sample : 0)
+          : (base.weight_per_sample > 0 ? sum_b / base.weight_per_sample : 0);
+  m->above_floor =
+      m->share >= options.min_share && m->samples >= options.min_samples;
+  m->delta_pct = DeltaPct(m->mean_base, m->mean_now);
+}
+
+struct Row {
+  FunctionKey key;
+  Measure self, total;
+  bool in_base = false, in_now = false;
+};
 
 }  // namespace
 
@@ -87,17 +145,28 @@ const char* VerdictName(Verdict v) {
   return "unknown";
 }
 
+const char* MetricName(Metric m) {
+  switch (m) {
+    case Metric::kSelf:
+      return "self";
+    case Metric::kTotal:
+      return "total";
+    case Metric::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
 absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
                                    const FunctionTable& now,
                                    const CompareOptions& options) {
   if (base.empty()) {
     return absl::InvalidArgumentError("no baseline profile to compare with");
   }
-  for (const FunctionTable* t : {&base.front(), &now}) {
-    if (t->grand_total <= 0) {
-      return absl::InvalidArgumentError("cannot compare an empty profile");
-    }
+  if (now.grand_total <= 0) {
+    return absl::InvalidArgumentError("cannot compare an empty profile");
   }
+  std::vector<const FunctionTable*> base_tables;
   for (const FunctionTable& b : base) {
     if (b.grand_total <= 0) {
       return absl::InvalidArgumentError("cannot compare an empty profile");
@@ -107,135 +176,220 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
           "incompatible sample types: baseline weighs ", Describe(b.value_type),
           ", the new profile ", Describe(now.value_type)));
     }
+    base_tables.push_back(&b);
   }
 
-  const Metric m = options.metric;
-  const double k = static_cast<double>(base.size());
-
-  // Every key on either side (the final sort makes the order deterministic).
-  std::vector<FunctionKey> keys;
-  absl::flat_hash_set<FunctionKey> seen;
-  for (const auto& [key, stats] : now.functions) {
-    if (seen.insert(key).second) keys.push_back(key);
+  const Side sb = diff::BuildSide(base_tables);
+  const Side sn = diff::BuildSide({&now});
+  Normalize mode = options.normalize;
+  if (mode == Normalize::kAuto) {
+    mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
   }
-  for (const FunctionTable& b : base) {
-    for (const auto& [key, stats] : b.functions) {
-      if (seen.insert(key).second) keys.push_back(key);
-    }
-  }
+  const bool time_mode = mode != Normalize::kShare;
+  const Scaling scaling = diff::ComputeScaling(sb, sn, mode);
+  const double unit = time_mode ? SecondsPerUnit(now.value_type) : 1.0;
+  const bool test_self = options.metric != Metric::kTotal;
+  const bool test_total = options.metric != Metric::kSelf;
 
-  // Run-to-run spread pooled over the functions every entry has above the
-  // floor: one function's s^2 over K = 3 entries is too noisy alone.
-  double pooled_cv2 = 0;
-  double pooled_df = 0;
-  if (base.size() >= 2) {
-    std::vector<std::vector<stats::Estimate>> runs_by_function;
-    for (const FunctionKey& key : keys) {
-      std::vector<stats::Estimate> runs;
-      for (const FunctionTable& b : base) {
-        auto it = b.functions.find(key);
-        if (it == b.functions.end() ||
-            Share(b, &it->second, m) < options.min_share) {
-          break;
+  // Every function on either side, in a deterministic order.
+  std::vector<Row> rows;
+  {
+    absl::flat_hash_map<FunctionKey, size_t> index;
+    for (const Side* side : {&sb, &sn}) {
+      for (const auto& [key, series] : side->functions) {
+        if (index.try_emplace(key, rows.size()).second) {
+          rows.push_back(Row{key, {}, {}, false, false});
         }
-        runs.push_back(EstimateOf(b, &it->second, m, options));
       }
-      if (runs.size() == base.size()) runs_by_function.push_back(runs);
     }
-    pooled_cv2 = stats::PooledBetweenRunCv2(runs_by_function);
-    pooled_df = (k - 1) * static_cast<double>(runs_by_function.size());
+  }
+  for (Row& row : rows) {
+    auto ib = sb.functions.find(row.key);
+    auto in = sn.functions.find(row.key);
+    const Series* b = ib == sb.functions.end() ? nullptr : &ib->second;
+    const Series* n = in == sn.functions.end() ? nullptr : &in->second;
+    Describe(b ? &b->self : nullptr, sb, n ? &n->self : nullptr, sn, scaling,
+             unit, options, &row.self);
+    Describe(b ? &b->total : nullptr, sb, n ? &n->total : nullptr, sn, scaling,
+             unit, options, &row.total);
+    row.in_base = row.total.mean_base > 0;
+    row.in_now = row.total.mean_now > 0;
+  }
+
+  // The variance trend per metric, pooled over the functions above the
+  // floor, as the prior of each function's own between-replicate variance.
+  auto fit = [&](Measure Row::*metric) {
+    std::vector<stats::TrendPoint> points;
+    for (const Row& row : rows) {
+      const Measure& m = row.*metric;
+      if (!m.above_floor || !(m.df > 0) || !row.in_base || !row.in_now) {
+        continue;
+      }
+      const double pooled =
+          (m.mean_base * sb.n + m.mean_now * sn.n) / (sb.n + sn.n);
+      points.push_back({pooled, m.ss / m.df, m.df});
+    }
+    return stats::FitVarianceTrend(points);
+  };
+  const stats::VarianceTrend trend_self = fit(&Row::self);
+  const stats::VarianceTrend trend_total = fit(&Row::total);
+  // What one sample weighs in normalized units, per side: the Poisson floor
+  // of a replicate's variance is that times the function's mean.
+  const double sample_b =
+      sb.weight_per_sample * unit / GeometricMean(scaling.base);
+  const double sample_n =
+      sn.weight_per_sample * unit / GeometricMean(scaling.now);
+
+  std::vector<double> raw_p;
+  std::vector<Measure*> tested;
+  auto test = [&](Measure* m, const stats::VarianceTrend& trend) {
+    if (!m->above_floor) return;
+    double s2 = m->df > 0 ? m->ss / m->df : 0;
+    double df = m->df;
+    const double pooled =
+        (m->mean_base * sb.n + m->mean_now * sn.n) / (sb.n + sn.n);
+    if (trend.valid) {
+      s2 = (options.prior_df * trend.Predict(pooled) + m->df * s2) /
+           (options.prior_df + m->df);
+      df = m->df + options.prior_df;
+    }
+    if (!(df > 0)) return;  // no variance to judge by: untested
+    if (!trend.valid) {
+      // Few functions to pool over: at least the sampling noise of a count.
+      s2 = std::max(s2,
+                    std::max(sample_b * m->mean_base, sample_n * m->mean_now));
+    }
+    // The per-side speed scale's uncertainty moves NEW's mean as a whole.
+    m->se = std::sqrt(s2 * (1.0 / sb.n + 1.0 / sn.n) +
+                      scaling.log_scale_variance * m->mean_base * m->mean_base);
+    m->test_df = df;
+    const double diff = m->mean_now - m->mean_base;
+    m->p = m->se > 0 ? stats::StudentTwoSidedP(diff / m->se, df)
+                     : (diff == 0 ? 1 : 0);
+    m->tested = true;
+    m->test_index = raw_p.size();
+    raw_p.push_back(m->p);
+    tested.push_back(m);
+  };
+  for (Row& row : rows) {
+    if (!row.in_base || !row.in_now) continue;  // new or gone: listed
+    if (test_self) test(&row.self, trend_self);
+    if (test_total) test(&row.total, trend_total);
+  }
+  const std::vector<double> adjusted = stats::HolmAdjust(raw_p);
+  const double tests = static_cast<double>(std::max<size_t>(1, raw_p.size()));
+  for (Measure* m : tested) {
+    m->p = adjusted[m->test_index];
+    if (m->mean_base > 0) {
+      m->detectable_pct =
+          100 *
+          stats::DetectableDifference(m->se, m->test_df, options.alpha / tests,
+                                      options.power) /
+          m->mean_base;
+    }
+    if (m->p < options.alpha && m->delta_pct > options.threshold_pct) {
+      m->verdict = Verdict::kRegression;
+    } else if (m->p < options.alpha && m->delta_pct < -options.threshold_pct) {
+      m->verdict = Verdict::kImprovement;
+    }
+  }
+
+  // Growth of self time and of each call, for attribution.
+  diff::Growth growth;
+  for (const Row& row : rows) {
+    growth.self[row.key] = row.self.mean_now - row.self.mean_base;
+  }
+  {
+    absl::flat_hash_map<EdgeKey, bool> seen;
+    for (const Side* side : {&sb, &sn}) {
+      for (const auto& [edge, values] : side->edges) {
+        if (!seen.try_emplace(edge, true).second) continue;
+        auto ib = sb.edges.find(edge);
+        auto in = sn.edges.find(edge);
+        const double b = Mean(Normalized(
+            ib == sb.edges.end() ? nullptr : &ib->second, scaling.base, unit));
+        const double n = Mean(Normalized(
+            in == sn.edges.end() ? nullptr : &in->second, scaling.now, unit));
+        growth.calls[edge.caller].emplace_back(edge.callee, n - b);
+      }
+    }
   }
 
   Comparison c;
   c.value_type = now.value_type;
   c.base_entries = static_cast<int>(base.size());
-  std::vector<size_t> tested;  // rows that get a test
-  std::vector<double> raw_p;
-
-  for (const FunctionKey& key : keys) {
-    auto it_new = now.functions.find(key);
-    const FunctionStats* f_new =
-        it_new == now.functions.end() ? nullptr : &it_new->second;
-    std::vector<const FunctionStats*> f_base;
-    bool in_base = false;
-    for (const FunctionTable& b : base) {
-      auto it = b.functions.find(key);
-      f_base.push_back(it == b.functions.end() ? nullptr : &it->second);
-      in_base = in_base || f_base.back() != nullptr;
-    }
-
-    FunctionDiff row;
-    row.key = key;
-    double base_share = 0;
-    double base_samples = 0;
-    for (size_t i = 0; i < base.size(); ++i) {
-      double share = Share(base[i], f_base[i], m);
-      base_share += share / k;
-      base_samples += share * static_cast<double>(base[i].sample_count) / k;
-      row.base_self +=
-          Reported(base[i], f_base[i], Metric::kSelf, options.normalize) / k;
-      row.base_total +=
-          Reported(base[i], f_base[i], Metric::kTotal, options.normalize) / k;
-    }
-    row.new_self = Reported(now, f_new, Metric::kSelf, options.normalize);
-    row.new_total = Reported(now, f_new, Metric::kTotal, options.normalize);
-    double new_share = Share(now, f_new, m);
-    double new_samples = new_share * static_cast<double>(now.sample_count);
-    bool larger_is_new = new_share >= base_share;
-    row.above_floor =
-        std::max(base_share, new_share) >= options.min_share &&
-        (larger_is_new ? new_samples : base_samples) >= options.min_samples;
-
-    double base_value = m == Metric::kSelf ? row.base_self : row.base_total;
-    double new_value = m == Metric::kSelf ? row.new_self : row.new_total;
-    row.impact = std::fabs(new_value - base_value);
-    if (base_value > 0) {
-      row.delta_pct = (new_value - base_value) / base_value * 100;
+  c.runs_base = sb.n;
+  c.runs_new = sn.n;
+  c.fixed_work = time_mode;
+  c.metric = options.metric;
+  c.replicates =
+      absl::StrCat("base: ", sb.description, "; new: ", sn.description);
+  double floor_share = 0, covered = 0;
+  std::vector<std::pair<double, double>> detectable_by_share;
+  for (Row& row : rows) {
+    FunctionDiff d;
+    d.key = row.key;
+    d.base_self = row.self.mean_base;
+    d.new_self = row.self.mean_now;
+    d.base_total = row.total.mean_base;
+    d.new_total = row.total.mean_now;
+    d.self_delta_pct = row.self.delta_pct;
+    d.total_delta_pct = row.total.delta_pct;
+    const Measure* decided = nullptr;
+    if (test_self && row.self.verdict == Verdict::kRegression) {
+      decided = &row.self;
+      d.decided_by = Metric::kSelf;
+    } else if (test_total && row.total.verdict == Verdict::kRegression) {
+      decided = &row.total;
+      d.decided_by = Metric::kTotal;
+    } else if (test_self && row.self.verdict == Verdict::kImprovement) {
+      decided = &row.self;
+      d.decided_by = Metric::kSelf;
+    } else if (test_total && row.total.verdict == Verdict::kImprovement) {
+      decided = &row.total;
+      d.decided_by = Metric::kTotal;
+    } else if (test_total) {
+      decided = &row.total;
+      d.decided_by = Metric::kTotal;
     } else {
-      row.delta_pct =
-          new_value > 0 ? std::numeric_limits<double>::infinity() : 0;
+      decided = &row.self;
+      d.decided_by = Metric::kSelf;
     }
-
-    if (!in_base || (base_value == 0 && new_value > 0)) {
-      // No base to be relative to: listed, not tested.
-      row.verdict = Verdict::kNew;
-      if (row.above_floor) ++c.new_functions;
-    } else if (f_new == nullptr || (new_value == 0 && base_value > 0)) {
-      row.verdict = Verdict::kGone;
-      row.delta_pct = -100;
-      if (row.above_floor) ++c.gone_functions;
-    } else if (row.above_floor) {
-      std::vector<stats::Estimate> runs;
-      for (size_t i = 0; i < base.size(); ++i) {
-        runs.push_back(EstimateOf(base[i], f_base[i], m, options));
+    d.above_floor = (test_self && row.self.above_floor) ||
+                    (test_total && row.total.above_floor);
+    d.delta_pct = decided->delta_pct;
+    d.p_value = decided->p;
+    d.detectable_pct = decided->detectable_pct;
+    d.impact = std::fabs(decided->mean_now - decided->mean_base);
+    if (!row.in_base && row.in_now) {
+      d.verdict = Verdict::kNew;
+      d.delta_pct = kInf;
+      if (d.above_floor) ++c.new_functions;
+    } else if (row.in_base && !row.in_now) {
+      d.verdict = Verdict::kGone;
+      d.delta_pct = -100;
+      if (d.above_floor) ++c.gone_functions;
+    } else {
+      d.verdict = decided->verdict;
+      if (d.verdict == Verdict::kRegression) {
+        ++c.regressions;
+        d.cause = diff::ExplainGrowth(row.key, d.decided_by, growth);
+      } else if (d.verdict == Verdict::kImprovement) {
+        ++c.improvements;
       }
-      double run_mean = 0;
-      for (const stats::Estimate& r : runs) run_mean += r.mean / k;
-      stats::MergedRuns merged =
-          stats::MergeRuns(runs, pooled_cv2 * run_mean * run_mean, pooled_df);
-      stats::Estimate e_new = stats::WithBetweenRunVariance(
-          EstimateOf(now, f_new, m, options), merged);
-      raw_p.push_back(stats::WelchTwoSidedP(merged.mean, e_new));
-      tested.push_back(c.rows.size());
     }
-    c.rows.push_back(std::move(row));
-  }
-
-  std::vector<double> adjusted = stats::HolmAdjust(raw_p);
-  for (size_t i = 0; i < tested.size(); ++i) {
-    FunctionDiff& row = c.rows[tested[i]];
-    row.p_value = adjusted[i];
-    if (row.p_value >= options.alpha) continue;
-    if (row.delta_pct > options.threshold_pct) {
-      row.verdict = Verdict::kRegression;
-      ++c.regressions;
-    } else if (row.delta_pct < -options.threshold_pct) {
-      row.verdict = Verdict::kImprovement;
-      ++c.improvements;
+    // Coverage: could a threshold-sized change have been seen where the
+    // (self) time is?
+    const Measure& cover =
+        options.metric == Metric::kTotal ? row.total : row.self;
+    if (row.self.above_floor && row.in_base) {
+      const double share = row.self.share;
+      floor_share += share;
+      if (cover.detectable_pct <= options.threshold_pct) covered += share;
+      detectable_by_share.emplace_back(cover.detectable_pct, share);
     }
+    c.rows.push_back(std::move(d));
   }
-  c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
-
   std::sort(c.rows.begin(), c.rows.end(),
             [](const FunctionDiff& a, const FunctionDiff& b) {
               if (a.impact != b.impact) return a.impact > b.impact;
@@ -244,25 +398,79 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
               return a.key.line < b.key.line;
             });
 
-  int min_batches = NonEmptyBatches(now);
-  for (const FunctionTable& b : base) {
-    min_batches = std::min(min_batches, NonEmptyBatches(b));
+  // The whole run (or recording), raw: what a stopwatch would say.
+  const double seconds = SecondsPerUnit(now.value_type);
+  c.whole.base = Mean(sb.total) * seconds;
+  c.whole.now = Mean(sn.total) * seconds;
+  c.whole.delta_pct = DeltaPct(c.whole.base, c.whole.now);
+  if (time_mode && scaling.median_of_ratios) {
+    c.whole.speed_scale =
+        GeometricMean(scaling.now) / GeometricMean(scaling.base);
   }
-  std::string variance =
-      min_batches >= 2
-          ? "batch-means variance (autocorrelation-aware)"
-          : absl::StrFormat("binomial variance x design effect %g (no batches)",
-                            options.design_effect);
+  auto mean_cpu = [](const Side& s) {
+    double sum = 0;
+    int n = 0;
+    for (const RunInfo& r : s.runs) {
+      if (r.cpu_s >= 0) {
+        sum += r.cpu_s;
+        ++n;
+      }
+    }
+    return n > 0 ? sum / n : -1.0;
+  };
+  c.whole.base_cpu_s = mean_cpu(sb);
+  c.whole.new_cpu_s = mean_cpu(sn);
+
+  c.covered_share = floor_share > 0 ? covered / floor_share : 0;
+  c.conclusive = c.covered_share >= options.conclusive_share;
+  if (!c.conclusive) {
+    // The share-weighted median of the detectable changes, and the number
+    // of runs that would bring it to the threshold (it shrinks with the
+    // square root of the replicates).
+    std::sort(detectable_by_share.begin(), detectable_by_share.end());
+    double acc = 0, median = kInf;
+    for (const auto& [pct, share] : detectable_by_share) {
+      acc += share;
+      if (acc >= floor_share / 2) {
+        median = pct;
+        break;
+      }
+    }
+    const int n = std::min(sb.n, sn.n);
+    if (std::isinf(median) || n < 2) {
+      c.suggested_runs = std::max(5, 2 * n);
+    } else {
+      c.suggested_runs =
+          static_cast<int>(std::ceil(n * (median / options.threshold_pct) *
+                                     (median / options.threshold_pct)));
+      c.suggested_runs = std::clamp(c.suggested_runs, n + 1, 100);
+    }
+    if (raw_p.empty()) {
+      c.inconclusive_reason =
+          sb.n < 2 && sn.n < 2
+              ? "each side is a single recording, so there is no "
+                "run-to-run spread to judge a change by"
+              : "no function is above the noise floor on both sides";
+    } else if (std::isinf(median)) {
+      c.inconclusive_reason = absl::StrFormat(
+          "a %g%% change was detectable only for functions holding %.0f%% "
+          "of the time",
+          options.threshold_pct, 100 * c.covered_share);
+    } else {
+      c.inconclusive_reason = absl::StrFormat(
+          "a %g%% change was detectable only for functions holding %.0f%% "
+          "of the time (typical detectable change: %.0f%%)",
+          options.threshold_pct, 100 * c.covered_share, median);
+    }
+  }
+  c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
   c.method = absl::StrFormat(
-      "Welch t-test of %s %s per function, %s%s, Holm-corrected over %d "
-      "functions at alpha %g",
-      m == Metric::kSelf ? "self" : "total",
-      options.normalize == Normalize::kShare ? "shares" : "time", variance,
-      base.size() >= 2
-          ? absl::StrFormat(", with the spread of %d baseline runs",
-                            static_cast<int>(base.size()))
-          : std::string(),
-      static_cast<int>(tested.size()), options.alpha);
+      "moderated t-test of %s time per function (%s), replicates: %s; "
+      "Holm-corrected over %d tests at alpha %g",
+      options.metric == Metric::kBoth ? "self and total"
+                                      : MetricName(options.metric),
+      scaling.method, c.replicates, static_cast<int>(raw_p.size()),
+      options.alpha);
   return c;
 }
 

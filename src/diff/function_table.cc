@@ -1,6 +1,7 @@
 // BuildFunctionTable: one pass over a profile's samples, reducing each to the
 // functions (or lines) it touches.
 
+#include <algorithm>
 #include <cstdint>
 #include <regex>
 #include <string>
@@ -9,15 +10,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "pystrobe/diff/compare.h"
 
 namespace pystrobe {
 namespace {
 
-// More batches than this in a "batch" label is not what pystrobe record
-// writes (at most 32): such a label is someone else's, and ignored.
-constexpr int64_t kMaxBatches = 4096;
+// More units than this in a "batch" or "run" label is not what pystrobe
+// record writes (at most 32 batches; --repeat is at most 10,000): such a
+// label is someone else's, and ignored.
+constexpr int64_t kMaxUnits = 10000;
 
 // The sample type index to weigh by, per TableOptions.
 absl::StatusOr<int> WeightIndex(const Profile& profile,
@@ -53,12 +58,41 @@ int CountIndex(const Profile& profile) {
   return -1;
 }
 
-// The sample's batch, or -1 without a usable "batch" label.
-int64_t BatchOf(const Sample& s) {
+// The value of numeric label `key`, or -1 without a usable one.
+int64_t NumericLabel(const Sample& s, const char* key) {
   for (const Label& l : s.labels) {
-    if (l.key == "batch" && l.is_numeric()) return l.num;
+    if (l.key == key && l.is_numeric()) return l.num;
   }
   return -1;
+}
+
+// "pystrobe.run.3=wall_s=1.2 cpu_s=1.1 exit=0" -> run 3's accounting.
+void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
+  constexpr absl::string_view kPrefix = "pystrobe.run.";
+  absl::string_view rest(c);
+  if (!absl::ConsumePrefix(&rest, kPrefix)) return;
+  const size_t eq = rest.find('=');
+  int index = 0;
+  if (eq == absl::string_view::npos ||
+      !absl::SimpleAtoi(rest.substr(0, eq), &index) || index < 0 ||
+      index >= kMaxUnits) {
+    return;
+  }
+  RunInfo info;
+  for (absl::string_view field :
+       absl::StrSplit(rest.substr(eq + 1), ' ', absl::SkipEmpty())) {
+    const size_t e = field.find('=');
+    if (e == absl::string_view::npos) continue;
+    const absl::string_view name = field.substr(0, e);
+    const std::string value(field.substr(e + 1));
+    if (name == "wall_s") absl::SimpleAtod(value, &info.wall_s);
+    if (name == "cpu_s") absl::SimpleAtod(value, &info.cpu_s);
+    if (name == "exit") absl::SimpleAtoi(value, &info.exit_code);
+  }
+  if (runs->size() <= static_cast<size_t>(index)) {
+    runs->resize(static_cast<size_t>(index) + 1);
+  }
+  (*runs)[static_cast<size_t>(index)] = info;
 }
 
 }  // namespace
@@ -115,18 +149,48 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     key_of_location[i] = it->second;
   }
 
-  // Batches: pystrobe's "batch" label when every sample has a sane one.
-  int64_t batch_count = 1;
-  bool batched = true;
-  for (const Sample& s : profile.samples) {
-    int64_t b = BatchOf(s);
-    if (b < 0 || b >= kMaxBatches) {
-      batched = false;
-      break;
+  // Units: pystrobe's "run" label when every sample has a sane one (a
+  // --repeat recording), else its "batch" label, else the whole profile.
+  FunctionTable table;
+  int64_t runs_declared = 0;
+  for (const std::string& c : profile.comments) {
+    absl::string_view v(c);
+    if (absl::ConsumePrefix(&v, "pystrobe.target=")) {
+      table.launched = v == "launched";
+    } else if (absl::ConsumePrefix(&v, "pystrobe.runs=")) {
+      if (!absl::SimpleAtoi(v, &runs_declared) || runs_declared < 0 ||
+          runs_declared > kMaxUnits) {
+        runs_declared = 0;
+      }
+    } else {
+      ParseRunComment(c, &table.runs);
     }
-    batch_count = std::max(batch_count, b + 1);
   }
-  if (!batched) batch_count = 1;
+  auto units_of = [&](const char* key) -> int64_t {
+    int64_t count = 1;
+    for (const Sample& s : profile.samples) {
+      const int64_t u = NumericLabel(s, key);
+      if (u < 0 || u >= kMaxUnits) return 0;
+      count = std::max(count, u + 1);
+    }
+    return count;
+  };
+  const char* unit_label = nullptr;
+  int64_t unit_count = 1;
+  if (int64_t runs = units_of("run"); runs > 0) {
+    unit_label = "run";
+    unit_count = std::max(runs, runs_declared);
+    table.units = UnitKind::kRuns;
+    table.launched = true;
+  } else if (int64_t batches = units_of("batch"); batches > 0) {
+    unit_label = "batch";
+    unit_count = batches;
+    table.units = UnitKind::kBatches;
+  }
+  if (table.units != UnitKind::kRuns) table.runs.clear();
+  table.runs.resize(
+      table.units == UnitKind::kRuns ? static_cast<size_t>(unit_count) : 0);
+  const size_t units = static_cast<size_t>(unit_count);
 
   struct Accumulator {
     int64_t self = 0, total = 0;
@@ -134,12 +198,15 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     uint64_t last_sample = 0;  // 1 + index of the last sample counted
   };
   std::vector<Accumulator> acc(keys.size());
-  FunctionTable table;
+  // Edges by (caller, callee) key indices.
+  absl::flat_hash_map<uint64_t, Accumulator> edge_acc;
   table.value_type = profile.sample_types[wi];
   table.duration_ns = profile.duration_nanos;
   table.comments = profile.comments;
-  table.total_by_batch.assign(static_cast<size_t>(batch_count), 0);
+  table.total_by_unit.assign(units, 0);
+  table.samples_by_unit.assign(units, 0);
   int64_t record_count = 0;
+  uint64_t edge_sample = 0;
 
   for (size_t si = 0; si < profile.samples.size(); ++si) {
     const Sample& s = profile.samples[si];
@@ -156,12 +223,17 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
       }
     }
     if (dropped) continue;  // as pprof -ignore: the whole sample goes
-    size_t batch = batched ? static_cast<size_t>(BatchOf(s)) : 0;
+    const size_t batch = unit_label != nullptr
+                             ? static_cast<size_t>(NumericLabel(s, unit_label))
+                             : 0;
     table.grand_total += weight;
-    table.total_by_batch[batch] += weight;
+    table.total_by_unit[batch] += weight;
     ++record_count;
     if (ci >= 0 && static_cast<size_t>(ci) < s.values.size()) {
       table.sample_count += s.values[static_cast<size_t>(ci)];
+      table.samples_by_unit[batch] += s.values[static_cast<size_t>(ci)];
+    } else {
+      table.samples_by_unit[batch] += 1;
     }
     bool leaf = true;
     for (uint64_t id : s.location_ids) {
@@ -170,8 +242,8 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
       if (k < 0) continue;
       Accumulator& a = acc[static_cast<size_t>(k)];
       if (a.self_by_batch.empty()) {
-        a.self_by_batch.assign(static_cast<size_t>(batch_count), 0);
-        a.total_by_batch.assign(static_cast<size_t>(batch_count), 0);
+        a.self_by_batch.assign(units, 0);
+        a.total_by_batch.assign(units, 0);
       }
       if (leaf) {
         a.self += weight;
@@ -184,6 +256,26 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
         a.total += weight;
         a.total_by_batch[batch] += weight;
       }
+    }
+    // Caller -> callee edges, once per sample each (recursion repeats them).
+    int64_t callee = -1;
+    ++edge_sample;
+    for (uint64_t id : s.location_ids) {
+      if (id == 0 || id > key_of_location.size()) continue;
+      const int64_t caller = key_of_location[id - 1];
+      if (caller < 0) continue;
+      if (callee >= 0 && caller != callee) {
+        const uint64_t edge = (static_cast<uint64_t>(caller) << 32) |
+                              static_cast<uint64_t>(callee);
+        Accumulator& e = edge_acc[edge];
+        if (e.total_by_batch.empty()) e.total_by_batch.assign(units, 0);
+        if (e.last_sample != edge_sample) {
+          e.last_sample = edge_sample;
+          e.total += weight;
+          e.total_by_batch[batch] += weight;
+        }
+      }
+      callee = caller;
     }
   }
   if (table.grand_total == 0) {
@@ -209,9 +301,17 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     FunctionStats stats;
     stats.self = a.self;
     stats.total = a.total;
-    stats.self_by_batch = std::move(a.self_by_batch);
-    stats.total_by_batch = std::move(a.total_by_batch);
-    table.functions.emplace(std::move(keys[k]), std::move(stats));
+    stats.self_by_unit = std::move(a.self_by_batch);
+    stats.total_by_unit = std::move(a.total_by_batch);
+    table.functions.emplace(keys[k], std::move(stats));
+  }
+  table.edges.reserve(edge_acc.size());
+  for (auto& [edge, a] : edge_acc) {
+    FunctionStats stats;
+    stats.total = a.total;
+    stats.total_by_unit = std::move(a.total_by_batch);
+    table.edges.emplace(EdgeKey{keys[edge >> 32], keys[edge & 0xffffffffu]},
+                        std::move(stats));
   }
   return table;
 }

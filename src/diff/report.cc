@@ -35,21 +35,39 @@ bool IsNanoseconds(const Comparison& c) {
 }
 
 // A value of a row as people read it: a share in percent, or seconds.
-std::string FormatValue(const Comparison& c, const ReportOptions& o, double v) {
-  if (o.compare.normalize == Normalize::kShare) {
+std::string FormatValue(const Comparison& c, const ReportOptions&, double v) {
+  if (!c.fixed_work) {
     return absl::StrFormat("%.2f%%", 100 * v);
   }
   if (IsNanoseconds(c)) return absl::StrFormat("%.3fs", v);
   return absl::StrFormat("%.6g", v);
 }
 
+std::string FormatPct(double pct) {
+  if (std::isinf(pct)) return pct > 0 ? "new" : "gone";
+  if (std::isnan(pct)) return "-";
+  if (std::fabs(pct) < 10) return absl::StrFormat("%+.1f%%", pct);
+  return absl::StrFormat("%+.0f%%", pct);
+}
+
 std::string FormatDelta(const FunctionDiff& d) {
   if (d.verdict == Verdict::kNew || std::isinf(d.delta_pct)) return "new";
   if (d.verdict == Verdict::kGone) return "gone";
-  if (std::isnan(d.delta_pct)) return "-";
-  if (std::fabs(d.delta_pct) < 10)
-    return absl::StrFormat("%+.1f%%", d.delta_pct);
-  return absl::StrFormat("%+.0f%%", d.delta_pct);
+  return FormatPct(d.delta_pct);
+}
+
+// Per metric delta of a row, "new"/"gone" where a side is absent.
+std::string FormatMetricDelta(const FunctionDiff& d, double pct) {
+  if (d.verdict == Verdict::kNew) return "new";
+  if (d.verdict == Verdict::kGone) return "gone";
+  return FormatPct(pct);
+}
+
+// The smallest detectable change: "12%", or "-" when it could not be known.
+std::string FormatDetectable(double pct) {
+  if (!std::isfinite(pct)) return "-";
+  if (pct >= 1000) return ">999%";
+  return absl::StrFormat("%.0f%%", pct);
 }
 
 std::string FormatP(double p) {
@@ -83,13 +101,9 @@ std::string ClipRight(const std::string& s, size_t width) {
   return absl::StrCat(s.substr(0, width - 3), "...");
 }
 
-std::string ValueUnit(const Comparison& c, const ReportOptions& o) {
-  if (o.compare.normalize == Normalize::kShare) return "share";
+std::string ValueUnit(const Comparison& c, const ReportOptions&) {
+  if (!c.fixed_work) return "share";
   return IsNanoseconds(c) ? "seconds" : c.value_type.unit;
-}
-
-const char* MetricName(Metric m) {
-  return m == Metric::kSelf ? "self" : "total";
 }
 
 std::string Plural(int n, absl::string_view word) {
@@ -99,14 +113,17 @@ std::string Plural(int n, absl::string_view word) {
 // "wall time share, self decides, threshold +10%, alpha 0.05, floor 0.5%".
 std::string Settings(const Comparison& c, const ReportOptions& o) {
   const std::string what =
-      o.compare.normalize == Normalize::kShare
-          ? absl::StrCat(c.value_type.type, " share of all samples")
-          : absl::StrCat(c.value_type.type, " in ",
-                         IsNanoseconds(c) ? "seconds" : c.value_type.unit);
+      !c.fixed_work
+          ? absl::StrCat(c.value_type.type, " share of the base's total")
+          : absl::StrCat(c.value_type.type, " ",
+                         IsNanoseconds(c) ? "seconds" : c.value_type.unit,
+                         " per run");
   return absl::StrFormat(
-      "%s; %s decides; threshold +%g%%, alpha %g, noise floor %g%% share", what,
-      MetricName(o.compare.metric), o.compare.threshold_pct, o.compare.alpha,
-      100 * o.compare.min_share);
+      "%s; %s decide%s; threshold +%g%%, alpha %g, noise floor %g%% share; "
+      "%d vs %d replicates",
+      what, c.metric == Metric::kBoth ? "self and total" : MetricName(c.metric),
+      c.metric == Metric::kBoth ? "" : "s", o.compare.threshold_pct,
+      o.compare.alpha, 100 * o.compare.min_share, c.runs_base, c.runs_new);
 }
 
 std::string BaseDescription(const Comparison& c, const ReportOptions& o) {
@@ -166,7 +183,12 @@ std::string VerdictLine(const Comparison& c) {
   std::vector<std::string> new_named;
   for (const FunctionDiff& d : c.rows) {
     if (d.verdict == Verdict::kRegression && named.size() < 3) {
-      named.push_back(absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d)));
+      std::string item = absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d),
+                                      " ", MetricName(d.decided_by));
+      if (d.decided_by == Metric::kTotal && !d.cause.empty()) {
+        absl::StrAppend(&item, ": ", d.cause);
+      }
+      named.push_back(std::move(item));
     }
     // Rows are sorted by impact: the first new ones are those above the
     // noise floor, which new_functions counts.
@@ -176,11 +198,11 @@ std::string VerdictLine(const Comparison& c) {
     }
   }
   auto more = [](int n, const std::vector<std::string>& shown) {
-    return n > static_cast<int>(shown.size()) ? ", ..." : "";
+    return n > static_cast<int>(shown.size()) ? "; ..." : "";
   };
   if (c.regressions > 0) {
     return absl::StrCat("FAIL: ", Plural(c.regressions, "regression"), " (",
-                        absl::StrJoin(named, ", "), more(c.regressions, named),
+                        absl::StrJoin(named, "; "), more(c.regressions, named),
                         ")");
   }
   if (c.failed && c.new_functions > 0) {
@@ -197,24 +219,75 @@ std::string VerdictLine(const Comparison& c) {
   if (c.gone_functions > 0) {
     notes.push_back(Plural(c.gone_functions, "gone function"));
   }
-  return absl::StrCat(
-      "OK: no regression",
-      notes.empty() ? "" : absl::StrCat(" (", absl::StrJoin(notes, ", "), ")"));
+  const std::string noted =
+      notes.empty() ? "" : absl::StrCat(" (", absl::StrJoin(notes, ", "), ")");
+  if (!c.conclusive) {
+    return absl::StrCat("INCONCLUSIVE: no regression found", noted, ", but ",
+                        c.inconclusive_reason, " (record more runs: --repeat ",
+                        c.suggested_runs, ")");
+  }
+  return absl::StrCat("OK: no regression", noted);
+}
+
+std::string WholeRunLine(const Comparison& c) {
+  std::string out;
+  if (c.fixed_work) {
+    out = absl::StrFormat("Whole run: %.3fs -> %.3fs sampled per run (%s)",
+                          c.whole.base, c.whole.now,
+                          FormatPct(c.whole.delta_pct));
+    if (c.whole.base_cpu_s >= 0 && c.whole.new_cpu_s >= 0) {
+      absl::StrAppendFormat(&out, ", CPU %.3fs -> %.3fs per run",
+                            c.whole.base_cpu_s, c.whole.new_cpu_s);
+    }
+    if (c.whole.speed_scale != 1) {
+      absl::StrAppendFormat(
+          &out,
+          "; NEW ran at %.2fx the base's time overall (machine speed or a "
+          "change everywhere): function times are compared at equal speed",
+          c.whole.speed_scale);
+    }
+  } else {
+    out = absl::StrFormat(
+        "Whole recording: %.1fs -> %.1fs sampled per replicate; compared as "
+        "shares",
+        c.whole.base, c.whole.now);
+  }
+  return out;
+}
+
+// "  render_page: time grew in spin called from render_page" per regression.
+std::string CauseLines(const Comparison& c, const char* indent) {
+  std::string out;
+  for (const FunctionDiff& d : c.rows) {
+    if (d.verdict != Verdict::kRegression || d.cause.empty()) continue;
+    absl::StrAppend(&out, indent, FunctionLabel(d.key), " ", FormatDelta(d),
+                    " ", MetricName(d.decided_by), ": ", d.cause, "\n");
+  }
+  return out;
 }
 
 std::string RenderTable(const Comparison& c, const ReportOptions& options) {
   const std::vector<const FunctionDiff*> rows = SelectRows(c, options);
   std::vector<std::vector<std::string>> cells;
   cells.push_back({"function", "file", "base self", "new self", "base total",
-                   "new total", "delta", "p-value", "verdict"});
+                   "new total", "d self", "d total", "detect", "p-value",
+                   "verdict"});
   for (const FunctionDiff* d : rows) {
+    std::string verdict = VerdictName(d->verdict);
+    if (d->verdict == Verdict::kRegression ||
+        d->verdict == Verdict::kImprovement) {
+      absl::StrAppend(&verdict, " (", MetricName(d->decided_by), ")");
+    }
     cells.push_back({ClipRight(FunctionLabel(d->key), kMaxFunctionWidth),
                      ClipLeft(FileLabel(d->key), kMaxFileWidth),
                      FormatValue(c, options, d->base_self),
                      FormatValue(c, options, d->new_self),
                      FormatValue(c, options, d->base_total),
-                     FormatValue(c, options, d->new_total), FormatDelta(*d),
-                     FormatP(d->p_value), VerdictName(d->verdict)});
+                     FormatValue(c, options, d->new_total),
+                     FormatMetricDelta(*d, d->self_delta_pct),
+                     FormatMetricDelta(*d, d->total_delta_pct),
+                     FormatDetectable(d->detectable_pct), FormatP(d->p_value),
+                     verdict});
   }
   std::vector<size_t> width(cells[0].size(), 0);
   for (const auto& line : cells) {
@@ -254,11 +327,18 @@ std::string RenderTable(const Comparison& c, const ReportOptions& options) {
     absl::StrAppend(&out, "(", hidden,
                     " more not shown; --top N shows more)\n");
   }
-  absl::StrAppend(&out, "\n", kCallsNote, "\nMethod: ", c.method, "\n");
+  const std::string causes = CauseLines(c, "  ");
+  if (!causes.empty())
+    absl::StrAppend(&out, "\nWhere the time grew:\n", causes);
+  absl::StrAppend(&out, "\n", WholeRunLine(c), "\n");
+  absl::StrAppend(&out,
+                  "detect: the smallest change the data could have "
+                  "shown (alpha, 80% power).\n");
+  absl::StrAppend(&out, kCallsNote, "\nMethod: ", c.method, "\n");
   const std::string verdict = VerdictLine(c);
   if (options.color) {
-    absl::StrAppend(&out, kBold, c.failed ? kRed : kGreen, verdict, kReset,
-                    "\n");
+    const char* color = c.failed ? kRed : (c.conclusive ? kGreen : "\x1b[33m");
+    absl::StrAppend(&out, kBold, color, verdict, kReset, "\n");
   } else {
     absl::StrAppend(&out, verdict, "\n");
   }
@@ -272,6 +352,27 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
   std::string out = "{\n";
   absl::StrAppend(&out, "  \"verdict\": ", str(VerdictLine(c)), ",\n");
   absl::StrAppend(&out, "  \"failed\": ", c.failed ? "true" : "false", ",\n");
+  absl::StrAppend(&out, "  \"conclusive\": ", c.conclusive ? "true" : "false",
+                  ",\n");
+  absl::StrAppend(&out, "  \"covered_share\": ", JsonNumber(c.covered_share),
+                  ",\n");
+  absl::StrAppend(
+      &out, "  \"inconclusive_reason\": ", str(c.inconclusive_reason), ",\n");
+  absl::StrAppend(&out, "  \"suggested_runs\": ", c.suggested_runs, ",\n");
+  absl::StrAppend(&out, "  \"runs_base\": ", c.runs_base, ",\n");
+  absl::StrAppend(&out, "  \"runs_new\": ", c.runs_new, ",\n");
+  absl::StrAppend(&out, "  \"replicates\": ", str(c.replicates), ",\n");
+  absl::StrAppend(&out, "  \"fixed_work\": ", c.fixed_work ? "true" : "false",
+                  ",\n");
+  absl::StrAppend(
+      &out, "  \"whole_run\": {\"base_s\": ", JsonNumber(c.whole.base),
+      ", \"new_s\": ", JsonNumber(c.whole.now),
+      ", \"delta_pct\": ", JsonNumber(c.whole.delta_pct),
+      ", \"speed_scale\": ", JsonNumber(c.whole.speed_scale),
+      ", \"base_cpu_s\": ",
+      JsonNumber(c.whole.base_cpu_s < 0 ? NAN : c.whole.base_cpu_s),
+      ", \"new_cpu_s\": ",
+      JsonNumber(c.whole.new_cpu_s < 0 ? NAN : c.whole.new_cpu_s), "},\n");
   absl::StrAppend(&out, "  \"regressions\": ", c.regressions, ",\n");
   absl::StrAppend(&out, "  \"improvements\": ", c.improvements, ",\n");
   absl::StrAppend(&out, "  \"new_functions\": ", c.new_functions, ",\n");
@@ -282,8 +383,7 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
   absl::StrAppend(&out, "  \"value_type\": {\"type\": ", str(c.value_type.type),
                   ", \"unit\": ", str(c.value_type.unit), "},\n");
   absl::StrAppend(&out, "  \"values\": ", str(ValueUnit(c, options)), ",\n");
-  absl::StrAppend(
-      &out, "  \"metric\": ", str(MetricName(options.compare.metric)), ",\n");
+  absl::StrAppend(&out, "  \"metric\": ", str(MetricName(c.metric)), ",\n");
   absl::StrAppend(&out, "  \"threshold_pct\": ",
                   JsonNumber(options.compare.threshold_pct), ",\n");
   absl::StrAppend(&out, "  \"alpha\": ", JsonNumber(options.compare.alpha),
@@ -306,7 +406,13 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
         ", \"base_total\": ", JsonNumber(d.base_total),
         ", \"new_total\": ", JsonNumber(d.new_total),
         ", \"delta_pct\": ", JsonNumber(d.delta_pct),
+        ", \"self_delta_pct\": ", JsonNumber(d.self_delta_pct),
+        ", \"total_delta_pct\": ", JsonNumber(d.total_delta_pct),
+        ", \"decided_by\": ", str(MetricName(d.decided_by)),
         ", \"p_value\": ", JsonNumber(d.p_value),
+        ", \"detectable_pct\": ", JsonNumber(d.detectable_pct),
+        ", \"cause\": ", d.cause.empty() ? "null" : str(d.cause),
+        ", \"above_floor\": ", d.above_floor ? "true" : "false",
         ", \"impact\": ", JsonNumber(d.impact), ", \"calls\": null}");
   }
   out.append(rows.empty() ? "]\n}\n" : "\n  ]\n}\n");
@@ -323,15 +429,17 @@ std::string RenderCsv(const Comparison& c, const ReportOptions& options) {
   };
   std::string out =
       "function,file,line,verdict,base_self,new_self,base_total,new_total,"
-      "delta_pct,p_value,impact,values,calls\r\n";
+      "delta_pct,p_value,impact,values,calls,detectable_pct,decided_by,"
+      "cause\r\n";
   const std::string unit = ValueUnit(c, options);
   for (const FunctionDiff* d : SelectRows(c, options)) {
-    absl::StrAppend(&out, field(d->key.name), ",", field(d->key.file), ",",
-                    d->key.line, ",", VerdictName(d->verdict), ",",
-                    num(d->base_self), ",", num(d->new_self), ",",
-                    num(d->base_total), ",", num(d->new_total), ",",
-                    num(d->delta_pct), ",", num(d->p_value), ",",
-                    num(d->impact), ",", unit, ",not measured\r\n");
+    absl::StrAppend(
+        &out, field(d->key.name), ",", field(d->key.file), ",", d->key.line,
+        ",", VerdictName(d->verdict), ",", num(d->base_self), ",",
+        num(d->new_self), ",", num(d->base_total), ",", num(d->new_total), ",",
+        num(d->delta_pct), ",", num(d->p_value), ",", num(d->impact), ",", unit,
+        ",not measured,", num(d->detectable_pct), ",",
+        MetricName(d->decided_by), ",", field(d->cause), "\r\n");
   }
   return out;
 }
@@ -363,8 +471,9 @@ std::string RenderMarkdown(const Comparison& c, const ReportOptions& options) {
                   "`: ", Settings(c, o), ".\n\n");
   out.append(
       "| verdict | function | file | base self | new self | base total | "
-      "new total | delta | p |\n"
-      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+      "new total | delta | detectable | p |\n"
+      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+      "|\n");
   for (const FunctionDiff* d : rows) {
     const bool bold = d->verdict == Verdict::kRegression;
     absl::StrAppend(&out, "| ", bold ? "**" : "", VerdictName(d->verdict),
@@ -374,12 +483,22 @@ std::string RenderMarkdown(const Comparison& c, const ReportOptions& options) {
                     FormatValue(c, o, d->new_self), " | ",
                     FormatValue(c, o, d->base_total), " | ",
                     FormatValue(c, o, d->new_total), " | ", FormatDelta(*d),
-                    " | ", FormatP(d->p_value), " |\n");
+                    d->verdict == Verdict::kRegression ||
+                            d->verdict == Verdict::kImprovement
+                        ? absl::StrCat(" ", MetricName(d->decided_by))
+                        : "",
+                    " | ", FormatDetectable(d->detectable_pct), " | ",
+                    FormatP(d->p_value), " |\n");
   }
   if (total_rows > rows.size()) {
     absl::StrAppend(&out, "\n", total_rows - rows.size(),
                     " more functions not shown.\n");
   }
+  const std::string causes = CauseLines(c, "- ");
+  if (!causes.empty()) {
+    absl::StrAppend(&out, "\n**Where the time grew**\n\n", causes, "\n");
+  }
+  absl::StrAppend(&out, "\n", WholeRunLine(c), ".\n");
   absl::StrAppend(&out, "\n<sub>Method: ", cell(c.method), ". ", kCallsNote,
                   "</sub>\n");
   return out;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace pystrobe::stats {
@@ -88,126 +89,118 @@ std::vector<double> HolmAdjust(const std::vector<double>& p) {
   return adjusted;
 }
 
-Estimate ShareFromBatches(const std::vector<int64_t>& w_by_batch,
-                          const std::vector<int64_t>& total_by_batch,
-                          double n_samples, double design_effect) {
-  Estimate e;
-  double w_sum = 0;
-  double total_sum = 0;
-  int batches = 0;
-  for (size_t b = 0; b < total_by_batch.size(); ++b) {
-    if (total_by_batch[b] <= 0) continue;  // an empty window says nothing
-    ++batches;
-    total_sum += static_cast<double>(total_by_batch[b]);
-    if (b < w_by_batch.size()) w_sum += static_cast<double>(w_by_batch[b]);
+double StudentTwoSidedQuantile(double p, double df) {
+  if (!(p > 0)) return std::numeric_limits<double>::infinity();
+  if (p >= 1) return 0;
+  // StudentTwoSidedP falls monotonically in t: bisect on a log scale.
+  double lo = 0, hi = 1;
+  while (StudentTwoSidedP(hi, df) > p && hi < 1e12) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-10 * hi; ++i) {
+    const double mid = (lo + hi) / 2;
+    (StudentTwoSidedP(mid, df) > p ? lo : hi) = mid;
   }
-  if (total_sum <= 0) return e;
-  double p = w_sum / total_sum;
-  e.mean = p;
-  double n = std::max(n_samples, 1.0);
-  // The binomial variance, with p at least one sample's worth so that a
-  // rare function never gets a variance of zero.
-  double binomial = std::max(p, 1 / n) * std::max(1 - p, 1 / n) / n;
-  if (batches < 2) {
-    e.variance = std::max(design_effect, 1.0) * binomial;
-    e.df = kExactDf;
-    e.floored = true;
-    return e;
-  }
-  double residuals = 0;
-  for (size_t b = 0; b < total_by_batch.size(); ++b) {
-    if (total_by_batch[b] <= 0) continue;
-    double w = b < w_by_batch.size() ? static_cast<double>(w_by_batch[b]) : 0;
-    residuals += Square(w - p * static_cast<double>(total_by_batch[b]));
-  }
-  double batch_variance =
-      batches / (batches - 1.0) * residuals / Square(total_sum);
-  if (batch_variance >= binomial) {
-    e.variance = batch_variance;
-    e.df = batches - 1;
-  } else {
-    e.variance = binomial;
-    e.df = kExactDf;
-    e.floored = true;
-  }
-  return e;
+  return (lo + hi) / 2;
 }
 
-Estimate Scaled(const Estimate& e, double factor) {
-  Estimate s = e;
-  s.mean *= factor;
-  s.variance *= factor * factor;
-  return s;
+double DetectableDifference(double standard_error, double df, double alpha,
+                            double power) {
+  if (!(standard_error >= 0) || std::isinf(standard_error)) {
+    return std::numeric_limits<double>::infinity();
+  }
+  // Two-sided test at alpha; a true difference d is found with probability
+  // `power` when d / se = t_{1 - alpha/2} + t_{power}.
+  return standard_error * (StudentTwoSidedQuantile(alpha, df) +
+                           StudentTwoSidedQuantile(2 * (1 - power), df));
 }
 
-MergedRuns MergeRuns(const std::vector<Estimate>& runs,
-                     double pooled_between_variance, double pooled_df) {
-  MergedRuns merged;
-  if (runs.empty()) return merged;
-  double k = static_cast<double>(runs.size());
+VarianceTrend FitVarianceTrend(const std::vector<TrendPoint>& points) {
+  // Least squares of cv^2 = s^2 / mean^2 on (1, 1 / mean), each point
+  // weighted by its degrees of freedom, with a, b >= 0: the run-to-run
+  // part of the variance scales with mean^2, the sampling part with mean.
+  VarianceTrend trend;
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int used = 0;
+  for (const TrendPoint& p : points) {
+    if (!(p.mean > 0) || !(p.df > 0) || !(p.variance >= 0)) continue;
+    const double x = 1 / p.mean;
+    const double y = p.variance / Square(p.mean);
+    sw += p.df;
+    sx += p.df * x;
+    sy += p.df * y;
+    sxx += p.df * x * x;
+    sxy += p.df * x * y;
+    trend.df += p.df;
+    ++used;
+  }
+  if (used < 3 || !(sw > 0)) return trend;
+  const double det = sw * sxx - sx * sx;
+  double a = sy / sw, b = 0;
+  if (det > 1e-12 * sw * sxx) {
+    a = (sxx * sy - sx * sxy) / det;
+    b = (sw * sxy - sx * sy) / det;
+  }
+  if (b < 0) {  // constrained: a alone
+    b = 0;
+    a = sy / sw;
+  }
+  if (a < 0) {  // constrained: b alone
+    a = 0;
+    b = sxx > 0 ? std::max(0.0, sxy / sxx) : 0;
+  }
+  trend.a = a;
+  trend.b = b;
+  trend.valid = true;
+  return trend;
+}
+
+double VonNeumannZ(const std::vector<double>& x) {
+  const size_t n = x.size();
+  if (n < 3) return 0;
   double mean = 0;
-  double within = 0;
-  double within_df = 0;
-  for (const Estimate& r : runs) {
-    mean += r.mean;
-    within += r.variance;
+  for (double v : x) mean += v / static_cast<double>(n);
+  double ss = 0, sd = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ss += Square(x[i] - mean);
+    if (i + 1 < n) sd += Square(x[i + 1] - x[i]);
   }
-  mean /= k;
-  within /= k * k;
-  // Satterthwaite's degrees of freedom of sum(v_k) / K^2.
-  double denominator = 0;
-  for (const Estimate& r : runs) {
-    denominator += Square(r.variance / (k * k)) / r.df;
-  }
-  within_df = denominator > 0 ? Square(within) / denominator : kExactDf;
-  merged.mean.mean = mean;
-  merged.mean.variance = within;
-  merged.mean.df = within_df;
-  merged.mean.floored = std::all_of(
-      runs.begin(), runs.end(), [](const Estimate& r) { return r.floored; });
-  if (runs.size() < 2) return merged;
-  double spread = 0;
-  for (const Estimate& r : runs) spread += Square(r.mean - mean);
-  spread /= k - 1;
-  merged.between_run_variance = spread;
-  merged.between_run_df = k - 1;
-  if (pooled_between_variance > spread) {
-    merged.between_run_variance = pooled_between_variance;
-    merged.between_run_df = pooled_df;
-  }
-  if (merged.between_run_variance / k > within) {
-    merged.mean.variance = merged.between_run_variance / k;
-    merged.mean.df = merged.between_run_df;
-    merged.mean.floored = false;
-  }
-  return merged;
+  if (!(ss > 0)) return 0;  // constant: no evidence either way
+  const double dn = static_cast<double>(n);
+  // eta = (sd / (n-1)) / (ss / n); under independence E = 2n/(n-1) and,
+  // nearly, Var = 4 (n-2) / ((n-1)(n+1)) * (n/(n-1))^2.
+  const double eta = (sd / (dn - 1)) / (ss / dn);
+  const double expected = 2 * dn / (dn - 1);
+  const double sd_eta =
+      2 * std::sqrt((dn - 2) / ((dn - 1) * (dn + 1))) * dn / (dn - 1);
+  return (eta - expected) / sd_eta;
 }
 
-double PooledBetweenRunCv2(
-    const std::vector<std::vector<Estimate>>& runs_by_function) {
-  double spread = 0;
-  double scale = 0;
-  for (const std::vector<Estimate>& runs : runs_by_function) {
-    if (runs.size() < 2) continue;
-    double k = static_cast<double>(runs.size());
-    double mean = 0;
-    for (const Estimate& r : runs) mean += r.mean / k;
-    double s2 = 0;
-    for (const Estimate& r : runs) s2 += Square(r.mean - mean) / (k - 1);
-    spread += s2;
-    scale += Square(mean);
+double WeightedMedian(std::vector<std::pair<double, double>> v) {
+  double total = 0;
+  for (const auto& [value, weight] : v) total += std::max(0.0, weight);
+  if (v.empty() || !(total > 0))
+    return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  double acc = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    acc += std::max(0.0, v[i].second);
+    // Exactly half: between this value and the next, as Median() does.
+    if (std::fabs(acc - total / 2) <= 1e-12 * total && i + 1 < v.size()) {
+      return (v[i].first + v[i + 1].first) / 2;
+    }
+    if (acc > total / 2) return v[i].first;
   }
-  return scale > 0 ? spread / scale : 0;
+  return v.back().first;
 }
 
-Estimate WithBetweenRunVariance(const Estimate& run, const MergedRuns& merged) {
-  Estimate e = run;
-  if (merged.between_run_variance > e.variance) {
-    e.variance = merged.between_run_variance;
-    e.df = merged.between_run_df;
-    e.floored = false;
-  }
-  return e;
+double Median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(mid), v.end());
+  const double upper = v[mid];
+  if (v.size() % 2 == 1) return upper;
+  const double lower =
+      *std::max_element(v.begin(), v.begin() + static_cast<long>(mid));
+  return (lower + upper) / 2;
 }
 
 double WelchTwoSidedP(const Estimate& a, const Estimate& b) {

@@ -1,16 +1,18 @@
 // The statistics behind pystrobe-diff's verdicts (docs/statistics.md has the
-// reasoning and the evidence): estimates of a function's share of a run, with
-// a variance that respects the autocorrelation of samples, merged over
-// baseline entries, compared with a Welch test and corrected with Holm.
+// reasoning and the evidence): Student's t and its quantiles, Holm's
+// correction, the pooled variance trend of a moderated t-test, the change a
+// design can detect, and the von Neumann test that tells exchangeable time
+// batches from a sequence of phases.
 //
-//   Estimate a = ShareFromBatches(w_by_batch, W_by_batch, n, 10);
-//   Estimate b = ShareFromBatches(...);
-//   double p = WelchTwoSidedP(a, b);
+//   VarianceTrend trend = FitVarianceTrend(points);
+//   double p = StudentTwoSidedP(t, df);
 //   std::vector<double> adjusted = HolmAdjust({p, ...});
+//   double d = DetectableDifference(se, df, alpha / m, 0.8);
 #ifndef PYSTROBE_SRC_DIFF_STATISTICS_H_
 #define PYSTROBE_SRC_DIFF_STATISTICS_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace pystrobe::stats {
@@ -39,51 +41,49 @@ double StudentTwoSidedP(double t, double df);
 // family-wise error rate at alpha when each is compared with alpha.
 std::vector<double> HolmAdjust(const std::vector<double>& p);
 
-// The share p = sum(w_b) / sum(W_b) of a function in one run, where w_b is its
-// weight and W_b the run's weight in time batch b. With B >= 2 non-empty
-// batches the variance is the batch-means (linearized ratio) estimate
-//   Var(p) = B / (B - 1) * sum_b (w_b - p W_b)^2 / (sum_b W_b)^2
-// with B - 1 degrees of freedom, but never below the binomial p(1-p)/n (n =
-// samples in the run). With fewer batches: design_effect * p(1-p)/n.
-Estimate ShareFromBatches(const std::vector<int64_t>& w_by_batch,
-                          const std::vector<int64_t>& total_by_batch,
-                          double n_samples, double design_effect);
+// t such that StudentTwoSidedP(t, df) = p (two-sided quantile).
+double StudentTwoSidedQuantile(double p, double df);
 
-// The same function's estimate scaled by `factor` (e.g. a share times the
-// run's seconds gives its seconds): mean * factor, variance * factor^2.
-Estimate Scaled(const Estimate& e, double factor);
+// The smallest true difference a two-sided t-test at `alpha` (with `df`)
+// detects with probability `power`, given the standard error of the
+// difference: se * (t_{1-alpha/2} + t_{power}). +inf for an infinite se.
+double DetectableDifference(double standard_error, double df, double alpha,
+                            double power);
 
-// Several runs (baseline entries) of the same workload.
-struct MergedRuns {
-  Estimate mean;  // of the average over the runs
-  // The variance of ONE run around the workload's mean as seen between the
-  // runs (s^2, K - 1 degrees of freedom); 0 with fewer than 2 runs.
-  double between_run_variance = 0;
-  double between_run_df = 0;
+// One function's between-replicate variance, for the pooled trend.
+struct TrendPoint {
+  double mean = 0;
+  double variance = 0;
+  double df = 0;
 };
 
-// The average of K runs' estimates. Its variance is the larger of the
-// within-run one, sum(v_k) / K^2, and the between-run one, s^2 / K, where s^2
-// is the sample variance of the runs' means.
-//
-// `pooled_between_variance` (with `pooled_df`) is a floor for the between-run
-// variance of one run, estimated over all functions (PooledBetweenRunCv2):
-// with K = 3 runs one function's own s^2 has 2 degrees of freedom and is
-// often far too small by chance.
-MergedRuns MergeRuns(const std::vector<Estimate>& runs,
-                     double pooled_between_variance = 0, double pooled_df = 0);
+// The variance a function of a given mean time shows between replicates,
+// pooled over functions: Var = a * mean^2 + b * mean (run-to-run effects
+// scale a function's time; sampling noise grows with its sample count).
+// Used as the prior of a moderated t-test (as limma does for genes).
+struct VarianceTrend {
+  double a = 0, b = 0;
+  double df = 0;  // total degrees of freedom it was fitted on
+  bool valid = false;
+  double Predict(double mean) const { return a * mean * mean + b * mean; }
+};
 
-// The squared coefficient of variation between runs, pooled over functions:
-// sum_f s_f^2 / sum_f mean_f^2, where each element of `runs_by_function` holds
-// one function's estimates in the K runs. Run-to-run effects (a slower
-// machine, a cache) scale a function's time, so its between-run variance is
-// about cv2 * mean^2. Returns 0 with fewer than 2 runs.
-double PooledBetweenRunCv2(
-    const std::vector<std::vector<Estimate>>& runs_by_function);
+// Fits the trend on at least 3 points with positive mean and df; invalid
+// otherwise.
+VarianceTrend FitVarianceTrend(const std::vector<TrendPoint>& points);
 
-// A run compared with merged runs also varies between runs: its variance is
-// at least the between-run variance of the merged ones.
-Estimate WithBetweenRunVariance(const Estimate& run, const MergedRuns& merged);
+// The von Neumann ratio test of independence of a series (its successive
+// differences against its variance), as a z-score: about N(0, 1) for
+// exchangeable values, strongly negative for trends and phases (neighbours
+// alike). 0 for fewer than 3 values or a constant series.
+double VonNeumannZ(const std::vector<double>& x);
+
+// The median (NaN for none).
+double Median(std::vector<double> v);
+
+// The weighted median of (value, weight) pairs: the smallest value at which
+// the cumulative weight reaches half the total (NaN for none or no weight).
+double WeightedMedian(std::vector<std::pair<double, double>> v);
 
 // Welch's test of equal means: t = (b - a) / sqrt(Va + Vb) with
 // Welch–Satterthwaite degrees of freedom; the two-sided p-value.

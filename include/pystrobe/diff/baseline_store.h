@@ -50,7 +50,8 @@ class BaselineStore {
                                      const std::string& profile_bytes,
                                      const BaselineMetadata& metadata);
   // Every complete entry of `name`, by number. NotFound for an unknown name.
-  absl::StatusOr<std::vector<BaselineEntry>> List(const std::string& name) const;
+  absl::StatusOr<std::vector<BaselineEntry>> List(
+      const std::string& name) const;
   // Names of all baselines.
   absl::StatusOr<std::vector<std::string>> Names() const;
   // Entry `number`, or NotFound naming what exists.

@@ -1,20 +1,30 @@
-// Comparing two profiles per function: what got slower, by how much, and
-// whether that is real or sampling noise.
+// Comparing two profiles per function: what got slower, by how much, where
+// the time grew, and whether that is real, sampling noise or not knowable
+// from the data at hand.
 //
-// Each side is reduced to a FunctionTable: per function (name + file, or
+// Each profile is reduced to a FunctionTable: per function (name + file, or
 // name + file + line with --by line) its self and total (inclusive) weight,
-// overall and per time batch (the "batch" numeric label pystrobe record
-// writes; foreign profiles have one batch). Compare() then decides per
-// function, using the batch structure to estimate the real variance of a
-// share (samples within a run are autocorrelated, so a binomial test on raw
-// counts would overstate certainty) and, when a baseline merges several
-// entries, the spread between them. docs/statistics.md has the method and
-// its evidence.
+// per caller -> callee edge its weight, each overall and per *unit*: the
+// runs of a `record --repeat` profile (numeric label "run"), else the time
+// batches of an attached recording (label "batch"). Compare() then
+//   1. chooses the replicates of each side (replicates.h): runs, baseline
+//      entries (`NAME --last K`), or the batches of one steady attached
+//      recording when they pass an exchangeability test;
+//   2. normalizes (normalization.h): time per run for fixed work, with a
+//      per-replicate speed scale (median of ratios over functions), or robust
+//      shares for attached recordings of different lengths;
+//   3. tests each function's self and total time (statistics.h): the spread
+//      between replicates, moderated by a variance trend pooled over
+//      functions, Student's t, Holm's correction, and the smallest change the
+//      design could have detected;
+//   4. names where the time grew (attribution.h): the function's own self
+//      time, or a call edge caller -> callee.
+// docs/statistics.md has the method and its evidence.
 //
 //   ASSIGN_OR_RETURN(FunctionTable base, BuildFunctionTable(base_profile, {}));
 //   ASSIGN_OR_RETURN(FunctionTable now, BuildFunctionTable(new_profile, {}));
-//   Comparison c = Compare({base}, now, CompareOptions{});
-//   if (c.regressions > 0) ...
+//   ASSIGN_OR_RETURN(Comparison c, Compare({base}, now, CompareOptions{}));
+//   if (c.failed) ...; if (!c.conclusive) ...
 #ifndef PYSTROBE_DIFF_COMPARE_H_
 #define PYSTROBE_DIFF_COMPARE_H_
 
@@ -30,8 +40,15 @@
 namespace pystrobe {
 
 enum class Granularity { kFunction, kLine };
-enum class Metric { kSelf, kTotal };
-enum class Normalize { kShare, kNone };
+// What decides a function's verdict: its self time, its total (inclusive)
+// time, or both (a regression in either is a regression).
+enum class Metric { kSelf, kTotal, kBoth };
+enum class Normalize {
+  kAuto,   // kTime when both sides are launched runs, else kShare
+  kTime,   // time per run, scaled per replicate for machine speed
+  kShare,  // robust shares (median-of-ratios scale per replicate)
+  kNone,   // raw time per replicate, no scale at all
+};
 
 struct FunctionKey {
   std::string name;  // Function.name (qualified where known)
@@ -46,12 +63,25 @@ struct FunctionKey {
   }
 };
 
+// A direct call: `caller` was on the stack right above `callee`.
+struct EdgeKey {
+  FunctionKey caller;
+  FunctionKey callee;
+  bool operator==(const EdgeKey& o) const {
+    return caller == o.caller && callee == o.callee;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const EdgeKey& k) {
+    return H::combine(std::move(h), k.caller, k.callee);
+  }
+};
+
 struct FunctionStats {
   int64_t self = 0;   // weight (sample value) of samples whose leaf is it
   int64_t total = 0;  // weight of samples it appears in (once per sample)
-  // Per batch (index = batch number), same units.
-  std::vector<int64_t> self_by_batch;
-  std::vector<int64_t> total_by_batch;
+  // Per unit (index = run or batch number), same units.
+  std::vector<int64_t> self_by_unit;
+  std::vector<int64_t> total_by_unit;
 };
 
 struct TableOptions {
@@ -62,13 +92,34 @@ struct TableOptions {
   std::vector<std::string> ignore;  // regexes on "name file" to drop
 };
 
+// What the units of a table are.
+enum class UnitKind {
+  kRuns,     // runs of a launched command (label "run"): fixed work each
+  kBatches,  // time windows of one recording (label "batch")
+  kWhole,    // no structure (a foreign profile): one unit
+};
+
+// A launched run's own accounting, from the profile's comments.
+struct RunInfo {
+  double wall_s = -1;
+  double cpu_s = -1;
+  int exit_code = -1;
+};
+
 struct FunctionTable {
   ValueType value_type;      // what the weights are (e.g. wall/nanoseconds)
   int64_t grand_total = 0;   // sum of the weights of all samples
   int64_t sample_count = 0;  // number of samples (samples/count if present)
   int64_t duration_ns = 0;
-  std::vector<int64_t> total_by_batch;  // grand total per batch
+  bool launched = false;  // recorded by `record -- CMD` (fixed work)
+  UnitKind units = UnitKind::kWhole;
+  std::vector<int64_t> total_by_unit;    // grand total per unit
+  std::vector<int64_t> samples_by_unit;  // sample count per unit
+  std::vector<RunInfo> runs;             // kRuns: per run, where known
   absl::flat_hash_map<FunctionKey, FunctionStats> functions;
+  // Caller -> callee; `self` is unused, `total` the weight of samples with
+  // that call on their stack (once per sample).
+  absl::flat_hash_map<EdgeKey, FunctionStats> edges;
   std::vector<std::string> comments;  // the profile's, for reports
 };
 
@@ -78,36 +129,60 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
                                                  const TableOptions& options);
 
 struct CompareOptions {
-  double threshold_pct = 10;  // minimum relative increase to matter
-  double alpha = 0.05;        // family-wise significance level
-  double min_share = 0.005;   // noise floor: share of the larger side
-  Metric metric = Metric::kSelf;  // what decides the verdict
-  Normalize normalize = Normalize::kShare;
+  double threshold_pct = 10;      // minimum relative increase to matter
+  double alpha = 0.05;            // family-wise significance level
+  double min_share = 0.005;       // noise floor: share of the larger side
+  Metric metric = Metric::kBoth;  // what decides the verdict
+  Normalize normalize = Normalize::kAuto;
   bool fail_on_new = false;
   // Noise floor in samples: the larger side must hold at least this many
-  // samples of the function (its share times the side's sample count).
+  // samples of the function.
   double min_samples = 10;
-  // Variance inflation for a side without batch labels (a foreign profile,
-  // or fewer than 2 non-empty batches): its binomial variance is multiplied
-  // by this, as consecutive samples are correlated (docs/statistics.md).
-  double design_effect = 20;
+  // Power at which `detectable_pct` is computed.
+  double power = 0.8;
+  // Prior degrees of freedom of the pooled variance trend (moderation):
+  // how much a function's own between-replicate variance is shrunk towards
+  // what functions of its size show.
+  double prior_df = 3;
+  // The comparison is conclusive when the functions above the noise floor
+  // whose detectable change is within the threshold hold at least this
+  // share of the self time above the floor.
+  double conclusive_share = 0.5;
 };
 
 enum class Verdict { kRegression, kImprovement, kUnchanged, kNew, kGone };
 
 struct FunctionDiff {
   FunctionKey key;
-  // Shares in [0, 1] (kShare) or seconds (kNone).
+  // Seconds per run (time normalization) or shares of the base's total
+  // (share normalization; the new side at the base's scale).
   double base_self = 0, new_self = 0;
   double base_total = 0, new_total = 0;
-  double delta_pct = 0;    // of the deciding metric; +inf for new functions
-  double p_value = 1;      // corrected for the number of comparisons
+  double self_delta_pct = 0, total_delta_pct = 0;
+  Metric decided_by = Metric::kSelf;  // which metric gave the verdict
+  double delta_pct = 0;  // of the deciding metric; +inf for new functions
+  double p_value = 1;    // of the deciding metric, Holm-corrected
+  // The smallest change of the deciding metric, in percent of the base,
+  // the design could detect at alpha with `power`; +inf when it has no
+  // variance to judge by (a single replicate on each side).
+  double detectable_pct = 0;
   Verdict verdict = Verdict::kUnchanged;
-  double impact = 0;       // |new - base| of the deciding metric, to sort by
+  double impact = 0;  // |new - base| of the deciding metric, to sort by
   // Above the noise floor (min_share and min_samples on the larger side).
-  // Only such rows can be regressions/improvements or count as new/gone;
-  // rows under it are kUnchanged, or kNew/kGone without being counted.
   bool above_floor = false;
+  // Regressions: where the time grew, e.g. "time grew in spin called from
+  // render_page"; and the other regressed functions it explains.
+  std::string cause;
+};
+
+// The whole run (fixed work) or the whole recording.
+struct WholeRun {
+  double base = 0, now = 0;  // seconds per run (or per recording)
+  double delta_pct = 0;
+  // The speed scale of NEW relative to BASE that the per-function times
+  // were corrected by (1: none).
+  double speed_scale = 1;
+  double base_cpu_s = -1, new_cpu_s = -1;  // launched runs' own CPU, mean
 };
 
 struct Comparison {
@@ -117,19 +192,30 @@ struct Comparison {
   int new_functions = 0;  // above the noise floor
   int gone_functions = 0;
   bool failed = false;  // regressions (or new functions with fail_on_new)
+  // False when the data could not have shown a change of the threshold's
+  // size where the time is (see CompareOptions::conclusive_share).
+  bool conclusive = true;
+  double covered_share = 0;  // the share that could show such a change
+  std::string inconclusive_reason;
+  int suggested_runs = 0;  // --repeat that would likely make it conclusive
   ValueType value_type;
-  int base_entries = 1;  // how many baseline profiles were merged
-  std::string method;    // one line naming the test used, for reports
+  int base_entries = 1;             // how many baseline profiles were merged
+  int runs_base = 1, runs_new = 1;  // replicates per side
+  std::string replicates;   // one line: what the replicates are, per side
+  bool fixed_work = false;  // compared as time per run
+  Metric metric = Metric::kBoth;
+  WholeRun whole;
+  std::string method;  // one line naming the test used, for reports
 };
 
 // Incompatible sides (different value types, e.g. wall vs cpu) are an
-// InvalidArgument error. `base` has one table per baseline entry (several:
-// their spread also counts as variance).
+// InvalidArgument error. `base` has one table per baseline entry.
 absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
                                    const FunctionTable& now,
                                    const CompareOptions& options);
 
 const char* VerdictName(Verdict v);  // "regression", "improvement", ...
+const char* MetricName(Metric m);    // "self", "total", "both"
 
 }  // namespace pystrobe
 

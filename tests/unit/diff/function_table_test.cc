@@ -46,19 +46,19 @@ TEST(FunctionTableTest, SelfTotalAndBatches) {
   EXPECT_EQ(t->value_type, (ValueType{"wall", "nanoseconds"}));
   EXPECT_EQ(t->grand_total, 650);
   EXPECT_EQ(t->sample_count, 7);
-  EXPECT_THAT(t->total_by_batch, ElementsAre(400, 250));
+  EXPECT_THAT(t->total_by_unit, ElementsAre(400, 250));
   ASSERT_EQ(t->functions.size(), 3u);
   const FunctionStats& fib = t->functions.at({"Calc.fib", "/a.py", 0});
   EXPECT_EQ(fib.self, 300);
   EXPECT_EQ(fib.total, 300);  // recursion counted once per sample
-  EXPECT_THAT(fib.total_by_batch, ElementsAre(300, 0));
+  EXPECT_THAT(fib.total_by_unit, ElementsAre(300, 0));
   const FunctionStats& main_f = t->functions.at({"main", "/a.py", 0});
   EXPECT_EQ(main_f.self, 50);
   EXPECT_EQ(main_f.total, 650);
-  EXPECT_THAT(main_f.self_by_batch, ElementsAre(0, 50));
+  EXPECT_THAT(main_f.self_by_unit, ElementsAre(0, 50));
   const FunctionStats& parse = t->functions.at({"parse", "/b.py", 0});
   EXPECT_EQ(parse.self, 300);
-  EXPECT_THAT(parse.self_by_batch, ElementsAre(100, 200));
+  EXPECT_THAT(parse.self_by_unit, ElementsAre(100, 200));
 }
 
 TEST(FunctionTableTest, SampleTypeByName) {
@@ -128,7 +128,7 @@ TEST(FunctionTableTest, EmptyProfiles) {
 }
 
 // Go's runtime/pprof shape: no batch labels, no samples/count, a period.
-TEST(FunctionTableTest, ForeignProfileIsOneBatch) {
+TEST(FunctionTableTest, ForeignProfileIsOneUnit) {
   testing::Workload w = testing::ServiceWorkload();
   w.samples = 1000;
   w.batch_labels = false;
@@ -138,8 +138,8 @@ TEST(FunctionTableTest, ForeignProfileIsOneBatch) {
   absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
   ASSERT_THAT(t, IsOk());
   EXPECT_EQ(t->value_type, (ValueType{"cpu", "nanoseconds"}));
-  EXPECT_EQ(t->total_by_batch.size(), 1u);
-  EXPECT_EQ(t->total_by_batch[0], t->grand_total);
+  EXPECT_EQ(t->total_by_unit.size(), 1u);
+  EXPECT_EQ(t->total_by_unit[0], t->grand_total);
   // From the period: about 1000 samples of 10 ms (jitter averages out).
   EXPECT_NEAR(static_cast<double>(t->sample_count), 1000, 30);
   EXPECT_EQ(t->functions.at({"main", "/srv/app.py", 0}).total, t->grand_total);
@@ -150,15 +150,52 @@ TEST(FunctionTableTest, SimulatedRecordShape) {
   absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
   ASSERT_THAT(t, IsOk());
   EXPECT_EQ(t->sample_count, 100000);
-  EXPECT_EQ(t->total_by_batch.size(), 32u);
+  EXPECT_EQ(t->total_by_unit.size(), 32u);
   int64_t sum = 0;
-  for (int64_t w : t->total_by_batch) sum += w;
+  for (int64_t w : t->total_by_unit) sum += w;
   EXPECT_EQ(sum, t->grand_total);
   const FunctionStats& fib = t->functions.at({"fib", "/srv/app.py", 0});
   EXPECT_EQ(fib.self, fib.total);
   double share =
       static_cast<double>(fib.total) / static_cast<double>(t->grand_total);
   EXPECT_NEAR(share, 0.12, 0.03);
+}
+
+// A --repeat profile: the runs are the units, the comments say how each
+// run went; every caller -> callee edge is counted once per sample.
+TEST(FunctionTableTest, RunsAndEdges) {
+  Profile p = testing::SimulateRuns(testing::ServiceWorkload(), 3, 5);
+  p.comments.push_back("pystrobe.run.1=wall_s=2.5 cpu_s=2.25 exit=3");
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->units, UnitKind::kRuns);
+  EXPECT_TRUE(t->launched);
+  ASSERT_EQ(t->total_by_unit.size(), 3u);
+  ASSERT_EQ(t->runs.size(), 3u);
+  EXPECT_DOUBLE_EQ(t->runs[1].wall_s, 2.5);
+  EXPECT_DOUBLE_EQ(t->runs[1].cpu_s, 2.25);
+  EXPECT_EQ(t->runs[1].exit_code, 3);
+  EXPECT_EQ(t->runs[0].exit_code, -1);
+  const FunctionKey serve{"serve", "/srv/app.py", 0};
+  const FunctionKey render{"render", "/srv/app.py", 0};
+  const FunctionKey fib{"fib", "/srv/app.py", 0};
+  const FunctionStats& edge = t->edges.at({serve, render});
+  // serve -> render is on every stack that has render (escape's too).
+  EXPECT_EQ(edge.total, t->functions.at(render).total);
+  int64_t sum = 0;
+  for (int64_t w : edge.total_by_unit) sum += w;
+  EXPECT_EQ(sum, edge.total);
+  // Recursion makes no self-edge.
+  EXPECT_FALSE(t->edges.contains({fib, fib}));
+}
+
+TEST(FunctionTableTest, AttachedRecordingsHaveBatches) {
+  absl::StatusOr<FunctionTable> t =
+      BuildFunctionTable(testing::Simulate(testing::ServiceWorkload(), 2), {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->units, UnitKind::kBatches);
+  EXPECT_FALSE(t->launched);
+  EXPECT_TRUE(t->runs.empty());
 }
 
 }  // namespace

@@ -115,6 +115,44 @@ inline Profile Simulate(const Workload& w, uint64_t seed) {
   return p;
 }
 
+// `runs` launched runs of fixed work, as `pystrobe record --repeat` writes
+// them: each run is Simulate(w) with its own seed, its weights scaled by a
+// machine-speed factor (lognormal, sd `speed_sd`; `speed` times it), every
+// sample labelled "run", and the comments of a launched recording.
+inline Profile SimulateRuns(const Workload& w, int runs, uint64_t seed,
+                            double speed_sd = 0.05, double speed = 1.0) {
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::normal_distribution<double> log_speed(0, speed_sd);
+  Profile out;
+  for (int r = 0; r < runs; ++r) {
+    Profile one = Simulate(w, seed * 1000 + static_cast<uint64_t>(r));
+    const double factor = speed * std::exp(log_speed(rng));
+    if (r == 0) {
+      out.sample_types = one.sample_types;
+      out.default_sample_type = one.default_sample_type;
+      out.period_type = one.period_type;
+      out.period = one.period;
+    }
+    out.duration_nanos += one.duration_nanos;
+    std::vector<uint64_t> map(one.locations.size() + 1);
+    for (size_t i = 0; i < one.locations.size(); ++i) {
+      const Location& l = one.locations[i];
+      map[i + 1] =
+          out.AddLocation({out.AddFunction(one.FunctionOf(l)), l.line});
+    }
+    for (Sample s : one.samples) {
+      for (uint64_t& id : s.location_ids) id = map[id];
+      s.values.back() = static_cast<int64_t>(
+          std::llround(static_cast<double>(s.values.back()) * factor));
+      s.labels.push_back(Label{"run", "", r, ""});
+      out.samples.push_back(std::move(s));
+    }
+  }
+  out.comments.push_back("pystrobe.target=launched");
+  out.comments.push_back(absl::StrCat("pystrobe.runs=", runs));
+  return out;
+}
+
 }  // namespace pystrobe::testing
 
 #endif  // PYSTROBE_TESTS_UNIT_DIFF_SIMULATED_RUNS_H_

@@ -1,6 +1,8 @@
 #include "statistics.h"
 
 #include <cmath>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -33,43 +35,74 @@ TEST(StatisticsTest, Holm) {
   EXPECT_TRUE(HolmAdjust({}).empty());
 }
 
-TEST(StatisticsTest, BatchMeansVariance) {
-  // Equal batches: Var = var(x_b) / B. Shares 0.1, 0.3, 0.2, 0.2.
-  Estimate e =
-      ShareFromBatches({10, 30, 20, 20}, {100, 100, 100, 100}, 1e6, 10);
-  EXPECT_DOUBLE_EQ(e.mean, 0.2);
-  double var_x = (0.01 + 0.01 + 0 + 0) / 3;
-  EXPECT_NEAR(e.variance, var_x / 4, 1e-12);
-  EXPECT_EQ(e.df, 3);
-  EXPECT_FALSE(e.floored);
-  // Identical batches: the binomial floor p(1-p)/n.
-  e = ShareFromBatches({20, 20}, {100, 100}, 400, 10);
-  EXPECT_NEAR(e.variance, 0.2 * 0.8 / 400, 1e-12);
-  EXPECT_TRUE(e.floored);
-  // One batch: the design effect.
-  e = ShareFromBatches({20}, {100}, 400, 10);
-  EXPECT_NEAR(e.variance, 10 * 0.2 * 0.8 / 400, 1e-12);
-  // Empty batches do not count.
-  e = ShareFromBatches({10, 0, 30}, {100, 0, 100}, 1e6, 10);
-  EXPECT_DOUBLE_EQ(e.mean, 0.2);
-  EXPECT_EQ(e.df, 1);
+TEST(StatisticsTest, StudentQuantileInvertsThePValue) {
+  // Tables: t_{0.975, 4} = 2.776, t_{0.975, inf} = 1.960, t_{0.8, 10} = 0.879.
+  EXPECT_NEAR(StudentTwoSidedQuantile(0.05, 4), 2.776, 1e-3);
+  EXPECT_NEAR(StudentTwoSidedQuantile(0.05, 1e9), 1.960, 1e-3);
+  EXPECT_NEAR(StudentTwoSidedQuantile(0.4, 10), 0.879, 1e-3);
+  for (double df : {1.0, 3.0, 30.0}) {
+    for (double p : {0.5, 0.05, 0.001}) {
+      EXPECT_NEAR(StudentTwoSidedP(StudentTwoSidedQuantile(p, df), df), p,
+                  1e-6 * p + 1e-9);
+    }
+  }
 }
 
-TEST(StatisticsTest, MergeRunsTakesTheLargerVariance) {
-  Estimate a{0.20, 1e-6, 31, false};
-  Estimate b{0.24, 1e-6, 31, false};
-  Estimate c{0.22, 1e-6, 31, false};
-  MergedRuns m = MergeRuns({a, b, c});
-  EXPECT_NEAR(m.mean.mean, 0.22, 1e-12);
-  EXPECT_NEAR(m.between_run_variance, 0.0004, 1e-12);
-  EXPECT_NEAR(m.mean.variance, 0.0004 / 3, 1e-12);
-  EXPECT_EQ(m.mean.df, 2);
-  Estimate run = WithBetweenRunVariance({0.3, 1e-6, 31, false}, m);
-  EXPECT_NEAR(run.variance, 0.0004, 1e-12);
-  // Runs that agree: the within-run variance stands.
-  m = MergeRuns({a, a, a});
-  EXPECT_NEAR(m.mean.variance, 1e-6 / 3, 1e-15);
-  EXPECT_NEAR(m.mean.df, 93, 1e-9);
+TEST(StatisticsTest, DetectableDifference) {
+  // Normal case: (1.96 + 0.8416) * se.
+  EXPECT_NEAR(DetectableDifference(1.0, 1e9, 0.05, 0.8), 2.8016, 1e-3);
+  // Fewer degrees of freedom, a stricter alpha: larger.
+  EXPECT_GT(DetectableDifference(1.0, 4, 0.05, 0.8),
+            DetectableDifference(1.0, 40, 0.05, 0.8));
+  EXPECT_GT(DetectableDifference(1.0, 40, 0.005, 0.8),
+            DetectableDifference(1.0, 40, 0.05, 0.8));
+  EXPECT_TRUE(std::isinf(DetectableDifference(
+      std::numeric_limits<double>::infinity(), 4, 0.05, 0.8)));
+}
+
+TEST(StatisticsTest, VarianceTrendRecoversBothParts) {
+  // Var = 0.01 mean^2 + 2 mean, exactly.
+  std::vector<TrendPoint> points;
+  for (double m : {10.0, 50.0, 200.0, 1000.0}) {
+    points.push_back({m, 0.01 * m * m + 2 * m, 4});
+  }
+  VarianceTrend t = FitVarianceTrend(points);
+  ASSERT_TRUE(t.valid);
+  EXPECT_NEAR(t.a, 0.01, 1e-9);
+  EXPECT_NEAR(t.b, 2, 1e-6);
+  EXPECT_NEAR(t.Predict(100), 300, 1e-4);
+  // Too few points: no trend.
+  points.resize(2);
+  EXPECT_FALSE(FitVarianceTrend(points).valid);
+  // A negative slope is clamped: a alone.
+  t = FitVarianceTrend(
+      {{10, 100 * 0.5 + 0, 2}, {100, 10000 * 0.02, 2}, {1000, 1e6 * 0.02, 2}});
+  ASSERT_TRUE(t.valid);
+  EXPECT_GE(t.a, 0);
+  EXPECT_GE(t.b, 0);
+}
+
+TEST(StatisticsTest, VonNeumannTellsPhasesFromNoise) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<double> steady, phases;
+  for (int i = 0; i < 30; ++i) {
+    steady.push_back(noise(rng));
+    phases.push_back(i / 6 + 0.2 * noise(rng));  // 5 blocks of 6
+  }
+  EXPECT_GT(VonNeumannZ(steady), -3);  // ~N(0, 1): this seed gives -2.3
+  EXPECT_LT(VonNeumannZ(phases), -4);
+  EXPECT_EQ(VonNeumannZ({1, 1, 1, 1}), 0);
+  EXPECT_EQ(VonNeumannZ({1, 2}), 0);
+}
+
+TEST(StatisticsTest, Medians) {
+  EXPECT_EQ(Median({3, 1, 2}), 2);
+  EXPECT_EQ(Median({4, 1, 3, 2}), 2.5);
+  EXPECT_TRUE(std::isnan(Median({})));
+  EXPECT_EQ(WeightedMedian({{1, 0.1}, {2, 0.1}, {3, 0.5}}), 3);
+  EXPECT_EQ(WeightedMedian({{1, 1}, {2, 1}}), 1.5);
+  EXPECT_TRUE(std::isnan(WeightedMedian({{1, 0}})));
 }
 
 TEST(StatisticsTest, Welch) {

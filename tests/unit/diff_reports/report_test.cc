@@ -67,7 +67,14 @@ Comparison Sample() {
   c.failed = true;
   c.value_type = {"wall", "nanoseconds"};
   c.base_entries = 3;
+  c.runs_base = 15;
+  c.runs_new = 5;
+  c.replicates = "base: 15 replicates from 3 baseline entries; new: 5 runs";
   c.method = "a test method";
+  c.rows[0].decided_by = Metric::kTotal;
+  c.rows[0].cause = "time grew in fibonacci called from fun_notification";
+  c.rows[0].detectable_pct = 8.5;
+  c.whole = {2.0, 2.5, 25, 1, 1.9, 2.4};
   return c;
 }
 
@@ -122,7 +129,8 @@ TEST(DiffReportTest, CsvQuotesFieldsAndHasOneLinePerRow) {
   ASSERT_EQ(lines.size(), 6u);
   EXPECT_EQ(lines[0],
             "function,file,line,verdict,base_self,new_self,base_total,"
-            "new_total,delta_pct,p_value,impact,values,calls");
+            "new_total,delta_pct,p_value,impact,values,calls,detectable_pct,"
+            "decided_by,cause");
   EXPECT_THAT(csv, HasSubstr(R"("Handler.<lambda>, ""q"" | x","/srv/a,b.py")"));
 }
 
@@ -149,10 +157,10 @@ TEST(DiffReportTest, TableColumnsAlignAndVerdictLineNamesTheRegression) {
   ASSERT_LT(header + 5, lines.size()) << table;
   const size_t column = lines[header].find("verdict");
   ASSERT_NE(column, std::string::npos);
-  EXPECT_EQ(lines[header + 1].substr(column), "regression") << table;
-  EXPECT_EQ(lines[header + 2].substr(column), "improvement") << table;
+  EXPECT_EQ(lines[header + 1].substr(column), "regression (total)") << table;
+  EXPECT_EQ(lines[header + 2].substr(column), "improvement (self)") << table;
   EXPECT_EQ(lines[header + 3].substr(column), "new") << table;
-  EXPECT_THAT(table, HasSubstr("FAIL: 1 regression (fibonacci +2150%)\n"));
+  EXPECT_THAT(table, HasSubstr("FAIL: 1 regression (fibonacci +2150% total"));
   EXPECT_THAT(table, HasSubstr("Calls: not measured"));
   EXPECT_THAT(table, HasSubstr("45.00%"));
 }
@@ -179,7 +187,9 @@ TEST(DiffReportTest, OnlyRegressionsAndTop) {
 
 TEST(DiffReportTest, VerdictLines) {
   Comparison c = Sample();
-  EXPECT_EQ(VerdictLine(c), "FAIL: 1 regression (fibonacci +2150%)");
+  EXPECT_EQ(VerdictLine(c),
+            "FAIL: 1 regression (fibonacci +2150% total: time grew in "
+            "fibonacci called from fun_notification)");
   c.regressions = 0;
   c.failed = false;
   c.rows.erase(c.rows.begin());
@@ -189,12 +199,35 @@ TEST(DiffReportTest, VerdictLines) {
   c.failed = true;  // with --fail-on-new
   EXPECT_EQ(VerdictLine(c),
             "FAIL: 1 new function (Handler.<lambda>, \"q\" | x)");
+  c.failed = false;
+  c.conclusive = false;
+  c.inconclusive_reason =
+      "a 10% change was detectable only for functions "
+      "holding 20% of the time";
+  c.suggested_runs = 12;
+  EXPECT_EQ(VerdictLine(c),
+            "INCONCLUSIVE: no regression found (1 improvement, 1 new "
+            "function, 1 gone function), but a 10% change was detectable "
+            "only for functions holding 20% of the time (record more runs: "
+            "--repeat 12)");
+}
+
+TEST(DiffReportTest, JsonHasTheGateFields) {
+  Comparison c = Sample();
+  c.conclusive = false;
+  const std::string json = RenderJson(c, Options());
+  EXPECT_THAT(json, HasSubstr("\"conclusive\": false"));
+  EXPECT_THAT(json, HasSubstr("\"runs_base\": 15"));
+  EXPECT_THAT(json, HasSubstr("\"runs_new\": 5"));
+  EXPECT_THAT(json, HasSubstr("\"detectable_pct\": 8.5"));
+  EXPECT_THAT(json, HasSubstr("\"cause\": \"time grew in fibonacci called from "
+                              "fun_notification\""));
 }
 
 TEST(DiffReportTest, SecondsWhenNotNormalized) {
   ReportOptions o = Options();
-  o.compare.normalize = Normalize::kNone;
   Comparison c = Sample();
+  c.fixed_work = true;
   c.rows[0].base_self = 1.5;
   EXPECT_THAT(RenderTable(c, o), HasSubstr("1.500s"));
   EXPECT_THAT(RenderJson(c, o), HasSubstr("\"values\": \"seconds\""));
