@@ -349,7 +349,16 @@ int RunRecord(const std::vector<std::string>& args) {
   std::fputs(FormatRunsSummary(*result).c_str(), stderr);
   std::fputs(FormatSummary(result->profile, result->stats, o.output).c_str(),
              stderr);
-  return launched ? result->exit_code : kExitOk;
+  if (gate.saved()) {
+    std::fprintf(stderr, "pystrobe: saved baseline %s@%d\n",
+                 gate.saved()->name.c_str(), gate.saved()->number);
+  }
+  // A command that failed fails the job whatever the gate says.
+  const int command_status = launched ? result->exit_code : kExitOk;
+  if (!gate.outcome()) return command_status;
+  std::fputs(gate.outcome()->report.c_str(), stdout);
+  std::fflush(stdout);
+  return command_status != 0 ? command_status : gate.outcome()->exit_code;
 }
 
 }  // namespace pystrobe

@@ -28,6 +28,8 @@ using diff::Series;
 using diff::Side;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// A function holding at least this share of the time is a root.
+constexpr double kRootShare = 0.9;
 
 std::string Describe(const ValueType& t) {
   return absl::StrCat(t.type, "/", t.unit);
@@ -218,21 +220,24 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
 
   // The variance trend per metric, pooled over the functions above the
   // floor, as the prior of each function's own between-replicate variance.
-  auto fit = [&](Measure Row::*metric) {
+  auto fit = [&]() {
     std::vector<stats::TrendPoint> points;
     for (const Row& row : rows) {
-      const Measure& m = row.*metric;
-      if (!m.above_floor || !(m.df > 0) || !row.in_base || !row.in_now) {
-        continue;
+      for (const Measure* m : {&row.self, &row.total}) {
+        if (!m->above_floor || !(m->df > 0) || !row.in_base || !row.in_now) {
+          continue;
+        }
+        const double pooled =
+            (m->mean_base * sb.n + m->mean_now * sn.n) / (sb.n + sn.n);
+        points.push_back({pooled, m->ss / m->df, m->df});
       }
-      const double pooled =
-          (m.mean_base * sb.n + m.mean_now * sn.n) / (sb.n + sn.n);
-      points.push_back({pooled, m.ss / m.df, m.df});
     }
     return stats::FitVarianceTrend(points);
   };
-  const stats::VarianceTrend trend_self = fit(&Row::self);
-  const stats::VarianceTrend trend_total = fit(&Row::total);
+  // One trend for both metrics: a function's self and total time are time
+  // series of the same runs, with the same variance-to-mean relation, and
+  // pooling them keeps the trend valid with few functions.
+  const stats::VarianceTrend trend = fit();
   // What one sample weighs in normalized units, per side: the Poisson floor
   // of a replicate's variance is that times the function's mean.
   const double sample_b =
@@ -242,19 +247,19 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
 
   std::vector<double> raw_p;
   std::vector<Measure*> tested;
-  auto test = [&](Measure* m, const stats::VarianceTrend& trend) {
+  auto test = [&](Measure* m, const stats::VarianceTrend& prior) {
     if (!m->above_floor) return;
     double s2 = m->df > 0 ? m->ss / m->df : 0;
     double df = m->df;
     const double pooled =
         (m->mean_base * sb.n + m->mean_now * sn.n) / (sb.n + sn.n);
-    if (trend.valid) {
-      s2 = (options.prior_df * trend.Predict(pooled) + m->df * s2) /
+    if (prior.valid) {
+      s2 = (options.prior_df * prior.Predict(pooled) + m->df * s2) /
            (options.prior_df + m->df);
       df = m->df + options.prior_df;
     }
     if (!(df > 0)) return;  // no variance to judge by: untested
-    if (!trend.valid) {
+    if (!prior.valid) {
       // Few functions to pool over: at least the sampling noise of a count.
       s2 = std::max(s2,
                     std::max(sample_b * m->mean_base, sample_n * m->mean_now));
@@ -273,8 +278,8 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   };
   for (Row& row : rows) {
     if (!row.in_base || !row.in_now) continue;  // new or gone: listed
-    if (test_self) test(&row.self, trend_self);
-    if (test_total) test(&row.total, trend_total);
+    if (test_self) test(&row.self, trend);
+    if (test_total) test(&row.total, trend);
   }
   const std::vector<double> adjusted = stats::HolmAdjust(raw_p);
   const double tests = static_cast<double>(std::max<size_t>(1, raw_p.size()));
@@ -372,8 +377,12 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     } else {
       d.verdict = decided->verdict;
       if (d.verdict == Verdict::kRegression) {
-        ++c.regressions;
         d.cause = diff::ExplainGrowth(row.key, d.decided_by, growth);
+        // A root (main, <module>: nearly all of the run) grows with
+        // whatever grew below it: an affected caller, not a cause.
+        d.affected =
+            d.decided_by == Metric::kTotal && row.total.share >= kRootShare;
+        if (!d.affected) ++c.regressions;
       } else if (d.verdict == Verdict::kImprovement) {
         ++c.improvements;
       }
@@ -389,6 +398,16 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       detectable_by_share.emplace_back(cover.detectable_pct, share);
     }
     c.rows.push_back(std::move(d));
+  }
+  // Roots that regressed with nothing below them named: the time grew
+  // everywhere a little; that is the regression.
+  if (c.regressions == 0) {
+    for (FunctionDiff& d : c.rows) {
+      if (d.verdict == Verdict::kRegression && d.affected) {
+        d.affected = false;
+        ++c.regressions;
+      }
+    }
   }
   std::sort(c.rows.begin(), c.rows.end(),
             [](const FunctionDiff& a, const FunctionDiff& b) {

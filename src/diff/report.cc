@@ -181,8 +181,13 @@ std::vector<const FunctionDiff*> SelectRows(const Comparison& c,
 std::string VerdictLine(const Comparison& c) {
   std::vector<std::string> named;
   std::vector<std::string> new_named;
+  std::vector<std::string> affected;
   for (const FunctionDiff& d : c.rows) {
-    if (d.verdict == Verdict::kRegression && named.size() < 3) {
+    if (d.verdict == Verdict::kRegression && d.affected) {
+      affected.push_back(
+          absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d)));
+    }
+    if (d.verdict == Verdict::kRegression && !d.affected && named.size() < 3) {
       std::string item = absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d),
                                       " ", MetricName(d.decided_by));
       if (d.decided_by == Metric::kTotal && !d.cause.empty()) {
@@ -201,9 +206,12 @@ std::string VerdictLine(const Comparison& c) {
     return n > static_cast<int>(shown.size()) ? "; ..." : "";
   };
   if (c.regressions > 0) {
-    return absl::StrCat("FAIL: ", Plural(c.regressions, "regression"), " (",
-                        absl::StrJoin(named, "; "), more(c.regressions, named),
-                        ")");
+    return absl::StrCat(
+        "FAIL: ", Plural(c.regressions, "regression"), " (",
+        absl::StrJoin(named, "; "), more(c.regressions, named), ")",
+        affected.empty() ? ""
+                         : absl::StrCat("; callers' totals grew with it: ",
+                                        absl::StrJoin(affected, ", ")));
   }
   if (c.failed && c.new_functions > 0) {
     return absl::StrCat("FAIL: ", Plural(c.new_functions, "new function"), " (",

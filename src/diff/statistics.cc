@@ -120,15 +120,29 @@ VarianceTrend FitVarianceTrend(const std::vector<TrendPoint>& points) {
   VarianceTrend trend;
   double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   int used = 0;
+  // Each point weighs its degrees of freedom times its mean: the relative
+  // variance of a large function is both better estimated and what the
+  // constant term (the run-to-run part) is about; many small functions with
+  // noisy, skewed estimates must not inflate the prior of the large ones.
+  double mean_sum = 0;
+  int counted = 0;
+  for (const TrendPoint& p : points) {
+    if (p.mean > 0 && p.df > 0 && p.variance >= 0) {
+      mean_sum += p.mean;
+      ++counted;
+    }
+  }
+  const double mean_of_means = counted > 0 ? mean_sum / counted : 1;
   for (const TrendPoint& p : points) {
     if (!(p.mean > 0) || !(p.df > 0) || !(p.variance >= 0)) continue;
     const double x = 1 / p.mean;
     const double y = p.variance / Square(p.mean);
-    sw += p.df;
-    sx += p.df * x;
-    sy += p.df * y;
-    sxx += p.df * x * x;
-    sxy += p.df * x * y;
+    const double w = p.df * p.mean / mean_of_means;
+    sw += w;
+    sx += w * x;
+    sy += w * y;
+    sxx += w * x * x;
+    sxy += w * x * y;
     trend.df += p.df;
     ++used;
   }

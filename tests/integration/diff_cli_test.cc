@@ -37,7 +37,7 @@ class DiffCliTest : public ::testing::Test {
     now_ = dir_.path() + "/new.pb.gz";
     WriteProfile(MakeProfile({{"parse", 400}, {"render", 400}, {"tiny", 4}}),
                  base_);
-    // render 50% slower in time; as a share: 600/1000 vs 400/800.
+    // render 50% slower in time per run (parse unchanged).
     WriteProfile(MakeProfile({{"parse", 400}, {"render", 600}, {"tiny", 8}}),
                  now_);
   }
@@ -56,29 +56,61 @@ class DiffCliTest : public ::testing::Test {
   std::string now_;
 };
 
+// Names in a CSV report with `verdict`.
+std::vector<std::string> WithVerdictCsv(const std::string& csv,
+                                        const std::string& verdict) {
+  std::vector<std::string> names;
+  for (absl::string_view line : absl::StrSplit(csv, "\r\n")) {
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (f.size() >= 4 && f[3] == verdict) names.push_back(f[0]);
+  }
+  return names;
+}
+
 TEST_F(DiffCliTest, CompareFindsTheRegressionAndGates) {
   CommandResult r = RunDiff({"compare", base_, now_});
   EXPECT_EQ(r.exit_code, 0) << r.Describe();  // not asked to fail
-  EXPECT_THAT(r.out, HasSubstr("FAIL: 1 regression (render +20%)"));
+  EXPECT_THAT(r.out, HasSubstr("FAIL: 1 regression (render +50% self); "
+                               "callers' totals grew with it: main +26%"));
   EXPECT_THAT(r.out, Not(HasSubstr("\x1b[")));  // not a TTY
   r = RunDiff({"compare", base_, now_, "--fail-on-regression"});
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   // tiny doubled but is under the noise floor.
   r = RunDiff({"compare", base_, now_, "--format", "csv"});
-  EXPECT_THAT(r.out, HasSubstr("\r\ntiny,/srv/app.py,0,unchanged,"));
+  // (4 samples over 5 runs: none in a run of the base, so "new", but under
+  // the floor and not counted)
+  EXPECT_THAT(r.out, HasSubstr("\r\ntiny,/srv/app.py,0,new,"));
   // Ignoring the regressed function passes the gate.
   r = RunDiff(
       {"compare", base_, now_, "--fail-on-regression", "--ignore", "^render "});
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   // A threshold above the change passes too.
   r = RunDiff(
-      {"compare", base_, now_, "--fail-on-regression", "--threshold", "25"});
+      {"compare", base_, now_, "--fail-on-regression", "--threshold", "60"});
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  // Absolute seconds: +50%.
-  r = RunDiff(
-      {"compare", base_, now_, "--normalize", "none", "--format", "json"});
+  // Time per run: +50%; parse is unchanged, not "faster".
+  r = RunDiff({"compare", base_, now_, "--format", "json"});
   EXPECT_THAT(r.out, HasSubstr("\"function\": \"render\""));
   EXPECT_THAT(r.out, HasSubstr("\"delta_pct\": 50,"));
+  EXPECT_THAT(r.out, HasSubstr("\"conclusive\": true"));
+  EXPECT_THAT(r.out, HasSubstr("\"runs_base\": 5"));
+  EXPECT_THAT(r.out, HasSubstr("\"cause\": \"self time grew in render\""));
+  EXPECT_THAT(
+      WithVerdictCsv(RunDiff({"compare", base_, now_, "--format", "csv"}).out,
+                     "improvement"),
+      ::testing::IsEmpty());
+  // One run against one: not enough to judge, and --fail-on-inconclusive
+  // says so with exit 3.
+  WriteProfile(MakeProfile({{"parse", 80}, {"render", 80}}, 1), P("one.pb.gz"));
+  WriteProfile(MakeProfile({{"parse", 80}, {"render", 88}}, 1), P("two.pb.gz"));
+  r = RunDiff({"compare", P("one.pb.gz"), P("two.pb.gz")});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("INCONCLUSIVE: "));
+  EXPECT_THAT(r.out, HasSubstr("--repeat"));
+  r = RunDiff({"compare", P("one.pb.gz"), P("two.pb.gz"),
+               "--fail-on-inconclusive", "--format", "json"});
+  EXPECT_EQ(r.exit_code, 3) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("\"conclusive\": false"));
   r = RunDiff({"compare", base_, now_, "--format", "markdown", "--flamegraph",
                P("d.svg")});
   EXPECT_EQ(r.exit_code, 0) << r.Describe();

@@ -42,28 +42,25 @@ std::string Workload() {
   return std::string(PYSTROBE_SOURCE_DIR) + "/tests/workloads/diff_gate.py";
 }
 
-// Records one run of the workload (launch mode: it ends with the workload),
-// with `record_flags` for pystrobe and `workload_args` for the workload.
-void RecordRun(const std::string& out,
-               const std::vector<std::string>& record_flags,
-               const std::vector<std::string>& workload_args) {
-  std::vector<std::string> argv = {PystrobeBinary(), "record", "-o", out};
-  argv.insert(argv.end(), record_flags.begin(), record_flags.end());
-  argv.push_back("--");
-  argv.push_back(Python());
-  argv.push_back(Workload());
-  argv.insert(argv.end(), workload_args.begin(), workload_args.end());
-  CommandResult r = RunCommand(argv, absl::Seconds(120));
-  ASSERT_EQ(r.exit_code, 0) << r.Describe();
-  ASSERT_TRUE(FileExists(out)) << r.Describe();
+std::string Shapes() {
+  return std::string(PYSTROBE_SOURCE_DIR) + "/tests/workloads/gate_shapes.py";
 }
 
-// A wall-mode recording of `seconds` of the workload at `rate` Hz.
-void Record(const std::string& out, double seconds, int rate,
-            const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"--seconds", absl::StrCat(seconds)};
-  args.insert(args.end(), extra.begin(), extra.end());
-  RecordRun(out, {"-r", std::to_string(rate)}, args);
+// `pystrobe record -o OUT --repeat RUNS --mode cpu -r 200 [extra] -- python
+// SCRIPT ARGS...`; returns the result (the tests check the exit status).
+CommandResult RecordRuns(const std::string& out, int runs,
+                         const std::vector<std::string>& extra,
+                         const std::string& script,
+                         const std::vector<std::string>& script_args) {
+  std::vector<std::string> argv = {
+      PystrobeBinary(),     "record", "-o",  out,  "--repeat",
+      std::to_string(runs), "--mode", "cpu", "-r", "200"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back("--");
+  argv.push_back(Python());
+  argv.push_back(script);
+  argv.insert(argv.end(), script_args.begin(), script_args.end());
+  return RunCommand(argv, absl::Seconds(300));
 }
 
 // Functions whose CSV verdict is `verdict`.
@@ -83,13 +80,12 @@ class DiffGateTest : public ::testing::Test {
     dir_ = new ScopedTempDir();
     store_ = dir_->path() + "/store";
     if (Python().empty()) return;
-    // The baseline: three 4 s recordings of the unchanged code.
-    for (int i = 1; i <= 3; ++i) {
-      const std::string path = absl::StrCat(dir_->path(), "/base", i, ".pb.gz");
-      Record(path, 4, 200, {});
-      CommandResult r = RunDiff({"save", "gate", path, "--store", store_});
-      ASSERT_EQ(r.exit_code, 0) << r.Describe();
-    }
+    // The baseline: 5 runs of the unchanged code, saved by the recording.
+    CommandResult r = RecordRuns(dir_->path() + "/base.pb.gz", 5,
+                                 {"--save", "gate", "--store", store_},
+                                 Workload(), {"--rounds", "60"});
+    ASSERT_EQ(r.exit_code, 0) << r.Describe();
+    ASSERT_THAT(r.err, HasSubstr("saved baseline gate@1"));
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -107,109 +103,144 @@ class DiffGateTest : public ::testing::Test {
 ScopedTempDir* DiffGateTest::dir_ = nullptr;
 std::string DiffGateTest::store_;
 
-TEST_F(DiffGateTest, TheSameCodeRecorded20TimesNeverFailsTheGate) {
-  int failures = 0;
-  for (int i = 0; i < 20; ++i) {
+// The same code, recorded again and again against the baseline, in the one
+// command CI runs: never FAIL (OK or INCONCLUSIVE).
+TEST_F(DiffGateTest, TheSameCodeNeverFailsTheGate) {
+  for (int i = 0; i < 6; ++i) {
     const std::string run = absl::StrCat(dir_->path(), "/aa", i, ".pb.gz");
-    Record(run, 2, 200, {});
-    CommandResult r = RunDiff(
-        {"compare", "gate", run, "--store", store_, "--fail-on-regression"});
+    CommandResult r = RecordRuns(
+        run, 5,
+        {"--compare", "gate", "--store", store_, "--fail-on-regression"},
+        Workload(), {"--rounds", "60"});
     ASSERT_TRUE(r.exited && r.exit_code != 2) << r.Describe();
-    if (r.exit_code != 0) {
-      ++failures;
-      ADD_FAILURE() << "A/A run " << i << " failed the gate:\n" << r.out;
-    }
+    EXPECT_EQ(r.exit_code, 0) << "A/A run " << i << ":\n" << r.out;
+    EXPECT_THAT(r.out, ::testing::AnyOf(HasSubstr("\nOK: "),
+                                        HasSubstr("\nINCONCLUSIVE: ")));
   }
-  EXPECT_EQ(failures, 0);
 }
 
-TEST_F(DiffGateTest, ASlowerFunctionFailsTheGateAndIsNamed) {
-  const std::string run = dir_->path() + "/slow.pb.gz";
-  // 8 s at 250 Hz: enough samples for a 30% slowdown of a function with a
-  // quarter of the time to be significant after the correction.
-  Record(run, 8, 250, {"--scale", "beta=1.3", "--scale", "tiny=2"});
-  CommandResult r =
-      RunDiff({"compare", "gate", run, "--last", "3", "--store", store_,
-               "--fail-on-regression", "--format", "csv"});
+// One command: record 5 runs, compare with the stored baseline, exit 1 and
+// name the function; the Markdown report carries the cause.
+TEST_F(DiffGateTest, ASlowerFunctionFailsTheOneCommandGateAndIsNamed) {
+  CommandResult r = RecordRuns(
+      dir_->path() + "/slow.pb.gz", 5,
+      {"--compare", "gate", "--store", store_, "--fail-on-regression",
+       "--threshold", "15", "--format", "csv"},
+      Workload(),
+      {"--rounds", "60", "--scale", "beta=1.5", "--scale", "tiny=2"});
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
-  EXPECT_EQ(WithVerdict(r.out, "regression"), std::set<std::string>{"beta"})
-      << r.out;
-  // tiny (about 0.15% of the work) doubled, under the noise floor: not a
-  // regression (checked above: beta is the only one), yet in the report.
-  EXPECT_THAT(r.out, HasSubstr("\r\ntiny,"));
-  r = RunDiff({"compare", "gate", run, "--last", "3", "--store", store_,
-               "--fail-on-regression", "--flamegraph",
-               dir_->path() + "/gate.svg"});
-  EXPECT_EQ(r.exit_code, 1) << r.Describe();
-  EXPECT_THAT(r.out, HasSubstr("FAIL: 1 regression (beta +"));
+  const std::set<std::string> regressed = WithVerdict(r.out, "regression");
+  EXPECT_TRUE(regressed.count("beta")) << r.out;
+  for (const char* unchanged : {"alpha", "gamma", "tiny"}) {
+    EXPECT_FALSE(regressed.count(unchanged)) << unchanged << "\n" << r.out;
+  }
+  EXPECT_TRUE(WithVerdict(r.out, "improvement").empty()) << r.out;
+  r = RunDiff({"compare", "gate", dir_->path() + "/slow.pb.gz", "--store",
+               store_, "--threshold", "15", "--format", "markdown",
+               "--flamegraph", dir_->path() + "/gate.svg"});
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();  // not asked to fail
+  EXPECT_THAT(r.out, HasSubstr("### pystrobe-diff: FAIL: "));
+  EXPECT_THAT(r.out, HasSubstr("beta +"));
+  EXPECT_THAT(r.out, HasSubstr("self time grew in beta"));
   EXPECT_TRUE(FileExists(dir_->path() + "/gate.svg"));
 }
 
-// The workload's own CPU seconds per function (its --truth file).
-std::map<std::string, double> Truth(const std::string& path) {
-  std::map<std::string, double> seconds;
-  absl::StatusOr<std::string> json = ReadFileToString(path);
-  if (!json.ok()) return seconds;
-  for (const char* f : {"alpha", "beta", "gamma"}) {
-    const size_t at = json->find(absl::StrCat("\"", f, "\": "));
-    if (at == std::string::npos) continue;
-    seconds[f] = std::strtod(json->c_str() + at + std::strlen(f) + 4, nullptr);
+// Five handlers do all their work through spin(); render_page calls it 50%
+// more. Self time is all in spin: the gate names render_page and the path.
+TEST_F(DiffGateTest, GrowthInASharedHelperIsChargedToItsCaller) {
+  const std::string base = dir_->path() + "/helper-base.pb.gz";
+  ASSERT_EQ(
+      RecordRuns(base, 5, {}, Shapes(), {"helper", "--scale", "4"}).exit_code,
+      0);
+  const std::string truth = dir_->path() + "/helper-truth.json";
+  CommandResult r = RecordRuns(dir_->path() + "/helper-slow.pb.gz", 5,
+                               {"--compare", base, "--fail-on-regression",
+                                "--format", "csv", "--threshold", "15"},
+                               Shapes(),
+                               {"helper", "--scale", "4", "--grow",
+                                "render_page=1.5", "--truth", truth});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  const std::set<std::string> regressed = WithVerdict(r.out, "regression");
+  EXPECT_TRUE(regressed.count("render_page")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("time grew in spin called from render_page"));
+  for (const char* sibling :
+       {"parse_request", "load_user", "format_reply", "log_access"}) {
+    EXPECT_FALSE(regressed.count(sibling)) << sibling << "\n" << r.out;
   }
-  return seconds;
+  EXPECT_TRUE(WithVerdict(r.out, "improvement").empty()) << r.out;
 }
 
-// Recorded runs of the same script (a fixed number of rounds), compared in
-// absolute CPU seconds. On a shared machine the CPU seconds of the same work
-// vary between runs (frequency, a busy sibling core), so the truth is the
-// workload's own thread CPU time per function: a function whose own time
-// grew by more than 20% must be a regression, one whose time grew by less
-// than 5% must not. beta does 30% more work in the slow run. 500 rounds
-// (about 8 s, so 8 one-second batches): with 4, a +26% seen as +17% by
-// the sampling scored p = 0.12 once and went unflagged.
-TEST_F(DiffGateTest, RecordedRunsCompareInSecondsWithNormalizeNone) {
-  const std::string& d = dir_->path();
-  const std::vector<std::string> cpu = {"--mode", "cpu", "-r", "200"};
-  RecordRun(d + "/cpu_base.pb.gz", cpu,
-            {"--rounds", "500", "--truth", d + "/cpu_base.json"});
-  RecordRun(d + "/cpu_same.pb.gz", cpu,
-            {"--rounds", "500", "--truth", d + "/cpu_same.json"});
-  RecordRun(d + "/cpu_slow.pb.gz", cpu,
-            {"--rounds", "500", "--scale", "beta=1.3", "--truth",
-             d + "/cpu_slow.json"});
-  const std::map<std::string, double> base = Truth(d + "/cpu_base.json");
-  ASSERT_EQ(base.size(), 3u);
-  int checked_growth = 0;
-  for (const std::string run : {"cpu_same", "cpu_slow"}) {
-    SCOPED_TRACE(run);
-    const std::map<std::string, double> now =
-        Truth(absl::StrCat(d, "/", run, ".json"));
-    ASSERT_EQ(now.size(), 3u);
-    CommandResult r = RunDiff(
-        {"compare", d + "/cpu_base.pb.gz", absl::StrCat(d, "/", run, ".pb.gz"),
-         "--normalize", "none", "--fail-on-regression", "--format", "csv"});
-    ASSERT_TRUE(r.exited && r.exit_code != 2) << r.Describe();
-    EXPECT_THAT(r.out, HasSubstr(",seconds,"));
-    const std::set<std::string> regressions = WithVerdict(r.out, "regression");
-    EXPECT_EQ(r.exit_code, regressions.empty() ? 0 : 1) << r.out;
-    for (const auto& [f, seconds] : now) {
-      const double ratio = seconds / base.at(f);
-      std::printf("%s: %s own CPU time x%.2f; pystrobe-diff: %s\n", run.c_str(),
-                  f.c_str(), ratio,
-                  regressions.count(f) ? "regression" : "no regression");
-      if (ratio < 1.05) {
-        EXPECT_EQ(regressions.count(f), 0u) << f << " x" << ratio << r.out;
-      }
-      if (ratio > 1.2) {
-        ++checked_growth;
-        EXPECT_EQ(regressions.count(f), 1u) << f << " x" << ratio << r.out;
-      }
-    }
+// A test suite's phases: compute_stats does twice the work (on a loaded
+// 2-core machine the runs of 5 s spread by ~15%, so 30% needs more runs
+// than a test can afford: docs/statistics.md); the other
+// phases' functions are unchanged.
+TEST_F(DiffGateTest, ASlowerPhaseOfASuiteIsNamed) {
+  const std::string base = dir_->path() + "/suite-base.pb.gz";
+  ASSERT_EQ(
+      RecordRuns(base, 5, {}, Shapes(), {"suite", "--scale", "4"}).exit_code,
+      0);
+  CommandResult r = RecordRuns(
+      dir_->path() + "/suite-slow.pb.gz", 5,
+      {"--compare", base, "--fail-on-regression", "--format", "csv",
+       "--threshold", "15"},
+      Shapes(), {"suite", "--scale", "4", "--grow", "compute_stats=2"});
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  const std::set<std::string> regressed = WithVerdict(r.out, "regression");
+  EXPECT_TRUE(regressed.count("compute_stats")) << r.out;
+  for (const char* other : {"parse_inputs", "render_report", "check_invariants",
+                            "export_results"}) {
+    EXPECT_FALSE(regressed.count(other)) << other << "\n" << r.out;
   }
-  // beta's 30% more work is visible in its own time unless the machine
-  // itself got much faster meanwhile; say so rather than pass silently.
-  if (checked_growth == 0) {
-    std::printf("no function grew by more than 20%% in its own CPU time\n");
-  }
+}
+
+// One short run on each side cannot show a 10% change: INCONCLUSIVE, with
+// the detectable change and the advice, exit 3 when asked.
+TEST_F(DiffGateTest, ASingleShortRunIsInconclusive) {
+  const std::string one = dir_->path() + "/one.pb.gz";
+  ASSERT_EQ(RecordRuns(one, 1, {}, Workload(), {"--rounds", "20"}).exit_code,
+            0);
+  CommandResult r = RecordRuns(
+      dir_->path() + "/two.pb.gz", 1,
+      {"--compare", one, "--fail-on-inconclusive", "--format", "json"},
+      Workload(), {"--rounds", "20"});
+  EXPECT_EQ(r.exit_code, 3) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr("\"conclusive\": false"));
+  EXPECT_THAT(r.out, HasSubstr("\"verdict\": \"INCONCLUSIVE: "));
+  EXPECT_THAT(r.out, HasSubstr("--repeat"));
+}
+
+// The same code at 100 Hz and at 250 Hz: time per run, not sample counts,
+// so nothing but unchanged.
+TEST_F(DiffGateTest, DifferentRatesChangeNothing) {
+  const std::string slow_rate = dir_->path() + "/r100.pb.gz";
+  std::vector<std::string> argv100 = {
+      PystrobeBinary(), "record",   "-o", slow_rate, "--repeat", "5",
+      "--mode",         "cpu",      "-r", "100",     "--",       Python(),
+      Workload(),       "--rounds", "60"};
+  ASSERT_EQ(RunCommand(argv100, absl::Seconds(300)).exit_code, 0);
+  std::vector<std::string> argv250 = {PystrobeBinary(),
+                                      "record",
+                                      "-o",
+                                      dir_->path() + "/r250.pb.gz",
+                                      "--repeat",
+                                      "5",
+                                      "--mode",
+                                      "cpu",
+                                      "-r",
+                                      "250",
+                                      "--compare",
+                                      slow_rate,
+                                      "--format",
+                                      "csv",
+                                      "--",
+                                      Python(),
+                                      Workload(),
+                                      "--rounds",
+                                      "60"};
+  CommandResult r = RunCommand(argv250, absl::Seconds(300));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(WithVerdict(r.out, "regression").empty()) << r.out;
+  EXPECT_TRUE(WithVerdict(r.out, "improvement").empty()) << r.out;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "diff_support.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -15,29 +16,35 @@ std::string PystrobeDiffBinary() {
 }
 
 Profile MakeProfile(const std::vector<std::pair<std::string, int>>& self,
-                    int batches, const std::string& type) {
+                    int runs, const std::string& type) {
   Profile p;
   p.sample_types = {{"samples", "count"}, {type, "nanoseconds"}};
   p.period_type = {type, "nanoseconds"};
   p.period = 10'000'000;
   p.default_sample_type = type;
   p.duration_nanos = 1'000'000'000;
-  p.comments = {"command_line=python3 app.py", "python_version=3.11.2"};
+  p.comments = {"command_line=python3 app.py", "python_version=3.11.2",
+                "pystrobe.target=launched",
+                absl::StrCat("pystrobe.runs=", runs)};
   const uint64_t main = p.AddFunction({"main", "main", "/srv/app.py", 1});
   const uint64_t l_main = p.AddLocation({main, 2});
   int line = 10;
+  int salt = 0;
   for (const auto& [name, count] : self) {
     const uint64_t f = p.AddFunction({name, name, "/srv/app.py", line});
     const uint64_t loc = p.AddLocation({f, line + 1});
     line += 10;
-    // Spread evenly over the batches, as a steady workload would be.
-    for (int b = 0; b < batches; ++b) {
-      const int n = count / batches + (b < count % batches ? 1 : 0);
+    // Runs of fixed work, each within a sample or two of count / runs, as
+    // runs of the same code are: the spread between them is the noise.
+    for (int r = 0; r < runs; ++r) {
+      const int wobble = ((r * 7 + salt) % 5) - 2;  // -2..2, deterministic
+      const int n =
+          std::max(0, count / runs + (count >= 10 * runs ? wobble : 0));
       if (n == 0) continue;
-      p.samples.push_back({{loc, l_main},
-                           {n, int64_t{n} * 10'000'000},
-                           {{"batch", "", b, ""}}});
+      p.samples.push_back(
+          {{loc, l_main}, {n, int64_t{n} * 10'000'000}, {{"run", "", r, ""}}});
     }
+    ++salt;
   }
   return p;
 }

@@ -15,10 +15,12 @@ namespace pystrobe::integration {
 // Path of the `pystrobe-diff` CLI under test (beside `pystrobe`).
 std::string PystrobeDiffBinary();
 
-// A wall-time profile of functions main -> each of `self` (name, samples),
-// 10 ms per sample, in `batches` time batches (numeric label "batch").
+// A wall-time profile of `runs` launched runs (numeric label "run", as
+// `record --repeat` writes) of functions main -> each of `self` (name,
+// samples over all runs), 10 ms per sample, runs within 2 samples of each
+// other.
 Profile MakeProfile(const std::vector<std::pair<std::string, int>>& self,
-                    int batches = 10, const std::string& type = "wall");
+                    int runs = 5, const std::string& type = "wall");
 
 // Writes `p` as gzipped pprof to `path`; dies on failure.
 void WriteProfile(const Profile& p, const std::string& path);

@@ -171,8 +171,11 @@ struct FunctionDiff {
   // Above the noise floor (min_share and min_samples on the larger side).
   bool above_floor = false;
   // Regressions: where the time grew, e.g. "time grew in spin called from
-  // render_page"; and the other regressed functions it explains.
+  // render_page".
   std::string cause;
+  // A regression of a root's total time (main, <module>) that a regression
+  // below it explains: shown as affected, not counted.
+  bool affected = false;
 };
 
 // The whole run (fixed work) or the whole recording.
@@ -187,7 +190,7 @@ struct WholeRun {
 
 struct Comparison {
   std::vector<FunctionDiff> rows;  // sorted by impact, largest first
-  int regressions = 0;
+  int regressions = 0;  // not counting affected roots
   int improvements = 0;
   int new_functions = 0;  // above the noise floor
   int gone_functions = 0;
