@@ -3,24 +3,28 @@
 #
 #   1. build pystrobe and pystrobe-diff;
 #   2. start the bundled calendar service (version 1: its fun-notification
-#      endpoint answers Fizz/Buzz/FizzBuzz for the day of the month) and put
-#      it under load;
+#      endpoint answers Fizz/Buzz/FizzBuzz for the day of the month, and a
+#      small Fibonacci number on days divisible by 7) and put it under load;
 #   3. record it by PID for a few seconds, without restarting it: a pprof
 #      profile and an interactive flame graph;
 #   4. save that profile as the baseline "calendar" (pystrobe-diff save);
-#   5. deploy version 2 (days divisible by 7 answer the n-th Fibonacci
-#      number, computed by naive recursion), record it again under the same
-#      load;
+#   5. deploy version 2 (days divisible by 7 answer the day's own Fibonacci
+#      number, computed by the same naive recursion), record it again under
+#      the same load;
 #   6. pystrobe-diff compare: the table, the Markdown report for a pull
 #      request, the differential flame graph; the gate exits 1 and names
-#      fibonacci.
+#      fibonacci (it existed in v1: a regression, not merely a new
+#      function) and fun_notification, whose time grew in fibonacci;
+#   7. the CI recipe in one command: `pystrobe record --repeat 5 --compare
+#      BASE -- CMD` on a fixed-work script, A/A (OK) and a slower version
+#      (FAIL).
 #
 # Every process the demo starts is stopped when it ends (or is interrupted).
 # The profiles stay in the output folder it prints.
 #
 # Usage: scripts/demo.sh [OUTPUT_DIR]    (default: a new /tmp/pystrobe-demo.*)
 # Environment: PYTHON (default /usr/bin/python3, else python3 on PATH),
-#              SECONDS_PER_RECORDING (default 5), CLIENTS (default 6),
+#              SECONDS_PER_RECORDING (default 8), CLIENTS (default 6),
 #              RATE (samples per second, default 1000), BUILD_DIR (default
 #              build).
 set -euo pipefail
@@ -35,7 +39,7 @@ elif [ -x /usr/bin/python3 ]; then
 else
   python=$(command -v python3)
 fi
-record_seconds=${SECONDS_PER_RECORDING:-5}
+record_seconds=${SECONDS_PER_RECORDING:-8}
 clients=${CLIENTS:-6}
 build=${BUILD_DIR:-build}
 rate=${RATE:-1000}
@@ -131,19 +135,40 @@ say "$pystrobe record --pid $service_pid -d $record_seconds -r $rate -o $out/v2.
 record v2
 stop_service
 
-# fibonacci never ran in version 1: it is a new function, which fails the
-# gate with --fail-on-new; functions that existed and got slower fail it with
-# --fail-on-regression.
-say "$pystrobe_diff compare calendar $out/v2.pb.gz --fail-on-regression --fail-on-new --flamegraph $out/diff.svg"
+# fibonacci already ran in version 1, at a tiny share: version 2 makes it a
+# regression (not merely a new function), and fun_notification's total time
+# grew through it. An attached recording of a steady service is one
+# recording: its time batches are the replicates when they look
+# exchangeable (docs/statistics.md).
+say "$pystrobe_diff compare calendar $out/v2.pb.gz --fail-on-regression --flamegraph $out/diff.svg"
 status=0
 "$pystrobe_diff" compare calendar "$out/v2.pb.gz" --store "$store" \
-  --fail-on-regression --fail-on-new --top 12 --flamegraph "$out/diff.svg" \
+  --fail-on-regression --top 12 --flamegraph "$out/diff.svg" \
   >"$work/compare.txt" || status=$?
 cat "$work/compare.txt"
 
 say "the same as Markdown, for a pull-request comment (--format markdown):"
 "$pystrobe_diff" compare calendar "$out/v2.pb.gz" --store "$store" \
-  --fail-on-new --format markdown --top 8 | tee "$out/report.md" || true
+  --format markdown --top 8 | tee "$out/report.md" || true
+
+# The CI recipe: fixed work, runs as replicates, one command.
+ci_script=tests/workloads/diff_gate.py
+say "CI: $pystrobe record --repeat 5 --save ci -- $python $ci_script --rounds 40 (the main branch)"
+"$pystrobe" record --repeat 5 --mode cpu -r 200 -o "$out/ci-main.pb.gz" \
+  --save ci --store "$store" -- "$python" "$ci_script" --rounds 40 2>/dev/null
+say "CI: the same code again: $pystrobe record --repeat 5 --compare ci --fail-on-regression -- ..."
+ci_aa=0
+"$pystrobe" record --repeat 5 --mode cpu -r 200 -o "$out/ci-aa.pb.gz" \
+  --compare ci --store "$store" --fail-on-regression --top 5 \
+  -- "$python" "$ci_script" --rounds 40 2>/dev/null || ci_aa=$?
+say "CI: a pull request that makes beta 50% slower:"
+ci_ab=0
+"$pystrobe" record --repeat 5 --mode cpu -r 200 -o "$out/ci-pr.pb.gz" \
+  --compare ci --store "$store" --fail-on-regression --threshold 15 \
+  --format markdown --top 5 \
+  -- "$python" "$ci_script" --rounds 40 --scale beta=1.5 2>/dev/null \
+  | tee "$work/ci.md" || ci_ab=$?
+echo "demo: the A/A run exited $ci_aa (0: OK or INCONCLUSIVE), the pull request $ci_ab (1: FAIL)"
 
 say "files in $out"
 cat <<EOF
@@ -159,7 +184,12 @@ EOF
 echo
 if [ "$status" -eq 1 ] && grep -q '^FAIL: .*fibonacci' "$work/compare.txt"; then
   echo "demo: pystrobe-diff exited 1: the gate caught the regression, as a CI job would."
-  exit 0
+else
+  echo "demo: pystrobe-diff exited $status without naming fibonacci: the regression was not caught" >&2
+  exit 1
 fi
-echo "demo: pystrobe-diff exited $status without naming fibonacci: the regression was not caught" >&2
-exit 1
+if [ "$ci_aa" -ne 0 ] || [ "$ci_ab" -ne 1 ] || ! grep -q 'FAIL: .*beta' "$work/ci.md"; then
+  echo "demo: the one-command CI gate did not behave (A/A exit $ci_aa, A/B exit $ci_ab)" >&2
+  exit 1
+fi
+echo "demo: record --repeat 5 --compare: the same code passed, the slower one failed naming beta."

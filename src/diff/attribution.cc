@@ -14,10 +14,10 @@ double SelfGrowth(const Growth& g, const FunctionKey& f) {
 
 }  // namespace
 
-std::string ExplainGrowth(const FunctionKey& f, Metric decided_by,
+Explanation ExplainGrowth(const FunctionKey& f, Metric decided_by,
                           const Growth& growth) {
   if (decided_by == Metric::kSelf) {
-    return absl::StrCat("self time grew in ", f.name);
+    return {absl::StrCat("self time grew in ", f.name), {f}};
   }
   std::vector<const FunctionKey*> path = {&f};
   absl::flat_hash_set<FunctionKey> visited = {f};
@@ -41,7 +41,11 @@ std::string ExplainGrowth(const FunctionKey& f, Metric decided_by,
     path.push_back(next);
     current = next;
   }
-  if (path.size() == 1) return absl::StrCat("self time grew in ", f.name);
+  std::vector<FunctionKey> keys;
+  for (const FunctionKey* k : path) keys.push_back(*k);
+  if (path.size() == 1) {
+    return {absl::StrCat("self time grew in ", f.name), std::move(keys)};
+  }
   std::string out = absl::StrCat("time grew in ", path.back()->name,
                                  " called from ", path[path.size() - 2]->name);
   if (path.size() > 2) {
@@ -49,7 +53,7 @@ std::string ExplainGrowth(const FunctionKey& f, Metric decided_by,
     for (const FunctionKey* k : path) names.push_back(k->name);
     absl::StrAppend(&out, " (", absl::StrJoin(names, " -> "), ")");
   }
-  return out;
+  return {std::move(out), std::move(keys)};
 }
 
 }  // namespace pystrobe::diff

@@ -31,10 +31,16 @@ struct Growth {
       calls;
 };
 
+struct Explanation {
+  std::string text;  // "time grew in spin called from render_page"
+  // From f down to the function whose own time grew (just f for self time).
+  std::vector<FunctionKey> path;
+};
+
 // Where `f`'s time grew: "self time grew in f" when decided by self time or
 // when f's own growth exceeds its calls', else "time grew in X called from
 // Y" with the path when it is longer than one call.
-std::string ExplainGrowth(const FunctionKey& f, Metric decided_by,
+Explanation ExplainGrowth(const FunctionKey& f, Metric decided_by,
                           const Growth& growth);
 
 }  // namespace pystrobe::diff

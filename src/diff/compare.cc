@@ -28,8 +28,6 @@ using diff::Series;
 using diff::Side;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// A function holding at least this share of the time is a root.
-constexpr double kRootShare = 0.9;
 
 std::string Describe(const ValueType& t) {
   return absl::StrCat(t.type, "/", t.unit);
@@ -330,6 +328,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   c.replicates =
       absl::StrCat("base: ", sb.description, "; new: ", sn.description);
   double floor_share = 0, covered = 0;
+  absl::flat_hash_map<FunctionKey, std::vector<FunctionKey>> paths;
   std::vector<std::pair<double, double>> detectable_by_share;
   for (Row& row : rows) {
     FunctionDiff d;
@@ -377,12 +376,10 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     } else {
       d.verdict = decided->verdict;
       if (d.verdict == Verdict::kRegression) {
-        d.cause = diff::ExplainGrowth(row.key, d.decided_by, growth);
-        // A root (main, <module>: nearly all of the run) grows with
-        // whatever grew below it: an affected caller, not a cause.
-        d.affected =
-            d.decided_by == Metric::kTotal && row.total.share >= kRootShare;
-        if (!d.affected) ++c.regressions;
+        diff::Explanation e =
+            diff::ExplainGrowth(row.key, d.decided_by, growth);
+        d.cause = std::move(e.text);
+        paths.emplace(row.key, std::move(e.path));
       } else if (d.verdict == Verdict::kImprovement) {
         ++c.improvements;
       }
@@ -399,13 +396,32 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
     c.rows.push_back(std::move(d));
   }
-  // Roots that regressed with nothing below them named: the time grew
-  // everywhere a little; that is the regression.
-  if (c.regressions == 0) {
+  // One regression per place where time grew: the regressions whose path
+  // ends in the same function X are one group. Its head is X's own
+  // self-time regression when there is one, else the row with the shortest
+  // path (the direct caller: "time grew in spin called from render_page");
+  // the others are callers whose totals grew with it, marked affected.
+  {
+    absl::flat_hash_map<FunctionKey, FunctionDiff*> head;
     for (FunctionDiff& d : c.rows) {
-      if (d.verdict == Verdict::kRegression && d.affected) {
-        d.affected = false;
+      if (d.verdict != Verdict::kRegression) continue;
+      const std::vector<FunctionKey>& path = paths.at(d.key);
+      FunctionDiff*& h = head[path.back()];
+      auto rank = [&](const FunctionDiff* x) {
+        return x->decided_by == Metric::kSelf
+                   ? 0
+                   : static_cast<int>(paths.at(x->key).size());
+      };
+      if (h == nullptr || rank(&d) < rank(h)) h = &d;
+    }
+    for (FunctionDiff& d : c.rows) {
+      if (d.verdict != Verdict::kRegression) continue;
+      FunctionDiff* h = head.at(paths.at(d.key).back());
+      if (h == &d) {
         ++c.regressions;
+      } else {
+        d.affected = true;
+        d.explained_by = h->key.name;
       }
     }
   }

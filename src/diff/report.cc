@@ -181,17 +181,31 @@ std::vector<const FunctionDiff*> SelectRows(const Comparison& c,
 std::string VerdictLine(const Comparison& c) {
   std::vector<std::string> named;
   std::vector<std::string> new_named;
-  std::vector<std::string> affected;
   for (const FunctionDiff& d : c.rows) {
-    if (d.verdict == Verdict::kRegression && d.affected) {
-      affected.push_back(
-          absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d)));
-    }
     if (d.verdict == Verdict::kRegression && !d.affected && named.size() < 3) {
       std::string item = absl::StrCat(FunctionLabel(d.key), " ", FormatDelta(d),
                                       " ", MetricName(d.decided_by));
       if (d.decided_by == Metric::kTotal && !d.cause.empty()) {
         absl::StrAppend(&item, ": ", d.cause);
+      }
+      // The callers whose totals grew with it, the largest first.
+      std::vector<std::string> affected;
+      int more_affected = 0;
+      for (const FunctionDiff& a : c.rows) {
+        if (!a.affected || a.explained_by != d.key.name) continue;
+        if (affected.size() < 2) {
+          affected.push_back(
+              absl::StrCat(FunctionLabel(a.key), " ", FormatDelta(a)));
+        } else {
+          ++more_affected;
+        }
+      }
+      if (!affected.empty()) {
+        absl::StrAppend(&item, ", affecting ", absl::StrJoin(affected, ", "),
+                        more_affected > 0
+                            ? absl::StrCat(" and ", more_affected, " more")
+                            : "",
+                        " total");
       }
       named.push_back(std::move(item));
     }
@@ -206,12 +220,9 @@ std::string VerdictLine(const Comparison& c) {
     return n > static_cast<int>(shown.size()) ? "; ..." : "";
   };
   if (c.regressions > 0) {
-    return absl::StrCat(
-        "FAIL: ", Plural(c.regressions, "regression"), " (",
-        absl::StrJoin(named, "; "), more(c.regressions, named), ")",
-        affected.empty() ? ""
-                         : absl::StrCat("; callers' totals grew with it: ",
-                                        absl::StrJoin(affected, ", ")));
+    return absl::StrCat("FAIL: ", Plural(c.regressions, "regression"), " (",
+                        absl::StrJoin(named, "; "), more(c.regressions, named),
+                        ")");
   }
   if (c.failed && c.new_functions > 0) {
     return absl::StrCat("FAIL: ", Plural(c.new_functions, "new function"), " (",
@@ -267,9 +278,22 @@ std::string WholeRunLine(const Comparison& c) {
 std::string CauseLines(const Comparison& c, const char* indent) {
   std::string out;
   for (const FunctionDiff& d : c.rows) {
-    if (d.verdict != Verdict::kRegression || d.cause.empty()) continue;
+    if (d.verdict != Verdict::kRegression || d.cause.empty() || d.affected) {
+      continue;
+    }
     absl::StrAppend(&out, indent, FunctionLabel(d.key), " ", FormatDelta(d),
                     " ", MetricName(d.decided_by), ": ", d.cause, "\n");
+    std::vector<std::string> callers;
+    for (const FunctionDiff& a : c.rows) {
+      if (a.affected && a.explained_by == d.key.name) {
+        callers.push_back(
+            absl::StrCat(FunctionLabel(a.key), " ", FormatDelta(a)));
+      }
+    }
+    if (!callers.empty()) {
+      absl::StrAppend(&out, indent, "  callers whose total grew with it: ",
+                      absl::StrJoin(callers, ", "), "\n");
+    }
   }
   return out;
 }

@@ -173,9 +173,10 @@ struct FunctionDiff {
   // Regressions: where the time grew, e.g. "time grew in spin called from
   // render_page".
   std::string cause;
-  // A regression of a root's total time (main, <module>) that a regression
-  // below it explains: shown as affected, not counted.
+  // A regression that another one explains (a caller whose total grew
+  // with the time that grew below it): listed, counted with that one.
   bool affected = false;
+  std::string explained_by;  // the regression it is counted with
 };
 
 // The whole run (fixed work) or the whole recording.
@@ -190,7 +191,7 @@ struct WholeRun {
 
 struct Comparison {
   std::vector<FunctionDiff> rows;  // sorted by impact, largest first
-  int regressions = 0;  // not counting affected roots
+  int regressions = 0;  // places where time grew (affected callers not counted)
   int improvements = 0;
   int new_functions = 0;  // above the noise floor
   int gone_functions = 0;

@@ -1,7 +1,9 @@
 """A small calendar service used by scripts/demo.sh.
 
 It serves HTTP on 127.0.0.1: GET /fun?day=N returns a "fun notification" for
-that day of the month (Fizz, Buzz or FizzBuzz), computed by a few layers of
+that day of the month (Fizz, Buzz or FizzBuzz; on days divisible by 7 a
+Fibonacci number: small in version 1, the day's own in version 2), computed
+by a few layers of
 ordinary Python so that a profile has something to show. Worker threads each
 have an OS-level name, as many servers set.
 """
@@ -38,8 +40,12 @@ def fibonacci(n):
 
 
 def fun_notification(day):
-    if VERSION >= 2 and day % 7 == 0:
-        return "Fibonacci says %d" % fibonacci(day)
+    if day % 7 == 0:
+        # Version 1: a small Fibonacci number for days divisible by 7 (a few
+        # hundred calls). Version 2: the day's own, by the same naive
+        # recursion (up to fibonacci(28): hundreds of thousands of calls).
+        n = day if VERSION >= 2 else 10 + day // 7
+        return "Fibonacci says %d" % fibonacci(n)
     return fizzbuzz(day)
 
 
