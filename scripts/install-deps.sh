@@ -134,7 +134,8 @@ SOURCES
   tar -xf "$orig" -C "$build" --strip-components=1
   rm -rf "$py313t"
   (cd "$build" &&
-    nice ./configure --disable-gil --enable-shared --prefix="$py313t" \
+    nice ./configure --disable-gil --enable-shared --with-ensurepip=no \
+      --prefix="$py313t" \
       LDFLAGS="-Wl,-rpath,$py313t/lib" >"$build/pystrobe-build.log" 2>&1 &&
     nice make -j"$(nproc)" >>"$build/pystrobe-build.log" 2>&1 &&
     make install >>"$build/pystrobe-build.log" 2>&1) || {

@@ -27,62 +27,71 @@ namespace pystrobe {
 // Comments give the C expression the generator takes offsetof/sizeof of.
 enum class Field : int {
   // Object model.
-  kObType,                 // PyObject.ob_type
-  kVarObSize,              // PyVarObject.ob_size
-  kBytesSval,              // PyBytesObject.ob_sval (2.7: PyStringObject)
-  kUnicodeLength,          // PyASCIIObject.length (2.7: PyUnicodeObject)
-  kUnicodeState,           // PyASCIIObject.state (3.3+)
-  kUnicodeDataAny,         // PyUnicodeObject.data.any (3.3+, legacy strings)
-  kUnicodeStr,             // 2.7: PyUnicodeObject.str
-  kSizeofAsciiObject,      // sizeof(PyASCIIObject)
-  kSizeofCompactUnicode,   // sizeof(PyCompactUnicodeObject)
-  kSizeofPyUnicode,        // 2.7: sizeof(Py_UNICODE) (2 or 4)
+  kObType,                // PyObject.ob_type
+  kVarObSize,             // PyVarObject.ob_size
+  kBytesSval,             // PyBytesObject.ob_sval (2.7: PyStringObject)
+  kUnicodeLength,         // PyASCIIObject.length (2.7: PyUnicodeObject)
+  kUnicodeState,          // PyASCIIObject.state (3.3+)
+  kUnicodeDataAny,        // PyUnicodeObject.data.any (3.3+, legacy strings)
+  kUnicodeStr,            // 2.7: PyUnicodeObject.str
+  kSizeofAsciiObject,     // sizeof(PyASCIIObject)
+  kSizeofCompactUnicode,  // sizeof(PyCompactUnicodeObject)
+  kSizeofPyUnicode,       // 2.7: sizeof(Py_UNICODE) (2 or 4)
   // Runtime and interpreters.
-  kRuntimeInterpretersHead,   // _PyRuntimeState.interpreters.head (3.7+)
-  kRuntimeTstateCurrent,      // _PyRuntimeState.gilstate.tstate_current
-                              // (3.7-3.11)
-  kInterpNext,                // PyInterpreterState.next
-  kInterpTstateHead,          // .tstate_head (<=3.11), .threads.head (3.12+)
-  kInterpGil,                 // .ceval.gil (3.12+: pointer to the GIL)
-  kGilLocked,                 // struct _gil_runtime_state.locked
-  kGilLastHolder,             // struct _gil_runtime_state.last_holder
+  kRuntimeInterpretersHead,  // _PyRuntimeState.interpreters.head (3.7+)
+  kRuntimeTstateCurrent,     // _PyRuntimeState.gilstate.tstate_current
+                             // (3.7-3.11)
+  kInterpNext,               // PyInterpreterState.next
+  kInterpTstateHead,         // .tstate_head (<=3.11), .threads.head (3.12+)
+  kInterpGil,                // .ceval.gil (3.12+: pointer to the GIL)
+  kGilLocked,                // struct _gil_runtime_state.locked
+  kGilLastHolder,            // struct _gil_runtime_state.last_holder
   kSizeofInterpreterState,
   // Thread states.
-  kTstateNext,             // PyThreadState.next
-  kTstateInterp,           // PyThreadState.interp
-  kTstateFrame,            // PyThreadState.frame (<=3.10)
-  kTstateCframe,           // PyThreadState.cframe (3.11-3.12)
-  kCframeCurrentFrame,     // _PyCFrame.current_frame (3.11-3.12)
-  kTstateCurrentFrame,     // PyThreadState.current_frame (3.13+)
-  kTstateThreadId,         // PyThreadState.thread_id (pthread_t)
-  kTstateNativeThreadId,   // PyThreadState.native_thread_id (3.11+)
+  kTstateNext,            // PyThreadState.next
+  kTstateInterp,          // PyThreadState.interp
+  kTstateFrame,           // PyThreadState.frame (<=3.10)
+  kTstateCframe,          // PyThreadState.cframe (3.11-3.12)
+  kCframeCurrentFrame,    // _PyCFrame.current_frame (3.11-3.12)
+  kTstateCurrentFrame,    // PyThreadState.current_frame (3.13+)
+  kTstateThreadId,        // PyThreadState.thread_id (pthread_t)
+  kTstateNativeThreadId,  // PyThreadState.native_thread_id (3.11+)
   kSizeofThreadState,
   // Frame objects (<=3.10).
-  kFrameBack,              // PyFrameObject.f_back
-  kFrameCode,              // PyFrameObject.f_code
-  kFrameLasti,             // PyFrameObject.f_lasti (int)
-  kFrameLineno,            // PyFrameObject.f_lineno (int)
+  kFrameBack,    // PyFrameObject.f_back
+  kFrameCode,    // PyFrameObject.f_code
+  kFrameLasti,   // PyFrameObject.f_lasti (int)
+  kFrameLineno,  // PyFrameObject.f_lineno (int)
   kSizeofFrameObject,
   // Interpreter frames (3.11+).
-  kIframePrevious,         // _PyInterpreterFrame.previous
-  kIframeCode,             // .f_code (3.11-3.12), .f_executable (3.13+)
-  kIframeInstr,            // .prev_instr (3.11-3.12), .instr_ptr (3.13+)
-  kIframeOwner,            // .owner (char)
-  kIframeIsEntry,          // .is_entry (3.11 only, bool)
+  kIframePrevious,  // _PyInterpreterFrame.previous
+  kIframeCode,      // .f_code (3.11-3.12), .f_executable (3.13+)
+  kIframeInstr,     // .prev_instr (3.11-3.12), .instr_ptr (3.13+)
+  kIframeOwner,     // .owner (char)
+  kIframeIsEntry,   // .is_entry (3.11 only, bool)
   kSizeofInterpreterFrame,
   // Code objects.
-  kCodeFilename,           // PyCodeObject.co_filename
-  kCodeName,               // .co_name
-  kCodeQualname,           // .co_qualname (3.11+)
-  kCodeFirstlineno,        // .co_firstlineno (int)
-  kCodeLnotab,             // .co_lnotab (<=3.9)
-  kCodeLinetable,          // .co_linetable (3.10+)
-  kCodeCodeAdaptive,       // .co_code_adaptive (3.11+)
-  kCodeFirstTraceable,     // ._co_firsttraceable (3.11-3.12, int)
+  kCodeFilename,        // PyCodeObject.co_filename
+  kCodeName,            // .co_name
+  kCodeQualname,        // .co_qualname (3.11+)
+  kCodeFirstlineno,     // .co_firstlineno (int)
+  kCodeLnotab,          // .co_lnotab (<=3.9)
+  kCodeLinetable,       // .co_linetable (3.10+)
+  kCodeCodeAdaptive,    // .co_code_adaptive (3.11+)
+  kCodeFirstTraceable,  // ._co_firsttraceable (3.11-3.12, int)
   kSizeofCode,
   // Added after the first release of this enum; keep new fields here.
-  kRuntimeGil,             // _PyRuntimeState.ceval.gil (3.7-3.11, the GIL
-                           // struct itself; 3.12+ see kInterpGil)
+  kRuntimeGil,  // _PyRuntimeState.ceval.gil (3.7-3.11, the GIL
+                // struct itself; 3.12+ see kInterpGil)
+  // PyASCIIObject.state bit positions of kind, compact and ascii (3.3+):
+  // 2, 5, 6 except in free-threaded 3.14+, whose `interned` is a byte.
+  kUnicodeKindBit,
+  kUnicodeCompactBit,
+  kUnicodeAsciiBit,
+  kGilEnabled,       // _gil_runtime_state.enabled (free-threaded only)
+  kIframeTlbcIndex,  // _PyInterpreterFrame.tlbc_index (3.14t+, int32)
+  kCodeTlbc,         // PyCodeObject.co_tlbc (3.14t+, _PyCodeArray*)
+  kTstateBaseFrame,  // PyThreadState.base_frame (3.15+)
   kFieldCount,
 };
 
@@ -113,15 +122,16 @@ class Layout {
 struct LayoutEntry {
   uint32_t version_hex;  // PY_VERSION_HEX & 0xFFFFFF00
   bool debug;            // Py_DEBUG
+  bool free_threaded;    // Py_GIL_DISABLED
   Layout layout;
 };
 
 // Every generated entry (src/python/layouts_table.inc).
 const std::vector<LayoutEntry>& GeneratedLayouts();
 
-// The entry for `version`: same major.minor and debug flavour, the closest
-// micro version at or below it (else the closest above). nullptr when the
-// major.minor is not in the table.
+// The entry for `version`: same major.minor, debug and free-threaded
+// flavour, the closest micro version at or below it (else the closest
+// above). nullptr when the table has no such major.minor and flavour.
 const LayoutEntry* FindLayout(const PythonVersion& version);
 
 }  // namespace pystrobe

@@ -363,7 +363,7 @@ TEST(FindLayoutTest, NoEntryOfTheSameFlavourIsNull) {
 
 TEST(FindLayoutTest, UnknownMajorMinorIsNull) {
   EXPECT_THAT(Find(3, 5, 10), IsNull());
-  EXPECT_THAT(Find(3, 14, 0), IsNull());
+  EXPECT_THAT(Find(3, 16, 0), IsNull());
   EXPECT_THAT(Find(4, 12, 1), IsNull());  // minor alone must not match
   EXPECT_THAT(Find(2, 6, 9), IsNull());
 }
