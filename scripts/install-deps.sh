@@ -5,6 +5,7 @@
 #   - a Debian forky root (debootstrap, minbase) with Debian's CPython 3.13,
 #     3.14 and 3.15, their debug builds and headers: $PYSTROBE_FORKY_ROOT,
 #     default ~/.cache/pystrobe/forky-root (about 1 GB, a minute or two);
+#     plus python3.14-pie, a PIE executable on its libpython3.14.so;
 #   - a free-threaded CPython 3.13t built from Debian trixie's python3.13
 #     source package: $PYSTROBE_PY313T, default ~/.cache/pystrobe/cpython-3.13t
 #     (about 7 minutes on 2 cores).
@@ -99,6 +100,22 @@ else
   rm -f "$tmp.log"
   date -u +%FT%TZ >"$forky_root/$stamp"
   echo "install-deps: forky root ready after $(($(date +%s) - start)) s"
+fi
+
+# Debian's python3.14 is linked without PIE, libpython inside: build the
+# PIE variant (a PIE executable on the root's libpython3.14.so) the tests
+# read too. Compiled here, against the root's headers and library.
+pie=$forky_root/usr/local/bin/python3.14-pie
+pie_src=$(cd "$(dirname "$0")/.." && pwd)/tests/workloads/python_pie.c
+if [ ! -x "$pie" ] || [ "$pie_src" -nt "$pie" ]; then
+  echo "install-deps: building $pie"
+  mkdir -p "$(dirname "$pie")"
+  # --allow-shlib-undefined: libpython needs the root's newer glibc, which
+  # the program runs with; the link only has the machine's.
+  cc -O2 -fPIE -pie -o "$pie" "$pie_src" \
+    -I "$forky_root/usr/include/python3.14" -idirafter "$forky_root/usr/include" \
+    -L "$forky_root/usr/lib/x86_64-linux-gnu" -lpython3.14 \
+    -Wl,--allow-shlib-undefined
 fi
 
 # --- Free-threaded 3.13t from Debian trixie's python3.13 source package ---
