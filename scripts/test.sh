@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds with warnings as errors, and runs every
 # test: unit and integration tests (against every CPython found under
-# ~/.pyenv/versions and /usr/bin/python3.*), then the unit tests again under
+# ~/.pyenv/versions and /usr/bin/python3.*, Debian forky's 3.13-3.15 chrooted
+# and the free-threaded 3.13t, both set up by install-deps.sh), then the unit
+# tests again under
 # AddressSanitizer and UndefinedBehaviorSanitizer. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,24 @@ for p in "$HOME"/.pyenv/versions/*/bin/python[23].[0-9]* /usr/bin/python[23].[0-
   case "$p" in *-config|*-gdb.py|*m) continue ;; esac
   [ -x "$p" ] && file -L "$p" 2>/dev/null | grep -q ELF && pythons+=("$p")
 done
+# Set up by install-deps.sh: Debian forky's 3.13-3.15 (run chrooted) and the
+# free-threaded 3.13t.
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/pystrobe
+forky_root=${PYSTROBE_FORKY_ROOT:-$cache/forky-root}
+py313t=${PYSTROBE_PY313T:-$cache/cpython-3.13t}
+if [ -f "$forky_root/.pystrobe-ready" ]; then
+  for p in usr/bin/python3.13 usr/bin/python3.14 usr/bin/python3.14d \
+           usr/local/bin/python3.14-pie usr/bin/python3.15 usr/bin/python3.15d; do
+    [ -x "$forky_root/$p" ] && pythons+=("chroot:$forky_root:/$p")
+  done
+else
+  echo "test.sh: no forky root at $forky_root: 3.14/3.15 tests will be skipped"
+fi
+if [ -f "$py313t/.pystrobe-ready" ]; then
+  pythons+=("$py313t/bin/python3.13t")
+else
+  echo "test.sh: no 3.13t at $py313t: free-threaded tests will be skipped"
+fi
 echo "test.sh: interpreters found: ${pythons[*]:-none}"
 
 echo "test.sh: build (RelWithDebInfo, -Werror)"

@@ -28,7 +28,12 @@ constexpr char kUsage[] =
     "  --json          one JSON object instead of text\n"
     "  --nonblocking   do not stop the target while reading (by default its\n"
     "                  threads are stopped for a few milliseconds, so every\n"
-    "                  stack is consistent)\n";
+    "                  stack is consistent)\n"
+    "\n"
+    "Thread names are the OS's (/proc/PID/task/TID/comm): CPython 3.14+ sets\n"
+    "them from threading.Thread.name, older versions leave the program's\n"
+    "name unless the program sets one. A free-threaded build running without\n"
+    "its GIL says \"no GIL\" (JSON: \"gil\": null) instead of a GIL holder.\n";
 
 struct DumpOptions {
   pid_t pid = 0;
@@ -95,6 +100,10 @@ std::string RenderJson(const PythonProcess& python,
   json.Int(python.pid());
   json.Key("python_version");
   json.String(python.version().ToString());
+  json.Key("free_threaded");
+  json.Bool(python.version().free_threaded);
+  json.Key("gil_enabled");
+  json.Bool(python.gil_enabled());
   json.Key("threads");
   json.BeginArray();
   const bool has_qualname = python.version().AtLeast(3, 11);
@@ -110,7 +119,11 @@ std::string RenderJson(const PythonProcess& python,
     json.Key("active");
     json.Bool(v.active);
     json.Key("gil");
-    json.Bool(t.holds_gil);
+    if (python.gil_enabled()) {
+      json.Bool(t.holds_gil);
+    } else {
+      json.Null();
+    }
     if (!t.status.ok()) {
       json.Key("error");
       json.String(std::string(t.status.message()));
@@ -142,9 +155,12 @@ std::string RenderJson(const PythonProcess& python,
 
 std::string RenderText(const PythonProcess& python, const std::string& cmdline,
                        const std::vector<ThreadView>& views) {
-  std::string out =
-      absl::StrFormat("Process %d: %s\nPython %s (%s)\n", python.pid(), cmdline,
-                      python.version().ToString(), python.binary());
+  const char* flavour = !python.version().free_threaded ? ""
+                        : python.gil_enabled() ? " free-threaded, GIL enabled"
+                                               : " free-threaded, no GIL";
+  std::string out = absl::StrFormat(
+      "Process %d: %s\nPython %s%s (%s)\n", python.pid(), cmdline,
+      python.version().ToString(), flavour, python.binary());
   const bool has_qualname = python.version().AtLeast(3, 11);
   for (const ThreadView& v : views) {
     const PyThread& t = *v.thread;

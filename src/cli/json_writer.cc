@@ -54,4 +54,9 @@ void JsonWriter::Bool(bool value) {
   out_->append(value ? "true" : "false");
 }
 
+void JsonWriter::Null() {
+  Separate();
+  out_->append("null");
+}
+
 }  // namespace pystrobe

@@ -29,6 +29,7 @@ class JsonWriter {
   void Int(int64_t value);
   void Uint(uint64_t value);
   void Bool(bool value);
+  void Null();
 
  private:
   void Separate();

@@ -12,9 +12,36 @@
 namespace pystrobe {
 namespace {
 
-// _PyInterpreterFrame.owner values (Include/internal/pycore_frame.h).
+// _PyInterpreterFrame.owner values: enum _frameowner in
+// Include/internal/pycore_frame.h (3.11-3.13) and
+// Include/internal/pycore_interpframe_structs.h (3.14+).
+//   3.11-3.13: THREAD 0, GENERATOR 1, FRAME_OBJECT 2, CSTACK 3
+//   3.14:      THREAD 0, GENERATOR 1, FRAME_OBJECT 2, INTERPRETER 3, CSTACK 4
+//   3.15:      THREAD 0, GENERATOR 1, FRAME_OBJECT 2, INTERPRETER 3
+// Frames owned by the C stack (3.12+) or the interpreter (3.14+: entry and
+// sentinel frames) are never Python frames (_PyFrame_IsIncomplete).
 constexpr uint8_t kOwnedByGenerator = 1;
-constexpr uint8_t kOwnedByCStack = 3;  // 3.12+
+
+// The first owner value that is not a Python frame, and the highest valid.
+struct OwnerRange {
+  uint8_t first_skipped;
+  uint8_t max;
+};
+OwnerRange OwnersOf(const PythonVersion& v) {
+  if (v.AtLeast(3, 15)) return {3, 3};
+  if (v.AtLeast(3, 14)) return {3, 4};
+  if (v.AtLeast(3, 12)) return {3, 3};
+  return {4, 3};  // 3.11: no C-stack owner, frames use is_entry instead
+}
+
+// _PyStackRef (3.14+): the low bits of f_executable are tags (Py_TAG_BITS
+// is 3 with the GIL, 1 without; Include/internal/pycore_stackref.h);
+// objects are 8-aligned, so clearing both bits is right for either build.
+constexpr uint64_t kStackRefTagBits = 3;
+
+// _PyCodeArray (Include/cpython/code.h, free-threaded 3.14+):
+// {Py_ssize_t size; char *entries[];}; entries[0] is co_code_adaptive.
+constexpr int64_t kMaxTlbcEntries = 1 << 16;
 
 absl::Status TooDeep() {
   return InconsistentError(absl::StrCat(
@@ -62,6 +89,10 @@ FrameWalker::FrameWalker(const Layout* layout, const PythonVersion* version,
     o.owner = OffsetOr(*layout, Field::kIframeOwner);
     o.size = OffsetOr(*layout, Field::kSizeofInterpreterFrame);
     o.code_adaptive = OffsetOr(*layout, Field::kCodeCodeAdaptive);
+    if (layout->Has(Field::kIframeTlbcIndex) && layout->Has(Field::kCodeTlbc)) {
+      o.tlbc_index = OffsetOr(*layout, Field::kIframeTlbcIndex);
+      o.code_tlbc = OffsetOr(*layout, Field::kCodeTlbc);
+    }
   } else {
     o.previous = OffsetOr(*layout, Field::kFrameBack);
     o.code = OffsetOr(*layout, Field::kFrameCode);
@@ -78,7 +109,8 @@ FrameWalker::FrameWalker(const Layout* layout, const PythonVersion* version,
       o.size > 0 && static_cast<size_t>(o.size) <= RemoteStruct::kMaxSize &&
       fits(o.previous, 8) && fits(o.code, 8) &&
       (interpreter_frames
-           ? fits(o.instr, 8) && fits(o.owner, 1) && o.code_adaptive > 0
+           ? fits(o.instr, 8) && fits(o.owner, 1) && o.code_adaptive > 0 &&
+                 (o.tlbc_index < 0 || fits(o.tlbc_index, 4))
            : fits(o.lasti, 4) && fits(o.ob_type, 8));
   if (!ok) o.size = -1;
 }
@@ -95,6 +127,11 @@ absl::Status FrameWalker::Walk(RemoteMemory& memory, const RemoteStruct& tstate,
     return WalkFrameObjects(memory, frame, frames);
   }
   uint64_t frame = 0;
+  uint64_t base_frame = 0;
+  if (layout_->Has(Field::kTstateBaseFrame)) {
+    PYSTROBE_ASSIGN_OR_RETURN(
+        base_frame, tstate.Get<uint64_t>(*layout_, Field::kTstateBaseFrame));
+  }
   if (layout_->Has(Field::kTstateCframe)) {
     PYSTROBE_ASSIGN_OR_RETURN(
         uint64_t cframe, tstate.Get<uint64_t>(*layout_, Field::kTstateCframe));
@@ -109,7 +146,7 @@ absl::Status FrameWalker::Walk(RemoteMemory& memory, const RemoteStruct& tstate,
     PYSTROBE_ASSIGN_OR_RETURN(
         frame, tstate.Get<uint64_t>(*layout_, Field::kTstateCurrentFrame));
   }
-  return WalkInterpreterFrames(memory, frame, frames);
+  return WalkInterpreterFrames(memory, frame, base_frame, frames);
 }
 
 absl::StatusOr<bool> FrameWalker::LoadCode(RemoteMemory& memory,
@@ -199,14 +236,44 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> FrameWalker::ThreadLocalBytecode(
+    RemoteMemory& memory, uint64_t code, uint64_t frame) const {
+  // Free-threaded 3.14+: a thread may run its own specialized copy of the
+  // bytecode, co_tlbc->entries[tlbc_index] (_PyFrame_GetBytecode).
+  const auto index = At<int32_t>(frame_, offsets_.tlbc_index);
+  if (index == 0) return code + static_cast<uint64_t>(offsets_.code_adaptive);
+  uint64_t tlbc = 0;
+  PYSTROBE_RETURN_IF_ERROR(memory.Read(
+      code + static_cast<uint64_t>(offsets_.code_tlbc), &tlbc, sizeof(tlbc)));
+  int64_t size = 0;
+  if (tlbc != 0) {
+    PYSTROBE_RETURN_IF_ERROR(memory.Read(tlbc, &size, sizeof(size)));
+  }
+  if (tlbc == 0 || index < 0 || size > kMaxTlbcEntries || index >= size) {
+    return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
+                                          " runs thread-local bytecode ", index,
+                                          " of ", size));
+  }
+  uint64_t bytecode = 0;
+  PYSTROBE_RETURN_IF_ERROR(
+      memory.Read(tlbc + 8 + 8 * static_cast<uint64_t>(index), &bytecode,
+                  sizeof(bytecode)));
+  return bytecode;
+}
+
 absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
                                                 uint64_t frame,
+                                                uint64_t base_frame,
                                                 std::vector<Frame>* frames) {
-  const bool has_cstack_owner = version_->AtLeast(3, 12);
+  const OwnerRange owners = OwnersOf(*version_);
   const bool executable_may_be_other = version_->AtLeast(3, 13);
+  const uint64_t executable_mask =
+      version_->AtLeast(3, 14) ? ~kStackRefTagBits : ~uint64_t{0};
   const bool has_first_traceable = layout_->Has(Field::kCodeFirstTraceable);
+  const bool thread_local_bytecode = offsets_.tlbc_index >= 0;
   const FrameOffsets& o = offsets_;
   size_t n = 0;
+  uint64_t last = 0;
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
@@ -214,13 +281,14 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     const auto previous = At<uint64_t>(frame_, o.previous);
     const auto owner = At<uint8_t>(frame_, o.owner);
     const uint64_t current = frame;
+    last = frame;
     frame = previous;
-    if (has_cstack_owner && owner == kOwnedByCStack) continue;
-    if (owner > kOwnedByCStack) {
+    if (owner > owners.max) {
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(current),
                                             " has owner ", owner));
     }
-    const auto code = At<uint64_t>(frame_, o.code);
+    if (owner >= owners.first_skipped) continue;
+    const uint64_t code = At<uint64_t>(frame_, o.code) & executable_mask;
     PYSTROBE_ASSIGN_OR_RETURN(
         MemoEntry * resolved,
         ResolveCode(memory, code, executable_may_be_other));
@@ -231,7 +299,11 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     // ob_size counts its code units: an instruction pointer outside it means
     // the frame was torn or reused while being read.
     const int64_t units = info->code_units;
-    const uint64_t bytecode = code + static_cast<uint64_t>(o.code_adaptive);
+    uint64_t bytecode = code + static_cast<uint64_t>(o.code_adaptive);
+    if (thread_local_bytecode) {
+      PYSTROBE_ASSIGN_OR_RETURN(bytecode,
+                                ThreadLocalBytecode(memory, code, current));
+    }
     // Both values are the target's data: subtract without signed overflow
     // (the difference wraps in uint64), and bound units before doubling it.
     const auto offset = static_cast<int64_t>(instr - bytecode);
@@ -248,6 +320,13 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     }
     Emit(frames, n++, resolved->info,
          LineFor(*resolved, static_cast<int>(offset)));
+  }
+  // 3.15: every thread's chain ends at the sentinel embedded in its thread
+  // state; a chain that ends anywhere else was torn while being read.
+  if (base_frame != 0 && last != 0 && last != base_frame) {
+    return InconsistentError(absl::StrCat(
+        "frame chain ends at 0x", absl::Hex(last),
+        ", not at the thread's base frame 0x", absl::Hex(base_frame)));
   }
   frames->resize(n);
   return absl::OkStatus();

@@ -5,7 +5,10 @@
 //              frames that have not reached their first traceable
 //              instruction;
 //   3.13+: tstate->current_frame, where f_executable may be a non-code
-//          object (skipped after a type check).
+//          object (skipped after a type check);
+//   3.14+: f_executable is a _PyStackRef (tag bits cleared), owners are
+//          renumbered, free-threaded builds may run per-thread bytecode;
+//   3.15:  the chain must end at the thread state's base_frame.
 // Every pointer is checked (object types against PyCode_Type/PyFrame_Type),
 // every loop is bounded, so garbage memory or a torn stack gives an error,
 // never a crash, a hang or unbounded allocation.
@@ -58,8 +61,15 @@ class FrameWalker {
  private:
   absl::Status WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
                                 std::vector<Frame>* frames);
+  // `base_frame`: 3.15's sentinel the chain must end at (0: unchecked).
   absl::Status WalkInterpreterFrames(RemoteMemory& memory, uint64_t frame,
+                                     uint64_t base_frame,
                                      std::vector<Frame>* frames);
+  // Free-threaded 3.14+: where the bytecode of the frame loaded in frame_
+  // (running code object `code`) is.
+  absl::StatusOr<uint64_t> ThreadLocalBytecode(RemoteMemory& memory,
+                                               uint64_t code,
+                                               uint64_t frame) const;
   // Loads and type-checks the code object at `address` into code_.
   // Returns false (with OK status) for a non-code object when `allow_other`.
   absl::StatusOr<bool> LoadCode(RemoteMemory& memory, uint64_t address,
@@ -99,6 +109,8 @@ class FrameWalker {
     int32_t owner = -1;     // 3.11+
     int32_t size = -1;      // sizeof the frame struct
     int32_t code_adaptive = -1;
+    int32_t tlbc_index = -1;  // free-threaded 3.14+
+    int32_t code_tlbc = -1;   // free-threaded 3.14+
   };
 
   const Layout* layout_;

@@ -11,6 +11,7 @@ namespace {
 struct GeneratedRow {
   uint32_t version_hex;
   bool debug;
+  bool free_threaded;
   std::vector<std::pair<Field, int32_t>> fields;
 };
 
@@ -21,7 +22,7 @@ const std::vector<LayoutEntry>* BuildEntries() {
   auto* entries = new std::vector<LayoutEntry>();
   entries->reserve(rows.size());
   for (const GeneratedRow& row : rows) {
-    LayoutEntry entry{row.version_hex, row.debug, Layout()};
+    LayoutEntry entry{row.version_hex, row.debug, row.free_threaded, Layout()};
     for (const auto& [field, value] : row.fields)
       entry.layout.Set(field, value);
     entries->push_back(entry);
@@ -46,7 +47,9 @@ const LayoutEntry* FindLayout(const PythonVersion& version) {
   for (const LayoutEntry& entry : GeneratedLayouts()) {
     // A debug build has a different object header (before 3.8) and extra
     // debug-only members, so flavours never stand in for each other.
+    // A free-threaded build has a larger object header: every offset moves.
     if (entry.debug != version.debug ||
+        entry.free_threaded != version.free_threaded ||
         (entry.version_hex & kMajorMinorMask) != (target & kMajorMinorMask)) {
       continue;
     }
@@ -161,6 +164,20 @@ std::string_view FieldName(Field field) {
       return "sizeof(PyCodeObject)";
     case Field::kRuntimeGil:
       return "_PyRuntimeState.ceval.gil";
+    case Field::kUnicodeKindBit:
+      return "PyASCIIObject.state.kind";
+    case Field::kUnicodeCompactBit:
+      return "PyASCIIObject.state.compact";
+    case Field::kUnicodeAsciiBit:
+      return "PyASCIIObject.state.ascii";
+    case Field::kGilEnabled:
+      return "_gil_runtime_state.enabled";
+    case Field::kIframeTlbcIndex:
+      return "_PyInterpreterFrame.tlbc_index";
+    case Field::kCodeTlbc:
+      return "PyCodeObject.co_tlbc";
+    case Field::kTstateBaseFrame:
+      return "PyThreadState.base_frame";
     case Field::kFieldCount:
       break;
   }

@@ -11,17 +11,24 @@
 namespace pystrobe {
 namespace {
 
-// PyASCIIObject.state bit-field, identical from 3.3 to 3.13 on little-endian
-// x86-64: interned:2, kind:3, compact:1, ascii:1, then version-specific bits.
+// PyASCIIObject.state bit-field on little-endian x86-64: interned:2, kind:3,
+// compact:1, ascii:1, then version-specific bits (3.3-3.15); free-threaded
+// 3.14+ make `interned` a byte of its own, which moves the rest up by 6
+// bits. The layout says where (kUnicode*Bit); 2, 5, 6 otherwise.
 struct UnicodeState {
   unsigned kind;
   bool compact;
   bool ascii;
 };
 
-UnicodeState DecodeState(uint32_t state) {
-  return {(state >> 2) & 7u, ((state >> 5) & 1u) != 0,
-          ((state >> 6) & 1u) != 0};
+UnicodeState DecodeState(uint32_t state, const Layout& layout) {
+  auto bit = [&](Field f, int fallback) {
+    const int32_t b = layout.Offset(f).value_or(fallback);
+    return static_cast<unsigned>(b >= 0 && b < 30 ? b : fallback);
+  };
+  return {(state >> bit(Field::kUnicodeKindBit, 2)) & 7u,
+          ((state >> bit(Field::kUnicodeCompactBit, 5)) & 1u) != 0,
+          ((state >> bit(Field::kUnicodeAsciiBit, 6)) & 1u) != 0};
 }
 
 absl::Status CheckLength(int64_t length, int64_t max, uint64_t address) {
@@ -150,7 +157,7 @@ absl::StatusOr<std::string> ReadPyString(RemoteMemory& memory,
   PYSTROBE_ASSIGN_OR_RETURN(
       uint32_t raw_state,
       ReadField<uint32_t>(memory, layout, address, Field::kUnicodeState));
-  UnicodeState state = DecodeState(raw_state);
+  UnicodeState state = DecodeState(raw_state, layout);
   if (state.kind != 1 && state.kind != 2 && state.kind != 4) {
     return InconsistentError(absl::StrCat("string at 0x", absl::Hex(address),
                                           " has kind ", state.kind));

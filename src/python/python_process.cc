@@ -35,6 +35,8 @@ struct PythonProcess::Impl {
   // without PyThreadState.native_thread_id; -1 until found.
   int pthread_tid_offset = -1;
   absl::flat_hash_set<uint64_t> seen;  // ReadThreads' scratch
+  // False while a free-threaded build runs without its GIL (last snapshot).
+  bool gil_enabled = true;
 
   absl::StatusOr<uint64_t> GilHolder(uint64_t interp);
   // Reads every thread into (*threads)[0, *count), reusing the slots there.
@@ -49,12 +51,57 @@ constexpr int kMaxThreads = 4096;
 
 bool Supported(const PythonVersion& v) {
   return (v.major == 2 && v.minor == 7) ||
-         (v.major == 3 && v.minor >= 6 && v.minor <= 13);
+         (v.major == 3 && v.minor >= 6 && v.minor <= 15);
+}
+
+// "CPython 3.14.8", "CPython 3.13.5 (free-threaded)", "... (debug build)".
+std::string Describe(const PythonVersion& v) {
+  return absl::StrCat("CPython ", v.ToString(),
+                      v.free_threaded ? " (free-threaded)" : "",
+                      v.debug ? " (debug build)" : "");
 }
 
 absl::Status WithAdvice(const absl::Status& status, pid_t pid) {
   if (IsNoPermission(status)) return NoPermissionError(PermissionAdvice(pid));
   return status;
+}
+
+// Reads and validates the target's _Py_DebugOffsets (3.13+). A build whose
+// offsets are missing, of a layout pystrobe does not know, or do not
+// validate is refused as an unsupported version, naming it and the reason:
+// reading it with guessed offsets could give a wrong stack.
+absl::StatusOr<DebugOffsets> ReadDebugOffsets(const PythonBinary& binary,
+                                              RemoteMemory& memory, pid_t pid,
+                                              const PythonVersion& version) {
+  auto refuse = [&](std::string_view why) {
+    return UnsupportedVersionError(
+        absl::StrFormat("process %d runs %s, %s", pid, Describe(version), why));
+  };
+  std::optional<uint64_t> runtime = RuntimeAddress(binary);
+  if (!runtime) {
+    return refuse(absl::StrCat("but ", binary.path,
+                               " has neither a _PyRuntime symbol nor a "
+                               ".PyRuntime section"));
+  }
+  std::string raw(kDebugOffsetsReadSize, '\0');
+  PYSTROBE_RETURN_IF_ERROR(memory.Read(*runtime, raw.data(), raw.size()));
+  absl::StatusOr<uint64_t> hex = DebugOffsetsVersion(raw);
+  if (!hex.ok()) {
+    return refuse("but its _PyRuntime does not start with _Py_DebugOffsets");
+  }
+  const int major = static_cast<int>((*hex >> 24) & 0xFF);
+  const int minor = static_cast<int>((*hex >> 16) & 0xFF);
+  if (major != version.major || minor != version.minor) {
+    return refuse(absl::StrFormat(
+        "but its _Py_DebugOffsets say %d.%d: pystrobe trusts neither", major,
+        minor));
+  }
+  absl::StatusOr<DebugOffsets> offsets = ParseDebugOffsets(raw);
+  if (!offsets.ok()) {
+    return refuse(absl::StrCat("whose _Py_DebugOffsets do not validate: ",
+                               offsets.status().message()));
+  }
+  return offsets;
 }
 
 }  // namespace
@@ -82,32 +129,28 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Attach(
   if (!Supported(version)) {
     return UnsupportedVersionError(absl::StrFormat(
         "process %d runs CPython %s, which pystrobe does not support "
-        "(supported: 2.7 and 3.6 to 3.13)",
+        "(supported: 2.7 and 3.6 to 3.15)",
         pid, version.ToString()));
   }
-  if (const LayoutEntry* entry = FindLayout(version)) {
+  if (version.AtLeast(3, 13)) {
+    // The target describes its own structs (_Py_DebugOffsets, at the start
+    // of _PyRuntime): they decide the flavour (free-threaded or not) and win
+    // over the table, which fills only what they lack.
+    PYSTROBE_ASSIGN_OR_RETURN(
+        DebugOffsets offsets,
+        ReadDebugOffsets(*binary, *impl->cache, pid, impl->version));
+    impl->version.free_threaded = offsets.free_threaded;
+    impl->layout = LayoutFromDebugOffsets(offsets, FindLayout(version));
+  } else if (const LayoutEntry* entry = FindLayout(version)) {
     impl->layout = entry->layout;
-  } else if (!version.AtLeast(3, 13)) {
+  } else {
     return UnsupportedVersionError(absl::StrFormat(
-        "no struct layout for CPython %s%s in this pystrobe build",
-        version.ToString(), version.debug ? " (debug build)" : ""));
+        "no struct layout for %s in this pystrobe build", Describe(version)));
   }
   PYSTROBE_ASSIGN_OR_RETURN(
       impl->roots,
       FindRuntimeRoots(*binary, version, *impl->cache, impl->layout, *maps));
   if (version.AtLeast(3, 13)) {
-    // The target's own offsets win over the table (3.13.x patch releases).
-    std::string raw(kDebugOffsetsReadSize, '\0');
-    PYSTROBE_RETURN_IF_ERROR(
-        impl->cache->Read(impl->roots.runtime, raw.data(), raw.size()));
-    PYSTROBE_ASSIGN_OR_RETURN(DebugOffsets offsets, ParseDebugOffsets(raw));
-    if (offsets.free_threaded) {
-      return UnsupportedVersionError(absl::StrFormat(
-          "process %d runs a free-threaded CPython %s build, which pystrobe "
-          "does not support yet",
-          pid, version.ToString()));
-    }
-    ApplyDebugOffsets(offsets, impl->layout);
     impl->roots.interpreters_head =
         impl->roots.runtime +
         *impl->layout.Offset(Field::kRuntimeInterpretersHead);
@@ -126,6 +169,7 @@ pid_t PythonProcess::pid() const { return impl_->pid; }
 const PythonVersion& PythonProcess::version() const { return impl_->version; }
 const std::string& PythonProcess::binary() const { return impl_->binary_path; }
 const RemoteMemory& PythonProcess::memory() const { return *impl_->live; }
+bool PythonProcess::gil_enabled() const { return impl_->gil_enabled; }
 
 absl::StatusOr<uint64_t> PythonProcess::Impl::GilHolder(uint64_t interp) {
   if (roots.tstate_current != 0) {
@@ -139,6 +183,18 @@ absl::StatusOr<uint64_t> PythonProcess::Impl::GilHolder(uint64_t interp) {
       uint64_t gil,
       ReadField<uint64_t>(*cache, layout, interp, Field::kInterpGil));
   if (gil == 0) return 0;
+  if (layout.Has(Field::kGilEnabled)) {
+    // A free-threaded build has a GIL struct but runs without it unless
+    // something enabled it (PYTHON_GIL=1, an extension that needs it):
+    // `enabled` counts those requests.
+    PYSTROBE_ASSIGN_OR_RETURN(
+        int32_t enabled,
+        ReadField<int32_t>(*cache, layout, gil, Field::kGilEnabled));
+    if (enabled == 0) {
+      gil_enabled = false;
+      return 0;
+    }
+  }
   PYSTROBE_ASSIGN_OR_RETURN(
       int32_t locked,
       ReadField<int32_t>(*cache, layout, gil, Field::kGilLocked));
@@ -218,6 +274,7 @@ absl::Status PythonProcess::ReadThreads(std::vector<PyThread>* threads) {
   Impl& m = *impl_;
   m.cache->StartSample();
   m.codes->NewSnapshot();
+  m.gil_enabled = true;
   size_t count = 0;
   absl::Status status = m.ReadThreadList(threads, &count);
   threads->resize(count);

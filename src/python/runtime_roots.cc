@@ -54,6 +54,15 @@ std::optional<uint64_t> ScanSection(const PythonBinary& binary,
 
 }  // namespace
 
+std::optional<uint64_t> RuntimeAddress(const PythonBinary& binary) {
+  if (std::optional<uint64_t> symbol = binary.SymbolAddress("_PyRuntime")) {
+    return symbol;
+  }
+  std::optional<ElfSection> section = binary.elf.FindSection(".PyRuntime");
+  if (!section || section->size == 0) return std::nullopt;
+  return section->address + binary.bias;
+}
+
 bool LooksLikeInterpreter(RemoteMemory& memory, const Layout& layout,
                           uint64_t interp) {
   absl::StatusOr<uint64_t> tstate =
@@ -76,7 +85,9 @@ absl::StatusOr<RuntimeRoots> FindRuntimeRoots(
   int budget = kMaxCandidates;
   const bool has_runtime = version.AtLeast(3, 7);
   if (has_runtime) {
-    std::optional<uint64_t> runtime = binary.SymbolAddress("_PyRuntime");
+    std::optional<uint64_t> runtime = version.AtLeast(3, 13)
+                                          ? RuntimeAddress(binary)
+                                          : binary.SymbolAddress("_PyRuntime");
     // 3.13+ has _Py_DebugOffsets at the start; interpreters.head comes from
     // there, but the table gives it too and is used for a stripped scan.
     std::optional<int32_t> head_offset =

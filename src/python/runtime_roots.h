@@ -10,6 +10,7 @@
 #define PYSTROBE_SRC_PYTHON_RUNTIME_ROOTS_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,11 @@ struct RuntimeRoots {
   uint64_t tstate_current = 0;     // address of the GIL holder pointer, or 0
   TypeAddresses types;
 };
+
+// Where _PyRuntime is without scanning: its symbol, else (3.13+, which
+// place it in a section of its own for out-of-process readers) the start of
+// the .PyRuntime section.
+std::optional<uint64_t> RuntimeAddress(const PythonBinary& binary);
 
 absl::StatusOr<RuntimeRoots> FindRuntimeRoots(
     const PythonBinary& binary, const PythonVersion& version,

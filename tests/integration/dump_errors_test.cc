@@ -130,22 +130,37 @@ TEST(DumpErrorsTest, NonPythonProcessExits5AndSaysWhatItFound) {
   EXPECT_FALSE(target->HasExited());
 }
 
+// A version newer than pystrobe knows (3.16), and a 3.15 pre-release whose
+// _Py_DebugOffsets do not validate: refused, naming the version and why.
 TEST(DumpErrorsTest, UnsupportedVersionExits6AndNamesIt) {
-  ScopedTempDir dir;
-  const std::string ready = dir.path() + "/ready";
-  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      {PYSTROBE_FAKE_PYTHON314, ready}, {}, dir.path() + "/log");
-  ASSERT_TRUE(target.ok()) << target.status();
-  ASSERT_TRUE(WaitFor([&] { return FileExists(ready); }, kStartTimeout))
-      << target->Log();
-  for (bool json : {false, true}) {
-    std::vector<std::string> argv = Dump(target->pid());
-    if (json) argv.push_back("--json");
-    SCOPED_TRACE(absl::StrJoin(argv, " "));
-    CommandResult r = RunCommand(argv);
-    EXPECT_EQ(r.exit_code, 6) << r.Describe();
-    ExpectOneErrorLine(r);
-    EXPECT_THAT(r.err, HasSubstr("3.14"));
+  struct Case {
+    const char* binary;
+    const char* version;
+    const char* reason;
+  };
+  for (const Case& c :
+       {Case{PYSTROBE_FAKE_PYTHON316, "3.16.0", "does not support"},
+        Case{PYSTROBE_FAKE_PYTHON315, "3.15.0",
+             "_Py_DebugOffsets do not validate"}}) {
+    SCOPED_TRACE(c.binary);
+    ScopedTempDir dir;
+    const std::string ready = dir.path() + "/ready";
+    absl::StatusOr<ChildProcess> target =
+        ChildProcess::Start({c.binary, ready}, {}, dir.path() + "/log");
+    ASSERT_TRUE(target.ok()) << target.status();
+    ASSERT_TRUE(WaitFor([&] { return FileExists(ready); }, kStartTimeout))
+        << target->Log();
+    for (bool json : {false, true}) {
+      std::vector<std::string> argv = Dump(target->pid());
+      if (json) argv.push_back("--json");
+      SCOPED_TRACE(absl::StrJoin(argv, " "));
+      CommandResult r = RunCommand(argv);
+      EXPECT_EQ(r.exit_code, 6) << r.Describe();
+      ExpectOneErrorLine(r);
+      EXPECT_THAT(r.err, HasSubstr(c.version));
+      EXPECT_THAT(r.err, HasSubstr(c.reason));
+      EXPECT_EQ(r.out, "") << "nothing on stdout, never a stack";
+    }
   }
 }
 

@@ -121,6 +121,14 @@ absl::StatusOr<ProcessDump> ParseDump(const std::string& json) {
   PYSTROBE_ASSIGN_OR_RETURN(dump.pid, GetInt(root, "pid", "dump"));
   PYSTROBE_ASSIGN_OR_RETURN(dump.python_version,
                             GetString(root, "python_version", "dump"));
+  PYSTROBE_ASSIGN_OR_RETURN(dump.free_threaded,
+                            GetBool(root, "free_threaded", "dump"));
+  PYSTROBE_ASSIGN_OR_RETURN(dump.gil_enabled,
+                            GetBool(root, "gil_enabled", "dump"));
+  if (!dump.gil_enabled && !dump.free_threaded) {
+    return absl::InvalidArgumentError(
+        "dump: only a free-threaded build can run without its GIL");
+  }
   PYSTROBE_ASSIGN_OR_RETURN(const ListValue* threads,
                             GetList(root, "threads", "dump"));
   for (int i = 0; i < threads->values_size(); ++i) {
@@ -133,7 +141,15 @@ absl::StatusOr<ProcessDump> ParseDump(const std::string& json) {
     PYSTROBE_ASSIGN_OR_RETURN(thread.native_id, GetInt(*t, "native_id", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.name, GetString(*t, "name", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.active, GetBool(*t, "active", what));
-    PYSTROBE_ASSIGN_OR_RETURN(thread.gil, GetBool(*t, "gil", what));
+    // "gil" is a bool, or null exactly when the process runs without a GIL.
+    if (dump.gil_enabled) {
+      PYSTROBE_ASSIGN_OR_RETURN(thread.gil, GetBool(*t, "gil", what));
+    } else if (Find(*t, "gil", Value::kNullValue) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": \"gil\" must be null without a GIL"));
+    } else {
+      thread.gil_null = true;
+    }
     PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames,
                               GetList(*t, "frames", what));
     PYSTROBE_ASSIGN_OR_RETURN(thread.frames, ParseFrames(*frames, what));
@@ -150,6 +166,10 @@ absl::StatusOr<StacksTruth> ParseStacksTruth(const std::string& json) {
                             GetString(root, "python_version", "truth"));
   PYSTROBE_ASSIGN_OR_RETURN(truth.has_qualname,
                             GetBool(root, "has_qualname", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.free_threaded,
+                            GetBool(root, "free_threaded", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.gil_enabled,
+                            GetBool(root, "gil_enabled", "truth"));
   const Value* spin = Find(root, "spin", Value::kStructValue);
   if (spin == nullptr) return Missing("truth", "spin");
   const Struct& s = spin->struct_value();

@@ -27,12 +27,17 @@ struct ThreadDump {
   std::string name;
   bool active = false;
   bool gil = false;
+  // "gil": null, which a free-threaded build running without its GIL says
+  // instead of false.
+  bool gil_null = false;
   std::vector<Frame> frames;  // innermost first
 };
 
 struct ProcessDump {
   int64_t pid = 0;
   std::string python_version;
+  bool free_threaded = false;
+  bool gil_enabled = true;
   std::vector<ThreadDump> threads;
 };
 
@@ -53,6 +58,8 @@ struct ThreadTruth {
 struct StacksTruth {
   int64_t pid = 0;
   std::string python_version;
+  bool free_threaded = false;  // Py_GIL_DISABLED
+  bool gil_enabled = true;     // sys._is_gil_enabled() (3.13+)
   bool has_qualname = false;
   Frame spin;  // the spinner's innermost function (line = first line)
   int64_t spin_last_line = 0;

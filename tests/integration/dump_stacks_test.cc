@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "dump_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,8 +32,23 @@ namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(120);
 
-std::string WorkloadPath() {
-  return PYSTROBE_SOURCE_DIR "/tests/workloads/stacks.py";
+// The stacks workload running on `py` with its files in `dir` (a folder the
+// target can reach: under the root for a chrooted interpreter).
+absl::StatusOr<ChildProcess> StartStacks(const Interpreter& py,
+                                         const ScopedTempDir& dir,
+                                         std::string* truth_path) {
+  *truth_path = dir.path() + "/truth.json";
+  const std::string modules = dir.path() + "/modules";
+  if (mkdir(modules.c_str(), 0755) != 0) {
+    return absl::InternalError("cannot create " + modules);
+  }
+  const std::string workload = StageWorkload(py, dir.path(), "stacks.py");
+  if (workload.empty()) return absl::InternalError("cannot stage stacks.py");
+  // C.UTF-8: Python 3.6 in the C locale cannot name the non-ASCII files.
+  return ChildProcess::Start(
+      py.Command({"-S", "-E", workload, py.TargetPath(*truth_path),
+                  py.TargetPath(modules)}),
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
 }
 
 // Why the target is not yet where the test needs it, or "" once it is.
@@ -76,6 +92,8 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
                bool nonblocking) {
   EXPECT_EQ(dump.pid, truth.pid);
   EXPECT_EQ(dump.python_version, truth.python_version);
+  EXPECT_EQ(dump.free_threaded, truth.free_threaded);
+  EXPECT_EQ(dump.gil_enabled, truth.gil_enabled);
   const bool py3 = truth.python_version[0] == '3';
 
   std::map<uint64_t, const ThreadDump*> by_id;
@@ -113,7 +131,9 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
     }
     if (want.kind == "spinner") {
       EXPECT_TRUE(got.active) << "a thread spinning in Python is running";
-      if (py3) {
+      if (!truth.gil_enabled) {
+        EXPECT_TRUE(got.gil_null) << "no GIL: \"gil\" is null, not false";
+      } else if (py3) {
         EXPECT_TRUE(got.gil) << "the only running thread holds the GIL";
       }
       if (nonblocking) continue;  // its stack may legitimately be torn
@@ -139,17 +159,12 @@ void CheckDump(const ProcessDump& dump, const StacksTruth& truth,
 
 TEST_P(DumpStacksTest, MatchesStacksTheTargetReports) {
   const Interpreter& py = GetParam();
-  std::cout << "interpreter: " << py.name << " " << py.path << std::endl;
-  ScopedTempDir dir;
+  std::cout << "interpreter: " << py.name << " " << py.root << py.path
+            << std::endl;
+  ScopedTempDir dir(py.TempParent());
   ASSERT_FALSE(dir.path().empty());
-  const std::string truth_path = dir.path() + "/truth.json";
-  const std::string modules = dir.path() + "/modules";
-  ASSERT_EQ(mkdir(modules.c_str(), 0755), 0);
-
-  // C.UTF-8: Python 3.6 in the C locale cannot name the non-ASCII files.
-  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      {py.path, "-S", "-E", WorkloadPath(), truth_path, modules},
-      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  std::string truth_path;
+  absl::StatusOr<ChildProcess> target = StartStacks(py, dir, &truth_path);
   ASSERT_TRUE(target.ok()) << target.status();
   ASSERT_TRUE(
       WaitFor([&] { return FileExists(truth_path) || target->HasExited(); },
@@ -211,14 +226,10 @@ TEST_P(DumpStacksTest, MatchesStacksTheTargetReports) {
 // The text form is for people; check only that it names what the JSON does.
 TEST_P(DumpStacksTest, TextDumpNamesEveryThreadAndFunction) {
   const Interpreter& py = GetParam();
-  ScopedTempDir dir;
+  ScopedTempDir dir(py.TempParent());
   ASSERT_FALSE(dir.path().empty());
-  const std::string truth_path = dir.path() + "/truth.json";
-  const std::string modules = dir.path() + "/modules";
-  ASSERT_EQ(mkdir(modules.c_str(), 0755), 0);
-  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      {py.path, "-S", "-E", WorkloadPath(), truth_path, modules},
-      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  std::string truth_path;
+  absl::StatusOr<ChildProcess> target = StartStacks(py, dir, &truth_path);
   ASSERT_TRUE(target.ok()) << target.status();
   ASSERT_TRUE(
       WaitFor([&] { return FileExists(truth_path) || target->HasExited(); },
@@ -241,6 +252,57 @@ TEST_P(DumpStacksTest, TextDumpNamesEveryThreadAndFunction) {
     EXPECT_THAT(r.out, ::testing::HasSubstr(t.name));
     EXPECT_THAT(r.out, ::testing::HasSubstr(t.frames.back().function));
     EXPECT_THAT(r.out, ::testing::HasSubstr(t.frames.back().file));
+  }
+  if (truth->free_threaded) {
+    EXPECT_THAT(r.out, ::testing::HasSubstr(truth->gil_enabled
+                                                ? "free-threaded, GIL enabled"
+                                                : "free-threaded, no GIL"));
+    if (!truth->gil_enabled) {
+      EXPECT_THAT(r.out, ::testing::Not(::testing::HasSubstr("holds the GIL")));
+    }
+  }
+}
+
+// `pystrobe record` of the same workload: every blocked thread's stack is in
+// the recording, line for line, as the target reported it.
+TEST_P(DumpStacksTest, RecordHasEveryBlockedStack) {
+  const Interpreter& py = GetParam();
+  ScopedTempDir dir(py.TempParent());
+  ASSERT_FALSE(dir.path().empty());
+  std::string truth_path;
+  absl::StatusOr<ChildProcess> target = StartStacks(py, dir, &truth_path);
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(
+      WaitFor([&] { return FileExists(truth_path) || target->HasExited(); },
+              kStartTimeout))
+      << target->Log();
+  absl::StatusOr<std::string> truth_json = ReadFileToString(truth_path);
+  ASSERT_TRUE(truth_json.ok()) << truth_json.status() << target->Log();
+  absl::StatusOr<StacksTruth> truth = ParseStacksTruth(*truth_json);
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] { return (why = NotYetBlocked(target->pid(), *truth)).empty(); },
+      kStartTimeout))
+      << why;
+  const std::string out = dir.path() + "/stacks.txt";
+  CommandResult r = RunCommand({PystrobeBinary(), "record", "--pid",
+                                std::to_string(target->pid()), "--idle", "-d",
+                                "1", "-r", "50", "-f", "collapsed", "-o", out});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  absl::StatusOr<std::string> collapsed = ReadFileToString(out);
+  ASSERT_TRUE(collapsed.ok()) << collapsed.status();
+  for (const ThreadTruth& t : truth->threads) {
+    if (t.kind == "spinner") continue;  // it moves on
+    // file:function:line, outermost first, as RenderCollapsed writes them.
+    std::string stack;
+    for (const Frame& f : t.frames) {
+      absl::StrAppend(&stack, stack.empty() ? "" : ";", f.file, ":",
+                      f.qualname.value_or(f.function), ":", f.line);
+    }
+    EXPECT_THAT(*collapsed, ::testing::HasSubstr(stack + " "))
+        << "thread " << t.kind << " missing from the recording:\n"
+        << collapsed->substr(0, 4000);
   }
 }
 
@@ -280,18 +342,64 @@ TEST(DumpStacksSetup, ComparisonCatchesDifferences) {
     EXPECT_NE(DiffFrames(want, got, true), "") << "field " << field;
   }
   const std::string good =
-      R"({"pid": 1, "python_version": "3.12.1", "threads": [{"thread_id": 2,
+      R"({"pid": 1, "python_version": "3.12.1", "free_threaded": false,
+          "gil_enabled": true, "threads": [{"thread_id": 2,
           "native_id": 3, "name": "x", "active": true, "gil": false,
           "frames": [{"function": "f", "file": "/a.py", "line": 4}]}]})";
   absl::StatusOr<ProcessDump> dump = ParseDump(good);
   ASSERT_TRUE(dump.ok()) << dump.status();
   EXPECT_EQ(dump->threads.at(0).frames.at(0).line, 4);
   EXPECT_FALSE(dump->threads.at(0).frames.at(0).qualname.has_value());
+  // Without a GIL "gil" must be null, and only a free-threaded build may say
+  // it has none.
+  const std::string no_gil = absl::StrReplaceAll(
+      good, {{"\"free_threaded\": false", "\"free_threaded\": true"},
+             {"\"gil_enabled\": true", "\"gil_enabled\": false"},
+             {"\"gil\": false", "\"gil\": null"}});
+  absl::StatusOr<ProcessDump> free = ParseDump(no_gil);
+  ASSERT_TRUE(free.ok()) << free.status();
+  EXPECT_TRUE(free->threads.at(0).gil_null);
+  EXPECT_FALSE(ParseDump(absl::StrReplaceAll(
+                             no_gil, {{"\"gil\": null", "\"gil\": false"}}))
+                   .ok())
+      << "a false gil flag without a GIL must be an error";
+  EXPECT_FALSE(
+      ParseDump(absl::StrReplaceAll(no_gil, {{"\"free_threaded\": true",
+                                              "\"free_threaded\": false"}}))
+          .ok());
   EXPECT_FALSE(ParseDump("").ok());
   EXPECT_FALSE(ParseDump(absl::StrCat(good.substr(0, good.find("\"gil\"")),
                                       R"("frames": []}]})"))
                    .ok())
       << "missing \"gil\" must be an error";
+}
+
+// The interpreters scripts/install-deps.sh sets up under ~/.cache/pystrobe:
+// skipped, saying how to get them, when they are not there; when they are,
+// every one of them must be found (else it would silently go untested).
+TEST(DumpStacksSetup, FindsForkyInterpreters) {
+  if (!ForkyRootReady()) {
+    GTEST_SKIP() << "no Debian forky root at " << ForkyRoot()
+                 << ": CPython 3.14/3.15 untested; run scripts/install-deps.sh "
+                    "(or set PYSTROBE_FORKY_ROOT)";
+  }
+  std::set<std::string> names;
+  for (const Interpreter& py : FindInterpreters()) names.insert(py.name);
+  for (const char* want : {"Forky3_13", "Forky3_14", "Forky3_14d",
+                           "Forky3_14_pie", "Forky3_15", "Forky3_15d"}) {
+    EXPECT_TRUE(names.count(want)) << want << " not found in " << ForkyRoot();
+  }
+}
+
+TEST(DumpStacksSetup, FindsFreeThreaded313) {
+  if (!Py313tReady()) {
+    GTEST_SKIP() << "no free-threaded 3.13t at " << Py313tPrefix()
+                 << ": untested; run scripts/install-deps.sh (or set "
+                    "PYSTROBE_PY313T)";
+  }
+  std::set<std::string> names;
+  for (const Interpreter& py : FindInterpreters()) names.insert(py.name);
+  EXPECT_TRUE(names.count("FreeThreaded3_13t"));
 }
 
 TEST(DumpStacksSetup, FindsInterpreters) {

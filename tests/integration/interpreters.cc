@@ -85,7 +85,73 @@ std::string NameFor(const std::string& path) {
   return "Custom_" + Sanitize(file_name);
 }
 
+std::string CacheDir() {
+  const char* xdg = getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && *xdg) return std::string(xdg) + "/pystrobe";
+  const char* home = getenv("HOME");
+  return std::string(home != nullptr ? home : "") + "/.cache/pystrobe";
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = getenv(name);
+  return v != nullptr && *v ? std::string(v) : fallback;
+}
+
+constexpr char kStamp[] = "/.pystrobe-ready";
+
 }  // namespace
+
+std::string ForkyRoot() {
+  return EnvOr("PYSTROBE_FORKY_ROOT", CacheDir() + "/forky-root");
+}
+std::string Py313tPrefix() {
+  return EnvOr("PYSTROBE_PY313T", CacheDir() + "/cpython-3.13t");
+}
+bool ForkyRootReady() { return FileExists(ForkyRoot() + kStamp); }
+bool Py313tReady() { return FileExists(Py313tPrefix() + kStamp); }
+
+std::vector<std::string> Interpreter::Command(
+    const std::vector<std::string>& args) const {
+  std::vector<std::string> argv;
+  if (chrooted()) {
+    // $0 is the root; the rest is the interpreter and its arguments.
+    argv = {"/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            "mount -t proc proc \"$0/proc\" && exec /usr/sbin/chroot \"$0\" "
+            "\"$@\"",
+            root};
+  }
+  argv.push_back(path);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::string Interpreter::TargetPath(const std::string& host_path) const {
+  if (!chrooted() || !absl::StartsWith(host_path, root + "/")) {
+    return host_path;
+  }
+  return host_path.substr(root.size());
+}
+
+std::string Interpreter::TempParent() const {
+  return chrooted() ? root + "/tmp" : "";
+}
+
+std::string StageWorkload(const Interpreter& py, const std::string& dir,
+                          const std::string& name) {
+  const std::string source = PYSTROBE_SOURCE_DIR "/tests/workloads/" + name;
+  if (!py.chrooted()) return source;
+  std::error_code ec;
+  std::filesystem::copy_file(source, dir + "/" + name,
+                             std::filesystem::copy_options::overwrite_existing,
+                             ec);
+  if (ec) return "";
+  return py.TargetPath(dir + "/" + name);
+}
 
 std::vector<Interpreter> FindInterpreters() {
   std::vector<std::string> candidates;
@@ -134,6 +200,32 @@ std::vector<Interpreter> FindInterpreters() {
     }
     found.push_back(std::move(py));
   }
+
+  // The free-threaded 3.13t, on the machine's root.
+  const std::string t313 = Py313tPrefix() + "/bin/python3.13t";
+  if (Py313tReady() && IsElfExecutable(t313)) {
+    found.push_back(Interpreter{"FreeThreaded3_13t", t313, 3, 13, ""});
+  }
+  // Debian forky's, chrooted: named Forky + the file name.
+  if (ForkyRootReady()) {
+    const std::string root = ForkyRoot();
+    for (const char* file :
+         {"/usr/bin/python3.13", "/usr/bin/python3.14", "/usr/bin/python3.14d",
+          "/usr/local/bin/python3.14-pie", "/usr/bin/python3.15",
+          "/usr/bin/python3.15d"}) {
+      if (!IsElfExecutable(root + file)) continue;
+      Interpreter py;
+      py.root = root;
+      py.path = file;
+      const std::string file_name = std::filesystem::path(file).filename();
+      VersionFromFileName(file_name.substr(0, file_name.find('-')), &py.major,
+                          &py.minor);
+      absl::string_view version = file_name;
+      absl::ConsumePrefix(&version, "python");
+      py.name = "Forky" + Sanitize(std::string(version));
+      found.push_back(std::move(py));
+    }
+  }
   return found;
 }
 
@@ -145,7 +237,7 @@ const Interpreter* NewestInterpreter(const std::vector<Interpreter>& all) {
     return std::make_tuple(py.major, py.minor, !debug);
   };
   for (const Interpreter& py : all) {
-    if (py.major < 3) continue;
+    if (py.major < 3 || py.chrooted()) continue;
     if (best == nullptr || key(py) > key(*best)) best = &py;
   }
   return best;
@@ -153,7 +245,8 @@ const Interpreter* NewestInterpreter(const std::vector<Interpreter>& all) {
 
 std::string DescribeInterpreters(const std::vector<Interpreter>& all) {
   return absl::StrJoin(all, " ", [](std::string* out, const Interpreter& py) {
-    absl::StrAppend(out, py.name, "=", py.path);
+    absl::StrAppend(out, py.name, "=", py.chrooted() ? py.root : "", py.path,
+                    py.chrooted() ? " (chroot)" : "");
   });
 }
 

@@ -248,10 +248,14 @@ std::string ChildProcess::Log() const {
   return log.ok() ? *log : log.status().ToString();
 }
 
-ScopedTempDir::ScopedTempDir() {
+ScopedTempDir::ScopedTempDir() : ScopedTempDir("") {}
+
+ScopedTempDir::ScopedTempDir(const std::string& parent) {
   const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp",
-                                   "/pystrobe-integ-XXXXXX");
+  const std::string base = !parent.empty()          ? parent
+                           : tmp != nullptr && *tmp ? tmp
+                                                    : "/tmp";
+  std::string templ = absl::StrCat(base, "/pystrobe-integ-XXXXXX");
   if (mkdtemp(templ.data()) != nullptr) path_ = templ;
 }
 

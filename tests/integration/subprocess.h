@@ -91,6 +91,9 @@ class ChildProcess {
 class ScopedTempDir {
  public:
   ScopedTempDir();
+  // A fresh folder under `parent` ("": $TMPDIR or /tmp), e.g. inside the
+  // root a chrooted target runs in.
+  explicit ScopedTempDir(const std::string& parent);
   ~ScopedTempDir();
   ScopedTempDir(const ScopedTempDir&) = delete;
   ScopedTempDir& operator=(const ScopedTempDir&) = delete;

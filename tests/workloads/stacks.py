@@ -232,6 +232,8 @@ def _write_truth(path):
         "pid": os.getpid(),
         "python_version": "%d.%d.%d" % sys.version_info[:3],
         "has_qualname": HAS_QUALNAME,
+        "free_threaded": _free_threaded(),
+        "gil_enabled": _gil_enabled(),
         "machine": platform.machine(),
         "spin": {
             "function": "_spin",
@@ -247,6 +249,19 @@ def _write_truth(path):
         f.flush()
         os.fsync(f.fileno())
     os.rename(tmp, path)
+
+
+def _free_threaded():
+    try:
+        import sysconfig
+        return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    except Exception:  # no sysconfig data: not a free-threaded build
+        return False
+
+
+def _gil_enabled():
+    is_enabled = getattr(sys, "_is_gil_enabled", None)  # 3.13+
+    return True if is_enabled is None else bool(is_enabled())
 
 
 def _main_report(stack, fd, truth_path):

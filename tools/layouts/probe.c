@@ -6,6 +6,7 @@
  *   VERSION_HEX 0x030c01f0
  *   DEBUG 0|1
  *   TRACE_REFS 0|1
+ *   FREE_THREADED 0|1
  *   FIELD kTstateNext 8
  *
  * The FIELD names are the enumerators of pystrobe::Field
@@ -52,11 +53,39 @@
 #if PY_VERSION_HEX >= 0x030B0000
 #include <internal/pycore_frame.h>
 #endif
+#if PY_VERSION_HEX >= 0x030E0000
+/* 3.14 moved _PyInterpreterFrame into its own header. */
+#include <internal/pycore_interpframe_structs.h>
+#endif
+#if PY_VERSION_HEX >= 0x030F0000
+/* 3.15: _PyThreadStateImpl (its embedded base_frame). */
+#include <internal/pycore_tstate.h>
+#endif
+#include <string.h>
 
 #define OFF(field, type, member) \
   printf("FIELD %s %lu\n", #field, (unsigned long)offsetof(type, member))
 #define SIZE(field, type) \
   printf("FIELD %s %lu\n", #field, (unsigned long)sizeof(type))
+
+#if PY_VERSION_HEX >= 0x03030000
+/* Bit-fields have no offsetof: set one in a zeroed PyASCIIObject and find
+ * the lowest bit that changed in the 32-bit word at state's offset. */
+static unsigned long StateBit(PyASCIIObject* o) {
+  unsigned int word = 0;
+  unsigned long bit = 0;
+  memcpy(&word, (char*)o + offsetof(PyASCIIObject, state), sizeof(word));
+  while (bit < 32 && !(word & (1u << bit))) ++bit;
+  return bit;
+}
+#define STATE_BIT(field, member)                          \
+  do {                                                    \
+    PyASCIIObject o;                                      \
+    memset(&o, 0, sizeof(o));                             \
+    o.state.member = 1;                                   \
+    printf("FIELD %s %lu\n", #field, StateBit(&o));       \
+  } while (0)
+#endif
 
 int main(void) {
   printf("VERSION_HEX 0x%08lx\n", (unsigned long)PY_VERSION_HEX);
@@ -70,6 +99,11 @@ int main(void) {
   printf("TRACE_REFS 1\n");
 #else
   printf("TRACE_REFS 0\n");
+#endif
+#ifdef Py_GIL_DISABLED
+  printf("FREE_THREADED 1\n");
+#else
+  printf("FREE_THREADED 0\n");
 #endif
   printf("POINTER_SIZE %lu\n", (unsigned long)sizeof(void*));
 
@@ -176,5 +210,27 @@ int main(void) {
   OFF(kCodeFirstTraceable, PyCodeObject, _co_firsttraceable);
 #endif
   SIZE(kSizeofCode, PyCodeObject);
+
+  /* Appended to the enum after its first release. */
+#if PY_VERSION_HEX >= 0x03030000
+  /* PyASCIIObject.state: interned:2, kind:3, compact:1, ascii:1 with the
+   * GIL; free-threaded 3.14+ make interned a whole byte, moving the rest. */
+  STATE_BIT(kUnicodeKindBit, kind);
+  STATE_BIT(kUnicodeCompactBit, compact);
+  STATE_BIT(kUnicodeAsciiBit, ascii);
+#endif
+#if PY_VERSION_HEX >= 0x030D0000 && defined(Py_GIL_DISABLED)
+  /* Free-threaded builds can run with the GIL off (the default) or on. */
+  OFF(kGilEnabled, struct _gil_runtime_state, enabled);
+#endif
+#if PY_VERSION_HEX >= 0x030E0000 && defined(Py_GIL_DISABLED)
+  /* Per-thread bytecode: instr_ptr points into co_tlbc->entries[idx]. */
+  OFF(kIframeTlbcIndex, _PyInterpreterFrame, tlbc_index);
+  OFF(kCodeTlbc, PyCodeObject, co_tlbc);
+#endif
+#if PY_VERSION_HEX >= 0x030F0000
+  /* The sentinel at the bottom of every thread's frame chain. */
+  OFF(kTstateBaseFrame, PyThreadState, base_frame);
+#endif
   return 0;
 }

@@ -59,11 +59,11 @@ struct Frame {
 
 // One Python thread state.
 struct PyThread {
-  uint64_t tstate = 0;      // address of the PyThreadState
-  uint64_t thread_id = 0;   // PyThreadState.thread_id (threading.get_ident())
-  pid_t native_id = 0;      // kernel TID; 0 when it could not be found
-  int64_t interpreter = 0;  // index of its interpreter (0: main)
-  bool holds_gil = false;
+  uint64_t tstate = 0;        // address of the PyThreadState
+  uint64_t thread_id = 0;     // PyThreadState.thread_id (threading.get_ident())
+  pid_t native_id = 0;        // kernel TID; 0 when it could not be found
+  int64_t interpreter = 0;    // index of its interpreter (0: main)
+  bool holds_gil = false;     // see PythonProcess::gil_enabled()
   std::vector<Frame> frames;  // innermost first
   // Non-OK when the stack could not be read consistently; `frames` is then
   // empty.
@@ -90,6 +90,10 @@ class PythonProcess {
   const PythonVersion& version() const;
   // The binary that holds the interpreter (libpython or the executable).
   const std::string& binary() const;
+  // False when the last snapshot found a free-threaded build running
+  // without its GIL: then no thread holds it, and PyThread::holds_gil says
+  // nothing (a free-threaded build may also enable its GIL at run time).
+  bool gil_enabled() const;
 
   // One snapshot of every thread of every interpreter. Fails as a whole only
   // when the interpreter list itself cannot be read (ProcessGoneError when

@@ -12,8 +12,11 @@ struct PythonVersion {
   int minor = 0;
   int micro = 0;
   bool debug = false;  // a --with-pydebug build (Py_DEBUG)
+  // A --disable-gil build (Py_GIL_DISABLED, "3.13t"): its objects have a
+  // larger header, so no offset of a default build applies.
+  bool free_threaded = false;
 
-  // "3.12.1"
+  // "3.12.1" (the flavour is not part of it, as in sys.version_info)
   std::string ToString() const;
   // PY_VERSION_HEX without the release level: 0x030C0100 for 3.12.1.
   uint32_t Hex() const {

@@ -28,7 +28,35 @@ namespace {
 struct Interpreter {
   std::string path;
   std::string test_name;  // for the parameterized test's name
+  // A root file system the interpreter runs chrooted in (the Debian forky
+  // root of scripts/install-deps.sh, with CPython 3.14 and 3.15), or "".
+  std::string root;
 };
+
+std::string CacheDir() {
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : "/root") + "/.cache/pystrobe";
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v ? std::string(v) : fallback;
+}
+
+// The shell command that runs `interpreter` on the dump script, fed on
+// standard input so that a chrooted one needs no copy of it. A chrooted one
+// gets its own /proc in a private mount namespace (gone when it exits).
+std::string DumpCommand(const Interpreter& interpreter) {
+  std::string prefix;
+  if (!interpreter.root.empty()) {
+    prefix =
+        "/usr/bin/unshare --mount --propagation private /bin/sh -c "
+        "'mount -t proc proc \"$0/proc\" && exec /usr/sbin/chroot "
+        "\"$0\" \"$@\"' '" +
+        interpreter.root + "' ";
+  }
+  return prefix + "'" + interpreter.path + "' - < '" LINE_TABLE_DUMP_SCRIPT "'";
+}
 
 bool IsInterpreterName(std::string_view base) {
   // python2.7, python3.11, python3.11d; not python3.11-config or -gdb.py.
@@ -85,10 +113,30 @@ std::vector<Interpreter> FindInterpreters() {
             !seen.insert({st.st_dev, st.st_ino}).second) {
           continue;
         }
-        found.push_back({path, TestName(path)});
+        found.push_back({path, TestName(path), ""});
       }
     }
     globfree(&matches);
+  }
+  // The free-threaded 3.13t and Debian forky's 3.14 and 3.15 (chrooted),
+  // when scripts/install-deps.sh has set them up.
+  const std::string t313 =
+      EnvOr("PYSTROBE_PY313T", CacheDir() + "/cpython-3.13t");
+  if (access((t313 + "/.pystrobe-ready").c_str(), F_OK) == 0) {
+    found.push_back(
+        {t313 + "/bin/python3.13t", "free_threaded_python3_13t", ""});
+  }
+  const std::string forky =
+      EnvOr("PYSTROBE_FORKY_ROOT", CacheDir() + "/forky-root");
+  if (access((forky + "/.pystrobe-ready").c_str(), F_OK) == 0) {
+    for (const char* name :
+         {"python3.14", "python3.14d", "python3.15", "python3.15d"}) {
+      std::string test_name = std::string("forky_") + name;
+      for (char& c : test_name) {
+        if (c == '.') c = '_';
+      }
+      found.push_back({std::string("/usr/bin/") + name, test_name, forky});
+    }
   }
   return found;
 }
@@ -196,9 +244,9 @@ class LineTableInterpreterTest : public ::testing::TestWithParam<Interpreter> {
 TEST_P(LineTableInterpreterTest, MatchesInterpreterAtEveryOffset) {
   const Interpreter& interpreter = GetParam();
   std::string output;
-  ASSERT_TRUE(RunAndCapture(
-      "'" + interpreter.path + "' '" + LINE_TABLE_DUMP_SCRIPT + "'", &output))
-      << interpreter.path << " failed to run " << LINE_TABLE_DUMP_SCRIPT;
+  ASSERT_TRUE(RunAndCapture(DumpCommand(interpreter), &output))
+      << interpreter.root << interpreter.path << " failed to run "
+      << LINE_TABLE_DUMP_SCRIPT;
 
   std::string version;
   LineTableFormat format = LineTableFormat::kLnotab36;

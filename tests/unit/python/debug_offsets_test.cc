@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/python/layout.h"
@@ -261,10 +262,42 @@ TEST(DebugOffsetsTest, ParsesTheTableValues) {
 }
 
 TEST(DebugOffsetsTest, FreeThreadedFlag) {
+  // A free-threaded build's object header is 24 bytes before ob_type.
+  std::vector<uint64_t> w = Words313();
+  w[kPyObjectObType] = 24;
+  w[kPyObjectSize] = 32;
+  // offsetof(struct _gil_runtime_state, enabled): 0 in 3.13t's headers.
+  w[kInterpGilRuntimeStateEnabled] = 0;
   absl::StatusOr<DebugOffsets> parsed =
-      ParseDebugOffsets(Image(Words313(), 0x030D00F0, 1));
+      ParseDebugOffsets(Image(w, 0x030D05F0, 1));
   ASSERT_THAT(parsed, IsOk());
   EXPECT_TRUE(parsed->free_threaded);
+  EXPECT_EQ(parsed->layout.Offset(Field::kObType), 24);
+  // Its GIL has `enabled`, given relative to the GIL struct itself.
+  EXPECT_EQ(parsed->layout.Offset(Field::kGilEnabled),
+            static_cast<int32_t>(w[kInterpGilRuntimeStateEnabled]));
+}
+
+TEST(DebugOffsetsTest, FlavourMustMatchTheObjectHeader) {
+  // free_threaded with a default build's header, and the reverse: words
+  // that contradict each other are refused, not half-believed.
+  EXPECT_TRUE(IsInconsistent(
+      ParseDebugOffsets(Image(Words313(), 0x030D05F0, 1)).status()));
+  std::vector<uint64_t> w = Words313();
+  w[kPyObjectObType] = 24;
+  w[kPyObjectSize] = 32;
+  EXPECT_FALSE(ParseDebugOffsets(Image(w)).ok());
+  EXPECT_FALSE(ParseDebugOffsets(Image(Words313(), 0x030D00F0, 2)).ok())
+      << "free_threaded is a flag";
+}
+
+TEST(DebugOffsetsTest, UnknownVersionIsRefusedByName) {
+  // 3.16 may reorder the struct again: never guessed.
+  absl::StatusOr<DebugOffsets> parsed =
+      ParseDebugOffsets(Image(Words313(), 0x031000F0));
+  EXPECT_TRUE(IsUnsupportedVersion(parsed.status())) << parsed.status();
+  EXPECT_THAT(std::string(parsed.status().message()),
+              ::testing::HasSubstr("3.16"));
 }
 
 TEST(DebugOffsetsTest, ApplyOverridesOnlyWhatItHas) {

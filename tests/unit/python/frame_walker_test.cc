@@ -522,5 +522,96 @@ TEST(FakeLineTables, EncodersMatchHandWrittenBytes) {
   EXPECT_EQ(ExpectedLine(v311, {{1, 0}}, 1, 2), -1);
 }
 
+// 3.14 and 3.15 (Debian forky's headers, through the table): f_executable is
+// a _PyStackRef whose low bits are tags, owners are renumbered
+// (INTERPRETER 3 in both, CSTACK 4 only in 3.14), and 3.15's chain must end
+// at the thread state's base_frame.
+class NewFrameModelTest : public ::testing::TestWithParam<PythonVersion> {};
+
+TEST_P(NewFrameModelTest, TaggedExecutablesAndRenumberedOwners) {
+  const PythonVersion v = GetParam();
+  FakePython py(v);
+  const std::string table = EncodeLocations311({{4, 0}, {4, 1}});
+  uint64_t inner = py.Code({.name = "inner",
+                            .qualname = "",
+                            .filename = "/app/a.py",
+                            .first_line = 10,
+                            .line_table = table});
+  uint64_t outer = py.Code({.name = "outer",
+                            .qualname = "",
+                            .filename = "/app/a.py",
+                            .first_line = 20,
+                            .line_table = table});
+  // inner, an interpreter-owned entry frame (skipped), outer.
+  FakeStack stack = py.Stack({{inner, 5, 0}, {outer, 1, 3}, {outer, 1, 0}});
+  const int32_t exec = py.FieldOffset(Field::kIframeCode);
+  // Py_TAG_REFCNT on a deferred reference: the walker must clear it.
+  py.Write<uint64_t>(stack.frames[0] + exec, inner | 1);
+  py.Write<uint64_t>(stack.frames[2] + exec, outer | 1);
+  if (v.AtLeast(3, 15)) {
+    py.WriteField<uint64_t>(stack.tstate, Field::kTstateBaseFrame,
+                            stack.frames[2]);
+  }
+  Walker walker(py);
+  std::vector<WalkedFrame> got;
+  {
+    std::unique_ptr<FakeMemory> memory = py.Memory();
+    ASSERT_THAT(walker.Walk(*memory, stack.tstate, &got), IsOk());
+  }
+  EXPECT_THAT(got, ElementsAre(WalkedFrame{"inner", "inner", "/app/a.py", 11},
+                               WalkedFrame{"outer", "outer", "/app/a.py", 20}));
+
+  // 3.14's C-stack owner (4) is skipped too; 3.15 has no owner 4.
+  py.WriteField<uint8_t>(stack.frames[1], Field::kIframeOwner, 4);
+  {
+    std::unique_ptr<FakeMemory> memory = py.Memory();
+    absl::Status status = walker.Walk(*memory, stack.tstate, &got);
+    if (v.AtLeast(3, 15)) {
+      EXPECT_TRUE(IsInconsistent(status)) << status;
+    } else {
+      EXPECT_THAT(status, IsOk());
+      EXPECT_EQ(got.size(), 2u);
+    }
+  }
+  py.WriteField<uint8_t>(stack.frames[1], Field::kIframeOwner, 5);
+  {
+    std::unique_ptr<FakeMemory> memory = py.Memory();
+    EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, stack.tstate, &got)));
+  }
+}
+
+TEST(NewFrameModelTest, ChainNotEndingAtTheBaseFrameIsTorn) {
+  FakePython py(PythonVersion{3, 15, 0, false});
+  uint64_t code = py.Code({.name = "f",
+                           .qualname = "",
+                           .filename = "/f.py",
+                           .first_line = 1,
+                           .line_table = EncodeLocations311({{8, 0}})});
+  FakeStack stack = py.Stack({{code, 1, 0}, {code, 1, 0}});
+  Walker walker(py);
+  std::vector<WalkedFrame> got;
+  // The base frame is somewhere else: the chain was cut short.
+  py.WriteField<uint64_t>(stack.tstate, Field::kTstateBaseFrame, py.Alloc(128));
+  {
+    std::unique_ptr<FakeMemory> memory = py.Memory();
+    EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, stack.tstate, &got)));
+    EXPECT_THAT(got, IsEmpty());
+  }
+  py.WriteField<uint64_t>(stack.tstate, Field::kTstateBaseFrame,
+                          stack.frames[1]);
+  {
+    std::unique_ptr<FakeMemory> memory = py.Memory();
+    EXPECT_THAT(walker.Walk(*memory, stack.tstate, &got), IsOk());
+    EXPECT_EQ(got.size(), 2u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, NewFrameModelTest,
+                         ::testing::Values(PythonVersion{3, 14, 8, false},
+                                           PythonVersion{3, 15, 0, false}),
+                         [](const ::testing::TestParamInfo<PythonVersion>& p) {
+                           return "Py3" + std::to_string(p.param.minor);
+                         });
+
 }  // namespace
 }  // namespace pystrobe::testing
