@@ -76,4 +76,24 @@ std::string JsonQuoted(std::string_view s) {
   return out;
 }
 
+bool MatchOptionValue(const std::vector<std::string>& args, size_t* i,
+                      const char* name, std::string* value,
+                      std::string* error) {
+  const std::string& a = args[*i];
+  if (a == name) {
+    if (*i + 1 >= args.size()) {
+      *error = std::string(name) + " needs a value";
+      return true;
+    }
+    *value = args[++*i];
+    return true;
+  }
+  const std::string prefix = std::string(name) + "=";
+  if (a.compare(0, prefix.size(), prefix) == 0) {
+    *value = a.substr(prefix.size());
+    return true;
+  }
+  return false;
+}
+
 }  // namespace pystrobe

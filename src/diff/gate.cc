@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "pystrobe/base/text.h"
 #include "pystrobe/diff/diff_flamegraph.h"
 #include "pystrobe/diff/report.h"
 #include "pystrobe/profile/formats.h"
@@ -54,24 +55,9 @@ bool ParseDouble(const std::string& s, double* out) {
   return absl::SimpleAtod(s, out) && std::isfinite(*out);
 }
 
-// "--name V" or "--name=V" at args[*i].
 bool Option(const std::vector<std::string>& args, size_t* i, const char* name,
             std::string* value, std::string* error) {
-  const std::string& a = args[*i];
-  if (a == name) {
-    if (*i + 1 >= args.size()) {
-      *error = absl::StrCat(name, " needs a value");
-      return true;
-    }
-    *value = args[++*i];
-    return true;
-  }
-  const std::string prefix = absl::StrCat(name, "=");
-  if (absl::StartsWith(a, prefix)) {
-    *value = a.substr(prefix.size());
-    return true;
-  }
-  return false;
+  return MatchOptionValue(args, i, name, value, error);
 }
 
 std::string TypeName(const ValueType& t) {

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pystrobe {
 
@@ -26,6 +27,12 @@ void AppendJsonEscaped(std::string_view s, std::string* out);
 
 // `s` as a quoted JSON string.
 std::string JsonQuoted(std::string_view s);
+
+// Command lines: if args[*i] is option `name` with a value ("--name V" or
+// "--name=V"), stores the value, leaves *i on the option's last word and
+// returns true; `*error` says when the value is missing. False otherwise.
+bool MatchOptionValue(const std::vector<std::string>& args, size_t* i,
+                      const char* name, std::string* value, std::string* error);
 
 }  // namespace pystrobe
 
