@@ -374,6 +374,21 @@ absl::StatusOr<std::string> Sampler::EncodeProfile(
   return EncodePprof(BuildProfile(std::move(comments)));
 }
 
+namespace {
+
+// The largest of 1, 2, 5 x 10^k not above `hz` (at least 1).
+double RoundRateDown(double hz) {
+  double nice = 1;
+  for (double decade = 1; decade <= hz; decade *= 10) {
+    for (double step : {1.0, 2.0, 5.0}) {
+      if (step * decade <= hz) nice = step * decade;
+    }
+  }
+  return nice;
+}
+
+}  // namespace
+
 std::string RateShortfall(const SamplerStats& stats) {
   const double achieved = stats.achieved_rate_hz();
   const double requested = stats.requested_rate_hz;
@@ -391,14 +406,11 @@ std::string RateShortfall(const SamplerStats& stats) {
     absl::StrAppendFormat(
         &line,
         ": a tick took %.0f us on average here, so this machine cannot "
-        "sample this target faster than about %.0f Hz; ask for --rate %.0f "
+        "sample this target faster than about %.0f Hz; ask for --rate %g "
         "or less",
         static_cast<double>(stats.busy_ns) / 1e3 /
             static_cast<double>(stats.ticks),
-        reachable,
-        std::floor(reachable * 0.5 / 10) * 10 > 0
-            ? std::floor(reachable * 0.5 / 10) * 10
-            : std::floor(reachable * 0.5));
+        reachable, RoundRateDown(reachable / 2));
   } else {
     line +=
         ": pystrobe did not get the CPU it needed on time (a loaded "

@@ -107,7 +107,7 @@ std::string RateShortfall(const SamplerStats& stats);
 class Sampler {
  public:
   // Attempts to re-read a torn stack within its tick.
-  static constexpr int kMaxRereads = 2;
+  static constexpr int kMaxRereads = 4;
 
   // `python` must outlive the sampler.
   Sampler(PythonProcess* python, SamplerOptions options);
