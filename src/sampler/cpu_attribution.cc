@@ -25,20 +25,18 @@ bool CpuAttribution::Observe(pid_t tid, const ThreadClock& clock,
   }
   t.last_cpu = clock.cpu_ns;
   t.observed = true;
-  bool running = clock.state == 'R';
-  if (running && t.seen_asleep && clock.has_run_count &&
-      clock.run_count == t.run_count_at_sleep) {
-    // Woken, but not on a CPU since it was seen asleep: its stack is still
-    // where it slept.
-    running = false;
-  }
-  if (clock.state != 'R') {
-    t.seen_asleep = true;
-    t.run_count_at_sleep = clock.run_count;
-  }
   if (key == nullptr) return false;
   t.last_key = *key;
-  if (!running) return false;
+  if (clock.state != 'R') {
+    t.asleep_at.insert(key->stack);
+    return false;
+  }
+  if (!clock.holds_gil && (t.asleep_at.contains(key->stack) ||
+                           t.asleep_before.contains(key->stack))) {
+    // Woken where it slept, not yet back to Python code: it waits for a
+    // CPU or the GIL.
+    return false;
+  }
   ++t.running[*key];
   ++t.running_samples;
   t.last_running = *key;
@@ -105,6 +103,8 @@ void CpuAttribution::CloseWindow(Sink add) {
       continue;
     }
     t.observed = false;
+    t.asleep_before.swap(t.asleep_at);
+    t.asleep_at.clear();
     if (Distribute(t, t.last_cpu - t.window_start_cpu, add)) {
       t.window_start_cpu = t.last_cpu;
     }

@@ -43,18 +43,7 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
       // them. pystrobe-diff estimates variance from them; shorter batches
       // (tried: 100 ms) made its A/B gate test flaky, so recordings shorter
       // than a few seconds give it little power (docs/statistics.md).
-      table_(1'000'000'000) {
-  // The target's process CPU clock: unlike the per-thread counters in
-  // procfs, it includes the time of threads on a CPU right now.
-  clockid_t clock;
-  if (clock_getcpuclockid(python->pid(), &clock) == 0) {
-    timespec ts;
-    if (clock_gettime(clock, &ts) == 0) {
-      target_clock_ = clock;
-      has_target_clock_ = true;
-    }
-  }
-}
+      table_(1'000'000'000) {}
 
 void Sampler::CountError(const absl::Status& status) {
   ++stats_.errors;
@@ -122,14 +111,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   // blocking mode, where a thread may still read as stopped, 't': there
   // the suspension says which threads were running).
   const bool cpu_mode = options_.mode == WeightMode::kCpu;
-  const bool watch_clock = cpu_mode && !stop && has_target_clock_;
-  const int64_t target_cpu_before = watch_clock ? Now(target_clock_) : 0;
   absl::Status read = python_->ReadThreads(&threads_);
-  // Whether any thread of the target was on a CPU while its stacks were
-  // read. When none was, a thread in state R is waiting for a CPU (woken
-  // from a sleep, or preempted): its stack is not where CPU time goes.
-  const bool target_ran =
-      !watch_clock || Now(target_clock_) != target_cpu_before;
   woke_.clear();
   std::vector<pid_t> stopped;
   if (stop) {
@@ -180,9 +162,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
         }
         continue;
       }
-      // 'W': runnable but not on a CPU (see target_ran).
-      clock = {*state == 'R' && !target_ran ? 'W' : *state, acct->cpu_ns,
-               acct->run_count, acct->has_run_count};
+      clock = {*state, acct->cpu_ns, t.holds_gil};
       have_clock = true;
     } else if (options_.blocking) {
       // A stopped thread reads as 't'; whether it ran since the last tick

@@ -17,13 +17,19 @@
 // running carries its CPU to the next window; at the end, what is still
 // carried goes to the thread's last running stack.
 //
-// "Running" is the kernel's state R, except for a thread that has not been
-// on a CPU since it was last seen asleep (its schedstat run count has not
-// moved): it has been woken and is waiting for a CPU, and its stack is
-// still the one it slept in.
+// "Running" is the kernel's state R, except for a thread that does not hold
+// the GIL at a stack where it was seen asleep in this window or the one
+// before: it has been woken (from a sleep, I/O, or a wait for the GIL) and
+// waits for a CPU or the GIL, and its stack is still the one it slept in.
+// On a loaded machine such waits after each wake-up are long (hundreds of
+// microseconds), and counting them would charge a thread that burns 3 ms
+// and sleeps 7 ms several percent of its CPU to the sleep. The kernel
+// cannot tell a woken thread waiting for a CPU from one on a CPU (both are
+// R; procfs CPU counters only move at scheduler ticks and switches), hence
+// the GIL: Python code runs only with it.
 //
 //   CpuAttribution cpu;
-//   cpu.Observe(tid, {.state = 'R', .cpu_ns = c, .run_count = n}, &key);
+//   cpu.Observe(tid, {.state = 'R', .cpu_ns = c, .holds_gil = true}, &key);
 //   ...
 //   cpu.CloseWindow([&](const StackKey& k, int64_t n, int64_t w) {
 //     table.Add(k, n, w);
@@ -37,6 +43,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "pystrobe/sampler/stack_table.h"
 
@@ -44,10 +51,9 @@ namespace pystrobe {
 
 // What the kernel says about one thread at one tick.
 struct ThreadClock {
-  char state = '?';            // R, S, D, ...
-  uint64_t cpu_ns = 0;         // CPU time since the thread started
-  uint64_t run_count = 0;      // times it was scheduled onto a CPU
-  bool has_run_count = false;  // false without schedstat
+  char state = '?';        // R, S, D, ...
+  uint64_t cpu_ns = 0;     // CPU time since the thread started
+  bool holds_gil = false;  // the thread held the GIL when its stack was read
 };
 
 class CpuAttribution {
@@ -80,8 +86,10 @@ class CpuAttribution {
   struct Thread {
     uint64_t window_start_cpu = 0;  // stays put while CPU is carried
     uint64_t last_cpu = 0;
-    bool seen_asleep = false;
-    uint64_t run_count_at_sleep = 0;
+    // Stacks (StackKey::stack) it was seen asleep at, in this window and
+    // the one before.
+    absl::flat_hash_set<uint32_t> asleep_at;
+    absl::flat_hash_set<uint32_t> asleep_before;
     bool observed = false;  // in the current window
     int64_t running_samples = 0;
     absl::flat_hash_map<StackKey, int64_t> running;  // this window

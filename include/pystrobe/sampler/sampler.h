@@ -21,8 +21,6 @@
 #ifndef PYSTROBE_SAMPLER_SAMPLER_H_
 #define PYSTROBE_SAMPLER_SAMPLER_H_
 
-#include <time.h>
-
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -152,8 +150,6 @@ class Sampler {
   // cpu mode: who gets the CPU; its window started at cpu_window_start_ns_
   // (elapsed) in raw batch cpu_window_batch_.
   CpuAttribution cpu_;
-  clockid_t target_clock_ = 0;  // the target's process CPU clock
-  bool has_target_clock_ = false;
   int64_t cpu_window_start_ns_ = 0;
   int64_t cpu_window_batch_ = -1;
   // The last snapshot, handed back to ReadThreads so that it reuses its

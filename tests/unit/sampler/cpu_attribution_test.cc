@@ -54,21 +54,14 @@ class SimulatedThread {
     int64_t in = t % cycle_ns_;
     View v{0, {}};
     v.clock.cpu_ns = static_cast<uint64_t>(cycles * cycle_cpu_ns_);
-    v.clock.has_run_count = true;
-    // Scheduled in once per run segment that follows a non-run segment.
-    uint64_t runs_per_cycle = 0;
-    for (size_t i = 0; i < cycle_.size(); ++i) {
-      if (StartsRun(i)) ++runs_per_cycle;
-    }
-    v.clock.run_count = static_cast<uint64_t>(cycles) * runs_per_cycle;
-    for (size_t i = 0; i < cycle_.size(); ++i) {
-      const Segment& s = cycle_[i];
-      if (StartsRun(i)) ++v.clock.run_count;
+    for (const Segment& s : cycle_) {
       if (in < s.ns) {
         v.function = s.function;
         v.clock.state = s.phase == Phase::kSleep ? 'S' : 'R';
+        // Python code runs with the GIL; a thread asleep or waiting for a
+        // CPU after a wake-up has not taken it back.
+        v.clock.holds_gil = s.phase == Phase::kRun;
         if (s.phase == Phase::kRun) v.clock.cpu_ns += static_cast<uint64_t>(in);
-        if (StartsRun(i) && in == 0) --v.clock.run_count;
         return v;
       }
       in -= s.ns;
@@ -92,11 +85,6 @@ class SimulatedThread {
   }
 
  private:
-  bool StartsRun(size_t i) const {
-    const Phase previous =
-        cycle_[(i + cycle_.size() - 1) % cycle_.size()].phase;
-    return cycle_[i].phase == Phase::kRun && previous != Phase::kRun;
-  }
   std::vector<Segment> cycle_;
   int64_t cycle_ns_ = 0;
   int64_t cycle_cpu_ns_ = 0;
@@ -250,8 +238,8 @@ TEST(CpuAttributionTest, FunctionBeforeOrAfterSleepIsNotFavoured) {
   }
 }
 
-// Woken but waiting for a CPU: state R, stack still the sleep's. Its run
-// count has not moved since it was seen asleep, so it is not running yet.
+// Woken but waiting for a CPU: state R, stack still the sleep's, GIL not
+// taken back: not running yet. (Counted, the wait would be nap's CPU.)
 TEST(CpuAttributionTest, WokenThreadWaitingForACpuIsNotRunning) {
   SimulatedThread thread({{kBurn, 3 * kMs, Phase::kRun},
                           {kNap, 6 * kMs, Phase::kSleep},
@@ -284,9 +272,9 @@ TEST(CpuAttributionTest, SharesAddUpToTheWindowsCpu) {
     counts[k.stack] += n;
   };
   const StackKey a = KeyOf(1), b = KeyOf(2), c = KeyOf(3);
-  cpu.Observe(7, {'R', 1000, 1, true}, &a);
-  cpu.Observe(7, {'R', 1004, 1, true}, &b);
-  cpu.Observe(7, {'R', 1010, 1, true}, &c);
+  cpu.Observe(7, {'R', 1000, true}, &a);
+  cpu.Observe(7, {'R', 1004, true}, &b);
+  cpu.Observe(7, {'R', 1010, true}, &c);
   EXPECT_EQ(cpu.pending_ns(), 10u);
   cpu.CloseWindow(add);
   EXPECT_EQ(cpu.pending_ns(), 0u);
@@ -308,16 +296,16 @@ TEST(CpuAttributionTest, CarriesCpuOfWindowsWithoutRunningSamples) {
     counts[k.stack] += n;
   };
   const StackKey run = KeyOf(1), nap = KeyOf(2);
-  cpu.Observe(7, {'S', 100, 1, true}, &nap);
-  cpu.Observe(7, {'S', 300, 2, true}, &nap);
+  cpu.Observe(7, {'S', 100, false}, &nap);
+  cpu.Observe(7, {'S', 300, false}, &nap);
   cpu.CloseWindow(add);
   EXPECT_TRUE(got.empty());
   EXPECT_EQ(cpu.pending_ns(), 200u);
-  cpu.Observe(7, {'R', 400, 3, true}, &run);
+  cpu.Observe(7, {'R', 400, true}, &run);
   cpu.CloseWindow(add);
   EXPECT_EQ(got[1], 300);
   EXPECT_EQ(counts[1], 1);
-  cpu.Observe(7, {'S', 450, 3, true}, &nap);
+  cpu.Observe(7, {'S', 450, false}, &nap);
   cpu.Finish(add);
   EXPECT_EQ(got[1], 350) << "the tail goes to the last running stack";
   EXPECT_EQ(got.count(2), 0u);
@@ -331,11 +319,11 @@ TEST(CpuAttributionTest, ThreadsNeverSeenRunningOrGone) {
   std::map<uint32_t, int64_t> got;
   auto add = [&](const StackKey& k, int64_t, int64_t w) { got[k.stack] += w; };
   const StackKey nap = KeyOf(2), other = KeyOf(5);
-  cpu.Observe(7, {'S', 100, 1, true}, &nap);
-  cpu.Observe(7, {'S', 180, 2, true}, &nap);
-  cpu.Observe(8, {'R', 0, 1, true}, &other);
+  cpu.Observe(7, {'S', 100, false}, &nap);
+  cpu.Observe(7, {'S', 180, false}, &nap);
+  cpu.Observe(8, {'R', 0, true}, &other);
   cpu.CloseWindow(add);
-  cpu.Observe(8, {'R', 50, 1, true}, &other);
+  cpu.Observe(8, {'R', 50, true}, &other);
   cpu.CloseWindow(add);  // 7 was not observed in this window: it exited
   EXPECT_EQ(got[2], 80);
   EXPECT_EQ(got[5], 50);
@@ -350,23 +338,37 @@ TEST(CpuAttributionTest, UnreadableStacksKeepTheirCpu) {
   std::map<uint32_t, int64_t> got;
   auto add = [&](const StackKey& k, int64_t, int64_t w) { got[k.stack] += w; };
   const StackKey run = KeyOf(1);
-  EXPECT_TRUE(cpu.Observe(7, {'R', 0, 1, true}, &run));
-  EXPECT_FALSE(cpu.Observe(7, {'R', 60, 1, true}, nullptr));
-  EXPECT_TRUE(cpu.Observe(7, {'R', 100, 1, true}, &run));
+  EXPECT_TRUE(cpu.Observe(7, {'R', 0, true}, &run));
+  EXPECT_FALSE(cpu.Observe(7, {'R', 60, true}, nullptr));
+  EXPECT_TRUE(cpu.Observe(7, {'R', 100, true}, &run));
   cpu.Finish(add);
   EXPECT_EQ(got[1], 100);
 }
 
-// Without schedstat there is no run count: state R alone decides.
-TEST(CpuAttributionTest, WithoutRunCountStateDecides) {
+// State R without the GIL at a stack the thread slept at (this window or the
+// one before) is a wake-up, not work; with the GIL, or at another stack
+// (native code that released the GIL), it is work.
+TEST(CpuAttributionTest, RunnableWithoutTheGilWhereItSleptIsNotRunning) {
   CpuAttribution cpu;
-  const StackKey nap = KeyOf(2);
-  EXPECT_FALSE(cpu.Observe(7, {'S', 0, 0, false}, &nap));
-  EXPECT_TRUE(cpu.Observe(7, {'R', 10, 0, false}, &nap));
-  CpuAttribution with_count;
-  EXPECT_FALSE(with_count.Observe(7, {'S', 0, 4, true}, &nap));
-  EXPECT_FALSE(with_count.Observe(7, {'R', 0, 4, true}, &nap));
-  EXPECT_TRUE(with_count.Observe(7, {'R', 10, 5, true}, &nap));
+  std::map<uint32_t, int64_t> got;
+  auto add = [&](const StackKey& k, int64_t, int64_t w) { got[k.stack] += w; };
+  const StackKey nap = KeyOf(2), native = KeyOf(3), burn = KeyOf(1);
+  EXPECT_TRUE(cpu.Observe(7, {'R', 0, false}, &nap)) << "never seen asleep";
+  cpu.CloseWindow(add);
+  got.clear();
+  EXPECT_FALSE(cpu.Observe(7, {'S', 10, false}, &nap));
+  EXPECT_FALSE(cpu.Observe(7, {'R', 10, false}, &nap)) << "woken, waiting";
+  EXPECT_TRUE(cpu.Observe(7, {'R', 20, true}, &nap)) << "back with the GIL";
+  EXPECT_TRUE(cpu.Observe(7, {'R', 30, false}, &native)) << "native code";
+  cpu.CloseWindow(add);
+  EXPECT_FALSE(cpu.Observe(7, {'R', 40, false}, &nap))
+      << "seen asleep in the window before";
+  EXPECT_TRUE(cpu.Observe(7, {'R', 50, true}, &burn));
+  cpu.CloseWindow(add);
+  EXPECT_TRUE(cpu.Observe(7, {'R', 60, false}, &nap))
+      << "asleep there two windows ago only";
+  cpu.Finish(add);
+  EXPECT_EQ(got[2] + got[3] + got[1], 60);
 }
 
 }  // namespace
