@@ -1,7 +1,13 @@
 #include "pystrobe/sampler/sampler.h"
 
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <time.h>
+#include <cerrno>
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +30,58 @@ int64_t Now(clockid_t clock) {
   clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// The sampling thread's scheduling class while it samples. On a machine
+// with more runnable threads than CPUs a normal thread wakes late, and later
+// when the target itself holds a CPU: its ticks then fall less often in the
+// target's busy phases (measured: a function with 17% of the wall time got
+// 11% of the samples at 1 kHz on 2 loaded cores). SCHED_FIFO (or else nice
+// -20) wakes it on time. Put back when destroyed, or by Drop() when the
+// sampler turns out to be busy most of the time (a rate the machine cannot
+// reach), so that it never hogs a CPU at a high priority.
+class ScopedTickPriority {
+ public:
+  explicit ScopedTickPriority(bool raise) {
+    if (!raise) return;
+    tid_ = static_cast<id_t>(syscall(SYS_gettid));
+    policy_ = sched_getscheduler(0);
+    if (policy_ < 0 || sched_getparam(0, &param_) != 0) return;
+    errno = 0;
+    nice_ = getpriority(PRIO_PROCESS, tid_);
+    if (errno != 0) return;
+    if (policy_ == SCHED_OTHER || policy_ == SCHED_BATCH) {
+      sched_param fifo{};
+      fifo.sched_priority = 1;
+      if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo) == 0) {
+        raised_ = TickPriority::kRealtime;
+        return;
+      }
+    }
+    if (nice_ > -20 && setpriority(PRIO_PROCESS, tid_, -20) == 0) {
+      raised_ = TickPriority::kNice;
+    }
+  }
+  ~ScopedTickPriority() { Drop(); }
+  ScopedTickPriority(const ScopedTickPriority&) = delete;
+  ScopedTickPriority& operator=(const ScopedTickPriority&) = delete;
+
+  void Drop() {
+    if (raised_ == TickPriority::kRealtime) {
+      sched_setscheduler(0, policy_, &param_);
+    } else if (raised_ == TickPriority::kNice) {
+      setpriority(PRIO_PROCESS, tid_, nice_);
+    }
+    raised_ = TickPriority::kNormal;
+  }
+  TickPriority raised() const { return raised_; }
+
+ private:
+  TickPriority raised_ = TickPriority::kNormal;
+  id_t tid_ = 0;
+  int policy_ = -1;
+  sched_param param_{};
+  int nice_ = 0;
+};
 
 void SleepUntil(int64_t deadline_ns) {
   timespec ts{static_cast<time_t>(deadline_ns / 1'000'000'000),
@@ -240,8 +298,12 @@ absl::Status Sampler::Run(
   prctl(PR_SET_TIMERSLACK,
         static_cast<unsigned long>(std::clamp<int64_t>(period / 50, 1, 50'000)),
         0, 0, 0);
+  ScopedTickPriority priority(options_.raise_priority);
+  stats_.tick_priority = priority.raised();
   start_unix_ns_ = Now(CLOCK_REALTIME);
   const int64_t start = Now(CLOCK_MONOTONIC);
+  int64_t next_duty_check = start + 250'000'000;
+  int64_t busy_at_check = 0;
   const int64_t cpu_start = Now(CLOCK_THREAD_CPUTIME_ID);
   int64_t next_progress = start;
   int64_t k = 0;  // the period of the next tick
@@ -277,6 +339,17 @@ absl::Status Sampler::Run(
     }
     const int64_t after = Now(CLOCK_MONOTONIC);
     stats_.busy_ns += after - now;
+    if (after >= next_duty_check) {
+      // Busy more than half of the last quarter second: give the priority
+      // back for the rest of the recording.
+      if (priority.raised() != TickPriority::kNormal &&
+          2 * (stats_.busy_ns - busy_at_check) > 250'000'000) {
+        priority.Drop();
+        stats_.tick_priority = TickPriority::kNormal;
+      }
+      busy_at_check = stats_.busy_ns;
+      next_duty_check = after + 250'000'000;
+    }
     if (progress && now >= next_progress) {
       // Read at the progress rate, not per tick: a syscall per tick shows
       // in the cost per sample.
@@ -328,6 +401,11 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
   m.comments.push_back(absl::StrFormat("pystrobe.achieved_rate_hz=%.1f",
                                        stats_.achieved_rate_hz()));
   m.comments.push_back(absl::StrCat("pystrobe.ticks=", stats_.ticks));
+  m.comments.push_back(
+      absl::StrCat("pystrobe.tick_priority=",
+                   stats_.tick_priority == TickPriority::kRealtime ? "realtime"
+                   : stats_.tick_priority == TickPriority::kNice   ? "nice"
+                                                                   : "normal"));
   m.comments.push_back(absl::StrCat("pystrobe.missed=", stats_.missed));
   m.comments.push_back(absl::StrCat("pystrobe.samples=", stats_.samples));
   // The error breakdown, every cause even when 0, so that tools can rely on

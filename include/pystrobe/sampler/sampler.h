@@ -51,6 +51,10 @@ struct SamplerOptions {
   bool include_idle = false;  // wall mode: keep threads not on a CPU
   bool blocking = false;      // stop the target for each sample
   bool lines = true;          // false: aggregate per function
+  // Run the sampling thread at a real-time priority (SCHED_FIFO, else nice
+  // -20) where permitted, so that ticks are on time on a loaded machine
+  // (docs/sampling.md); dropped if sampling keeps it busy.
+  bool raise_priority = true;
   // Unused: ticks are stratified (see above). Kept for source compatibility.
   double jitter = 0.1;
 };
@@ -68,6 +72,10 @@ struct SampleErrors {
   }
 };
 
+// The scheduling class the sampling thread got (SamplerOptions::
+// raise_priority).
+enum class TickPriority { kNormal, kNice, kRealtime };
+
 struct SamplerStats {
   uint64_t ticks = 0;    // sampling rounds taken
   uint64_t samples = 0;  // thread stacks recorded
@@ -81,6 +89,7 @@ struct SamplerStats {
   int64_t sampling_cpu_ns = 0;  // pystrobe's own CPU time in the loop
   int64_t busy_ns = 0;          // wall time spent inside ticks
   double requested_rate_hz = 0;
+  TickPriority tick_priority = TickPriority::kNormal;
   bool target_exited = false;
   // Ticks per second achieved so far (0 before any time passed).
   double achieved_rate_hz() const {
