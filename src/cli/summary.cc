@@ -1,23 +1,51 @@
 #include "summary.h"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace pystrobe {
+
+std::string DescribeErrors(const SamplerStats& stats) {
+  const SampleErrors& e = stats.causes;
+  std::vector<std::string> parts;
+  auto part = [&parts](uint64_t n, const char* what) {
+    if (n > 0) parts.push_back(absl::StrFormat("%s %d", what, n));
+  };
+  part(e.torn, "torn");
+  part(e.page_gone, "page gone");
+  part(e.thread_exited, "thread exited");
+  part(e.woke, "woke while read");
+  part(e.other, "other");
+  std::string out = absl::StrJoin(parts, ", ");
+  if (stats.recovered > 0) {
+    if (!out.empty()) out += "; ";
+    absl::StrAppendFormat(&out, "%d torn stack%s recovered by a re-read",
+                          stats.recovered, stats.recovered == 1 ? "" : "s");
+  }
+  return out;
+}
 
 std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
                           const std::string& output_path) {
   const double seconds = static_cast<double>(stats.elapsed_ns) / 1e9;
+  const std::string errors = DescribeErrors(stats);
   std::string out = absl::StrFormat(
       "pystrobe: %d samples in %.1f s (%d ticks, %.1f Hz), %d late, %d "
-      "missed, %d errors%s\n",
+      "missed, %d errors%s%s\n",
       stats.samples, seconds, stats.ticks,
       seconds > 0 ? static_cast<double>(stats.ticks) / seconds : 0.0,
       stats.late, stats.missed, stats.errors,
+      errors.empty() ? "" : absl::StrCat(" (", errors, ")"),
       stats.target_exited ? "; the target exited" : "");
+  if (std::string shortfall = RateShortfall(stats); !shortfall.empty()) {
+    absl::StrAppendFormat(&out, "pystrobe: warning: %s\n", shortfall);
+  }
   // Self time: the weight of samples whose leaf is the function.
   const size_t value = profile.sample_types.size() - 1;
   absl::flat_hash_map<uint64_t, int64_t> self;

@@ -9,11 +9,16 @@
 
 namespace pystrobe {
 
-// Samples, duration, achieved rate, late and missed ticks, errors, the 10
-// functions with the most self time and their share, and where the profile
-// went with how to open it.
+// Samples, duration, achieved rate, late and missed ticks, errors and their
+// causes, a warning when the achieved rate fell short of the requested one
+// (RateShortfall), the 10 functions with the most self time and their
+// share, and where the profile went with how to open it.
 std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
                           const std::string& output_path);
+
+// "torn 3, page gone 1; 40 torn stacks recovered by a re-read",
+// or "" when there is nothing to say.
+std::string DescribeErrors(const SamplerStats& stats);
 
 }  // namespace pystrobe
 

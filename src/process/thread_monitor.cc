@@ -80,27 +80,37 @@ absl::StatusOr<char> ThreadMonitor::ReadState(pid_t tid) {
   return info.state;
 }
 
-absl::StatusOr<uint64_t> ThreadMonitor::ReadCpu(pid_t tid) {
+absl::StatusOr<ThreadSnapshot> ThreadMonitor::ReadAccounting(pid_t tid) {
   PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
   files->used = true;
+  ThreadSnapshot snapshot;
   if (files->schedstat) {
     char buf[128];
     PYSTROBE_ASSIGN_OR_RETURN(
         size_t n, Pread(files->schedstat.get(), buf, sizeof(buf), tid));
     PYSTROBE_ASSIGN_OR_RETURN(SchedStat stat,
                               ParseSchedstat(std::string_view(buf, n)));
-    return stat.cpu_ns;
+    snapshot.cpu_ns = stat.cpu_ns;
+    snapshot.run_count = stat.run_count;
+    snapshot.has_run_count = true;
+    return snapshot;
   }
   PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info, ReadStat(*files, tid));
   static const long kTicksPerSecond = sysconf(_SC_CLK_TCK);
-  return info.cpu_ticks *
-         (1'000'000'000ull / static_cast<uint64_t>(kTicksPerSecond));
+  snapshot.cpu_ns = info.cpu_ticks *
+                    (1'000'000'000ull / static_cast<uint64_t>(kTicksPerSecond));
+  return snapshot;
+}
+
+absl::StatusOr<uint64_t> ThreadMonitor::ReadCpu(pid_t tid) {
+  PYSTROBE_ASSIGN_OR_RETURN(ThreadSnapshot snapshot, ReadAccounting(tid));
+  return snapshot.cpu_ns;
 }
 
 absl::StatusOr<ThreadSnapshot> ThreadMonitor::Read(pid_t tid) {
-  ThreadSnapshot snapshot;
-  PYSTROBE_ASSIGN_OR_RETURN(snapshot.state, ReadState(tid));
-  PYSTROBE_ASSIGN_OR_RETURN(snapshot.cpu_ns, ReadCpu(tid));
+  PYSTROBE_ASSIGN_OR_RETURN(char state, ReadState(tid));
+  PYSTROBE_ASSIGN_OR_RETURN(ThreadSnapshot snapshot, ReadAccounting(tid));
+  snapshot.state = state;
   return snapshot;
 }
 

@@ -213,6 +213,8 @@ absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
     PYSTROBE_ASSIGN_OR_RETURN(fn.name, strings.Get(f.name(), "function name"));
     PYSTROBE_ASSIGN_OR_RETURN(fn.system_name,
                               strings.Get(f.system_name(), "function name"));
+    // EncodePprof leaves out a system name equal to the name (see there).
+    if (fn.system_name.empty()) fn.system_name = fn.name;
     PYSTROBE_ASSIGN_OR_RETURN(fn.filename,
                               strings.Get(f.filename(), "function filename"));
     fn.start_line = f.start_line();
@@ -318,7 +320,14 @@ absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
     pb::Function* out = p.add_function();
     out->set_id(i + 1);
     out->set_name(strings.Intern(f.name));
-    out->set_system_name(strings.Intern(f.system_name));
+    // pprof takes a function whose name equals its system name for one
+    // still to demangle, and a name with <...> in it for demangled C++: it
+    // strips the "template arguments", and "<module>" or "<lambda>" become
+    // "", shown as the mapping's name ("[python]") in -top, -traces, -tree.
+    // It leaves alone a name that differs from its system name, so a system
+    // name equal to the name is written as "" (DecodePprof restores it).
+    out->set_system_name(
+        f.system_name == f.name ? 0 : strings.Intern(f.system_name));
     out->set_filename(strings.Intern(f.filename));
     out->set_start_line(f.start_line);
   }

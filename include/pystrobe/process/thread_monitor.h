@@ -28,6 +28,10 @@ namespace pystrobe {
 struct ThreadSnapshot {
   char state = '?';     // R, S, D, T, t, Z ...
   uint64_t cpu_ns = 0;  // time spent on a CPU since the thread started
+  // Times the thread was scheduled onto a CPU (schedstat); valid only when
+  // has_run_count (kernels without schedstat do not say).
+  uint64_t run_count = 0;
+  bool has_run_count = false;
 };
 
 class ThreadMonitor {
@@ -44,6 +48,9 @@ class ThreadMonitor {
   absl::StatusOr<char> ReadState(pid_t tid);
   // The CPU time alone (one pread of schedstat, or of stat without it).
   absl::StatusOr<uint64_t> ReadCpu(pid_t tid);
+  // The CPU time and run count (one pread of schedstat, or the CPU time
+  // from stat without it); `state` is left '?'.
+  absl::StatusOr<ThreadSnapshot> ReadAccounting(pid_t tid);
   // The thread's name (comm), read once and remembered.
   const std::string& Name(pid_t tid);
   // Closes the files of threads not read since the previous call (they

@@ -1,11 +1,18 @@
 // The sampling loop: reads every thread's stack at a steady rate and
 // aggregates them into a StackTable.
 //
-// Ticks run on absolute deadlines (start + k * period, plus a small random
-// jitter per tick that does not accumulate), so the rate does not drift and
-// does not alias with periodic work in the target. A tick taken more than
-// half a period after its deadline counts as late; ticks missed entirely are
-// skipped (never bunched up) and counted too.
+// Ticks are stratified: one at a uniformly random point inside each period
+// [start + k * period, start + (k + 1) * period), so the mean rate is exact,
+// nothing drifts, and the phase of the ticks against any periodic work in
+// the target is uniform (no aliasing; docs/sampling.md). A tick taken more
+// than half a period after its planned time counts as late; periods missed
+// entirely are skipped (never bunched up) and counted too.
+//
+// In cpu mode a thread's CPU time is shared among the samples at which it
+// was running (CpuAttribution, docs/sampling.md), so CPU is charged to the
+// code that used it, not to the sleep that followed. A stack torn by a
+// running thread is re-read within the same tick (at most kMaxRereads
+// times); what still fails is counted by cause (SampleErrors).
 //
 //   Sampler sampler(python.get(), options);
 //   std::atomic<bool> stop{false};
@@ -21,9 +28,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "pystrobe/process/thread_monitor.h"
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
+#include "pystrobe/sampler/cpu_attribution.h"
 #include "pystrobe/sampler/stack_table.h"
 
 namespace pystrobe {
@@ -42,22 +51,71 @@ struct SamplerOptions {
   bool include_idle = false;  // wall mode: keep threads not on a CPU
   bool blocking = false;      // stop the target for each sample
   bool lines = true;          // false: aggregate per function
-  double jitter = 0.1;        // of a period, each way
+  // Run the sampling thread at a real-time priority (SCHED_FIFO, else nice
+  // -20) where permitted, so that ticks are on time on a loaded machine
+  // (docs/sampling.md); dropped if sampling keeps it busy.
+  bool raise_priority = true;
+  // Unused: ticks are stratified (see above). Kept for source compatibility.
+  double jitter = 0.1;
 };
+
+// Why stacks could not be recorded. Each failed stack counts once, under
+// the cause of its last attempt.
+struct SampleErrors {
+  uint64_t torn = 0;           // it changed while read (failed validation)
+  uint64_t page_gone = 0;      // memory it pointed to was unmapped meanwhile
+  uint64_t thread_exited = 0;  // the thread exited while it was read
+  uint64_t woke = 0;  // --blocking: a thread left asleep ran while read
+  uint64_t other = 0;
+  uint64_t total() const {
+    return torn + page_gone + thread_exited + woke + other;
+  }
+};
+
+// The scheduling class the sampling thread got (SamplerOptions::
+// raise_priority).
+enum class TickPriority { kNormal, kNice, kRealtime };
 
 struct SamplerStats {
   uint64_t ticks = 0;    // sampling rounds taken
   uint64_t samples = 0;  // thread stacks recorded
-  uint64_t late = 0;     // ticks taken > period/2 after the deadline
-  uint64_t missed = 0;   // deadlines skipped because we fell behind
-  uint64_t errors = 0;   // torn or unreadable stacks (not recorded)
+  uint64_t late = 0;     // ticks taken > period/2 after the planned time
+  uint64_t missed = 0;   // periods skipped because we fell behind
+  uint64_t errors = 0;   // stacks not recorded: causes.total()
+  SampleErrors causes;
+  uint64_t rereads = 0;    // torn stacks read again within their tick
+  uint64_t recovered = 0;  // of those, read consistently on a retry
   int64_t elapsed_ns = 0;
   int64_t sampling_cpu_ns = 0;  // pystrobe's own CPU time in the loop
+  int64_t busy_ns = 0;          // wall time spent inside ticks
+  double requested_rate_hz = 0;
+  TickPriority tick_priority = TickPriority::kNormal;
   bool target_exited = false;
+  // Ticks per second achieved so far (0 before any time passed).
+  double achieved_rate_hz() const {
+    return elapsed_ns > 0 ? static_cast<double>(ticks) * 1e9 /
+                                static_cast<double>(elapsed_ns)
+                          : 0.0;
+  }
+  // The fastest rate this machine sustained for this target: one tick per
+  // the mean wall time a tick took (0 before any tick).
+  double reachable_rate_hz() const {
+    return busy_ns > 0 && ticks > 0
+               ? static_cast<double>(ticks) * 1e9 / static_cast<double>(busy_ns)
+               : 0.0;
+  }
 };
+
+// "" while the achieved rate is at least 90% of the requested one (or too
+// little time passed to tell); else one line saying the achieved rate, and
+// when the machine cannot reach the requested rate at all, the rate it can.
+std::string RateShortfall(const SamplerStats& stats);
 
 class Sampler {
  public:
+  // Attempts to re-read a torn stack within its tick.
+  static constexpr int kMaxRereads = 4;
+
   // `python` must outlive the sampler.
   Sampler(PythonProcess* python, SamplerOptions options);
 
@@ -71,11 +129,24 @@ class Sampler {
   const SamplerStats& stats() const { return stats_; }
   const StackTable& table() const { return table_; }
 
-  // The profile so far. `comments` are added to pystrobe's own.
+  // The profile so far. `comments` are added to pystrobe's own (among
+  // them the error breakdown, pystrobe.errors.CAUSE=N). In cpu mode, CPU
+  // used in the current attribution window (under a second) reaches the
+  // profile when the window closes, or when Run returns.
   Profile BuildProfile(std::vector<std::string> comments) const;
+  // The same profile, pprof-encoded (gzip), written straight from the
+  // aggregation without building the Profile: at the end of a long
+  // recording this needs a fraction of BuildProfile + EncodePprof's memory.
+  absl::StatusOr<std::string> EncodeProfile(
+      std::vector<std::string> comments) const;
 
  private:
-  absl::Status TakeSample(int64_t elapsed_ns, int64_t interval_ns);
+  absl::Status TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns);
+  // Re-reads the threads whose stacks were torn, within this tick.
+  void RereadTorn();
+  void CountError(const absl::Status& status);
+  void CloseCpuWindow();
+  ProfileMetadata Metadata(std::vector<std::string> comments) const;
 
   PythonProcess* python_;
   SamplerOptions options_;
@@ -83,11 +154,17 @@ class Sampler {
   StackTable table_;
   SamplerStats stats_;
   int64_t start_unix_ns_ = 0;
-  // CPU time of each thread at its previous sample (cpu mode).
+  // CPU time of each thread at its previous sample (--blocking wall mode).
   absl::flat_hash_map<pid_t, uint64_t> last_cpu_ns_;
+  // cpu mode: who gets the CPU; its window started at cpu_window_start_ns_
+  // (elapsed) in raw batch cpu_window_batch_.
+  CpuAttribution cpu_;
+  int64_t cpu_window_start_ns_ = 0;
+  int64_t cpu_window_batch_ = -1;
   // The last snapshot, handed back to ReadThreads so that it reuses its
-  // storage.
+  // storage; retry_ is the same for re-reads of torn stacks.
   std::vector<PyThread> threads_;
+  std::vector<PyThread> retry_;
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
 };

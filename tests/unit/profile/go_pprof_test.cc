@@ -81,7 +81,7 @@ TEST_F(GoPprofTest, GoToolPprofReadsOurFiles) {
   ASSERT_EQ(Go("tool pprof -raw " + path, &raw), 0) << raw;
   EXPECT_THAT(raw, HasSubstr("samples/count wall/nanoseconds"));
   EXPECT_THAT(raw, HasSubstr("Parser.parse /srv/parse.py:7 s=5(parse)"));
-  EXPECT_THAT(raw, HasSubstr("/srv/app.py:3 s=1(<module>)"));
+  EXPECT_THAT(raw, HasSubstr("<module> /srv/app.py:3 s=1"));
   EXPECT_THAT(raw, HasSubstr("Server.handle /srv/app.py:12 s=10(handle)"));
   EXPECT_THAT(raw, HasSubstr("wall/nanoseconds[dflt]"));
   EXPECT_THAT(raw, HasSubstr("thread_name:[MainThread]"));
@@ -96,15 +96,59 @@ TEST_F(GoPprofTest, GoToolPprofReadsOurFiles) {
                       {"compute", 4},
                       {"Server.handle.<locals>.<lambda>", 2},
                       {"Server.handle", 0},
-                      // pprof's display drops "<...>" names, which it
-                      // takes for C++ templates, and shows the mapping.
-                      {"[python]", 0},
+                      {"<module>", 0},
                       {"Worker.run", 0}}))
       << top;
 
   std::string wall;
   ASSERT_EQ(Go("tool pprof -top -sample_index=wall " + path, &wall), 0) << wall;
   EXPECT_THAT(wall, HasSubstr("130ms total"));
+}
+
+// Python's own names in <...> (<module>, <lambda>, comprehensions, genexprs)
+// look like C++ templates to pprof, which strips them to "" and shows the
+// mapping instead ("[python]") unless the file says the name needs no
+// demangling. Every view must show every name.
+TEST_F(GoPprofTest, AngleBracketNamesShowInEveryView) {
+  Profile p;
+  p.sample_types = {{"samples", "count"}, {"cpu", "nanoseconds"}};
+  p.default_sample_type = "cpu";
+  const char* const names[] = {"<module>",  "<lambda>",   "<listcomp>",
+                               "<genexpr>", "<dictcomp>", "<setcomp>"};
+  const uint64_t root =
+      p.AddLocation({p.AddFunction({"<module>", "<module>", "/a.py", 1}), 2});
+  int64_t n = 1;
+  for (const char* name : names) {
+    const uint64_t leaf =
+        p.AddLocation({p.AddFunction({name, name, "/b.py", 10}), 11});
+    const uint64_t middle = p.AddLocation(
+        {p.AddFunction({"Outer.<locals>.run", "run", "/b.py", 5}), 6});
+    p.samples.push_back({{leaf, middle, root}, {n, n * 1'000'000}, {}});
+    ++n;
+  }
+  absl::StatusOr<std::string> gz = EncodePprof(p);
+  ASSERT_THAT(gz, IsOk());
+  const std::string path = dir_ + "/names.pb.gz";
+  ASSERT_THAT(WriteFileAtomically(path, *gz), IsOk());
+  for (const char* view : {"-top", "-traces", "-tree", "-dot"}) {
+    std::string out;
+    ASSERT_EQ(Go(std::string("tool pprof ") + view + " " + path, &out), 0)
+        << out;
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("[python]"))) << view << out;
+    for (const char* name : names) {
+      EXPECT_THAT(out, HasSubstr(name)) << view << "\n" << out;
+    }
+    EXPECT_THAT(out, HasSubstr("Outer.<locals>.run")) << view;
+  }
+  std::string top;
+  ASSERT_EQ(Go("tool pprof -top -sample_index=samples " + path, &top), 0);
+  const std::map<std::string, int64_t> flat = FlatValues(top);
+  EXPECT_EQ(flat.at("<setcomp>"), 6) << top;
+  EXPECT_EQ(flat.at("<module>"), 1) << top;
+  // pystrobe reads its own file back with the system names it had.
+  absl::StatusOr<Profile> back = DecodePprof(*gz);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->functions, p.functions);
 }
 
 TEST_F(GoPprofTest, DecodesProfilesWrittenByGo) {

@@ -34,7 +34,8 @@ inline Profile SmallProfile() {
       p.AddFunction({"Server.handle", "handle", "/srv/app.py", 10});
   const uint64_t parse =
       p.AddFunction({"Parser.parse", "parse", "/srv/parse.py", 5});
-  const uint64_t compute = p.AddFunction({"compute", "", "/srv/calc.py", 20});
+  const uint64_t compute =
+      p.AddFunction({"compute", "compute", "/srv/calc.py", 20});
   const uint64_t lambda = p.AddFunction(
       {"Server.handle.<locals>.<lambda>", "<lambda>", "/srv/a&b.py", 30});
   const uint64_t worker =
