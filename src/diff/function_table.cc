@@ -95,6 +95,31 @@ void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
   (*runs)[static_cast<size_t>(index)] = info;
 }
 
+// Calls `f` once per distinct caller -> callee pair on the sample's stack
+// (recursion repeats pairs): collected in `scratch`, sorted, deduplicated.
+template <typename F>
+void ForEachEdge(const Sample& s, const std::vector<int64_t>& key_of_location,
+                 std::vector<uint64_t>* scratch, F f) {
+  scratch->clear();
+  int64_t callee = -1;
+  for (uint64_t id : s.location_ids) {
+    if (id == 0 || id > key_of_location.size()) continue;
+    const int64_t caller = key_of_location[id - 1];
+    if (caller < 0) continue;
+    if (callee >= 0 && caller != callee) {
+      scratch->push_back((static_cast<uint64_t>(caller) << 32) |
+                         static_cast<uint64_t>(callee));
+    }
+    callee = caller;
+  }
+  std::sort(scratch->begin(), scratch->end());
+  scratch->erase(std::unique(scratch->begin(), scratch->end()), scratch->end());
+  for (uint64_t edge : *scratch) f(edge);
+}
+
+// Edges under this share of the profile's weight are not kept.
+constexpr double kMinEdgeShare = 0.001;
+
 }  // namespace
 
 absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
@@ -198,15 +223,22 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     uint64_t last_sample = 0;  // 1 + index of the last sample counted
   };
   std::vector<Accumulator> acc(keys.size());
-  // Edges by (caller, callee) key indices.
-  absl::flat_hash_map<uint64_t, Accumulator> edge_acc;
+  // Edges by (caller, callee) key indices: their totals, and the samples
+  // counted (to revisit for the edges kept).
+  absl::flat_hash_map<uint64_t, int64_t> edge_total;
+  std::vector<uint64_t> edge_scratch;
+  struct Counted {
+    size_t sample;
+    uint32_t unit;
+    int64_t weight;
+  };
+  std::vector<Counted> counted;
   table.value_type = profile.sample_types[wi];
   table.duration_ns = profile.duration_nanos;
   table.comments = profile.comments;
   table.total_by_unit.assign(units, 0);
   table.samples_by_unit.assign(units, 0);
   int64_t record_count = 0;
-  uint64_t edge_sample = 0;
 
   for (size_t si = 0; si < profile.samples.size(); ++si) {
     const Sample& s = profile.samples[si];
@@ -257,26 +289,11 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
         a.total_by_batch[batch] += weight;
       }
     }
-    // Caller -> callee edges, once per sample each (recursion repeats them).
-    int64_t callee = -1;
-    ++edge_sample;
-    for (uint64_t id : s.location_ids) {
-      if (id == 0 || id > key_of_location.size()) continue;
-      const int64_t caller = key_of_location[id - 1];
-      if (caller < 0) continue;
-      if (callee >= 0 && caller != callee) {
-        const uint64_t edge = (static_cast<uint64_t>(caller) << 32) |
-                              static_cast<uint64_t>(callee);
-        Accumulator& e = edge_acc[edge];
-        if (e.total_by_batch.empty()) e.total_by_batch.assign(units, 0);
-        if (e.last_sample != edge_sample) {
-          e.last_sample = edge_sample;
-          e.total += weight;
-          e.total_by_batch[batch] += weight;
-        }
-      }
-      callee = caller;
-    }
+    // Caller -> callee edges, once per sample each (recursion repeats them):
+    // totals first; per unit, below, only for the edges worth keeping.
+    ForEachEdge(s, key_of_location, &edge_scratch,
+                [&](uint64_t edge) { edge_total[edge] += weight; });
+    counted.push_back({si, static_cast<uint32_t>(batch), weight});
   }
   if (table.grand_total == 0) {
     return absl::InvalidArgumentError(
@@ -305,11 +322,28 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     stats.total_by_unit = std::move(a.total_by_batch);
     table.functions.emplace(keys[k], std::move(stats));
   }
-  table.edges.reserve(edge_acc.size());
-  for (auto& [edge, a] : edge_acc) {
-    FunctionStats stats;
-    stats.total = a.total;
-    stats.total_by_unit = std::move(a.total_by_batch);
+  // Only edges with at least kMinEdgeShare of the time are kept: they are
+  // what attribution follows from a regression above the noise floor, and
+  // a big profile's many tiny edges would cost memory out of proportion.
+  const int64_t min_edge = static_cast<int64_t>(
+      kMinEdgeShare * static_cast<double>(table.grand_total));
+  absl::flat_hash_map<uint64_t, FunctionStats> kept;
+  for (const auto& [edge, total] : edge_total) {
+    if (total < std::max<int64_t>(1, min_edge)) continue;
+    FunctionStats& e = kept[edge];
+    e.total = total;
+    e.total_by_unit.assign(units, 0);
+  }
+  for (const Counted& c : counted) {
+    ForEachEdge(profile.samples[c.sample], key_of_location, &edge_scratch,
+                [&](uint64_t edge) {
+                  auto it = kept.find(edge);
+                  if (it != kept.end())
+                    it->second.total_by_unit[c.unit] += c.weight;
+                });
+  }
+  table.edges.reserve(kept.size());
+  for (auto& [edge, stats] : kept) {
     table.edges.emplace(EdgeKey{keys[edge >> 32], keys[edge & 0xffffffffu]},
                         std::move(stats));
   }
