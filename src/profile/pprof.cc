@@ -17,6 +17,7 @@
 #include "profile.pb.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/profile/formats.h"
+#include "pystrobe/profile/pprof_writer.h"
 #include "pystrobe/profile/profile.h"
 
 namespace pystrobe {
@@ -24,56 +25,9 @@ namespace {
 
 namespace pb = ::perftools::profiles;
 
-// Interns strings into a pprof string table, "" always at index 0.
-class StringTable {
- public:
-  explicit StringTable(pb::Profile* out) : out_(out) { Intern(""); }
-  int64_t Intern(const std::string& s) {
-    auto [it, inserted] = index_.try_emplace(s, out_->string_table_size());
-    if (inserted) {
-      out_->add_string_table(s);
-    }
-    return it->second;
-  }
-
- private:
-  pb::Profile* out_;
-  absl::flat_hash_map<std::string, int64_t> index_;
-};
-
-void SetValueType(const ValueType& v, StringTable& strings,
-                  pb::ValueType* out) {
-  out->set_type(strings.Intern(v.type));
-  out->set_unit(strings.Intern(v.unit));
-}
-
 absl::Status NotAProfile(std::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
       "not a pprof profile: ", absl::string_view(why.data(), why.size())));
-}
-
-absl::StatusOr<std::string> Gzip(const std::string& raw) {
-  z_stream zs{};
-  // 16 + MAX_WBITS: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK) {
-    return absl::InternalError("deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&zs, raw.size()) + 32);
-  // zlib's API is not const-correct; it never writes through next_in.
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
-  zs.avail_in = static_cast<uInt>(raw.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const size_t written = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) {
-    return absl::InternalError(absl::StrCat("gzip compression failed: ", rc));
-  }
-  out.resize(written);
-  return out;
 }
 
 bool IsGzip(std::string_view bytes) {
@@ -301,35 +255,19 @@ absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
 }  // namespace
 
 absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
-  pb::Profile p;
-  StringTable strings(&p);
-  for (const ValueType& v : profile.sample_types) {
-    SetValueType(v, strings, p.add_sample_type());
-  }
-  // One mapping that claims full symbol information, so that pprof never
-  // tries to symbolize Python frames against a binary.
-  pb::Mapping* mapping = p.add_mapping();
-  mapping->set_id(1);
-  mapping->set_filename(strings.Intern("python"));
-  mapping->set_has_functions(true);
-  mapping->set_has_filenames(true);
-  mapping->set_has_line_numbers(true);
-
+  // Streamed (PprofWriter): no protobuf message and no uncompressed copy of
+  // the profile are ever held.
+  PprofWriter w;
+  for (const ValueType& v : profile.sample_types) w.AddSampleType(v);
   for (size_t i = 0; i < profile.functions.size(); ++i) {
-    const Function& f = profile.functions[i];
-    pb::Function* out = p.add_function();
-    out->set_id(i + 1);
-    out->set_name(strings.Intern(f.name));
     // pprof takes a function whose name equals its system name for one
     // still to demangle, and a name with <...> in it for demangled C++: it
     // strips the "template arguments", and "<module>" or "<lambda>" become
     // "", shown as the mapping's name ("[python]") in -top, -traces, -tree.
-    // It leaves alone a name that differs from its system name, so a system
-    // name equal to the name is written as "" (DecodePprof restores it).
-    out->set_system_name(
-        f.system_name == f.name ? 0 : strings.Intern(f.system_name));
-    out->set_filename(strings.Intern(f.filename));
-    out->set_start_line(f.start_line);
+    // It leaves alone a name that differs from its system name, so the
+    // writer leaves out a system name equal to the name (DecodePprof
+    // restores it).
+    w.AddFunction(i + 1, profile.functions[i]);
   }
   for (size_t i = 0; i < profile.locations.size(); ++i) {
     const Location& l = profile.locations[i];
@@ -337,60 +275,42 @@ absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
       return absl::InvalidArgumentError(absl::StrCat(
           "location ", i + 1, " refers to unknown function ", l.function_id));
     }
-    pb::Location* out = p.add_location();
-    out->set_id(i + 1);
-    out->set_mapping_id(1);
-    pb::Line* line = out->add_line();
-    line->set_function_id(l.function_id);
-    line->set_line(l.line);
+    w.AddLocation(i + 1, l.function_id, l.line);
   }
+  std::vector<PprofLabel> labels;
   for (const Sample& s : profile.samples) {
     if (s.values.size() != profile.sample_types.size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("a sample has ", s.values.size(), " values for ",
                        profile.sample_types.size(), " sample types"));
     }
-    pb::Sample* out = p.add_sample();
     for (uint64_t id : s.location_ids) {
       if (id == 0 || id > profile.locations.size()) {
         return absl::InvalidArgumentError(
             absl::StrCat("a sample refers to unknown location ", id));
       }
-      out->add_location_id(id);
     }
-    for (int64_t v : s.values) {
-      out->add_value(v);
-    }
+    labels.clear();
     for (const Label& l : s.labels) {
-      pb::Label* label = out->add_label();
-      label->set_key(strings.Intern(l.key));
+      PprofLabel label{w.String(l.key), 0, 0, 0};
       if (l.is_numeric()) {
-        label->set_num(l.num);
-        if (!l.num_unit.empty()) {
-          label->set_num_unit(strings.Intern(l.num_unit));
-        }
+        label.num = l.num;
+        if (!l.num_unit.empty()) label.num_unit = w.String(l.num_unit);
       } else {
-        label->set_str(strings.Intern(l.str));
+        label.str = w.String(l.str);
       }
+      labels.push_back(label);
     }
+    w.AddSample(s.location_ids, s.values, labels);
   }
-  p.set_time_nanos(profile.time_nanos);
-  p.set_duration_nanos(profile.duration_nanos);
-  if (!profile.period_type.type.empty() || !profile.period_type.unit.empty()) {
-    SetValueType(profile.period_type, strings, p.mutable_period_type());
-  }
-  p.set_period(profile.period);
-  for (const std::string& c : profile.comments) {
-    p.add_comment(strings.Intern(c));
-  }
-  if (!profile.default_sample_type.empty()) {
-    p.set_default_sample_type(strings.Intern(profile.default_sample_type));
-  }
-  std::string raw;
-  if (!p.SerializeToString(&raw)) {
-    return absl::InternalError("cannot serialize the profile (over 2 GiB?)");
-  }
-  return Gzip(raw);
+  PprofHeader header;
+  header.time_nanos = profile.time_nanos;
+  header.duration_nanos = profile.duration_nanos;
+  header.period_type = profile.period_type;
+  header.period = profile.period;
+  header.comments = profile.comments;
+  header.default_sample_type = profile.default_sample_type;
+  return w.Finish(header);
 }
 
 absl::StatusOr<Profile> DecodePprof(std::string_view bytes) {

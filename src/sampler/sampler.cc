@@ -20,7 +20,6 @@
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/ptrace.h"
-#include "pystrobe/profile/formats.h"
 
 namespace pystrobe {
 namespace {
@@ -429,7 +428,11 @@ Profile Sampler::BuildProfile(std::vector<std::string> comments) const {
 
 absl::StatusOr<std::string> Sampler::EncodeProfile(
     std::vector<std::string> comments) const {
-  return EncodePprof(BuildProfile(std::move(comments)));
+  return table_.EncodePprof(Metadata(std::move(comments)));
+}
+
+Profile Sampler::BuildLeafProfile(std::vector<std::string> comments) const {
+  return table_.ToLeafProfile(Metadata(std::move(comments)));
 }
 
 namespace {

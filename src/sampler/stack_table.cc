@@ -1,8 +1,10 @@
 #include "pystrobe/sampler/stack_table.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "pystrobe/profile/pprof_writer.h"
 
 namespace pystrobe {
 
@@ -94,6 +96,30 @@ size_t StackTable::ApproximateBytes() const {
   return bytes;
 }
 
+std::vector<const std::pair<const StackKey, StackValue>*>
+StackTable::SortedEntries() const {
+  // Deterministic order: by stack, then thread, batch, flags. Pointers into
+  // the map, which nothing changes meanwhile: a third of a copy's size.
+  std::vector<const std::pair<const StackKey, StackValue>*> entries;
+  entries.reserve(values_.size());
+  for (const auto& entry : values_) entries.push_back(&entry);
+  std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+    const StackKey& x = a->first;
+    const StackKey& y = b->first;
+    return std::tie(x.stack, x.thread, x.batch, x.flags) <
+           std::tie(y.stack, y.thread, y.batch, y.flags);
+  });
+  return entries;
+}
+
+Function StackTable::FunctionOf(const FrameEntry& frame) {
+  const CodeInfo& code = *frame.code;
+  // pprof viewers show Function.name: the qualified name reads best
+  // ("Server.handle"); system_name keeps co_name.
+  return Function{code.qualname.empty() ? code.name : code.qualname, code.name,
+                  code.filename, code.first_line};
+}
+
 Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
   Profile p;
   p.sample_types = {{"samples", "count"},
@@ -108,31 +134,27 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
 
   std::vector<uint64_t> location_of_frame(frames_.size());
   for (size_t i = 0; i < frames_.size(); ++i) {
-    const CodeInfo& code = *frames_[i].code;
-    // pprof viewers show Function.name: the qualified name reads best
-    // ("Server.handle"); system_name keeps co_name.
-    Function f{code.qualname.empty() ? code.name : code.qualname, code.name,
-               code.filename, code.first_line};
-    location_of_frame[i] = p.AddLocation(
-        Location{p.AddFunction(f), std::max<int64_t>(frames_[i].line, 0)});
+    location_of_frame[i] =
+        p.AddLocation(Location{p.AddFunction(FunctionOf(frames_[i])),
+                               std::max<int64_t>(frames_[i].line, 0)});
   }
-  // Deterministic order: by stack, then thread, batch, flags.
-  std::vector<std::pair<StackKey, StackValue>> entries(values_.begin(),
-                                                       values_.end());
-  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
-    const StackKey& x = a.first;
-    const StackKey& y = b.first;
-    return std::tie(x.stack, x.thread, x.batch, x.flags) <
-           std::tie(y.stack, y.thread, y.batch, y.flags);
-  });
+  const auto entries = SortedEntries();
   p.samples.reserve(entries.size());
-  for (const auto& [key, value] : entries) {
+  for (const auto* entry : entries) {
+    const StackKey& key = entry->first;
+    const StackValue& value = entry->second;
     Sample s;
-    for (uint32_t frame : *stacks_[key.stack]) {
+    // Exact sizes: a long recording has one sample per stack and batch,
+    // and vectors grown by push_back would hold up to twice their size.
+    const std::vector<uint32_t>& stack = *stacks_[key.stack];
+    s.location_ids.reserve(stack.size());
+    for (uint32_t frame : stack) {
       s.location_ids.push_back(location_of_frame[frame]);
     }
     s.values = {value.count, value.weight_ns};
     const ThreadLabel& t = threads_[key.thread];
+    s.labels.reserve(4 + ((key.flags & kFlagGil) ? 1 : 0) +
+                     ((key.flags & kFlagIdle) ? 1 : 0));
     s.labels.push_back(
         Label{"thread_name", t.name.empty() ? "?" : t.name, 0, ""});
     s.labels.push_back(Label{"thread_id", "", static_cast<int64_t>(t.tid), ""});
@@ -141,6 +163,102 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     if (key.flags & kFlagGil) s.labels.push_back(Label{"gil", "true", 0, ""});
     if (key.flags & kFlagIdle) s.labels.push_back(Label{"idle", "true", 0, ""});
     p.samples.push_back(std::move(s));
+  }
+  return p;
+}
+
+absl::StatusOr<std::string> StackTable::EncodePprof(
+    const ProfileMetadata& metadata) const {
+  // The same profile as EncodePprof(ToProfile(metadata)), streamed: what is
+  // held besides the table is the sorted list of keys, one stack's location
+  // ids and the compressed output.
+  PprofWriter w;
+  w.AddSampleType({"samples", "count"});
+  w.AddSampleType({metadata.weight_type, "nanoseconds"});
+  // Functions and locations interned as ToProfile does (Profile's helpers
+  // keep only the small per-frame tables).
+  Profile ids;
+  std::vector<uint64_t> location_of_frame(frames_.size());
+  for (size_t i = 0; i < frames_.size(); ++i) {
+    const size_t functions = ids.functions.size();
+    const uint64_t function = ids.AddFunction(FunctionOf(frames_[i]));
+    if (ids.functions.size() != functions) {
+      w.AddFunction(function, ids.functions.back());
+    }
+    const size_t locations = ids.locations.size();
+    const int64_t line = std::max<int64_t>(frames_[i].line, 0);
+    location_of_frame[i] = ids.AddLocation(Location{function, line});
+    if (ids.locations.size() != locations) {
+      w.AddLocation(location_of_frame[i], function, line);
+    }
+  }
+  const int64_t thread_name = w.String("thread_name");
+  const int64_t thread_id = w.String("thread_id");
+  const int64_t pid = w.String("pid");
+  const int64_t batch = w.String("batch");
+  const int64_t gil = w.String("gil");
+  const int64_t idle = w.String("idle");
+  const int64_t yes = w.String("true");
+  std::vector<int64_t> thread_names(threads_.size());
+  for (size_t i = 0; i < threads_.size(); ++i) {
+    thread_names[i] =
+        w.String(threads_[i].name.empty() ? "?" : threads_[i].name);
+  }
+  std::vector<uint64_t> locations;
+  std::vector<PprofLabel> labels;
+  for (const auto* entry : SortedEntries()) {
+    const StackKey& key = entry->first;
+    const StackValue& value = entry->second;
+    locations.clear();
+    for (uint32_t frame : *stacks_[key.stack]) {
+      locations.push_back(location_of_frame[frame]);
+    }
+    const int64_t values[] = {value.count, value.weight_ns};
+    const ThreadLabel& t = threads_[key.thread];
+    labels.clear();
+    labels.push_back({thread_name, thread_names[key.thread], 0, 0});
+    labels.push_back({thread_id, 0, static_cast<int64_t>(t.tid), 0});
+    labels.push_back({pid, 0, metadata.pid, 0});
+    labels.push_back({batch, 0, static_cast<int64_t>(key.batch), 0});
+    if (key.flags & kFlagGil) labels.push_back({gil, yes, 0, 0});
+    if (key.flags & kFlagIdle) labels.push_back({idle, yes, 0, 0});
+    w.AddSample(locations, values, labels);
+  }
+  PprofHeader header;
+  header.time_nanos = metadata.start_unix_ns;
+  header.duration_nanos = metadata.duration_ns;
+  header.period_type = {metadata.weight_type, "nanoseconds"};
+  header.period = metadata.period_ns;
+  header.comments = metadata.comments;
+  header.comments.push_back(absl::StrCat("pystrobe.batch_ns=", batch_ns_));
+  header.default_sample_type = metadata.weight_type;
+  return w.Finish(header);
+}
+
+Profile StackTable::ToLeafProfile(const ProfileMetadata& metadata) const {
+  Profile p;
+  p.sample_types = {{"samples", "count"},
+                    {metadata.weight_type, "nanoseconds"}};
+  p.default_sample_type = metadata.weight_type;
+  p.period_type = {metadata.weight_type, "nanoseconds"};
+  p.period = metadata.period_ns;
+  p.time_nanos = metadata.start_unix_ns;
+  p.duration_nanos = metadata.duration_ns;
+  p.comments = metadata.comments;
+  absl::flat_hash_map<uint64_t, size_t> sample_of_function;
+  for (const auto& [key, value] : values_) {
+    const std::vector<uint32_t>& stack = *stacks_[key.stack];
+    if (stack.empty()) continue;
+    const uint64_t function = p.AddFunction(FunctionOf(frames_[stack[0]]));
+    auto [it, inserted] =
+        sample_of_function.try_emplace(function, p.samples.size());
+    if (inserted) {
+      p.samples.push_back(
+          Sample{{p.AddLocation(Location{function, 0})}, {0, 0}, {}});
+    }
+    Sample& s = p.samples[it->second];
+    s.values[0] += value.count;
+    s.values[1] += value.weight_ns;
   }
   return p;
 }

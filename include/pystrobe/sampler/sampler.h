@@ -139,6 +139,9 @@ class Sampler {
   // recording this needs a fraction of BuildProfile + EncodePprof's memory.
   absl::StatusOr<std::string> EncodeProfile(
       std::vector<std::string> comments) const;
+  // The profile reduced to one sample per leaf function, for summaries
+  // (FormatSummary needs no more): tiny, unlike BuildProfile's.
+  Profile BuildLeafProfile(std::vector<std::string> comments) const;
 
  private:
   absl::Status TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns);

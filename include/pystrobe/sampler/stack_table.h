@@ -25,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
@@ -102,6 +103,16 @@ class StackTable {
   size_t ApproximateBytes() const;
 
   Profile ToProfile(const ProfileMetadata& metadata) const;
+  // EncodePprof(ToProfile(metadata)), written straight from the table: at
+  // the end of a long recording the Profile is many times the table (a
+  // copy of each stack per time batch, labels per sample), and this never
+  // builds it.
+  absl::StatusOr<std::string> EncodePprof(
+      const ProfileMetadata& metadata) const;
+  // The profile reduced to one sample per leaf function (no lines, no
+  // labels, no batches): what a summary of self time needs, at the size of
+  // the function list.
+  Profile ToLeafProfile(const ProfileMetadata& metadata) const;
 
  private:
   struct FrameKey {
@@ -136,6 +147,10 @@ class StackTable {
       return a == b;
     }
   };
+
+  static Function FunctionOf(const FrameEntry& frame);
+  std::vector<const std::pair<const StackKey, StackValue>*> SortedEntries()
+      const;
 
   int64_t batch_ns_;
   absl::flat_hash_map<FrameKey, uint32_t> frame_ids_;
