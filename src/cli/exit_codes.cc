@@ -24,21 +24,13 @@ absl::Status ExplainFailure(pid_t pid, absl::Status status) {
   if (status.ok() || IsNoPermission(status)) return status;
   ProcFs proc;
   bool gone = !proc.CheckExists(pid).ok();
-  bool zombie = false;
   if (!gone) {
     absl::StatusOr<ThreadInfo> main = proc.ReadThread(pid, pid);
-    zombie = main.ok() && (main->state == 'Z' || main->state == 'X');
-    gone = !main.ok() || zombie;
+    gone = !main.ok() || main->state == 'Z' || main->state == 'X';
   }
   if (!gone) return status;
-  std::string line = absl::StrCat("process ", pid, " exited");
-  if (zombie) {
-    line += " (a zombie: its parent has not reaped it yet)";
-  } else if (!IsProcessGone(status)) {
-    // What failed, unless it only says the same.
-    absl::StrAppend(&line, " (", status.message(), ")");
-  }
-  return ProcessGoneError(line);
+  return ProcessGoneError(
+      absl::StrCat("process ", pid, " exited (", status.message(), ")"));
 }
 
 void PrintError(const char* message) {
