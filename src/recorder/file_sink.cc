@@ -91,3 +91,20 @@ absl::Status FileSink::Write(const Profile& profile, bool final) {
 }
 
 }  // namespace pystrobe
+
+namespace pystrobe {
+
+absl::Status FileSink::WriteFrom(const Sampler& sampler,
+                                 const std::vector<std::string>& comments,
+                                 bool final) {
+  if (format_ != OutputFormat::kPprof) {
+    return Write(sampler.BuildProfile(comments), final);
+  }
+  absl::StatusOr<std::string> bytes = sampler.EncodeProfile(comments);
+  if (!bytes.ok()) return bytes.status();
+  absl::Status written = WriteFileAtomically(path_, *bytes);
+  if (written.ok() && !final) ++checkpoints_;
+  return written;
+}
+
+}  // namespace pystrobe

@@ -22,6 +22,14 @@ absl::Status GateSink::Check() const {
       .status();
 }
 
+absl::Status GateSink::WriteFrom(const Sampler& sampler,
+                                 const std::vector<std::string>& comments,
+                                 bool final) {
+  // Only the final profile is compared or saved: checkpoints cost nothing.
+  if (!final || (base_.empty() && save_as_.empty())) return absl::OkStatus();
+  return Write(sampler.BuildProfile(comments), final);
+}
+
 absl::Status GateSink::Write(const Profile& profile, bool final) {
   if (!final) return absl::OkStatus();
   LoadedProfile now;
@@ -49,6 +57,16 @@ absl::Status GateSink::Write(const Profile& profile, bool final) {
 absl::Status TeeSink::Write(const Profile& profile, bool final) {
   for (ProfileSink* s : sinks_) {
     absl::Status st = s->Write(profile, final);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TeeSink::WriteFrom(const Sampler& sampler,
+                                const std::vector<std::string>& comments,
+                                bool final) {
+  for (ProfileSink* s : sinks_) {
+    absl::Status st = s->WriteFrom(sampler, comments, final);
     if (!st.ok()) return st;
   }
   return absl::OkStatus();

@@ -130,10 +130,18 @@ absl::StatusOr<RecordingResult> Recording::Run(
       }
       if (!due || sink == nullptr || !sink_status.ok()) return;
       last_checkpoint = now;
-      Profile so_far =
-          Combine(done, sampler.BuildProfile(base_comments), i, launched);
       RecordingResult partial = result;
       partial.runs.push_back(run);
+      if (!launched) {
+        std::vector<std::string> comments = base_comments;
+        for (std::string& c : RecordingComments(partial, launched)) {
+          comments.push_back(std::move(c));
+        }
+        sink_status = sink->WriteFrom(sampler, comments, /*final=*/false);
+        return;
+      }
+      Profile so_far =
+          Combine(done, sampler.BuildProfile(base_comments), i, launched);
       for (std::string& c : RecordingComments(partial, launched)) {
         so_far.comments.push_back(std::move(c));
       }
@@ -159,14 +167,25 @@ absl::StatusOr<RecordingResult> Recording::Run(
       if (result.exit_code == 0) result.exit_code = out.exit_code;
     }
     run.wall_s = static_cast<double>(MonotonicNs() - run_start) / 1e9;
-    Profile profile = sampler.BuildProfile(base_comments);
-    if (launched) {
-      AppendProfile(profile, {Label{"run", "", i, ""}}, &done);
-    } else {
-      done = std::move(profile);
-    }
     Accumulate(run.stats, &result.stats);
     result.runs.push_back(run);
+    if (launched) {
+      AppendProfile(sampler.BuildProfile(base_comments),
+                    {Label{"run", "", i, ""}}, &done);
+      continue;
+    }
+    // Attached: one recording, written straight from the sampler (its
+    // memory stays near the recording's), summarized from its leaves.
+    result.stopped = stop.load();
+    std::vector<std::string> comments = base_comments;
+    for (std::string& c : RecordingComments(result, launched)) {
+      comments.push_back(std::move(c));
+    }
+    if (sink != nullptr) {
+      PYSTROBE_RETURN_IF_ERROR(sink->WriteFrom(sampler, comments, true));
+    }
+    result.profile = sampler.BuildLeafProfile(std::move(comments));
+    return result;
   }
   result.stopped = stop.load();
   result.profile = std::move(done);

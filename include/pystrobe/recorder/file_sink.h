@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,6 +39,9 @@ class FileSink : public ProfileSink {
   // file), before any sampling: one line naming the path and the reason.
   absl::Status Check() const;
   absl::Status Write(const Profile& profile, bool final) override;
+  absl::Status WriteFrom(const Sampler& sampler,
+                         const std::vector<std::string>& comments,
+                         bool final) override;
 
   const std::string& path() const { return path_; }
   int checkpoints() const { return checkpoints_; }

@@ -36,6 +36,9 @@ class GateSink : public ProfileSink {
   // only when BASE is a different name) and compared. A bad BASE is an
   // InvalidArgument error.
   absl::Status Write(const Profile& profile, bool final) override;
+  absl::Status WriteFrom(const Sampler& sampler,
+                         const std::vector<std::string>& comments,
+                         bool final) override;
 
   // After the final Write: the gate's outcome (when comparing) and the
   // saved entry (when saving).
@@ -57,6 +60,9 @@ class TeeSink : public ProfileSink {
   explicit TeeSink(std::vector<ProfileSink*> sinks)
       : sinks_(std::move(sinks)) {}
   absl::Status Write(const Profile& profile, bool final) override;
+  absl::Status WriteFrom(const Sampler& sampler,
+                         const std::vector<std::string>& comments,
+                         bool final) override;
 
  private:
   std::vector<ProfileSink*> sinks_;

@@ -37,6 +37,15 @@ class ProfileSink {
   // `final` is false for checkpoints (the profile so far), true once at the
   // end.
   virtual absl::Status Write(const Profile& profile, bool final) = 0;
+  // The same for an attached recording, straight from its sampler: a sink
+  // that can write without a whole Profile (pprof is encoded from the
+  // aggregation, Sampler::EncodeProfile) keeps the final write's memory
+  // near the recording's. By default, builds the Profile and calls Write.
+  virtual absl::Status WriteFrom(const Sampler& sampler,
+                                 const std::vector<std::string>& comments,
+                                 bool final) {
+    return Write(sampler.BuildProfile(comments), final);
+  }
 };
 
 struct RecordingOptions {
@@ -65,6 +74,9 @@ struct RunSummary {
 };
 
 struct RecordingResult {
+  // Launch mode: the merged profile of the runs. Attach mode: one sample
+  // per leaf function (Sampler::BuildLeafProfile), enough for a summary;
+  // the sink had the whole profile.
   Profile profile;
   std::vector<RunSummary> runs;
   SamplerStats stats;  // summed over the runs
