@@ -50,12 +50,6 @@ double SumSquares(const std::vector<double>& v, double mean) {
   return s;
 }
 
-double GeometricMean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += std::log(x);
-  return v.empty() ? 1 : std::exp(s / static_cast<double>(v.size()));
-}
-
 double DeltaPct(double base, double now) {
   if (base > 0) return (now - base) / base * 100;
   return now > 0 ? kInf : 0;
@@ -239,9 +233,9 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   // What one sample weighs in normalized units, per side: the Poisson floor
   // of a replicate's variance is that times the function's mean.
   const double sample_b =
-      sb.weight_per_sample * unit / GeometricMean(scaling.base);
+      sb.weight_per_sample * unit / stats::GeometricMean(scaling.base);
   const double sample_n =
-      sn.weight_per_sample * unit / GeometricMean(scaling.now);
+      sn.weight_per_sample * unit / stats::GeometricMean(scaling.now);
 
   std::vector<double> raw_p;
   std::vector<Measure*> tested;
@@ -440,7 +434,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   c.whole.delta_pct = DeltaPct(c.whole.base, c.whole.now);
   if (time_mode && scaling.median_of_ratios) {
     c.whole.speed_scale =
-        GeometricMean(scaling.now) / GeometricMean(scaling.base);
+        stats::GeometricMean(scaling.now) / stats::GeometricMean(scaling.base);
   }
   auto mean_cpu = [](const Side& s) {
     double sum = 0;

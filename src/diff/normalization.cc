@@ -10,12 +10,6 @@
 namespace pystrobe::diff {
 namespace {
 
-double GeometricMean(const std::vector<double>& v) {
-  double sum = 0;
-  for (double x : v) sum += std::log(x);
-  return v.empty() ? 1 : std::exp(sum / static_cast<double>(v.size()));
-}
-
 // Functions fit to serve as reference for the median of ratios.
 std::vector<const FunctionKey*> ReferenceFunctions(const Side& base,
                                                    const Side& now) {
@@ -181,7 +175,7 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
   // their units (seconds per run; for shares, the base's total is 1).
   for (double& x : s.base) x = x > 0 ? x : 1;
   for (double& x : s.now) x = x > 0 ? x : 1;
-  const double anchor = GeometricMean(s.base);
+  const double anchor = stats::GeometricMean(s.base);
   double base_total = 1;
   if (mode == Normalize::kShare) {
     // Shares: divide further by the base's mean scaled total.

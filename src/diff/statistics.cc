@@ -188,6 +188,12 @@ double VonNeumannZ(const std::vector<double>& x) {
   return (eta - expected) / sd_eta;
 }
 
+double GeometricMean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += std::log(x);
+  return v.empty() ? 1 : std::exp(sum / static_cast<double>(v.size()));
+}
+
 double WeightedMedian(std::vector<std::pair<double, double>> v) {
   double total = 0;
   for (const auto& [value, weight] : v) total += std::max(0.0, weight);

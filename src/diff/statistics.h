@@ -78,6 +78,9 @@ VarianceTrend FitVarianceTrend(const std::vector<TrendPoint>& points);
 // alike). 0 for fewer than 3 values or a constant series.
 double VonNeumannZ(const std::vector<double>& x);
 
+// The geometric mean of positive values (1 for none).
+double GeometricMean(const std::vector<double>& v);
+
 // The median (NaN for none).
 double Median(std::vector<double> v);
 

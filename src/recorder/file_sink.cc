@@ -82,12 +82,10 @@ absl::Status FileSink::Check() const {
   return absl::OkStatus();
 }
 
-absl::Status FileSink::Write(const Profile& profile, bool final) {
+absl::Status FileSink::Write(const Profile& profile, bool /*final*/) {
   absl::StatusOr<std::string> bytes = RenderProfile(profile, format_, render_);
   if (!bytes.ok()) return bytes.status();
-  absl::Status written = WriteFileAtomically(path_, *bytes);
-  if (written.ok() && !final) ++checkpoints_;
-  return written;
+  return WriteFileAtomically(path_, *bytes);
 }
 
 }  // namespace pystrobe
@@ -97,14 +95,13 @@ namespace pystrobe {
 absl::Status FileSink::WriteFrom(const Sampler& sampler,
                                  const std::vector<std::string>& comments,
                                  bool final) {
+  // Every write replaces the file whole; checkpoints and the final one
+  // differ only in when they come.
   if (format_ != OutputFormat::kPprof) {
     return Write(sampler.BuildProfile(comments), final);
   }
   absl::StatusOr<std::string> bytes = sampler.EncodeProfile(comments);
-  if (!bytes.ok()) return bytes.status();
-  absl::Status written = WriteFileAtomically(path_, *bytes);
-  if (written.ok() && !final) ++checkpoints_;
-  return written;
+  return bytes.ok() ? WriteFileAtomically(path_, *bytes) : bytes.status();
 }
 
 }  // namespace pystrobe

@@ -44,13 +44,11 @@ class FileSink : public ProfileSink {
                          bool final) override;
 
   const std::string& path() const { return path_; }
-  int checkpoints() const { return checkpoints_; }
 
  private:
   std::string path_;
   OutputFormat format_;
   RenderOptions render_;
-  int checkpoints_ = 0;
 };
 
 }  // namespace pystrobe
