@@ -121,82 +121,12 @@ struct Row {
   bool in_base = false, in_now = false;
 };
 
-}  // namespace
-
-const char* VerdictName(Verdict v) {
-  switch (v) {
-    case Verdict::kRegression:
-      return "regression";
-    case Verdict::kImprovement:
-      return "improvement";
-    case Verdict::kUnchanged:
-      return "unchanged";
-    case Verdict::kNew:
-      return "new";
-    case Verdict::kGone:
-      return "gone";
-  }
-  return "unknown";
-}
-
-const char* MetricName(Metric m) {
-  switch (m) {
-    case Metric::kSelf:
-      return "self";
-    case Metric::kTotal:
-      return "total";
-    case Metric::kBoth:
-      return "both";
-  }
-  return "?";
-}
-
-absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
-                                   const FunctionTable& now,
-                                   const CompareOptions& options) {
-  if (base.empty()) {
-    return absl::InvalidArgumentError("no baseline profile to compare with");
-  }
-  if (now.grand_total <= 0) {
-    return absl::InvalidArgumentError("cannot compare an empty profile");
-  }
-  std::vector<const FunctionTable*> base_tables;
-  for (const FunctionTable& b : base) {
-    if (b.grand_total <= 0) {
-      return absl::InvalidArgumentError("cannot compare an empty profile");
-    }
-    if (!(b.value_type == now.value_type)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "incompatible sample types: baseline weighs ", Describe(b.value_type),
-          ", the new profile ", Describe(now.value_type)));
-    }
-    base_tables.push_back(&b);
-  }
-
-  const Side sb = diff::BuildSide(base_tables);
-  const Side sn = diff::BuildSide({&now});
-  Normalize mode = options.normalize;
-  if (mode == Normalize::kAuto) {
-    mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
-  }
-  const bool time_mode = mode != Normalize::kShare;
-  const Scaling scaling = diff::ComputeScaling(sb, sn, mode);
-  const double unit = time_mode ? SecondsPerUnit(now.value_type) : 1.0;
-  const bool test_self = options.metric != Metric::kTotal;
-  const bool test_total = options.metric != Metric::kSelf;
-
-  // Every function on either side, in a deterministic order.
-  std::vector<Row> rows;
-  {
-    absl::flat_hash_map<FunctionKey, size_t> index;
-    for (const Side* side : {&sb, &sn}) {
-      for (const auto& [key, series] : side->functions) {
-        if (index.try_emplace(key, rows.size()).second) {
-          rows.push_back(Row{key, {}, {}, false, false});
-        }
-      }
-    }
-  }
+// Describes and tests every row at one scaling (p-values Holm-adjusted,
+// verdicts against the threshold); returns the number of tests.
+size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
+                double unit, const CompareOptions& options, bool test_self,
+                bool test_total, std::vector<Row>* rows_out) {
+  std::vector<Row>& rows = *rows_out;
   for (Row& row : rows) {
     auto ib = sb.functions.find(row.key);
     auto in = sn.functions.find(row.key);
@@ -288,6 +218,110 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       m->verdict = Verdict::kRegression;
     } else if (m->p < options.alpha && m->delta_pct < -options.threshold_pct) {
       m->verdict = Verdict::kImprovement;
+    }
+  }
+
+  return raw_p.size();
+}
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kRegression:
+      return "regression";
+    case Verdict::kImprovement:
+      return "improvement";
+    case Verdict::kUnchanged:
+      return "unchanged";
+    case Verdict::kNew:
+      return "new";
+    case Verdict::kGone:
+      return "gone";
+  }
+  return "unknown";
+}
+
+const char* MetricName(Metric m) {
+  switch (m) {
+    case Metric::kSelf:
+      return "self";
+    case Metric::kTotal:
+      return "total";
+    case Metric::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
+absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
+                                   const FunctionTable& now,
+                                   const CompareOptions& options) {
+  if (base.empty()) {
+    return absl::InvalidArgumentError("no baseline profile to compare with");
+  }
+  if (now.grand_total <= 0) {
+    return absl::InvalidArgumentError("cannot compare an empty profile");
+  }
+  std::vector<const FunctionTable*> base_tables;
+  for (const FunctionTable& b : base) {
+    if (b.grand_total <= 0) {
+      return absl::InvalidArgumentError("cannot compare an empty profile");
+    }
+    if (!(b.value_type == now.value_type)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "incompatible sample types: baseline weighs ", Describe(b.value_type),
+          ", the new profile ", Describe(now.value_type)));
+    }
+    base_tables.push_back(&b);
+  }
+
+  const Side sb = diff::BuildSide(base_tables);
+  const Side sn = diff::BuildSide({&now});
+  Normalize mode = options.normalize;
+  if (mode == Normalize::kAuto) {
+    mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
+  }
+  const bool time_mode = mode != Normalize::kShare;
+  const Scaling scaling = diff::ComputeScaling(sb, sn, mode);
+  const double unit = time_mode ? SecondsPerUnit(now.value_type) : 1.0;
+  const bool test_self = options.metric != Metric::kTotal;
+  const bool test_total = options.metric != Metric::kSelf;
+
+  // Every function on either side, in a deterministic order.
+  std::vector<Row> rows;
+  {
+    absl::flat_hash_map<FunctionKey, size_t> index;
+    for (const Side* side : {&sb, &sn}) {
+      for (const auto& [key, series] : side->functions) {
+        if (index.try_emplace(key, rows.size()).second) {
+          rows.push_back(Row{key, {}, {}, false, false});
+        }
+      }
+    }
+  }
+  const size_t tests =
+      Evaluate(sb, sn, scaling, unit, options, test_self, test_total, &rows);
+  if (scaling.unapplied_log_scale != 0) {
+    // NEW's functions pointed to a speed shift too uncertain to correct
+    // by (a real change in one of few functions can look the same): a
+    // change counts only if it holds both without the shift and with it
+    // (an intersection-union test: its level stays alpha). A uniformly
+    // slower machine then fails nothing, and a function that grew beyond
+    // the others and in time still does.
+    Scaling shifted = scaling;
+    for (double& x : shifted.now) x *= std::exp(scaling.unapplied_log_scale);
+    shifted.log_scale_variance = scaling.unapplied_log_variance;
+    std::vector<Row> alt = rows;
+    Evaluate(sb, sn, shifted, unit, options, test_self, test_total, &alt);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      for (auto [m, a] : {std::pair{&rows[i].self, &alt[i].self},
+                          std::pair{&rows[i].total, &alt[i].total}}) {
+        if (!m->tested) continue;
+        m->p = std::max(m->p, a->p);
+        m->detectable_pct = std::max(m->detectable_pct, a->detectable_pct);
+        if (m->verdict != a->verdict) m->verdict = Verdict::kUnchanged;
+      }
     }
   }
 
@@ -474,7 +508,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
                                      (median / options.threshold_pct)));
       c.suggested_runs = std::clamp(c.suggested_runs, n + 1, 100);
     }
-    if (raw_p.empty()) {
+    if (tests == 0) {
       c.inconclusive_reason =
           sb.n < 2 && sn.n < 2
               ? "each side is a single recording, so there is no "
@@ -498,8 +532,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       "Holm-corrected over %d tests at alpha %g",
       options.metric == Metric::kBoth ? "self and total"
                                       : MetricName(options.metric),
-      scaling.method, c.replicates, static_cast<int>(raw_p.size()),
-      options.alpha);
+      scaling.method, c.replicates, static_cast<int>(tests), options.alpha);
   return c;
 }
 
