@@ -483,6 +483,17 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   };
   c.whole.base_cpu_s = mean_cpu(sb);
   c.whole.new_cpu_s = mean_cpu(sn);
+  auto wait_share = [](const Side& s) {
+    double ran = 0, wait = 0;
+    for (const RunInfo& r : s.runs) {
+      if (r.ran_s < 0 || r.wait_s < 0) return -1.0;
+      ran += r.ran_s;
+      wait += r.wait_s;
+    }
+    return ran + wait > 0 ? wait / (ran + wait) : -1.0;
+  };
+  c.whole.base_wait_share = wait_share(sb);
+  c.whole.new_wait_share = wait_share(sn);
 
   c.covered_share = floor_share > 0 ? covered / floor_share : 0;
   c.conclusive = c.covered_share >= options.conclusive_share;
@@ -527,6 +538,21 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
   }
   c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
+  // Data from an overloaded machine is not judged either way.
+  for (const auto& [name, share] : {std::pair{"BASE", c.whole.base_wait_share},
+                                    std::pair{"NEW", c.whole.new_wait_share}}) {
+    if (share <= options.max_wait_share) continue;
+    c.conclusive = false;
+    c.overloaded = true;
+    c.failed = false;
+    c.suggested_runs = 0;
+    c.inconclusive_reason = absl::StrFormat(
+        "%s was recorded on an overloaded machine: its threads waited for a "
+        "CPU %.0f%% of the time they could run (over %.0f%% is not judged; "
+        "record it again on a quieter machine)",
+        name, 100 * share, 100 * options.max_wait_share);
+    break;
+  }
   c.method = absl::StrFormat(
       "moderated t-test of %s time per function (%s), replicates: %s; "
       "Holm-corrected over %d tests at alpha %g",

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "launcher.h"
 #include "pystrobe/base/status_macros.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
 
@@ -63,11 +64,22 @@ std::vector<std::string> RecordingComments(const RecordingResult& r,
       absl::StrCat("pystrobe.target=", launched ? "launched" : "attached"));
   c.push_back(absl::StrCat("pystrobe.runs=", r.runs.size()));
   for (const RunSummary& run : r.runs) {
-    c.push_back(
-        absl::StrFormat("pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d",
-                        run.index, run.wall_s, run.cpu_s, run.exit_code));
+    c.push_back(absl::StrFormat(
+        "pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d ran_s=%.6f "
+        "wait_s=%.6f",
+        run.index, run.wall_s, run.cpu_s, run.exit_code, run.ran_s,
+        run.wait_s));
   }
   return c;
+}
+
+double RecordingResult::WaitShare() const {
+  double ran = 0, wait = 0;
+  for (const RunSummary& run : runs) {
+    ran += run.ran_s;
+    wait += run.wait_s;
+  }
+  return ran + wait > 0 ? wait / (ran + wait) : 0.0;
 }
 
 Recording::Recording(RecordingOptions options) : options_(std::move(options)) {}
@@ -126,11 +138,23 @@ absl::StatusOr<RecordingResult> Recording::Run(
     RunSummary run;
     run.index = i;
     run.pid = python->pid();
+    // Whether the machine let the target run: read about once a second
+    // (a procfs walk of its threads), and at the end.
+    CpuWaitMonitor cpu_wait(python->pid());
+    cpu_wait.Update();
+    int64_t last_wait_update = MonotonicNs();
+    auto update_wait = [&](int64_t now) {
+      cpu_wait.Update();
+      last_wait_update = now;
+      run.ran_s = static_cast<double>(cpu_wait.cpu_ns()) / 1e9;
+      run.wait_s = static_cast<double>(cpu_wait.wait_ns()) / 1e9;
+    };
     absl::Status sink_status;
     auto on_progress = [&](const SamplerStats& s) {
       const int64_t now = MonotonicNs();
       run.stats = s;
       run.wall_s = static_cast<double>(now - run_start) / 1e9;
+      if (now - last_wait_update >= 1'000'000'000) update_wait(now);
       if (progress) progress(run, runs);
       bool due = options_.checkpoint_s > 0 &&
                  static_cast<double>(now - last_checkpoint) / 1e9 >=
@@ -159,6 +183,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       sink_status = sink->Write(so_far, /*final=*/false);
     };
     absl::Status sampled = sampler.Run(stop, on_progress);
+    update_wait(MonotonicNs());
     if (!sampled.ok()) {
       if (command) command->Terminate();
       set_child(0);
