@@ -367,26 +367,21 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     d.new_total = row.total.mean_now;
     d.self_delta_pct = row.self.delta_pct;
     d.total_delta_pct = row.total.delta_pct;
-    const Measure* decided = nullptr;
-    if (test_self && row.self.verdict == Verdict::kRegression) {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
-    } else if (test_total && row.total.verdict == Verdict::kRegression) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else if (test_self && row.self.verdict == Verdict::kImprovement) {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
-    } else if (test_total && row.total.verdict == Verdict::kImprovement) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else if (test_total) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
+    // The deciding metric: a regression before an improvement, self before
+    // total; otherwise the one tested (total when both are).
+    Metric by = test_total ? Metric::kTotal : Metric::kSelf;
+    for (Verdict v : {Verdict::kRegression, Verdict::kImprovement}) {
+      if (test_self && row.self.verdict == v) {
+        by = Metric::kSelf;
+        break;
+      }
+      if (test_total && row.total.verdict == v) {
+        by = Metric::kTotal;
+        break;
+      }
     }
+    d.decided_by = by;
+    const Measure* decided = by == Metric::kSelf ? &row.self : &row.total;
     d.above_floor = (test_self && row.self.above_floor) ||
                     (test_total && row.total.above_floor);
     d.delta_pct = decided->delta_pct;
