@@ -138,7 +138,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
     RunSummary run;
     run.index = i;
     run.pid = python->pid();
-    // Whether the machine let the target run: read about once a second
+    // Whether the machine let the target run: read 4 times a second
     // (a procfs walk of its threads), and at the end.
     CpuWaitMonitor cpu_wait(python->pid());
     cpu_wait.Update();
@@ -154,7 +154,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       const int64_t now = MonotonicNs();
       run.stats = s;
       run.wall_s = static_cast<double>(now - run_start) / 1e9;
-      if (now - last_wait_update >= 1'000'000'000) update_wait(now);
+      if (now - last_wait_update >= 250'000'000) update_wait(now);
       if (progress) progress(run, runs);
       bool due = options_.checkpoint_s > 0 &&
                  static_cast<double>(now - last_checkpoint) / 1e9 >=
