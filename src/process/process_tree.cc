@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "pystrobe/base/scoped_fd.h"
 
 namespace pystrobe {
@@ -28,7 +29,79 @@ pid_t ParentFromStat(const std::string& stat) {
   return static_cast<pid_t>(std::strtol(p, nullptr, 10));
 }
 
+// The whole small file at `path` ("" when it cannot be read).
+std::string ReadSmallFile(const std::string& path) {
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return "";
+  std::string out;
+  char buf[4096];
+  for (int i = 0; i < 64; ++i) {  // a bound: 256 KiB of child pids
+    const ssize_t n = read(fd.get(), buf, sizeof(buf));
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// Whether the kernel has /proc/PID/task/TID/children: checked once, on
+// this process's own main thread.
+bool KernelHasChildrenFiles(const ProcFs& proc) {
+  const std::string self =
+      absl::StrCat(proc.root(), "/", getpid(), "/task/", getpid(), "/children");
+  return access(self.c_str(), R_OK) == 0;
+}
+
 }  // namespace
+
+std::optional<std::vector<pid_t>> ReadChildren(const ProcFs& proc, pid_t pid) {
+  const std::string task = proc.PidPath(pid) + "/task";
+  DIR* dir = opendir(task.c_str());
+  if (dir == nullptr) return std::vector<pid_t>{};
+  std::vector<pid_t> out;
+  bool any_file = false;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = absl::StrCat(task, "/", e->d_name, "/children");
+    if (access(path.c_str(), F_OK) == 0) any_file = true;
+    const std::string text = ReadSmallFile(path);
+    const char* p = text.c_str();
+    while (*p != '\0') {
+      char* end = nullptr;
+      const long child = std::strtol(p, &end, 10);
+      if (end == p) break;
+      if (child > 0) out.push_back(static_cast<pid_t>(child));
+      p = end;
+    }
+  }
+  closedir(dir);
+  if (!any_file) {
+    // No thread had the file: an old kernel, or a thread list that
+    // vanished meanwhile (the process exited).
+    if (access(task.c_str(), F_OK) != 0) return std::vector<pid_t>{};
+    return std::nullopt;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::optional<ProcessIdentity> ReadIdentity(const ProcFs& proc, pid_t pid) {
+  const std::string stat = ReadSmallFile(proc.PidPath(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) {
+    return std::nullopt;
+  }
+  ProcessIdentity id;
+  id.zombie = stat[close + 2] == 'Z' || stat[close + 2] == 'X';
+  // Fields after ')': state is field 3, starttime field 22.
+  const char* p = stat.c_str() + close + 2;
+  for (int field = 3; field < 22 && *p != '\0'; ++field) {
+    while (*p != '\0' && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  id.start_ticks = std::strtoull(p, nullptr, 10);
+  return id;
+}
 
 std::vector<std::pair<pid_t, pid_t>> ReadParents(const ProcFs& proc) {
   std::vector<std::pair<pid_t, pid_t>> out;
@@ -52,6 +125,33 @@ std::vector<std::pair<pid_t, pid_t>> ReadParents(const ProcFs& proc) {
 }
 
 std::vector<pid_t> Descendants(const ProcFs& proc, pid_t root) {
+  static const bool has_children_files = KernelHasChildrenFiles(proc);
+  if (has_children_files) {
+    std::vector<pid_t> out;
+    std::vector<pid_t> generation = {root};
+    // Depth and size bounds: /proc is read without a lock, so a reused pid
+    // could in principle make a cycle.
+    for (int depth = 0; depth < 64 && !generation.empty(); ++depth) {
+      std::vector<pid_t> next;
+      bool unsupported = false;
+      for (pid_t p : generation) {
+        std::optional<std::vector<pid_t>> c = ReadChildren(proc, p);
+        if (!c) {
+          unsupported = true;  // e.g. a fake /proc tree without the files
+          break;
+        }
+        next.insert(next.end(), c->begin(), c->end());
+      }
+      if (unsupported) break;
+      std::sort(next.begin(), next.end());
+      next.erase(std::remove(next.begin(), next.end(), root), next.end());
+      out.insert(out.end(), next.begin(), next.end());
+      if (out.size() > 100'000) return out;
+      generation = std::move(next);
+      if (generation.empty()) return out;
+    }
+    if (generation.empty()) return out;
+  }
   absl::flat_hash_map<pid_t, std::vector<pid_t>> children;
   for (const auto& [pid, ppid] : ReadParents(proc))
     children[ppid].push_back(pid);
