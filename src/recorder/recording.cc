@@ -250,6 +250,11 @@ absl::StatusOr<RecordingResult> Recording::Run(
     Accumulate(run.stats, &result.stats);
     result.runs.push_back(run);
     if (launched) {
+      if (follow) {
+        for (ProcessSummary& p : targets.Processes()) {
+          result.processes.push_back(std::move(p));
+        }
+      }
       AppendProfile(targets.BuildProfile(base_comments, schedule.stats()),
                     {Label{"run", "", i, ""}}, &done);
       continue;
