@@ -43,14 +43,6 @@ std::string ReadSmallFile(const std::string& path) {
   return out;
 }
 
-// Whether the kernel has /proc/PID/task/TID/children: checked once, on
-// this process's own main thread.
-bool KernelHasChildrenFiles(const ProcFs& proc) {
-  const std::string self =
-      absl::StrCat(proc.root(), "/", getpid(), "/task/", getpid(), "/children");
-  return access(self.c_str(), R_OK) == 0;
-}
-
 }  // namespace
 
 std::optional<std::vector<pid_t>> ReadChildren(const ProcFs& proc, pid_t pid) {
@@ -125,33 +117,30 @@ std::vector<std::pair<pid_t, pid_t>> ReadParents(const ProcFs& proc) {
 }
 
 std::vector<pid_t> Descendants(const ProcFs& proc, pid_t root) {
-  static const bool has_children_files = KernelHasChildrenFiles(proc);
-  if (has_children_files) {
-    std::vector<pid_t> out;
-    std::vector<pid_t> generation = {root};
-    // Depth and size bounds: /proc is read without a lock, so a reused pid
-    // could in principle make a cycle.
-    for (int depth = 0; depth < 64 && !generation.empty(); ++depth) {
-      std::vector<pid_t> next;
-      bool unsupported = false;
-      for (pid_t p : generation) {
-        std::optional<std::vector<pid_t>> c = ReadChildren(proc, p);
-        if (!c) {
-          unsupported = true;  // e.g. a fake /proc tree without the files
-          break;
-        }
-        next.insert(next.end(), c->begin(), c->end());
+  // From the tree's children files; without them (an old kernel, a fake
+  // /proc tree) from every process's parent.
+  std::vector<pid_t> found;
+  std::vector<pid_t> level = {root};
+  bool unsupported = false;
+  // Depth and size bounds: /proc is read without a lock, so a reused pid
+  // could in principle make a cycle.
+  for (int depth = 0; depth < 64 && !level.empty() && !unsupported; ++depth) {
+    std::vector<pid_t> next;
+    for (pid_t p : level) {
+      std::optional<std::vector<pid_t>> c = ReadChildren(proc, p);
+      if (!c) {
+        unsupported = true;
+        break;
       }
-      if (unsupported) break;
-      std::sort(next.begin(), next.end());
-      next.erase(std::remove(next.begin(), next.end(), root), next.end());
-      out.insert(out.end(), next.begin(), next.end());
-      if (out.size() > 100'000) return out;
-      generation = std::move(next);
-      if (generation.empty()) return out;
+      next.insert(next.end(), c->begin(), c->end());
     }
-    if (generation.empty()) return out;
+    std::sort(next.begin(), next.end());
+    next.erase(std::remove(next.begin(), next.end(), root), next.end());
+    found.insert(found.end(), next.begin(), next.end());
+    if (found.size() > 100'000) break;
+    level = std::move(next);
   }
+  if (!unsupported) return found;
   absl::flat_hash_map<pid_t, std::vector<pid_t>> children;
   for (const auto& [pid, ppid] : ReadParents(proc))
     children[ppid].push_back(pid);
