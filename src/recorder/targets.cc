@@ -1,5 +1,7 @@
 #include "targets.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -16,6 +18,8 @@ namespace {
 // Attempts at a process that may still be starting its interpreter (an
 // error other than "not Python"), about 5 s at Discover's pace.
 constexpr int kMaxProbes = 20;
+// How long a process may look "not Python" before it is left alone.
+constexpr int64_t kNotPythonAfterNs = 1'000'000'000;
 
 // Multiplies the `batch` labels, counted in batches of `from_ns`, into
 // batches of `to_ns` (a multiple: tables double their batches as they
@@ -53,7 +57,9 @@ struct TargetSet::Target {
 };
 
 TargetSet::TargetSet(SamplerOptions options, bool follow_children)
-    : options_(options), follow_(follow_children) {}
+    : options_(options),
+      follow_(follow_children),
+      self_exe_(proc_.ExePath(getpid()).value_or("")) {}
 
 TargetSet::~TargetSet() = default;
 
@@ -71,7 +77,8 @@ absl::Status TargetSet::AddRoot(pid_t pid) {
     roots_.push_back(pid);
     const std::optional<ProcessIdentity> id = ReadIdentity(proc_, pid);
     probed_[absl::StrCat(pid, " ", id ? id->start_ticks : 0, " ",
-                         proc_.ExePath(pid).value_or(""))] = kMaxProbes;
+                         proc_.ExePath(pid).value_or(""))]
+        .attempts = kMaxProbes;
     return absl::OkStatus();
   }
   roots_.push_back(pid);
@@ -166,9 +173,13 @@ void TargetSet::Discover(int64_t elapsed_ns) {
     if (!id || id->zombie) continue;
     absl::StatusOr<std::string> exe = proc_.ExePath(p);
     if (!exe.ok()) continue;
+    // A fork of pystrobe itself that has not exec'd its command yet.
+    if (*exe == self_exe_) continue;
     const std::string key = absl::StrCat(p, " ", id->start_ticks, " ", *exe);
     // A process retired by exec or exit keeps its key: never sampled twice.
-    int& probes = probed_[key];
+    Probe& probe = probed_[key];
+    if (probe.attempts == 0) probe.first_ns = elapsed_ns;
+    int& probes = probe.attempts;
     if (probes >= kMaxProbes) continue;
     absl::StatusOr<std::unique_ptr<PythonProcess>> python =
         PythonProcess::Attach(p);
@@ -177,9 +188,13 @@ void TargetSet::Discover(int64_t elapsed_ns) {
       Start(*std::move(python));
       continue;
     }
-    // Not Python, or a version or permission that will not change: not
-    // again. Anything else (an interpreter still starting): a few times.
-    if (IsNotPython(python.status()) || IsUnsupportedVersion(python.status()) ||
+    // A version or permission that will not change: not again. Not
+    // Python: not again once it has looked so for a second (a stripped
+    // interpreter that has just exec'd is found only once it has set up its
+    // runtime). Anything else (an interpreter still starting): a few times.
+    const bool settled = IsNotPython(python.status()) &&
+                         elapsed_ns - probe.first_ns >= kNotPythonAfterNs;
+    if (settled || IsUnsupportedVersion(python.status()) ||
         IsNoPermission(python.status())) {
       probes = kMaxProbes;
     } else {

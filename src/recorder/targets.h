@@ -109,9 +109,15 @@ class TargetSet {
   Profile retired_;
   int64_t retired_batch_ns_ = 0;
   std::vector<ProcessSummary> summaries_;  // by order found; live ones stale
-  // Processes found not to be Python ("pid start exe"), not probed again
-  // until they exec something else; attempts at ones still starting.
-  absl::flat_hash_map<std::string, int> probed_;
+  // Attach attempts per process ("pid start exe"): a process found not to
+  // be Python is not probed again until it execs something else; one still
+  // starting its interpreter is tried a few times.
+  struct Probe {
+    int attempts = 0;
+    int64_t first_ns = 0;  // elapsed time of the first attempt
+  };
+  absl::flat_hash_map<std::string, Probe> probed_;
+  std::string self_exe_;  // pystrobe's own: a fork not exec'd yet
 };
 
 }  // namespace pystrobe
