@@ -26,6 +26,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   golang-go python3 python3.11-dbg
   procps util-linux libxml2-utils
+  # Servers for the --subprocesses tests (issue 11).
+  gunicorn python3-flask wrk
   # The forky root and the 3.13t build (ctypes needs libffi).
   debootstrap debian-archive-keyring dpkg-dev xz-utils libffi-dev
   # bench/cost_vs_peers.py builds Austin 3.7.0 from trixie's source package.

@@ -9,10 +9,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "exit_codes.h"
 #include "json_writer.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/process_tree.h"
 #include "pystrobe/process/ptrace.h"
 #include "pystrobe/python/python_process.h"
 
@@ -20,7 +22,8 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe dump --pid PID [--json] [--nonblocking]\n"
+    "usage: pystrobe dump --pid PID [--json] [--nonblocking] "
+    "[--subprocesses]\n"
     "\n"
     "Prints the Python stack of every thread of process PID, innermost frame\n"
     "first.\n"
@@ -29,6 +32,9 @@ constexpr char kUsage[] =
     "  --nonblocking   do not stop the target while reading (by default its\n"
     "                  threads are stopped for a few milliseconds, so every\n"
     "                  stack is consistent)\n"
+    "  --subprocesses  also every Python descendant of PID (workers, pool\n"
+    "                  processes); JSON: {\"processes\": [one object per\n"
+    "                  process]}\n"
     "\n"
     "Thread names are the OS's (/proc/PID/task/TID/comm): CPython 3.14+ sets\n"
     "them from threading.Thread.name, older versions leave the program's\n"
@@ -39,6 +45,7 @@ struct DumpOptions {
   pid_t pid = 0;
   bool json = false;
   bool nonblocking = false;
+  bool subprocesses = false;
 };
 
 // Attempts at a consistent snapshot when the target keeps running (or, in
@@ -65,6 +72,9 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
       continue;
     } else if (arg == "--nonblocking") {
       options.nonblocking = true;
+      continue;
+    } else if (arg == "--subprocesses") {
+      options.subprocesses = true;
       continue;
     } else {
       *error = absl::StrCat("unknown argument '", arg, "'");
@@ -190,6 +200,66 @@ bool AllConsistent(const std::vector<PyThread>& threads) {
   return true;
 }
 
+// The stacks of process `pid`, rendered; errors explained (ExplainFailure).
+absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
+                                        const DumpOptions& o) {
+  absl::StatusOr<std::unique_ptr<PythonProcess>> python =
+      PythonProcess::Attach(pid);
+  if (!python.ok()) return ExplainFailure(pid, python.status());
+  // Thread states before any stop: a stopped thread reads as 't'.
+  absl::flat_hash_map<pid_t, ThreadInfo> os_threads;
+  if (auto listed = proc.ListThreads(pid); listed.ok()) {
+    for (ThreadInfo& t : *listed) os_threads[t.tid] = std::move(t);
+  }
+  std::string cmdline = proc.CommandLine(pid).value_or("?");
+
+  absl::StatusOr<std::vector<PyThread>> threads;
+  if (o.nonblocking) {
+    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
+      threads = (*python)->ReadThreads();
+      if (!threads.ok() || AllConsistent(*threads)) break;
+    }
+  } else {
+    // Running threads are stopped; sleeping ones are left asleep (stopping
+    // them would cut their system calls short, see ptrace.h) and the read
+    // is tried again if one of them woke up meanwhile.
+    std::vector<pid_t> woke;
+    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
+      absl::StatusOr<PtraceSuspension> stop =
+          PtraceSuspension::Suspend(pid, {.leave_sleepers = true});
+      if (!stop.ok()) {
+        return ExplainFailure(pid, stop.status());
+      }
+      threads = (*python)->ReadThreads();
+      woke = stop->SleepersThatRan();
+      stop->Resume();
+      if (!threads.ok() || woke.empty()) break;
+    }
+    if (threads.ok()) {
+      for (PyThread& t : *threads) {
+        if (std::find(woke.begin(), woke.end(), t.native_id) == woke.end()) {
+          continue;
+        }
+        t.frames.clear();
+        t.status = InconsistentError("the thread woke up while it was read");
+      }
+    }
+  }
+  if (!threads.ok()) return ExplainFailure(pid, threads.status());
+
+  std::vector<ThreadView> views;
+  for (const PyThread& t : *threads) {
+    ThreadView v{&t, "", false};
+    if (auto it = os_threads.find(t.native_id); it != os_threads.end()) {
+      v.name = it->second.name;
+      v.active = it->second.state == 'R';
+    }
+    views.push_back(std::move(v));
+  }
+  return o.json ? RenderJson(**python, views)
+                : RenderText(**python, cmdline, views);
+}
+
 }  // namespace
 
 int RunDump(const std::vector<std::string>& args) {
@@ -210,71 +280,46 @@ int RunDump(const std::vector<std::string>& args) {
     PrintError(exists);
     return ExitCodeFor(exists, /*attached=*/false);
   }
-  absl::StatusOr<std::unique_ptr<PythonProcess>> python =
-      PythonProcess::Attach(options->pid);
-  if (!python.ok()) {
-    absl::Status status = ExplainFailure(options->pid, python.status());
-    PrintError(status);
-    return ExitCodeFor(status, /*attached=*/true);
-  }
-  // Thread states before any stop: a stopped thread reads as 't'.
-  absl::flat_hash_map<pid_t, ThreadInfo> os_threads;
-  if (auto listed = proc.ListThreads(options->pid); listed.ok()) {
-    for (ThreadInfo& t : *listed) os_threads[t.tid] = std::move(t);
-  }
-  std::string cmdline = proc.CommandLine(options->pid).value_or("?");
-
-  absl::StatusOr<std::vector<PyThread>> threads;
-  if (options->nonblocking) {
-    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
-      threads = (*python)->ReadThreads();
-      if (!threads.ok() || AllConsistent(*threads)) break;
+  std::string out;
+  if (!options->subprocesses) {
+    absl::StatusOr<std::string> one = DumpProcess(proc, options->pid, *options);
+    if (!one.ok()) {
+      PrintError(one.status());
+      return ExitCodeFor(one.status(), /*attached=*/true);
     }
+    out = *std::move(one);
   } else {
-    // Running threads are stopped; sleeping ones are left asleep (stopping
-    // them would cut their system calls short, see ptrace.h) and the read
-    // is tried again if one of them woke up meanwhile.
-    std::vector<pid_t> woke;
-    for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
-      absl::StatusOr<PtraceSuspension> stop =
-          PtraceSuspension::Suspend(options->pid, {.leave_sleepers = true});
-      if (!stop.ok()) {
-        absl::Status status = ExplainFailure(options->pid, stop.status());
-        PrintError(status);
-        return ExitCodeFor(status, /*attached=*/true);
-      }
-      threads = (*python)->ReadThreads();
-      woke = stop->SleepersThatRan();
-      stop->Resume();
-      if (!threads.ok() || woke.empty()) break;
-    }
-    if (threads.ok()) {
-      for (PyThread& t : *threads) {
-        if (std::find(woke.begin(), woke.end(), t.native_id) == woke.end()) {
-          continue;
+    // The process and its Python descendants; what is not Python (a shell,
+    // a launcher) or exits meanwhile is passed over. JSON: one object
+    // {"processes": [...]} of the per-process objects.
+    std::vector<pid_t> pids = {options->pid};
+    for (pid_t p : Descendants(proc, options->pid)) pids.push_back(p);
+    std::vector<std::string> dumps;
+    absl::Status first_error;
+    for (pid_t p : pids) {
+      absl::StatusOr<std::string> one = DumpProcess(proc, p, *options);
+      if (one.ok()) {
+        if (options->json && !one->empty() && one->back() == '\n') {
+          one->pop_back();
         }
-        t.frames.clear();
-        t.status = InconsistentError("the thread woke up while it was read");
+        dumps.push_back(*std::move(one));
+      } else if (p == options->pid && !IsNotPython(one.status())) {
+        first_error = one.status();
       }
     }
-  }
-  if (!threads.ok()) {
-    absl::Status status = ExplainFailure(options->pid, threads.status());
-    PrintError(status);
-    return ExitCodeFor(status, /*attached=*/true);
-  }
-
-  std::vector<ThreadView> views;
-  for (const PyThread& t : *threads) {
-    ThreadView v{&t, "", false};
-    if (auto it = os_threads.find(t.native_id); it != os_threads.end()) {
-      v.name = it->second.name;
-      v.active = it->second.state == 'R';
+    if (dumps.empty()) {
+      absl::Status status =
+          first_error.ok()
+              ? NotPythonError(absl::StrCat("no Python process in process ",
+                                            options->pid, " or its children"))
+              : first_error;
+      PrintError(status);
+      return ExitCodeFor(status, /*attached=*/true);
     }
-    views.push_back(std::move(v));
+    out = options->json ? absl::StrCat("{\"processes\":[",
+                                       absl::StrJoin(dumps, ","), "]}\n")
+                        : absl::StrJoin(dumps, "\n");
   }
-  std::string out = options->json ? RenderJson(**python, views)
-                                  : RenderText(**python, cmdline, views);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
 }

@@ -13,13 +13,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/recorder/file_sink.h"
 #include "pystrobe/recorder/gate_sink.h"
-#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/recorder/recording.h"
 #include "summary.h"
 
@@ -27,10 +28,19 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe record (--pid PID | -- COMMAND [ARGS...]) [options]\n"
+    "usage: pystrobe record (--pid PID[,PID...] | -- COMMAND [ARGS...])\n"
+    "                       [options]\n"
     "\n"
     "Samples every thread of a CPython process and writes a profile.\n"
-    "  -p, --pid PID          attach to a running process\n"
+    "  -p, --pid PID          attach to a running process; repeat --pid (or\n"
+    "                         give PID,PID,...) to record several processes\n"
+    "                         into one profile\n"
+    "  --subprocesses         also record every Python descendant of the\n"
+    "                         targets (or of COMMAND), present and future:\n"
+    "                         server workers, multiprocessing pools, the\n"
+    "                         Python processes a shell starts; each sample\n"
+    "                         is labelled `pid` and `process` (its command\n"
+    "                         line)\n"
     "  -- COMMAND ARGS...     launch COMMAND (a Python program, or a launcher\n"
     "                         such as a shell script that starts one: its\n"
     "                         first Python descendant is profiled), record\n"
@@ -58,6 +68,9 @@ constexpr char kUsage[] =
     "  --function             aggregate per function, without line numbers\n"
     "  --threads              a root frame per thread (collapsed, speedscope,\n"
     "                         flamegraph; pprof always has thread labels)\n"
+    "  --processes            a root frame per process, \"PID COMMAND\"\n"
+    "                         (collapsed, speedscope, flamegraph; pprof has\n"
+    "                         pid and process labels)\n"
     "  --checkpoint SECONDS   write the profile so far this often (default\n"
     "                         30; 0: only at the end); SIGUSR1 writes one "
     "now\n"
@@ -85,6 +98,7 @@ struct RecordArgs {
   std::string output;
   OutputFormat format = OutputFormat::kPprof;
   bool per_thread = false;
+  bool per_process = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -130,13 +144,24 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
     };
     std::string v;
     if (a == "-p" || a == "--pid") {
-      int pid = 0;
+      // Repeated or comma-separated: every one is a target.
       if (!value(&v)) return std::nullopt;
-      if (!absl::SimpleAtoi(v, &pid) || pid <= 0) {
-        *error = "--pid wants a process ID, not '" + v + "'";
-        return std::nullopt;
+      for (absl::string_view part : absl::StrSplit(v, ',')) {
+        int pid = 0;
+        if (!absl::SimpleAtoi(part, &pid) || pid <= 0) {
+          *error = absl::StrCat("--pid wants a process ID, not '", part, "'");
+          return std::nullopt;
+        }
+        if (r.pid == 0) {
+          r.pid = pid;
+        } else {
+          r.pids.push_back(pid);
+        }
       }
-      r.pid = pid;
+    } else if (a == "--subprocesses") {
+      r.subprocesses = true;
+    } else if (a == "--processes") {
+      o.per_process = true;
     } else if (a == "--repeat") {
       if (!value(&v)) return std::nullopt;
       if (!absl::SimpleAtoi(v, &r.repeat) || r.repeat < 1 || r.repeat > 10000) {
@@ -291,9 +316,13 @@ int RunRecord(const std::vector<std::string>& args) {
   const bool launched = !r.command.empty();
 
   if (!launched) {
-    if (absl::Status exists = ProcFs().CheckExists(r.pid); !exists.ok()) {
-      PrintError(exists);
-      return ExitCodeFor(exists, /*attached=*/false);
+    std::vector<pid_t> all = {r.pid};
+    all.insert(all.end(), r.pids.begin(), r.pids.end());
+    for (pid_t p : all) {
+      if (absl::Status exists = ProcFs().CheckExists(p); !exists.ok()) {
+        PrintError(exists);
+        return ExitCodeFor(exists, /*attached=*/false);
+      }
     }
   }
   // The output is checked before anything is sampled (or launched): a
@@ -304,6 +333,7 @@ int RunRecord(const std::vector<std::string>& args) {
   }
   RenderOptions render;
   render.per_thread = o.per_thread;
+  render.per_process = o.per_process;
   render.lines = r.sampler.lines;
   FileSink file(o.output, o.format, render);
   if (absl::Status writable = file.Check(); !writable.ok()) {
@@ -350,6 +380,7 @@ int RunRecord(const std::vector<std::string>& args) {
   std::fputs(FormatRunsSummary(*result).c_str(), stderr);
   std::fputs(FormatSummary(result->profile, result->stats, o.output).c_str(),
              stderr);
+  std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
   if (const double wait = result->WaitShare(); wait > kOverloadedWaitShare) {
     std::fprintf(stderr,
                  "pystrobe: warning: the machine was overloaded: the target's "

@@ -1,6 +1,7 @@
 #include "summary.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,41 @@ std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
       output_path.compare(output_path.size() - 6, 6, ".pb.gz") == 0) {
     absl::StrAppendFormat(&out, "  view it with: go tool pprof -http=: %s\n",
                           output_path);
+  }
+  return out;
+}
+
+std::string FormatProcessesSummary(const RecordingResult& result) {
+  std::string out;
+  const std::vector<ProcessSummary>& ps = result.processes;
+  if (ps.size() > 1) {
+    absl::StrAppendFormat(&out, "pystrobe: %d processes sampled:\n", ps.size());
+    constexpr size_t kShown = 20;
+    for (size_t i = 0; i < ps.size() && i < kShown; ++i) {
+      std::string command = ps[i].process;
+      if (command.size() > 60) command = command.substr(0, 57) + "...";
+      absl::StrAppendFormat(&out, "  pid %-7d %8d samples%s  %s\n", ps[i].pid,
+                            ps[i].stats.samples,
+                            ps[i].exited ? " (exited)" : "", command);
+    }
+    if (ps.size() > kShown) {
+      absl::StrAppendFormat(&out, "  ... and %d more\n", ps.size() - kShown);
+    }
+  }
+  for (const ChildrenHint& h : result.hints) {
+    std::uint64_t samples = 0;
+    for (const ProcessSummary& p : ps) {
+      if (p.pid == h.pid) samples = p.stats.samples;
+    }
+    std::vector<std::string> pids;
+    for (pid_t c : h.python_children) pids.push_back(absl::StrCat(c));
+    absl::StrAppendFormat(
+        &out,
+        "pystrobe: process %d did almost no Python work (%d samples: its "
+        "threads were idle) but has Python child processes (%s%s): record "
+        "them too with --subprocesses\n",
+        h.pid, samples, absl::StrJoin(pids, ", "),
+        h.python_children.size() >= 8 ? ", ..." : "");
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pystrobe/profile/profile.h"
+#include "pystrobe/recorder/recording.h"
 #include "pystrobe/sampler/sampler.h"
 
 namespace pystrobe {
@@ -15,6 +16,12 @@ namespace pystrobe {
 // share, and where the profile went with how to open it.
 std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
                           const std::string& output_path);
+
+// With several processes: one line per process (pid, samples, whether it
+// exited, command line), the first 20. For a target with (almost) no
+// Python work but Python children: a line saying so that suggests
+// --subprocesses. "" when there is nothing to say.
+std::string FormatProcessesSummary(const RecordingResult& result);
 
 // "torn 3, page gone 1; 40 torn stacks recovered by a re-read",
 // or "" when there is nothing to say.

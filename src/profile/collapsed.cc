@@ -34,13 +34,24 @@ std::string RenderCollapsed(const Profile& profile,
       continue;
     }
     stack.clear();
-    if (options.per_thread) {
-      stack = profile_internal::ThreadName(s);
-      for (char& c : stack) {
+    // Root frames named by labels: ';' and line breaks would break the
+    // format.
+    auto append_root = [&stack](std::string name) {
+      for (char& c : name) {
         if (c == ';' || c == '\n' || c == '\r') {
           c = '_';
         }
       }
+      if (!stack.empty()) {
+        stack.push_back(';');
+      }
+      stack.append(name);
+    };
+    if (options.per_process) {
+      append_root(profile_internal::ProcessName(s));
+    }
+    if (options.per_thread) {
+      append_root(profile_internal::ThreadName(s));
     }
     for (auto it = s.location_ids.rbegin(); it != s.location_ids.rend(); ++it) {
       if (!stack.empty()) {

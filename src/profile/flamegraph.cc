@@ -104,6 +104,11 @@ Tree BuildTree(const Profile& profile, const RenderOptions& options,
     }
     int node = 0;
     tree.nodes[0].value += value;
+    if (options.per_process) {
+      const int process = tree.Intern(profile_internal::ProcessName(s));
+      node = tree.Child(node, process, process);
+      tree.nodes[node].value += value;
+    }
     if (options.per_thread) {
       const int thread = tree.Intern(profile_internal::ThreadName(s));
       node = tree.Child(node, thread, thread);
@@ -411,7 +416,9 @@ std::string RenderFlameGraph(const Profile& profile,
       color = style.color(frame);
     }
     if (color.empty()) {
-      color = p.node == 0 || (options.per_thread && p.depth == 1)
+      const int label_frames =
+          (options.per_thread ? 1 : 0) + (options.per_process ? 1 : 0);
+      color = p.node == 0 || (p.depth >= 1 && p.depth <= label_frames)
                   ? "rgb(200,200,200)"
                   : WarmColor(tree.names[n.function]);
     }

@@ -55,6 +55,26 @@ std::string ThreadName(const Sample& sample) {
   return "unknown thread";
 }
 
+std::string ProcessName(const Sample& sample) {
+  std::string pid;
+  std::string command;
+  for (const Label& l : sample.labels) {
+    if (l.key == "pid") {
+      pid = l.is_numeric() ? absl::StrCat(l.num) : l.str;
+    }
+    if (l.key == "process") {
+      command = l.str;
+    }
+  }
+  if (pid.empty() && command.empty()) {
+    return "unknown process";
+  }
+  if (command.empty()) {
+    return pid;
+  }
+  return pid.empty() ? command : absl::StrCat(pid, " ", command);
+}
+
 int ResolveValueIndex(const Profile& profile, const RenderOptions& options) {
   const int n = static_cast<int>(profile.sample_types.size());
   if (options.value_index >= 0 && options.value_index < n) {

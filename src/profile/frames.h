@@ -24,6 +24,10 @@ std::string DisplayFrameName(const Profile& profile, const Location& location,
 // the two labels is present, or "unknown thread".
 std::string ThreadName(const Sample& sample);
 
+// The root frame of a sample's process: "PID COMMAND", "PID", or
+// "unknown process" (from the pid and process labels).
+std::string ProcessName(const Sample& sample);
+
 // options.value_index when valid, else the last sample type; -1 when the
 // profile has no sample types.
 int ResolveValueIndex(const Profile& profile, const RenderOptions& options);

@@ -77,9 +77,23 @@ std::string RenderSpeedscope(const Profile& profile,
     if (value == 0) {
       continue;
     }
-    ThreadProfile& t = threads[profile_internal::ThreadName(s)];
+    std::string thread = profile_internal::ThreadName(s);
     std::vector<int64_t> stack;
-    stack.reserve(s.location_ids.size());
+    stack.reserve(s.location_ids.size() + 1);
+    if (options.per_process) {
+      // A root frame per process; threads of different processes are
+      // different profiles.
+      std::string process = profile_internal::ProcessName(s);
+      thread = absl::StrCat(process, ": ", thread);
+      FrameKey key{std::move(process), "", 0};
+      auto [it, inserted] =
+          frame_index.try_emplace(key, static_cast<int64_t>(frames.size()));
+      if (inserted) {
+        frames.push_back(std::move(key));
+      }
+      stack.push_back(it->second);
+    }
+    ThreadProfile& t = threads[thread];
     for (auto it = s.location_ids.rbegin(); it != s.location_ids.rend(); ++it) {
       stack.push_back(location_frame[*it - 1]);
     }

@@ -10,6 +10,7 @@
 #define PYSTROBE_SRC_RECORDER_LAUNCHER_H_
 
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <memory>
@@ -50,6 +51,8 @@ class LaunchedCommand {
   absl::StatusOr<std::unique_ptr<PythonProcess>> FindPython(
       const std::atomic<bool>& stop);
 
+  // Whether CMD has exited (reaping it, without blocking).
+  bool Exited() { return Reap(WNOHANG); }
   // Reaps CMD (blocking) and returns how it ended.
   Outcome Wait();
   // Sends SIGTERM (then SIGKILL after 2 s) and reaps.

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -10,13 +11,20 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
+#include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
-#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
+#include "targets.h"
 
 namespace pystrobe {
 namespace {
+
+int64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 int64_t MonotonicNs() {
   timespec ts;
@@ -88,7 +96,15 @@ absl::StatusOr<RecordingResult> Recording::Run(
     const std::atomic<bool>& stop, const RecordingProgress& progress,
     ProfileSink* sink) {
   const bool launched = !options_.command.empty();
+  const bool follow = options_.subprocesses;
   const int runs = launched ? std::max(1, options_.repeat) : 1;
+  std::vector<pid_t> pids;
+  if (options_.pid > 0) pids.push_back(options_.pid);
+  for (pid_t p : options_.pids) {
+    if (p > 0 && std::find(pids.begin(), pids.end(), p) == pids.end()) {
+      pids.push_back(p);
+    }
+  }
   RecordingResult result;
   Profile done;  // the completed runs, each sample labelled with its run
   std::vector<std::string> base_comments;
@@ -100,30 +116,46 @@ absl::StatusOr<RecordingResult> Recording::Run(
   for (int i = 0; i < runs && !stop.load(); ++i) {
     const int64_t run_start = MonotonicNs();
     std::optional<LaunchedCommand> command;
-    std::unique_ptr<PythonProcess> python;
+    TargetSet targets(options_.sampler, follow);
+    // Never leave a launched command running unprofiled.
+    auto fail = [&](absl::Status status) {
+      if (command) command->Terminate();
+      set_child(0);
+      return status;
+    };
     if (launched) {
       PYSTROBE_ASSIGN_OR_RETURN(LaunchedCommand c,
                                 LaunchedCommand::Start(options_.command));
       command.emplace(std::move(c));
       set_child(command->pid());
-      absl::StatusOr<std::unique_ptr<PythonProcess>> found =
-          command->FindPython(stop);
-      if (!found.ok()) {
-        // Never leave the command running unprofiled (and a Cancelled
-        // search means we are being stopped anyway).
-        command->Terminate();
-        set_child(0);
-        return found.status();
+      if (follow) {
+        // Its Python processes are found as they appear, the command itself
+        // once it has exec'd its interpreter.
+        targets.FollowRoot(command->pid());
+      } else {
+        // (A Cancelled search means we are being stopped anyway.)
+        absl::StatusOr<std::unique_ptr<PythonProcess>> found =
+            command->FindPython(stop);
+        if (!found.ok()) return fail(found.status());
+        targets.Add(*std::move(found));
       }
-      python = *std::move(found);
     } else {
-      PYSTROBE_ASSIGN_OR_RETURN(python, PythonProcess::Attach(options_.pid));
+      for (pid_t p : pids) PYSTROBE_RETURN_IF_ERROR(targets.AddRoot(p));
     }
+    targets.Discover(0);
     if (base_comments.empty()) {
-      result.python_version = python->version().ToString();
-      result.command_line = ProcFs()
-                                .CommandLine(python->pid())
-                                .value_or(absl::StrJoin(options_.command, " "));
+      const pid_t first = launched ? 0 : pids.front();
+      result.command_line = launched ? absl::StrJoin(options_.command, " ")
+                                     : ProcFs().CommandLine(first).value_or("");
+      if (!launched && pids.size() > 1) {
+        result.command_line = absl::StrCat(result.command_line, " (and ",
+                                           pids.size() - 1, " more)");
+      }
+      if (launched && !follow && targets.first_python() != nullptr) {
+        result.command_line = ProcFs()
+                                  .CommandLine(targets.first_python()->pid())
+                                  .value_or(result.command_line);
+      }
       base_comments.push_back(
           absl::StrCat("command_line=", result.command_line));
       if (launched) {
@@ -134,25 +166,56 @@ absl::StatusOr<RecordingResult> Recording::Run(
           absl::StrCat("pystrobe_version=", PYSTROBE_VERSION));
     }
 
-    Sampler sampler(python.get(), options_.sampler);
+    TickSchedule schedule({options_.sampler.rate_hz,
+                           options_.sampler.duration_s,
+                           options_.sampler.raise_priority});
+    targets.Begin(RealtimeNs());
     RunSummary run;
     run.index = i;
-    run.pid = python->pid();
-    // Whether the machine let the target run: read 4 times a second
-    // (a procfs walk of its threads), and at the end.
-    CpuWaitMonitor cpu_wait(python->pid());
-    cpu_wait.Update();
+    run.pid = launched ? command->pid() : pids.front();
+    if (const PythonProcess* p = targets.first_python()) run.pid = p->pid();
+    // Whether the machine let the targets run: read 4 times a second (a
+    // procfs walk of their threads), and at the end.
     int64_t last_wait_update = MonotonicNs();
     auto update_wait = [&](int64_t now) {
-      cpu_wait.Update();
+      targets.UpdateCpuWait();
       last_wait_update = now;
-      run.ran_s = static_cast<double>(cpu_wait.cpu_ns()) / 1e9;
-      run.wait_s = static_cast<double>(cpu_wait.wait_ns()) / 1e9;
+      const auto [cpu_ns, wait_ns] = targets.CpuWait();
+      run.ran_s = static_cast<double>(cpu_ns) / 1e9;
+      run.wait_s = static_cast<double>(wait_ns) / 1e9;
     };
     absl::Status sink_status;
-    auto on_progress = [&](const SamplerStats& s) {
+    // With children followed, whether the tree is done is read from /proc:
+    // at the progress pace, not per tick.
+    bool tree_done = false;
+    auto checkpoint = [&](const ScheduleStats& sched) {
+      RecordingResult partial = result;
+      partial.runs.push_back(run);
+      std::vector<std::string> comments = base_comments;
+      if (!launched && targets.single() != nullptr) {
+        for (std::string& c : RecordingComments(partial, launched)) {
+          comments.push_back(std::move(c));
+        }
+        sink_status = sink->WriteFrom(*targets.single(), comments, false);
+        return;
+      }
+      Profile so_far =
+          Combine(done, targets.BuildProfile(comments, sched), i, launched);
+      for (std::string& c : RecordingComments(partial, launched)) {
+        so_far.comments.push_back(std::move(c));
+      }
+      sink_status = sink->Write(so_far, /*final=*/false);
+    };
+    auto on_progress = [&](const ScheduleStats& sched) {
+      if (follow) {
+        targets.Discover(sched.elapsed_ns);
+        tree_done = command ? command->Exited() : targets.Done();
+        if (targets.first_python() != nullptr && run.pid == 0) {
+          run.pid = targets.first_python()->pid();
+        }
+      }
       const int64_t now = MonotonicNs();
-      run.stats = s;
+      run.stats = targets.Stats(sched);
       run.wall_s = static_cast<double>(now - run_start) / 1e9;
       if (now - last_wait_update >= 250'000'000) update_wait(now);
       if (progress) progress(run, runs);
@@ -165,36 +228,40 @@ absl::StatusOr<RecordingResult> Recording::Run(
       }
       if (!due || sink == nullptr || !sink_status.ok()) return;
       last_checkpoint = now;
-      RecordingResult partial = result;
-      partial.runs.push_back(run);
-      if (!launched) {
-        std::vector<std::string> comments = base_comments;
-        for (std::string& c : RecordingComments(partial, launched)) {
-          comments.push_back(std::move(c));
-        }
-        sink_status = sink->WriteFrom(sampler, comments, /*final=*/false);
-        return;
-      }
-      Profile so_far =
-          Combine(done, sampler.BuildProfile(base_comments), i, launched);
-      for (std::string& c : RecordingComments(partial, launched)) {
-        so_far.comments.push_back(std::move(c));
-      }
-      sink_status = sink->Write(so_far, /*final=*/false);
+      checkpoint(sched);
     };
-    absl::Status sampled = sampler.Run(stop, on_progress);
+    absl::Status sampled = schedule.Run(
+        stop,
+        [&](int64_t elapsed_ns, int64_t weight) -> absl::StatusOr<bool> {
+          PYSTROBE_RETURN_IF_ERROR(targets.Tick(elapsed_ns, weight));
+          return follow ? !tree_done : !targets.Done();
+        },
+        on_progress);
+    if (!sampled.ok()) return fail(sampled);
+    if (!sink_status.ok()) return fail(sink_status);
+    targets.Finish(schedule.stats().elapsed_ns);
     update_wait(MonotonicNs());
-    if (!sampled.ok()) {
-      if (command) command->Terminate();
-      set_child(0);
-      return sampled;
+    run.stats = targets.Stats(schedule.stats());
+    if (progress) progress(run, runs);
+    if (targets.Processes().empty()) {
+      // Children followed, and none was Python.
+      const std::string who =
+          launched ? "the command" : absl::StrCat("process ", pids.front());
+      if (command && command->Exited()) {
+        const int code = command->Wait().exit_code;
+        set_child(0);
+        return NotPythonError(absl::StrCat(
+            "the command exited (status ", code,
+            ") and no Python process appeared in it or its children; no "
+            "profile written"));
+      }
+      return fail(
+          NotPythonError(absl::StrCat("no Python process appeared in ", who,
+                                      " or its children; no profile written")));
     }
-    if (!sink_status.ok()) {
-      if (command) command->Terminate();
-      set_child(0);
-      return sink_status;
+    if (result.python_version.empty()) {
+      result.python_version = targets.python_version();
     }
-    run.stats = sampler.stats();
     if (command) {
       const LaunchedCommand::Outcome out = command->Wait();
       set_child(0);
@@ -206,21 +273,45 @@ absl::StatusOr<RecordingResult> Recording::Run(
     Accumulate(run.stats, &result.stats);
     result.runs.push_back(run);
     if (launched) {
-      AppendProfile(sampler.BuildProfile(base_comments),
+      if (follow) {
+        for (ProcessSummary& p : targets.Processes()) {
+          result.processes.push_back(std::move(p));
+        }
+      }
+      AppendProfile(targets.BuildProfile(base_comments, schedule.stats()),
                     {Label{"run", "", i, ""}}, &done);
       continue;
     }
-    // Attached: one recording, written straight from the sampler (its
-    // memory stays near the recording's), summarized from its leaves.
+    // Attached: one recording.
     result.stopped = stop.load();
+    result.processes = targets.Processes();
+    if (!follow && !options_.sampler.include_idle) {
+      for (const ProcessSummary& p : result.processes) {
+        // (Almost) nothing sampled: every thread idle at nearly every tick.
+        if (p.stats.samples * 10 >= std::max<uint64_t>(p.stats.ticks, 10)) {
+          continue;
+        }
+        std::vector<pid_t> children = TargetSet::PythonDescendants(p.pid, 8);
+        if (!children.empty()) result.hints.push_back({p.pid, children});
+      }
+    }
     std::vector<std::string> comments = base_comments;
     for (std::string& c : RecordingComments(result, launched)) {
       comments.push_back(std::move(c));
     }
-    if (sink != nullptr) {
-      PYSTROBE_RETURN_IF_ERROR(sink->WriteFrom(sampler, comments, true));
+    if (const Sampler* single = targets.single()) {
+      // Written straight from the sampler (its memory stays near the
+      // recording's), summarized from its leaves.
+      if (sink != nullptr) {
+        PYSTROBE_RETURN_IF_ERROR(sink->WriteFrom(*single, comments, true));
+      }
+      result.profile = single->BuildLeafProfile(std::move(comments));
+      return result;
     }
-    result.profile = sampler.BuildLeafProfile(std::move(comments));
+    result.profile = targets.BuildProfile(comments, schedule.stats());
+    if (sink != nullptr) {
+      PYSTROBE_RETURN_IF_ERROR(sink->Write(result.profile, true));
+    }
     return result;
   }
   result.stopped = stop.load();

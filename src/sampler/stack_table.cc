@@ -153,12 +153,15 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     }
     s.values = {value.count, value.weight_ns};
     const ThreadLabel& t = threads_[key.thread];
-    s.labels.reserve(4 + ((key.flags & kFlagGil) ? 1 : 0) +
+    s.labels.reserve(5 + ((key.flags & kFlagGil) ? 1 : 0) +
                      ((key.flags & kFlagIdle) ? 1 : 0));
     s.labels.push_back(
         Label{"thread_name", t.name.empty() ? "?" : t.name, 0, ""});
     s.labels.push_back(Label{"thread_id", "", static_cast<int64_t>(t.tid), ""});
     s.labels.push_back(Label{"pid", "", metadata.pid, ""});
+    if (!metadata.process.empty()) {
+      s.labels.push_back(Label{"process", metadata.process, 0, ""});
+    }
     s.labels.push_back(Label{"batch", "", static_cast<int64_t>(key.batch), ""});
     if (key.flags & kFlagGil) s.labels.push_back(Label{"gil", "true", 0, ""});
     if (key.flags & kFlagIdle) s.labels.push_back(Label{"idle", "true", 0, ""});
@@ -195,6 +198,9 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
   const int64_t thread_name = w.String("thread_name");
   const int64_t thread_id = w.String("thread_id");
   const int64_t pid = w.String("pid");
+  const int64_t process = metadata.process.empty() ? 0 : w.String("process");
+  const int64_t process_name =
+      metadata.process.empty() ? 0 : w.String(metadata.process);
   const int64_t batch = w.String("batch");
   const int64_t gil = w.String("gil");
   const int64_t idle = w.String("idle");
@@ -219,6 +225,7 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
     labels.push_back({thread_name, thread_names[key.thread], 0, 0});
     labels.push_back({thread_id, 0, static_cast<int64_t>(t.tid), 0});
     labels.push_back({pid, 0, metadata.pid, 0});
+    if (process != 0) labels.push_back({process, process_name, 0, 0});
     labels.push_back({batch, 0, static_cast<int64_t>(key.batch), 0});
     if (key.flags & kFlagGil) labels.push_back({gil, yes, 0, 0});
     if (key.flags & kFlagIdle) labels.push_back({idle, yes, 0, 0});

@@ -46,6 +46,9 @@ struct RenderOptions {
   int value_index = -1;
   // Put a root frame per thread (from the thread_name/thread_id labels).
   bool per_thread = false;
+  // Put a root frame per process, "PID COMMAND" (from the pid/process
+  // labels), above the thread's when both are set.
+  bool per_process = false;
   // Include line numbers in frame names.
   bool lines = true;
   std::string title = "pystrobe";

@@ -1,10 +1,12 @@
 // A recording session: what `pystrobe record` (and the front ends to come:
-// `top`, `record --compare`) run. It owns the target — a process attached
-// by PID, or a command launched N times (`--repeat`), following launchers to
-// the Python process behind them — drives one Sampler per run, merges the
-// runs into one profile (each sample labelled `run`), and hands profiles to
-// a sink: a checkpoint of the profile so far every `checkpoint_s` seconds,
-// and the final one.
+// `top`, `record --compare`) run. It owns the targets — processes attached
+// by PID (one or several), or a command launched N times (`--repeat`),
+// following launchers to the Python process behind them, and with
+// `subprocesses` every Python descendant, present and future — drives one
+// Sampler per process on one shared TickSchedule, merges processes (each
+// sample labelled `pid` and `process`) and runs (labelled `run`) into one
+// profile, and hands profiles to a sink: a checkpoint of the profile so far
+// every `checkpoint_s` seconds, and the final one.
 //
 //   RecordingOptions o;
 //   o.command = {"python3", "suite.py"};
@@ -49,8 +51,13 @@ class ProfileSink {
 };
 
 struct RecordingOptions {
-  pid_t pid = 0;                     // attach to this process, or
+  pid_t pid = 0;                     // attach to this process (and `pids`),
+  std::vector<pid_t> pids;           // more processes to attach to, or
   std::vector<std::string> command;  // launch this command
+  // Also sample every Python descendant of the targets (of the launched
+  // command), present and future, each until it exits; the recording ends
+  // when every target and root has exited.
+  bool subprocesses = false;
   int repeat = 1;                    // launch mode: run the command N times
   SamplerOptions sampler;
   // A checkpoint of the profile so far goes to the sink this often (0:
@@ -77,13 +84,31 @@ struct RunSummary {
   SamplerStats stats;
 };
 
+// One process of a recording.
+struct ProcessSummary {
+  pid_t pid = 0;
+  std::string process;  // its command line (the `process` label)
+  SamplerStats stats;
+  bool exited = false;
+};
+
+// A target that did (almost) no Python work, whose children are Python:
+// the user probably meant --subprocesses.
+struct ChildrenHint {
+  pid_t pid = 0;
+  std::vector<pid_t> python_children;  // the first few
+};
+
 struct RecordingResult {
   // Launch mode: the merged profile of the runs. Attach mode: one sample
   // per leaf function (Sampler::BuildLeafProfile), enough for a summary;
   // the sink had the whole profile.
   Profile profile;
   std::vector<RunSummary> runs;
-  SamplerStats stats;  // summed over the runs
+  SamplerStats stats;  // summed over the runs and processes
+  // Attach mode: every process sampled, in the order found.
+  std::vector<ProcessSummary> processes;
+  std::vector<ChildrenHint> hints;
   std::string command_line;
   std::string python_version;
   // Launch mode: the first non-zero exit status of a run, else 0.

@@ -1,12 +1,8 @@
-// The sampling loop: reads every thread's stack at a steady rate and
-// aggregates them into a StackTable.
-//
-// Ticks are stratified: one at a uniformly random point inside each period
-// [start + k * period, start + (k + 1) * period), so the mean rate is exact,
-// nothing drifts, and the phase of the ticks against any periodic work in
-// the target is uniform (no aliasing; docs/sampling.md). A tick taken more
-// than half a period after its planned time counts as late; periods missed
-// entirely are skipped (never bunched up) and counted too.
+// The sampler of one process: reads every thread's stack at each tick and
+// aggregates them into a StackTable. Run() drives it on its own
+// TickSchedule (schedule.h: stratified ticks, late and missed ones
+// counted); a recording of several processes drives several samplers on one
+// schedule through Begin/Tick/Finish.
 //
 // In cpu mode a thread's CPU time is shared among the samples at which it
 // was running (CpuAttribution, docs/sampling.md), so CPU is charged to the
@@ -18,6 +14,14 @@
 //   std::atomic<bool> stop{false};
 //   RETURN_IF_ERROR(sampler.Run(stop, [](const SamplerStats& s) {...}));
 //   Profile profile = sampler.BuildProfile(comments);
+//
+// Several processes, one wake-up per tick:
+//   for (Sampler& s : samplers) s.Begin(schedule.start_unix_ns());
+//   schedule.Run(stop, [&](int64_t e, int64_t w) -> absl::StatusOr<bool> {
+//     for (Sampler& s : samplers) RETURN_IF_ERROR(s.Tick(e, w));
+//     return true;
+//   }, nullptr);
+//   for (Sampler& s : samplers) s.Finish(schedule.stats().elapsed_ns);
 #ifndef PYSTROBE_SAMPLER_SAMPLER_H_
 #define PYSTROBE_SAMPLER_SAMPLER_H_
 
@@ -33,6 +37,7 @@
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
 #include "pystrobe/sampler/cpu_attribution.h"
+#include "pystrobe/sampler/schedule.h"
 #include "pystrobe/sampler/stack_table.h"
 
 namespace pystrobe {
@@ -71,10 +76,6 @@ struct SampleErrors {
     return torn + page_gone + thread_exited + woke + other;
   }
 };
-
-// The scheduling class the sampling thread got (SamplerOptions::
-// raise_priority).
-enum class TickPriority { kNormal, kNice, kRealtime };
 
 struct SamplerStats {
   uint64_t ticks = 0;    // sampling rounds taken
@@ -126,6 +127,22 @@ class Sampler {
   absl::Status Run(const std::atomic<bool>& stop,
                    const std::function<void(const SamplerStats&)>& progress);
 
+  // One tick of a schedule driven by the caller: Begin once (the wall-clock
+  // start the profile reports), Tick at each tick with the time since the
+  // schedule's start and the wall time a sample stands for, Finish once.
+  // Tick returns an error only for what Run would return; a target that
+  // exited sets stats().target_exited and later ticks do nothing. Tick
+  // counts samples, errors and ticks whose stacks were read; late and
+  // missed ticks are the schedule's (Run copies them into stats()).
+  void Begin(int64_t start_unix_ns);
+  absl::Status Tick(int64_t elapsed_ns, int64_t wall_weight_ns);
+  void Finish(int64_t elapsed_ns);
+
+  pid_t pid() const { return python_->pid(); }
+  // The process label of every sample: its command line when the sampler
+  // was made ("" if it could not be read).
+  const std::string& process() const { return process_; }
+
   const SamplerStats& stats() const { return stats_; }
   const StackTable& table() const { return table_; }
 
@@ -153,6 +170,7 @@ class Sampler {
 
   PythonProcess* python_;
   SamplerOptions options_;
+  std::string process_;
   ThreadMonitor monitor_;
   StackTable table_;
   SamplerStats stats_;

@@ -71,6 +71,7 @@ struct ProfileMetadata {
   int64_t start_unix_ns = 0;
   int64_t duration_ns = 0;
   pid_t pid = 0;
+  std::string process;  // the `process` label (command line); "" for none
   std::vector<std::string> comments;
 };
 

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pystrobe/profile/formats.h"
+#include "pystrobe/profile/merge.h"
 #include "pystrobe/profile/profile.h"
 #include "test_profiles.h"
 
@@ -68,6 +69,47 @@ TEST(CollapsedTest, PerThreadWithoutLinesGolden) {
   EXPECT_THAT(out, HasSubstr("Worker-1 (101);/srv/app.py:<module>;"
                              "/srv/app.py:Server.handle;/srv/parse.py:"
                              "Parser.parse 2\n"));
+}
+
+// Two processes' profiles merged with pid/process labels (as a recording
+// of several processes writes them).
+Profile TwoProcesses() {
+  Profile p;
+  AppendProfile(SmallProfile(),
+                {{"pid", "", 7, ""}, {"process", "python3 a;b.py", 0, ""}}, &p);
+  AppendProfile(SmallProfile(), {{"pid", "", 8, ""}}, &p);
+  return p;
+}
+
+TEST(CollapsedTest, PerProcessRootFrames) {
+  RenderOptions options;
+  options.per_process = true;
+  options.per_thread = true;
+  options.lines = false;
+  options.value_index = 0;
+  const std::string out = RenderCollapsed(TwoProcesses(), options);
+  // "PID COMMAND" (';' replaced), then the thread; a process without a
+  // command line is its pid alone.
+  EXPECT_THAT(out, HasSubstr("7 python3 a_b.py;MainThread (100);/srv/app.py:"
+                             "<module>;/srv/app.py:Server.handle;/srv/"
+                             "parse.py:Parser.parse 5\n"));
+  EXPECT_THAT(out, HasSubstr("8;Worker-1 (101);/srv/app.py:Worker.run;/srv/"
+                             "calc.py:compute 1\n"));
+  // Without per_process the two processes' stacks are summed.
+  options.per_process = false;
+  EXPECT_THAT(RenderCollapsed(TwoProcesses(), options),
+              HasSubstr("Worker-1 (101);/srv/app.py:Worker.run;/srv/"
+                        "calc.py:compute 2\n"));
+}
+
+TEST(SpeedscopeTest, PerProcessRootFramesAndProfiles) {
+  RenderOptions options;
+  options.per_process = true;
+  const std::string out = RenderSpeedscope(TwoProcesses(), options);
+  EXPECT_THAT(out,
+              HasSubstr("\"name\":\"7 python3 a;b.py: MainThread (100)\""));
+  EXPECT_THAT(out, HasSubstr("\"name\":\"8: Worker-1 (101)\""));
+  EXPECT_THAT(out, HasSubstr("{\"name\":\"7 python3 a;b.py\",\"file\":\"\"}"));
 }
 
 TEST(CollapsedTest, WithoutLinesMergesLinesOfAFunction) {
@@ -255,6 +297,16 @@ TEST(FlameGraphTest, WallTimeTooltipsAndThreads) {
   EXPECT_EQ(XmlLint(svg), "");
   EXPECT_THAT(svg, HasSubstr("<title>all (130 ms, 100.00%)</title>"));
   EXPECT_THAT(svg, HasSubstr("<title>Worker-1 (101) (30 ms, 23.08%)</title>"));
+}
+
+TEST(FlameGraphTest, PerProcessRootFrames) {
+  RenderOptions options;
+  options.per_process = true;
+  const std::string svg = RenderFlameGraph(TwoProcesses(), options);
+  EXPECT_EQ(XmlLint(svg), "");
+  EXPECT_THAT(svg,
+              HasSubstr("<title>7 python3 a;b.py (130 ms, 50.00%)</title>"));
+  EXPECT_THAT(svg, HasSubstr("<title>8 (130 ms, 50.00%)</title>"));
 }
 
 TEST(FlameGraphTest, StyleCallbacksColourAndTooltip) {
