@@ -12,6 +12,7 @@
 #include "exit_codes.h"
 #include "json_writer.h"
 #include "pystrobe/base/errors.h"
+#include "pystrobe/native/native_stacks.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/process/ptrace.h"
 #include "pystrobe/python/python_process.h"
@@ -20,7 +21,7 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe dump --pid PID [--json] [--nonblocking]\n"
+    "usage: pystrobe dump --pid PID [--json] [--nonblocking] [--native]\n"
     "\n"
     "Prints the Python stack of every thread of process PID, innermost frame\n"
     "first.\n"
@@ -29,6 +30,11 @@ constexpr char kUsage[] =
     "  --nonblocking   do not stop the target while reading (by default its\n"
     "                  threads are stopped for a few milliseconds, so every\n"
     "                  stack is consistent)\n"
+    "  --native        also the C/C++ frames (extensions, libraries, the\n"
+    "                  interpreter), merged with the Python frames; stops\n"
+    "                  every thread, sleeping ones too (docs/native.md)\n"
+    "  --native-all    --native without folding the interpreter's own call\n"
+    "                  machinery (eval loop, call trampolines, start-up)\n"
     "\n"
     "Thread names are the OS's (/proc/PID/task/TID/comm): CPython 3.14+ sets\n"
     "them from threading.Thread.name, older versions leave the program's\n"
@@ -39,6 +45,8 @@ struct DumpOptions {
   pid_t pid = 0;
   bool json = false;
   bool nonblocking = false;
+  bool native = false;
+  bool native_all = false;
 };
 
 // Attempts at a consistent snapshot when the target keeps running (or, in
@@ -66,6 +74,10 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
     } else if (arg == "--nonblocking") {
       options.nonblocking = true;
       continue;
+    } else if (arg == "--native" || arg == "--native-all") {
+      options.native = true;
+      options.native_all |= arg == "--native-all";
+      continue;
     } else {
       *error = absl::StrCat("unknown argument '", arg, "'");
       return std::nullopt;
@@ -82,6 +94,10 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
     *error = "dump needs --pid PID";
     return std::nullopt;
   }
+  if (options.native && options.nonblocking) {
+    *error = "--native stops the target to unwind it: drop --nonblocking";
+    return std::nullopt;
+  }
   return options;
 }
 
@@ -89,7 +105,17 @@ struct ThreadView {
   const PyThread* thread;
   std::string name;
   bool active = false;
+  // --native: why the thread shows its Python frames only ("" if merged).
+  std::string native_note;
 };
+
+// A native frame's file: its source file, else the module it is in.
+std::string NativeWhere(const Frame& f) {
+  if (f.code->filename != f.code->native_module && f.line > 0) {
+    return absl::StrCat(f.code->filename, ":", f.line);
+  }
+  return f.code->native_module;
+}
 
 std::string RenderJson(const PythonProcess& python,
                        const std::vector<ThreadView>& views) {
@@ -128,12 +154,22 @@ std::string RenderJson(const PythonProcess& python,
       json.Key("error");
       json.String(std::string(t.status.message()));
     }
+    if (!v.native_note.empty()) {
+      json.Key("native_error");
+      json.String(v.native_note);
+    }
     json.Key("frames");
     json.BeginArray();
     for (const Frame& f : t.frames) {
       json.BeginObject();
       json.Key("function");
       json.String(f.code->name);
+      if (f.code->is_native()) {
+        json.Key("native");
+        json.Bool(true);
+        json.Key("module");
+        json.String(f.code->native_module);
+      }
       if (has_qualname) {
         json.Key("qualname");
         json.String(f.code->qualname);
@@ -172,7 +208,16 @@ std::string RenderText(const PythonProcess& python, const std::string& cmdline,
       absl::StrAppendFormat(&out, "    <stack unreadable: %s>\n",
                             std::string(t.status.message()));
     }
+    if (!v.native_note.empty()) {
+      absl::StrAppendFormat(&out, "    <native frames left out: %s>\n",
+                            v.native_note);
+    }
     for (const Frame& f : t.frames) {
+      if (f.code->is_native()) {
+        absl::StrAppendFormat(&out, "    %s (%s) [native]\n", f.code->name,
+                              NativeWhere(f));
+        continue;
+      }
       const std::string& name = has_qualname && !f.code->qualname.empty()
                                     ? f.code->qualname
                                     : f.code->name;
@@ -225,7 +270,43 @@ int RunDump(const std::vector<std::string>& args) {
   std::string cmdline = proc.CommandLine(options->pid).value_or("?");
 
   absl::StatusOr<std::vector<PyThread>> threads;
-  if (options->nonblocking) {
+  absl::flat_hash_map<pid_t, std::string> native_notes;
+  if (options->native) {
+    absl::StatusOr<std::unique_ptr<NativeStacks>> native =
+        NativeStacks::Create(**python, {.keep_all = options->native_all});
+    if (!native.ok()) {
+      absl::Status status = ExplainFailure(options->pid, native.status());
+      PrintError(status);
+      return ExitCodeFor(status, /*attached=*/true);
+    }
+    // Every thread is stopped: a sleeping thread's registers can only be
+    // read while it is stopped (its system call is restarted on resume).
+    absl::StatusOr<PtraceSuspension> stop =
+        PtraceSuspension::Suspend(options->pid);
+    if (!stop.ok()) {
+      absl::Status status = ExplainFailure(options->pid, stop.status());
+      PrintError(status);
+      return ExitCodeFor(status, /*attached=*/true);
+    }
+    threads = (*python)->ReadThreads();
+    if (threads.ok()) {
+      for (PyThread& t : *threads) {
+        switch ((*native)->Merge(&t)) {
+          case NativeOutcome::kMerged:
+            break;
+          case NativeOutcome::kUnwindFailed:
+            native_notes[t.native_id] = "the native stack could not be read";
+            break;
+          case NativeOutcome::kMismatch:
+            native_notes[t.native_id] = absl::StrCat(
+                "its ", (*native)->last_native().size(),
+                " native frames do not pair up with its Python frames");
+            break;
+        }
+      }
+    }
+    stop->Resume();
+  } else if (options->nonblocking) {
     for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
       threads = (*python)->ReadThreads();
       if (!threads.ok() || AllConsistent(*threads)) break;
@@ -266,7 +347,10 @@ int RunDump(const std::vector<std::string>& args) {
 
   std::vector<ThreadView> views;
   for (const PyThread& t : *threads) {
-    ThreadView v{&t, "", false};
+    ThreadView v{&t, "", false, ""};
+    if (auto it = native_notes.find(t.native_id); it != native_notes.end()) {
+      v.native_note = it->second;
+    }
     if (auto it = os_threads.find(t.native_id); it != os_threads.end()) {
       v.name = it->second.name;
       v.active = it->second.state == 'R';

@@ -50,11 +50,25 @@ struct CodeInfo {
   // first traceable instruction; the walker checks frames against them.
   int64_t code_units = -1;
   int32_t first_traceable = 0;
+  // Set only for native frames (pystrobe/native, --native), which the
+  // sampler aggregates like Python frames: the mapped file the function is
+  // in (the path in /proc/PID/maps) and its GNU build-id. name is then the
+  // C symbol, filename its source file or else the module.
+  std::string native_module;
+  std::string native_build_id;
+  bool is_native() const { return !native_module.empty(); }
 };
 
 struct Frame {
   std::shared_ptr<const CodeInfo> code;
   int line = -1;  // -1: the instruction has no line
+  // The outermost Python frame of one C-level call of the interpreter's
+  // eval function: every frame on <= 3.10; on 3.11+, where one eval call
+  // runs several Python frames, the frame below which the chain holds an
+  // entry frame (3.12+) or that is itself is_entry (3.11). Native
+  // unwinding (src/native/merge.cc) puts each such group of frames in
+  // place of its eval function's native frame.
+  bool entry = false;
 };
 
 // One Python thread state.

@@ -1,0 +1,51 @@
+# Workload of tests/integration/native_test.cc.
+#   native_burn.py EXT_DIR hold READY_PATH
+#     main -> outer -> native_ext.burn_c -> callback -> native_ext.hold_c
+#     (writes READY_PATH, then spins in C forever)
+#   native_burn.py EXT_DIR burn SECONDS TRUTH_PATH
+#     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
+#     (burn_spin) and Python work in callback; then writes the CPU split as
+#     measured by the target itself:  c_cpu_ns thread_cpu_ns
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+import native_ext  # noqa: E402
+
+MODE = sys.argv[2]
+
+
+def py_work():
+    total = 0
+    for i in range(20000):
+        total += i * i
+    return total
+
+
+def callback():
+    if MODE == "hold":
+        native_ext.hold_c(sys.argv[3])
+    else:
+        py_work()
+
+
+def outer():
+    if MODE == "hold":
+        native_ext.burn_c(callback, 1000, 1)
+        return
+    deadline = time.time() + float(sys.argv[3])
+    start = time.thread_time_ns()
+    while time.time() < deadline:
+        native_ext.burn_c(callback, 2000000, 10)
+    total = time.thread_time_ns() - start
+    with open(sys.argv[4] + ".tmp", "w") as f:
+        f.write("%d %d\n" % (native_ext.c_cpu_ns(), total))
+    import os
+    os.rename(sys.argv[4] + ".tmp", sys.argv[4])
+
+
+def main():
+    outer()
+
+
+main()
