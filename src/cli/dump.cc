@@ -297,11 +297,18 @@ int RunDump(const std::vector<std::string>& args) {
           case NativeOutcome::kUnwindFailed:
             native_notes[t.native_id] = "the native stack could not be read";
             break;
-          case NativeOutcome::kMismatch:
-            native_notes[t.native_id] = absl::StrCat(
+          case NativeOutcome::kMismatch: {
+            // Shown, innermost first, so that the failure can be judged.
+            std::string note = absl::StrCat(
                 "its ", (*native)->last_native().size(),
-                " native frames do not pair up with its Python frames");
+                " native frames do not pair up with its Python frames:");
+            for (const NativeFrame& f : (*native)->last_native()) {
+              absl::StrAppend(&note, "\n      | ", f.symbol->code->name, " (",
+                              f.symbol->module, ")");
+            }
+            native_notes[t.native_id] = std::move(note);
             break;
+          }
         }
       }
     }

@@ -26,7 +26,8 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 // trampolines, and the call helpers of builtin functions and methods.
 // Names of functions that do work a user may want to see (builtin_sorted,
 // list_sort_impl, time_sleep, PyObject_GetAttr...) are not here.
-constexpr std::array<std::string_view, 18> kMachineryPrefixes = {
+constexpr std::array<std::string_view, 19> kMachineryPrefixes = {
+    "_Py_VectorCall",  // 3.15: _Py_VectorCallInstrumentation_StackRefSteal
     "_PyEval_",
     "PyEval_",
     "_PyObject_Call",

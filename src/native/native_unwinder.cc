@@ -244,7 +244,14 @@ absl::Status NativeUnwinder::Impl::Report() {
             absl::StrCat(proc.PidPath(pid), "/map_files/", absl::Hex(m.start),
                          "-", absl::Hex(m.end));
       } else {
+        // /proc/PID/maps names files relative to the reader's root: a
+        // target chrooted below it shows the path as seen from here, one
+        // in its own mount namespace the path inside it.
         file->open_path = proc.InTargetRoot(pid, r.path);
+        if (access(file->open_path.c_str(), R_OK) != 0 &&
+            access(r.path.c_str(), R_OK) == 0) {
+          file->open_path = r.path;
+        }
       }
     }
     Dwfl_Module* mod =

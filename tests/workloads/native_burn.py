@@ -1,13 +1,16 @@
 # Workload of tests/integration/native_test.cc.
 #   native_burn.py EXT_DIR hold READY_PATH
 #     main -> outer -> native_ext.burn_c -> callback -> native_ext.hold_c
-#     (writes READY_PATH, then spins in C forever)
+#     (writes the Python stack as the target sees it to READY_PATH, as
+#     JSON [[function, line], ...] outermost first, then spins in C forever)
 #   native_burn.py EXT_DIR burn SECONDS TRUTH_PATH
 #     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
 #     (burn_spin) and Python work in callback; then writes the CPU split as
 #     measured by the target itself:  c_cpu_ns thread_cpu_ns
+import json
 import sys
 import time
+import traceback
 
 sys.path.insert(0, sys.argv[1])
 import native_ext  # noqa: E402
@@ -24,7 +27,7 @@ def py_work():
 
 def callback():
     if MODE == "hold":
-        native_ext.hold_c(sys.argv[3])
+        native_ext.hold_c(sys.argv[3], json.dumps([[f[2], f[1]] for f in traceback.extract_stack()]))  # noqa: E501
     else:
         py_work()
 

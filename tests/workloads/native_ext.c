@@ -3,8 +3,8 @@
  *
  *   burn_c(callback, spin_ns, rounds): `rounds` times, spins `spin_ns` of
  *     this thread's CPU time in C (burn_spin), then calls callback().
- *   hold_c(ready_path): writes ready_path, then spins in C (hold_spin)
- *     forever: a stack that stays put for `dump --native`.
+ *   hold_c(ready_path, text): writes `text` to ready_path, then spins in C
+ *     (hold_spin) forever: a stack that stays put for `dump --native`.
  *   c_cpu_ns(): the CPU time spent in burn_spin so far, measured by the
  *     extension itself (CLOCK_THREAD_CPUTIME_ID): the truth for record.
  */
@@ -57,12 +57,16 @@ static PyObject* burn_c(PyObject* self, PyObject* args) {
 
 static PyObject* hold_c(PyObject* self, PyObject* args) {
   const char* ready;
+  const char* text;
   (void)self;
-  if (!PyArg_ParseTuple(args, "s", &ready)) return NULL;
-  FILE* f = fopen(ready, "w");
+  if (!PyArg_ParseTuple(args, "ss", &ready, &text)) return NULL;
+  char tmp[4096];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
+  FILE* f = fopen(tmp, "w");
   if (f != NULL) {
-    fputs("ready\n", f);
+    fputs(text, f);
     fclose(f);
+    rename(tmp, ready);
   }
   hold_spin();
   Py_RETURN_NONE;

@@ -79,17 +79,17 @@ TEST(MergeTest, InterleavesOnePythonGroupPerEvalFrame) {
   EXPECT_THAT(Names(out), ElementsAre("C:spin_c", "py:callback", "C:burn_c",
                                       "py:main", "py:<module>"));
 
-  ASSERT_TRUE(MergeNativeStack(python, native, interp, {.keep_all = true},
-                               &out));
-  EXPECT_THAT(Names(out),
-              ElementsAre("C:spin_c", "C:cfunction_call",
-                          "C:_PyEval_EvalFrameDefault", "py:callback",
-                          "C:_PyFunction_Vectorcall", "C:PyObject_CallObject",
-                          "C:burn_c", "C:cfunction_vectorcall_VARARGS",
-                          "C:_PyEval_EvalFrameDefault", "py:main",
-                          "py:<module>", "C:PyEval_EvalCode",
-                          "C:pymain_run_python.constprop.0", "C:Py_BytesMain",
-                          "C:main", "C:__libc_start_main"));
+  ASSERT_TRUE(
+      MergeNativeStack(python, native, interp, {.keep_all = true}, &out));
+  EXPECT_THAT(
+      Names(out),
+      ElementsAre("C:spin_c", "C:cfunction_call", "C:_PyEval_EvalFrameDefault",
+                  "py:callback", "C:_PyFunction_Vectorcall",
+                  "C:PyObject_CallObject", "C:burn_c",
+                  "C:cfunction_vectorcall_VARARGS",
+                  "C:_PyEval_EvalFrameDefault", "py:main", "py:<module>",
+                  "C:PyEval_EvalCode", "C:pymain_run_python.constprop.0",
+                  "C:Py_BytesMain", "C:main", "C:__libc_start_main"));
 }
 
 TEST(MergeTest, RefusesWhenEvalFramesAndGroupsDisagree) {
@@ -141,13 +141,12 @@ TEST(MergeTest, EvalFramesOfOtherModulesAndVersionsAreNotCounted) {
 TEST(MergeTest, ThreadWithoutPythonFramesKeepsItsNativeStack) {
   const InterpreterFrames interp(Version(3, 12), kLibpython);
   std::vector<NativeFrame> native = {
-      Native("epoll_wait", "/usr/lib/libc.so.6"),
-      Native("worker_loop", kExt),
+      Native("epoll_wait", "/usr/lib/libc.so.6"), Native("worker_loop", kExt),
       Native("start_thread", "/usr/lib/libc.so.6")};
   std::vector<Frame> out;
   ASSERT_TRUE(MergeNativeStack({}, native, interp, {}, &out));
-  EXPECT_THAT(Names(out), ElementsAre("C:epoll_wait", "C:worker_loop",
-                                      "C:start_thread"));
+  EXPECT_THAT(Names(out),
+              ElementsAre("C:epoll_wait", "C:worker_loop", "C:start_thread"));
   // Python frames but no eval frame at all: refused, not glued on.
   EXPECT_FALSE(
       MergeNativeStack({Py("<module>", true)}, native, interp, {}, &out));
