@@ -3,6 +3,9 @@
 #     main -> outer -> native_ext.burn_c -> callback -> native_ext.hold_c
 #     (writes the Python stack as the target sees it to READY_PATH, as
 #     JSON [[function, line], ...] outermost first, then spins in C forever)
+#   native_burn.py EXT_DIR deep PAIRS READY_PATH
+#     PAIRS times level -> burn_c -> (callback) level ..., then hold_c: a
+#     mixed stack of 2 * PAIRS + 4 frames for bench/native_bench.cc
 #   native_burn.py EXT_DIR burn SECONDS TRUTH_PATH
 #     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
 #     (burn_spin) and Python work in callback; then writes the CPU split as
@@ -32,7 +35,17 @@ def callback():
         py_work()
 
 
+def level(k):
+    if k == 0:
+        native_ext.hold_c(sys.argv[4], "ready")
+    else:
+        native_ext.burn_c(lambda: level(k - 1), 0, 1)
+
+
 def outer():
+    if MODE == "deep":
+        level(int(sys.argv[3]))
+        return
     if MODE == "hold":
         native_ext.burn_c(callback, 1000, 1)
         return
