@@ -366,6 +366,9 @@ std::shared_ptr<const NativeSymbol> NativeUnwinder::Impl::Lookup(
     info->filename = filename;
     info->native_module = sym->module;
     info->native_build_id = sym->build_id;
+    info->native_start = sym->module_start;
+    info->native_limit = sym->module_end;
+    info->native_offset = sym->module_offset;
     code = std::move(info);
   }
   sym->code = code;

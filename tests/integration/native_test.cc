@@ -12,8 +12,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -327,6 +329,175 @@ TEST(NativeKillTest, TargetNeverLeftStopped) {
     ASSERT_TRUE(running) << "target left stopped after pystrobe was killed";
     ASSERT_FALSE(target->child.HasExited()) << target->child.Log();
   }
+}
+
+// The native frames of one `dump --native --json` of a single-threaded
+// target: "C:name@module" or "py:name", innermost first; empty on failure.
+std::vector<std::string> DumpWithModules(pid_t pid, std::string* raw) {
+  CommandResult r = RunCommand({PystrobeBinary(), "dump", "--pid",
+                                std::to_string(pid), "--native", "--json"});
+  *raw = r.Describe();
+  std::vector<std::string> out;
+  if (!r.exited || r.exit_code != 0) return out;
+  absl::StatusOr<google::protobuf::Struct> dump = ParseJsonObject(r.out);
+  if (!dump.ok()) return out;
+  for (const auto& t : dump->fields().at("threads").list_value().values()) {
+    for (const auto& f :
+         t.struct_value().fields().at("frames").list_value().values()) {
+      const auto& fields = f.struct_value().fields();
+      if (fields.count("native")) {
+        out.push_back("C:" + fields.at("function").string_value() + "@" +
+                      fields.at("module").string_value());
+      } else {
+        out.push_back("py:" + fields.at("function").string_value());
+      }
+    }
+  }
+  return out;
+}
+
+// Debian's numpy with its BLAS: `a @ a` runs in the BLAS library's gemm,
+// under numpy's C code, under the Python function that multiplies.
+TEST(NativeNumpyTest, BlasFramesUnderThePythonCaller) {
+  const std::string python = "/usr/bin/python3.11";
+  if (RunCommand({python, "-c", "import numpy"}).exit_code != 0) {
+    GTEST_SKIP() << "python3-numpy is not installed";
+  }
+  ScopedTempDir dir;
+  const std::string script = dir.path() + "/np_work.py";
+  {
+    FILE* f = std::fopen(script.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "import numpy as np\n"
+        "a = np.random.rand(300, 300)\n"
+        "def multiply():\n"
+        "    while True:\n"
+        "        a @ a\n"
+        "multiply()\n",
+        f);
+    std::fclose(f);
+  }
+  absl::StatusOr<ChildProcess> target =
+      ChildProcess::Start({python, script}, {}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  std::vector<std::string> frames;
+  std::string raw;
+  // Until numpy is imported and a sample lands in the multiplication.
+  const bool found = WaitFor(
+      [&] {
+        frames = DumpWithModules(target->pid(), &raw);
+        return !frames.empty() && frames[0].find("gemm") != std::string::npos;
+      },
+      absl::Seconds(30));
+  ASSERT_TRUE(found) << raw;
+  // Every native frame inner to multiply(), a BLAS one among them, then
+  // multiply and <module>.
+  auto multiply = std::find(frames.begin(), frames.end(), "py:multiply");
+  ASSERT_NE(multiply, frames.end()) << raw;
+  ASSERT_EQ(std::distance(multiply, frames.end()), 2) << raw;
+  bool blas = false;
+  bool numpy = false;
+  for (auto it = frames.begin(); it != multiply; ++it) {
+    EXPECT_EQ(it->rfind("C:", 0), 0u) << *it;
+    blas |= it->find("blas") != std::string::npos;
+    numpy |= it->find("/numpy/") != std::string::npos;
+  }
+  EXPECT_TRUE(blas) << raw;
+  EXPECT_TRUE(numpy) << raw;
+}
+
+// A thread asleep in read(2): dump --native stops it too, shows the libc
+// call under the Python frame that made it, and the read is restarted
+// when the thread resumes (the target still reads what is written later).
+TEST(NativeSyscallTest, ThreadBlockedInReadShowsLibcUnderPython) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string out = dir.path() + "/got";
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      py->Command({"-c",
+                   "import os, sys\n"
+                   "def wait_for_data(fd):\n"
+                   "    return os.read(fd, 5)\n"
+                   "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                   "data = wait_for_data(fd)\n"
+                   "open(sys.argv[2], 'wb').write(data)\n",
+                   py->TargetPath(fifo), py->TargetPath(out)}),
+      {}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<uint64_t>> call =
+            ThreadSyscall(target->pid(), target->pid());
+        return call.ok() && !call->empty() && (*call)[0] == ReadSyscallNumber();
+      },
+      absl::Seconds(30)))
+      << target->Log();
+  std::string raw;
+  std::vector<std::string> frames = DumpWithModules(target->pid(), &raw);
+  ASSERT_FALSE(frames.empty()) << raw;
+  EXPECT_NE(frames[0].find("libc.so"), std::string::npos) << raw;
+  auto caller = std::find(frames.begin(), frames.end(), "py:wait_for_data");
+  ASSERT_NE(caller, frames.end()) << raw;
+  for (auto it = frames.begin(); it != caller; ++it) {
+    EXPECT_EQ(it->rfind("C:", 0), 0u) << raw;
+  }
+  // The interrupted read resumes and gets the data.
+  {
+    FILE* f = std::fopen(fifo.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("hello", f);
+    std::fclose(f);
+  }
+  ASSERT_TRUE(target->WaitForExit(absl::Seconds(20))) << target->Log();
+  absl::StatusOr<std::string> got = ReadFileToString(out);
+  ASSERT_TRUE(got.ok()) << target->Log();
+  EXPECT_EQ(*got, "hello");
+}
+
+// The extension is imported (dlopen) after the recording started: its
+// frames are still named (the maps are read again when an address falls
+// outside every known module).
+TEST(NativeDlopenTest, LibraryLoadedMidRecordingIsNamed) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(*py, dir, {"late", "READY", "20"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string profile = dir.path() + "/late.pb.gz";
+  absl::StatusOr<ChildProcess> recorder = ChildProcess::Start(
+      {PystrobeBinary(), "record", "--pid", std::to_string(target->child.pid()),
+       "--native", "--mode", "cpu", "--duration", "4", "-o", profile},
+      {}, dir.path() + "/record.log");
+  ASSERT_TRUE(recorder.ok()) << recorder.status();
+  // Once the recorder has stopped the target (its first tick reads the
+  // maps while the target is stopped, so before it can dlopen anything).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::map<int64_t, char>> states =
+            ThreadStates(target->child.pid());
+        return states.ok() && !states->empty() &&
+               states->begin()->second == 't';
+      },
+      absl::Seconds(20)))
+      << recorder->Log();
+  ASSERT_TRUE(TouchFile(target->ready));  // the go file: import and burn
+  ASSERT_TRUE(recorder->WaitForExit(absl::Seconds(30))) << recorder->Log();
+  absl::StatusOr<Profile> p = ReadProfile(profile);
+  ASSERT_TRUE(p.ok()) << p.status() << recorder->Log();
+  int64_t spin = 0;
+  int64_t total = 0;
+  for (const Sample& s : p->samples) {
+    total += s.values[0];
+    const std::string& leaf =
+        p->FunctionOf(p->LocationAt(s.location_ids[0])).name;
+    if (leaf == "burn_spin") spin += s.values[0];
+  }
+  EXPECT_GT(spin, total / 5) << DescribeProfile(*p);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #   native_burn.py EXT_DIR deep PAIRS READY_PATH
 #     PAIRS times level -> burn_c -> (callback) level ..., then hold_c: a
 #     mixed stack of 2 * PAIRS + 4 frames for bench/native_bench.cc
+#   native_burn.py EXT_DIR late GO_PATH SECONDS
+#     spins until GO_PATH exists, then imports the extension (a dlopen
+#     after pystrobe read the maps) and burns in it for SECONDS
 #   native_burn.py EXT_DIR burn SECONDS TRUTH_PATH
 #     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
 #     (burn_spin) and Python work in callback; then writes the CPU split as
@@ -16,9 +19,9 @@ import time
 import traceback
 
 sys.path.insert(0, sys.argv[1])
-import native_ext  # noqa: E402
-
 MODE = sys.argv[2]
+if MODE != "late":
+    import native_ext  # noqa: E402
 
 
 def py_work():
@@ -42,7 +45,21 @@ def level(k):
         native_ext.burn_c(lambda: level(k - 1), 0, 1)
 
 
+def late():
+    global native_ext
+    import os
+    while not os.path.exists(sys.argv[3]):
+        pass  # running, so that pystrobe stops it at every tick
+    import native_ext
+    deadline = time.time() + float(sys.argv[4])
+    while time.time() < deadline:
+        native_ext.burn_c(callback, 2000000, 10)
+
+
 def outer():
+    if MODE == "late":
+        late()
+        return
     if MODE == "deep":
         level(int(sys.argv[3]))
         return

@@ -56,6 +56,11 @@ struct CodeInfo {
   // C symbol, filename its source file or else the module.
   std::string native_module;
   std::string native_build_id;
+  // The module's address range and the file offset of its start (pprof's
+  // Mapping).
+  uint64_t native_start = 0;
+  uint64_t native_limit = 0;
+  uint64_t native_offset = 0;
   bool is_native() const { return !native_module.empty(); }
 };
 
