@@ -326,6 +326,9 @@ std::shared_ptr<const NativeSymbol> NativeUnwinder::Impl::Lookup(
     for (const ModuleRange& r : modules) {
       if (r.start == start) sym->module_offset = r.offset;
     }
+    // The build-id is known once the module's ELF is open.
+    Dwarf_Addr bias = 0;
+    dwfl_module_getelf(mod, &bias);
     const unsigned char* bits = nullptr;
     GElf_Addr note_vaddr = 0;
     const int n = dwfl_module_build_id(mod, &bits, &note_vaddr);
