@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
@@ -129,6 +130,7 @@ struct NativeUnwinder::Impl {
   std::vector<uint64_t> page_addresses;
   std::vector<std::array<uint8_t, kPage>> pages;
   bool missed_module = false;
+  std::chrono::steady_clock::time_point last_report;
 
   absl::Status Report();
   bool ReadWord(uint64_t address, uint64_t* out);
@@ -182,6 +184,7 @@ const Dwfl_Thread_Callbacks kThreadCallbacks = {
 
 absl::Status NativeUnwinder::Impl::Report() {
   ++self->maps_reads_;
+  last_report = std::chrono::steady_clock::now();
   PYSTROBE_ASSIGN_OR_RETURN(std::vector<MemoryMapping> maps,
                             proc.ReadMaps(pid));
   // A module spans the consecutive mappings of one file (its r--, r-x,
@@ -413,8 +416,12 @@ absl::StatusOr<std::unique_ptr<NativeUnwinder>> NativeUnwinder::Create(
 
 std::shared_ptr<const NativeSymbol> NativeUnwinder::Symbolize(
     uint64_t address) {
-  std::shared_ptr<const NativeSymbol>& sym = impl_->symbols[address];
-  if (sym == nullptr) sym = impl_->Lookup(address);
+  auto it = impl_->symbols.find(address);
+  if (it != impl_->symbols.end()) return it->second;
+  std::shared_ptr<const NativeSymbol> sym = impl_->Lookup(address);
+  // An address outside every module is not kept: the library it is in may
+  // be being loaded (the maps are read again, Unwind).
+  if (sym->module != "[unknown]") impl_->symbols.emplace(address, sym);
   return sym;
 }
 
@@ -462,7 +469,11 @@ absl::Status NativeUnwinder::Unwind(pid_t tid, std::vector<NativeFrame>* frames,
     const int rc = dwfl_getthread_frames(i.dwfl.get(), tid, OnFrame, &ctx);
     // A frame outside every module: a library loaded since the maps were
     // read. Read them again (once per unwind) and start over.
-    if (i.missed_module && attempt == 0) {
+    // Code outside every module that stays (JIT code, anonymous executable
+    // memory) costs a read of the maps at most every 50 ms.
+    const auto now = std::chrono::steady_clock::now();
+    if (i.missed_module && attempt == 0 &&
+        now - i.last_report >= std::chrono::milliseconds(50)) {
       PYSTROBE_RETURN_IF_ERROR(i.Report());
       continue;
     }
