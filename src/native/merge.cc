@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace pystrobe {
 namespace {
@@ -57,6 +60,38 @@ constexpr std::array<std::string_view, 14> kMachineryNames = {
     "PyObject_Vectorcall", "_PyObject_VectorcallTstate",
 };
 
+// 3.12+: each eval call keeps the entry frame below its group of Python
+// frames in its own C stack frame, so the native frame whose stack range
+// holds a group's entry frame address is that group's eval call, named or
+// not (a stripped executable whose .dynsym does not name its eval loop).
+// Every group must have its address, found in native frames from the
+// innermost out; then `is_eval` marks exactly those frames.
+bool EvalFramesByAddress(const std::vector<Frame>& python,
+                         const std::vector<NativeFrame>& native,
+                         std::vector<bool>* is_eval) {
+  std::vector<bool> found(native.size(), false);
+  size_t next = 0;  // native frames inner to this one are taken
+  for (const Frame& f : python) {
+    if (!f.entry) continue;
+    if (f.entry_frame == 0) return false;
+    bool placed = false;
+    // The outermost native frame has no known upper end: never taken
+    // (an eval call always has callers: its caller's frame bounds it).
+    for (size_t i = next; i + 1 < native.size() && !placed; ++i) {
+      const uint64_t low = native[i].sp;
+      const uint64_t high = native[i + 1].sp;
+      if (low != 0 && low <= f.entry_frame && f.entry_frame < high) {
+        found[i] = true;
+        next = i + 1;
+        placed = true;
+      }
+    }
+    if (!placed) return false;
+  }
+  *is_eval = std::move(found);
+  return true;
+}
+
 }  // namespace
 
 InterpreterFrames::InterpreterFrames(const PythonVersion& version,
@@ -95,15 +130,21 @@ bool MergeNativeStack(const std::vector<Frame>& python,
   if (!python.empty() && !python.back().entry) return false;
   const auto groups = static_cast<size_t>(std::count_if(
       python.begin(), python.end(), [](const Frame& f) { return f.entry; }));
+  std::vector<bool> is_eval(native.size());
   size_t evals = 0;
-  for (const NativeFrame& f : native) evals += interpreter.IsEval(*f.symbol);
-  if (evals != groups) return false;
+  for (size_t i = 0; i < native.size(); ++i) {
+    is_eval[i] = interpreter.IsEval(*native[i].symbol);
+    evals += is_eval[i];
+  }
+  if (evals != groups && !EvalFramesByAddress(python, native, &is_eval)) {
+    return false;
+  }
 
   size_t next_python = 0;
   size_t evals_seen = 0;
-  for (const NativeFrame& f : native) {
-    const NativeSymbol& symbol = *f.symbol;
-    if (interpreter.IsEval(symbol)) {
+  for (size_t i = 0; i < native.size(); ++i) {
+    const NativeSymbol& symbol = *native[i].symbol;
+    if (is_eval[i]) {
       if (options.keep_all) out->push_back(Frame{symbol.code, symbol.line});
       // This call's Python frames, innermost first, up to its entry frame.
       for (bool done = false; !done;) {

@@ -441,7 +441,10 @@ int OnFrame(Dwfl_Frame* state, void* arg) {
   // A return address points after its call, possibly into the next
   // function (or line): look up the call instruction instead.
   const uint64_t lookup = activation || pc == 0 ? pc : pc - 1;
-  ctx->frames->push_back({pc, ctx->unwinder->Symbolize(lookup)});
+  Dwarf_Word sp = 0;
+  // DWARF register 7 of x86-64 is rsp.
+  if (dwfl_frame_reg(state, 7, &sp) != 0) sp = 0;
+  ctx->frames->push_back({pc, sp, ctx->unwinder->Symbolize(lookup)});
   if (ctx->frames->size() >= NativeUnwinder::kMaxDepth) {
     ctx->too_deep = true;
     return DWARF_CB_ABORT;

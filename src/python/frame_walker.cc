@@ -70,8 +70,9 @@ void Emit(std::vector<Frame>* frames, size_t n,
     if (f.code != code) f.code = code;
     f.line = line;
     f.entry = entry;
+    f.entry_frame = 0;
   } else {
-    frames->push_back(Frame{code, line, entry});
+    frames->push_back(Frame{code, line, entry, 0});
   }
 }
 
@@ -283,8 +284,11 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
   // group closes (marking is idempotent, so consecutive entry or sentinel
   // frames close it once).
   size_t group_start = 0;
-  auto close_group = [&] {
-    if (n > group_start) (*frames)[n - 1].entry = true;
+  auto close_group = [&](uint64_t entry_frame) {
+    if (n > group_start) {
+      (*frames)[n - 1].entry = true;
+      (*frames)[n - 1].entry_frame = entry_frame;
+    }
     group_start = n;
   };
   for (int depth = 0; frame != 0; ++depth) {
@@ -305,14 +309,14 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     // eval call. 3.11: the first frame of each call is flagged is_entry
     // (closed after it is emitted, below, or here when it is skipped).
     if (owner >= owners.first_skipped) {
-      close_group();
+      close_group(current);
       continue;
     }
     struct CloseIfEntry {
       bool entry;
       decltype(close_group)& close;
       ~CloseIfEntry() {
-        if (entry) close();
+        if (entry) close(0);
       }
     } close_if_entry{is_entry, close_group};
     const uint64_t code = At<uint64_t>(frame_, o.code) & executable_mask;

@@ -68,6 +68,8 @@ struct NativeSymbol {
 
 struct NativeFrame {
   uint64_t pc = 0;  // the return address for all but the innermost frame
+  uint64_t sp = 0;  // its stack pointer (0: unknown); its locals lie at and
+                    // above it, below the next outer frame's
   std::shared_ptr<const NativeSymbol> symbol;  // never null
 };
 

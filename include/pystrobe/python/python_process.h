@@ -74,6 +74,11 @@ struct Frame {
   // unwinding (src/native/merge.cc) puts each such group of frames in
   // place of its eval function's native frame.
   bool entry = false;
+  // 3.12+, on an entry frame: the address of the interpreter frame that the
+  // eval call keeps on its own C stack below this group (0: not known). It
+  // finds that call's native frame by stack address where no symbol names
+  // the eval function (merge.cc).
+  uint64_t entry_frame = 0;
 };
 
 // One Python thread state.

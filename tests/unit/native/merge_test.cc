@@ -25,7 +25,7 @@ PythonVersion Version(int major, int minor) {
 }
 
 NativeFrame Native(const std::string& function,
-                   const std::string& module = kLibpython) {
+                   const std::string& module = kLibpython, uint64_t sp = 0) {
   auto sym = std::make_shared<NativeSymbol>();
   sym->function = function;
   sym->module = module;
@@ -34,14 +34,14 @@ NativeFrame Native(const std::string& function,
   code->filename = module;
   code->native_module = module;
   sym->code = code;
-  return NativeFrame{0x1000, sym};
+  return NativeFrame{0x1000, sp, sym};
 }
 
-Frame Py(const std::string& name, bool entry) {
+Frame Py(const std::string& name, bool entry, uint64_t entry_frame = 0) {
   auto code = std::make_shared<CodeInfo>();
   code->name = name;
   code->filename = "app.py";
-  return Frame{code, 1, entry};
+  return Frame{code, 1, entry, entry_frame};
 }
 
 std::vector<std::string> Names(const std::vector<Frame>& frames) {
@@ -162,6 +162,38 @@ TEST(MergeTest, UnnamedInterpreterCodeIsFoldedButNotOthers) {
   ASSERT_TRUE(
       MergeNativeStack({Py("<module>", true)}, native, interp, {}, &out));
   EXPECT_THAT(Names(out), ElementsAre("C:anon", "py:<module>"));
+}
+
+// A stripped interpreter that does not name its eval loop (Debian's static
+// 3.14/3.15): on 3.12+ each group's entry frame lives in its eval call's C
+// stack frame, which finds that frame by stack address.
+TEST(MergeTest, UnnamedEvalFramesAreFoundByTheirEntryFrameAddress) {
+  const InterpreterFrames interp(Version(3, 14), "/usr/bin/python3.14");
+  const std::string exe = "/usr/bin/python3.14";
+  // Stacks grow down: inner frames have lower stack pointers.
+  std::vector<NativeFrame> native = {
+      Native("hold_spin", kExt, 0x1000), Native("", exe, 0x1100),
+      Native("", exe, 0x1200),  // callback's eval call: holds 0x1250
+      Native("burn_c", kExt, 0x1400),    Native("", exe, 0x1500),
+      Native("", exe, 0x1600),  // <module>'s eval call: holds 0x1680
+      Native("Py_RunMain", exe, 0x1800)};
+  std::vector<Frame> python = {Py("callback", true, 0x1250), Py("main", false),
+                               Py("<module>", true, 0x1680)};
+  std::vector<Frame> out;
+  ASSERT_TRUE(MergeNativeStack(python, native, interp, {}, &out));
+  EXPECT_THAT(Names(out), ElementsAre("C:hold_spin", "py:callback", "C:burn_c",
+                                      "py:main", "py:<module>"));
+  // An entry frame in no native frame's range (an unwind cut short), or a
+  // group without its address: refused.
+  python[2].entry_frame = 0x9000;
+  std::vector<NativeFrame> cut(native.begin(), native.begin() + 4);
+  EXPECT_FALSE(MergeNativeStack(python, cut, interp, {}, &out));
+  python[2].entry_frame = 0;
+  EXPECT_FALSE(MergeNativeStack(python, native, interp, {}, &out));
+  // Out of order (the outer group's address inner to the other's): refused.
+  python[0].entry_frame = 0x1680;
+  python[2].entry_frame = 0x1250;
+  EXPECT_FALSE(MergeNativeStack(python, native, interp, {}, &out));
 }
 
 }  // namespace
