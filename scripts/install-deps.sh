@@ -22,6 +22,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   clang clang-format clang-tidy libclang-rt-14-dev
   libunwind-dev libdw-dev libelf-dev
+  python3-numpy
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   golang-go python3 python3.11-dbg

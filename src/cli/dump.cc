@@ -13,6 +13,7 @@
 #include "exit_codes.h"
 #include "json_writer.h"
 #include "pystrobe/base/errors.h"
+#include "pystrobe/native/native_stacks.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/process/process_tree.h"
 #include "pystrobe/process/ptrace.h"
@@ -22,8 +23,8 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe dump --pid PID [--json] [--nonblocking] "
-    "[--subprocesses]\n"
+    "usage: pystrobe dump --pid PID [--json] [--nonblocking] [--native]\n"
+    "                     [--subprocesses]\n"
     "\n"
     "Prints the Python stack of every thread of process PID, innermost frame\n"
     "first.\n"
@@ -35,6 +36,11 @@ constexpr char kUsage[] =
     "  --subprocesses  also every Python descendant of PID (workers, pool\n"
     "                  processes); JSON: {\"processes\": [one object per\n"
     "                  process]}\n"
+    "  --native        also the C/C++ frames (extensions, libraries, the\n"
+    "                  interpreter), merged with the Python frames; stops\n"
+    "                  every thread, sleeping ones too (docs/native.md)\n"
+    "  --native-all    --native without folding the interpreter's own call\n"
+    "                  machinery (eval loop, call trampolines, start-up)\n"
     "\n"
     "Thread names are the OS's (/proc/PID/task/TID/comm): CPython 3.14+ sets\n"
     "them from threading.Thread.name, older versions leave the program's\n"
@@ -46,6 +52,8 @@ struct DumpOptions {
   bool json = false;
   bool nonblocking = false;
   bool subprocesses = false;
+  bool native = false;
+  bool native_all = false;
 };
 
 // Attempts at a consistent snapshot when the target keeps running (or, in
@@ -76,6 +84,10 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
     } else if (arg == "--subprocesses") {
       options.subprocesses = true;
       continue;
+    } else if (arg == "--native" || arg == "--native-all") {
+      options.native = true;
+      options.native_all |= arg == "--native-all";
+      continue;
     } else {
       *error = absl::StrCat("unknown argument '", arg, "'");
       return std::nullopt;
@@ -92,6 +104,10 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
     *error = "dump needs --pid PID";
     return std::nullopt;
   }
+  if (options.native && options.nonblocking) {
+    *error = "--native stops the target to unwind it: drop --nonblocking";
+    return std::nullopt;
+  }
   return options;
 }
 
@@ -99,7 +115,17 @@ struct ThreadView {
   const PyThread* thread;
   std::string name;
   bool active = false;
+  // --native: why the thread shows its Python frames only ("" if merged).
+  std::string native_note;
 };
+
+// A native frame's file: its source file, else the module it is in.
+std::string NativeWhere(const Frame& f) {
+  if (f.code->filename != f.code->native_module && f.line > 0) {
+    return absl::StrCat(f.code->filename, ":", f.line);
+  }
+  return f.code->native_module;
+}
 
 std::string RenderJson(const PythonProcess& python,
                        const std::vector<ThreadView>& views) {
@@ -138,12 +164,22 @@ std::string RenderJson(const PythonProcess& python,
       json.Key("error");
       json.String(std::string(t.status.message()));
     }
+    if (!v.native_note.empty()) {
+      json.Key("native_error");
+      json.String(v.native_note);
+    }
     json.Key("frames");
     json.BeginArray();
     for (const Frame& f : t.frames) {
       json.BeginObject();
       json.Key("function");
       json.String(f.code->name);
+      if (f.code->is_native()) {
+        json.Key("native");
+        json.Bool(true);
+        json.Key("module");
+        json.String(f.code->native_module);
+      }
       if (has_qualname) {
         json.Key("qualname");
         json.String(f.code->qualname);
@@ -182,7 +218,16 @@ std::string RenderText(const PythonProcess& python, const std::string& cmdline,
       absl::StrAppendFormat(&out, "    <stack unreadable: %s>\n",
                             std::string(t.status.message()));
     }
+    if (!v.native_note.empty()) {
+      absl::StrAppendFormat(&out, "    <native frames left out: %s>\n",
+                            v.native_note);
+    }
     for (const Frame& f : t.frames) {
+      if (f.code->is_native()) {
+        absl::StrAppendFormat(&out, "    %s (%s) [native]\n", f.code->name,
+                              NativeWhere(f));
+        continue;
+      }
       const std::string& name = has_qualname && !f.code->qualname.empty()
                                     ? f.code->qualname
                                     : f.code->name;
@@ -205,7 +250,9 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
                                         const DumpOptions& o) {
   absl::StatusOr<std::unique_ptr<PythonProcess>> python =
       PythonProcess::Attach(pid);
-  if (!python.ok()) return ExplainFailure(pid, python.status());
+  if (!python.ok()) {
+    return ExplainFailure(pid, python.status());
+  }
   // Thread states before any stop: a stopped thread reads as 't'.
   absl::flat_hash_map<pid_t, ThreadInfo> os_threads;
   if (auto listed = proc.ListThreads(pid); listed.ok()) {
@@ -214,7 +261,45 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
   std::string cmdline = proc.CommandLine(pid).value_or("?");
 
   absl::StatusOr<std::vector<PyThread>> threads;
-  if (o.nonblocking) {
+  absl::flat_hash_map<pid_t, std::string> native_notes;
+  if (o.native) {
+    absl::StatusOr<std::unique_ptr<NativeStacks>> native =
+        NativeStacks::Create(**python, {.keep_all = o.native_all});
+    if (!native.ok()) {
+      return ExplainFailure(pid, native.status());
+    }
+    // Every thread is stopped: a sleeping thread's registers can only be
+    // read while it is stopped (its system call is restarted on resume).
+    absl::StatusOr<PtraceSuspension> stop = PtraceSuspension::Suspend(pid);
+    if (!stop.ok()) {
+      return ExplainFailure(pid, stop.status());
+    }
+    threads = (*python)->ReadThreads();
+    if (threads.ok()) {
+      for (PyThread& t : *threads) {
+        switch ((*native)->Merge(&t)) {
+          case NativeOutcome::kMerged:
+            break;
+          case NativeOutcome::kUnwindFailed:
+            native_notes[t.native_id] = "the native stack could not be read";
+            break;
+          case NativeOutcome::kMismatch: {
+            // Shown, innermost first, so that the failure can be judged.
+            std::string note = absl::StrCat(
+                "its ", (*native)->last_native().size(),
+                " native frames do not pair up with its Python frames:");
+            for (const NativeFrame& f : (*native)->last_native()) {
+              absl::StrAppend(&note, "\n      | ", f.symbol->code->name, " (",
+                              f.symbol->module, ")");
+            }
+            native_notes[t.native_id] = std::move(note);
+            break;
+          }
+        }
+      }
+    }
+    stop->Resume();
+  } else if (o.nonblocking) {
     for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
       threads = (*python)->ReadThreads();
       if (!threads.ok() || AllConsistent(*threads)) break;
@@ -245,11 +330,16 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
       }
     }
   }
-  if (!threads.ok()) return ExplainFailure(pid, threads.status());
+  if (!threads.ok()) {
+    return ExplainFailure(pid, threads.status());
+  }
 
   std::vector<ThreadView> views;
   for (const PyThread& t : *threads) {
-    ThreadView v{&t, "", false};
+    ThreadView v{&t, "", false, ""};
+    if (auto it = native_notes.find(t.native_id); it != native_notes.end()) {
+      v.native_note = it->second;
+    }
     if (auto it = os_threads.find(t.native_id); it != os_threads.end()) {
       v.name = it->second.name;
       v.active = it->second.state == 'R';

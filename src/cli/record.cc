@@ -65,6 +65,11 @@ constexpr char kUsage[] =
     "  --idle                 wall mode: keep threads that are not running\n"
     "  --blocking             stop the target for each sample (consistent\n"
     "                         stacks; slows the target)\n"
+    "  --native               also the C/C++ frames of running threads\n"
+    "                         (extensions, libraries), merged with the Python\n"
+    "                         frames; implies --blocking (docs/native.md)\n"
+    "  --native-all           --native without folding the interpreter's own\n"
+    "                         call machinery\n"
     "  --function             aggregate per function, without line numbers\n"
     "  --threads              a root frame per thread (collapsed, speedscope,\n"
     "                         flamegraph; pprof always has thread labels)\n"
@@ -229,6 +234,9 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       s.blocking = true;
     } else if (a == "--nonblocking") {
       s.blocking = false;
+    } else if (a == "--native" || a == "--native-all") {
+      s.native = true;
+      s.native_all |= a == "--native-all";
     } else if (a == "--function") {
       s.lines = false;
     } else if (a == "--threads") {

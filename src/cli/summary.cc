@@ -23,6 +23,7 @@ std::string DescribeErrors(const SamplerStats& stats) {
   part(e.thread_exited, "thread exited");
   part(e.woke, "woke while read");
   part(e.other, "other");
+  part(e.native, "recorded without native frames");
   std::string out = absl::StrJoin(parts, ", ");
   if (stats.recovered > 0) {
     if (!out.empty()) out += "; ";

@@ -27,7 +27,11 @@ bool AppendProfile(const Profile& from, const std::vector<Label>& extra_labels,
   for (size_t i = 0; i < from.locations.size(); ++i) {
     const Location& l = from.locations[i];
     const uint64_t f = into->AddFunction(from.FunctionOf(l));
-    location_map[i + 1] = into->AddLocation({f, l.line});
+    const uint64_t mapping =
+        l.mapping_id != 0 && l.mapping_id <= from.mappings.size()
+            ? into->AddMapping(from.mappings[l.mapping_id - 1])
+            : 0;
+    location_map[i + 1] = into->AddLocation({f, l.line, mapping});
   }
   into->samples.reserve(into->samples.size() + from.samples.size());
   for (const Sample& s : from.samples) {

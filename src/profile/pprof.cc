@@ -188,6 +188,7 @@ absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
           absl::StrCat("location id ", l.id(), " is 0 or repeated"));
     }
     const pb::Mapping* mapping = nullptr;
+    uint64_t mapping_id = 0;  // ours: 0 for pystrobe's "python" mapping
     if (l.mapping_id() != 0) {
       auto it = mappings.find(l.mapping_id());
       if (it == mappings.end()) {
@@ -196,6 +197,14 @@ absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
                                         l.mapping_id()));
       }
       mapping = it->second;
+      const std::string& file =
+          p.string_table(static_cast<int>(mapping->filename()));
+      if (file != "python") {
+        mapping_id = out.AddMapping(
+            {mapping->memory_start(), mapping->memory_limit(),
+             mapping->file_offset(), file,
+             p.string_table(static_cast<int>(mapping->build_id()))});
+      }
     }
     std::vector<uint64_t>& ids = location_ids[l.id()];
     for (const pb::Line& line : l.line()) {
@@ -205,7 +214,7 @@ absl::StatusOr<Profile> FromProto(const pb::Profile& p) {
                                         " refers to unknown function ",
                                         line.function_id()));
       }
-      ids.push_back(out.AddLocation({it->second, line.line()}));
+      ids.push_back(out.AddLocation({it->second, line.line(), mapping_id}));
     }
     if (l.line_size() == 0) {
       // Unsymbolized (e.g. a native address): name it by its address, as
@@ -269,13 +278,22 @@ absl::StatusOr<std::string> EncodePprof(const Profile& profile) {
     // restores it).
     w.AddFunction(i + 1, profile.functions[i]);
   }
+  // pprof mapping 1 is the Python frames' (PprofWriter::Finish); the
+  // profile's mappings (native frames) follow.
+  for (size_t i = 0; i < profile.mappings.size(); ++i) {
+    w.AddMapping(i + 2, profile.mappings[i]);
+  }
   for (size_t i = 0; i < profile.locations.size(); ++i) {
     const Location& l = profile.locations[i];
     if (l.function_id == 0 || l.function_id > profile.functions.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "location ", i + 1, " refers to unknown function ", l.function_id));
     }
-    w.AddLocation(i + 1, l.function_id, l.line);
+    if (l.mapping_id > profile.mappings.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "location ", i + 1, " refers to unknown mapping ", l.mapping_id));
+    }
+    w.AddLocation(i + 1, l.function_id, l.line, l.mapping_id + 1);
   }
   std::vector<PprofLabel> labels;
   for (const Sample& s : profile.samples) {

@@ -126,13 +126,30 @@ void PprofWriter::AddFunction(uint64_t id, const Function& f) {
   Put(field);
 }
 
-void PprofWriter::AddLocation(uint64_t id, uint64_t function_id, int64_t line) {
+void PprofWriter::AddMapping(uint64_t id, const Mapping& m) {
+  scratch_.clear();
+  PutInt(scratch_, 1, static_cast<int64_t>(id));
+  PutInt(scratch_, 2, static_cast<int64_t>(m.start));
+  PutInt(scratch_, 3, static_cast<int64_t>(m.limit));
+  PutInt(scratch_, 4, static_cast<int64_t>(m.offset));
+  PutInt(scratch_, 5, String(m.filename));
+  PutInt(scratch_, 6, String(m.build_id));
+  PutInt(scratch_, 7, 1);  // has_functions
+  PutInt(scratch_, 8, 1);  // has_filenames
+  PutInt(scratch_, 9, 1);  // has_line_numbers
+  std::string field;
+  PutBytes(field, kMapping, scratch_);
+  Put(field);
+}
+
+void PprofWriter::AddLocation(uint64_t id, uint64_t function_id, int64_t line,
+                              uint64_t mapping_id) {
   std::string line_message;
   PutInt(line_message, 1, static_cast<int64_t>(function_id));
   PutInt(line_message, 2, line);
   scratch_.clear();
   PutInt(scratch_, 1, static_cast<int64_t>(id));
-  PutInt(scratch_, 2, 1);  // the mapping
+  PutInt(scratch_, 2, static_cast<int64_t>(mapping_id));
   PutBytes(scratch_, 4, line_message);
   std::string field;
   PutBytes(field, kLocation, scratch_);

@@ -35,6 +35,18 @@ uint64_t Profile::AddLocation(const Location& l) {
   return it->second;
 }
 
+uint64_t Profile::AddMapping(const Mapping& m) {
+  if (mapping_ids_.size() != mappings.size()) {
+    mapping_ids_.clear();
+    for (size_t i = 0; i < mappings.size(); ++i) {
+      mapping_ids_.try_emplace(mappings[i], i + 1);
+    }
+  }
+  auto [it, inserted] = mapping_ids_.try_emplace(m, mappings.size() + 1);
+  if (inserted) mappings.push_back(m);
+  return it->second;
+}
+
 int Profile::SampleTypeIndex(const std::string& type) const {
   for (size_t i = 0; i < sample_types.size(); ++i) {
     if (sample_types[i].type == type) {

@@ -64,13 +64,15 @@ T At(const RemoteStruct& s, int32_t offset) {
 // Writes frame `n` of `frames`, growing the vector only past its old size;
 // an unchanged frame keeps its shared_ptr (no reference count traffic).
 void Emit(std::vector<Frame>* frames, size_t n,
-          const std::shared_ptr<const CodeInfo>& code, int line) {
+          const std::shared_ptr<const CodeInfo>& code, int line, bool entry) {
   if (n < frames->size()) {
     Frame& f = (*frames)[n];
     if (f.code != code) f.code = code;
     f.line = line;
+    f.entry = entry;
+    f.entry_frame = 0;
   } else {
-    frames->push_back(Frame{code, line});
+    frames->push_back(Frame{code, line, entry, 0});
   }
 }
 
@@ -87,6 +89,7 @@ FrameWalker::FrameWalker(const Layout* layout, const PythonVersion* version,
     o.code = OffsetOr(*layout, Field::kIframeCode);
     o.instr = OffsetOr(*layout, Field::kIframeInstr);
     o.owner = OffsetOr(*layout, Field::kIframeOwner);
+    o.is_entry = OffsetOr(*layout, Field::kIframeIsEntry);
     o.size = OffsetOr(*layout, Field::kSizeofInterpreterFrame);
     o.code_adaptive = OffsetOr(*layout, Field::kCodeCodeAdaptive);
     if (layout->Has(Field::kIframeTlbcIndex) && layout->Has(Field::kCodeTlbc)) {
@@ -110,6 +113,7 @@ FrameWalker::FrameWalker(const Layout* layout, const PythonVersion* version,
       fits(o.previous, 8) && fits(o.code, 8) &&
       (interpreter_frames
            ? fits(o.instr, 8) && fits(o.owner, 1) && o.code_adaptive > 0 &&
+                 (o.is_entry < 0 || fits(o.is_entry, 1)) &&
                  (o.tlbc_index < 0 || fits(o.tlbc_index, 4))
            : fits(o.lasti, 4) && fits(o.ob_type, 8));
   if (!ok) o.size = -1;
@@ -228,8 +232,9 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
                                             " has f_lasti ", lasti));
     }
+    // Each frame object is run by a C call of the eval function of its own.
     Emit(frames, n++, resolved->info,
-         LineFor(*resolved, static_cast<int>(offset)));
+         LineFor(*resolved, static_cast<int>(offset)), true);
     frame = back;
   }
   frames->resize(n);
@@ -274,12 +279,25 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
   const FrameOffsets& o = offsets_;
   size_t n = 0;
   uint64_t last = 0;
+  // Frames [group_start, n) were run by the same C call of the eval
+  // function so far; the outermost of them gets Frame::entry when the
+  // group closes (marking is idempotent, so consecutive entry or sentinel
+  // frames close it once).
+  size_t group_start = 0;
+  auto close_group = [&](uint64_t entry_frame) {
+    if (n > group_start) {
+      (*frames)[n - 1].entry = true;
+      (*frames)[n - 1].entry_frame = entry_frame;
+    }
+    group_start = n;
+  };
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
         frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
     const auto previous = At<uint64_t>(frame_, o.previous);
     const auto owner = At<uint8_t>(frame_, o.owner);
+    const bool is_entry = o.is_entry >= 0 && At<uint8_t>(frame_, o.is_entry);
     const uint64_t current = frame;
     last = frame;
     frame = previous;
@@ -287,7 +305,20 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(current),
                                             " has owner ", owner));
     }
-    if (owner >= owners.first_skipped) continue;
+    // 3.12+: an entry (or sentinel) frame lies below the frames of each
+    // eval call. 3.11: the first frame of each call is flagged is_entry
+    // (closed after it is emitted, below, or here when it is skipped).
+    if (owner >= owners.first_skipped) {
+      close_group(current);
+      continue;
+    }
+    struct CloseIfEntry {
+      bool entry;
+      decltype(close_group)& close;
+      ~CloseIfEntry() {
+        if (entry) close(0);
+      }
+    } close_if_entry{is_entry, close_group};
     const uint64_t code = At<uint64_t>(frame_, o.code) & executable_mask;
     PYSTROBE_ASSIGN_OR_RETURN(
         MemoEntry * resolved,
@@ -319,7 +350,7 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;
     }
     Emit(frames, n++, resolved->info,
-         LineFor(*resolved, static_cast<int>(offset)));
+         LineFor(*resolved, static_cast<int>(offset)), false);
   }
   // 3.15: every thread's chain ends at the sentinel embedded in its thread
   // state; a chain that ends anywhere else was torn while being read.

@@ -107,6 +107,7 @@ class FrameWalker {
     int32_t lasti = -1;     // f_lasti (<= 3.10)
     int32_t instr = -1;     // prev_instr / instr_ptr (3.11+)
     int32_t owner = -1;     // 3.11+
+    int32_t is_entry = -1;  // 3.11 only
     int32_t size = -1;      // sizeof the frame struct
     int32_t code_adaptive = -1;
     int32_t tlbc_index = -1;  // free-threaded 3.14+

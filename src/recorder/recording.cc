@@ -43,6 +43,7 @@ void Accumulate(const SamplerStats& s, SamplerStats* sum) {
   sum->causes.thread_exited += s.causes.thread_exited;
   sum->causes.woke += s.causes.woke;
   sum->causes.other += s.causes.other;
+  sum->causes.native += s.causes.native;
   sum->rereads += s.rereads;
   sum->recovered += s.recovered;
   sum->elapsed_ns += s.elapsed_ns;

@@ -42,7 +42,9 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
       // them. pystrobe-diff estimates variance from them; shorter batches
       // (tried: 100 ms) made its A/B gate test flaky, so recordings shorter
       // than a few seconds give it little power (docs/statistics.md).
-      table_(1'000'000'000) {}
+      table_(1'000'000'000) {
+  if (options_.native) options_.blocking = true;
+}
 
 void Sampler::CountError(const absl::Status& status) {
   ++stats_.errors;
@@ -96,6 +98,22 @@ void Sampler::CloseCpuWindow() {
   });
 }
 
+absl::Status Sampler::MergeNative(const std::vector<pid_t>& stopped) {
+  if (native_ == nullptr) {
+    PYSTROBE_ASSIGN_OR_RETURN(
+        native_,
+        NativeStacks::Create(*python_, {.keep_all = options_.native_all}));
+  }
+  for (PyThread& t : threads_) {
+    if (!t.status.ok() ||
+        !std::binary_search(stopped.begin(), stopped.end(), t.native_id)) {
+      continue;
+    }
+    if (native_->Merge(&t) != NativeOutcome::kMerged) ++stats_.causes.native;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   std::optional<PtraceSuspension> stop;
   if (options_.blocking) {
@@ -114,9 +132,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   woke_.clear();
   std::vector<pid_t> stopped;
   if (stop) {
+    absl::Status merged = absl::OkStatus();
+    if (options_.native && read.ok()) merged = MergeNative(stop->threads());
     woke_ = stop->SleepersThatRan();
     stopped = stop->threads();
     stop->Resume();
+    PYSTROBE_RETURN_IF_ERROR(merged);
   } else if (read.ok()) {
     RereadTorn();
   }
@@ -321,6 +342,11 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
       absl::StrCat("pystrobe.errors.thread_exited=", e.thread_exited));
   m.comments.push_back(absl::StrCat("pystrobe.errors.woke=", e.woke));
   m.comments.push_back(absl::StrCat("pystrobe.errors.other=", e.other));
+  if (options_.native) {
+    m.comments.push_back(absl::StrCat("pystrobe.native=",
+                                      options_.native_all ? "all" : "folded"));
+    m.comments.push_back(absl::StrCat("pystrobe.errors.native=", e.native));
+  }
   m.comments.push_back(absl::StrCat("pystrobe.rereads=", stats_.rereads));
   m.comments.push_back(absl::StrCat("pystrobe.recovered=", stats_.recovered));
   return m;

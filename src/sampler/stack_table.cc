@@ -112,6 +112,11 @@ StackTable::SortedEntries() const {
   return entries;
 }
 
+Mapping StackTable::MappingOf(const CodeInfo& code) {
+  return Mapping{code.native_start, code.native_limit, code.native_offset,
+                 code.native_module, code.native_build_id};
+}
+
 Function StackTable::FunctionOf(const FrameEntry& frame) {
   const CodeInfo& code = *frame.code;
   // pprof viewers show Function.name: the qualified name reads best
@@ -134,9 +139,11 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
 
   std::vector<uint64_t> location_of_frame(frames_.size());
   for (size_t i = 0; i < frames_.size(); ++i) {
-    location_of_frame[i] =
-        p.AddLocation(Location{p.AddFunction(FunctionOf(frames_[i])),
-                               std::max<int64_t>(frames_[i].line, 0)});
+    const CodeInfo& code = *frames_[i].code;
+    location_of_frame[i] = p.AddLocation(
+        Location{p.AddFunction(FunctionOf(frames_[i])),
+                 std::max<int64_t>(frames_[i].line, 0),
+                 code.is_native() ? p.AddMapping(MappingOf(code)) : 0});
   }
   const auto entries = SortedEntries();
   p.samples.reserve(entries.size());
@@ -188,11 +195,21 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
     if (ids.functions.size() != functions) {
       w.AddFunction(function, ids.functions.back());
     }
+    const CodeInfo& code = *frames_[i].code;
+    uint64_t mapping = 0;
+    if (code.is_native()) {
+      const size_t mappings = ids.mappings.size();
+      mapping = ids.AddMapping(MappingOf(code));
+      // pprof mapping 1 is the Python frames' (PprofWriter::Finish).
+      if (ids.mappings.size() != mappings) {
+        w.AddMapping(mapping + 1, ids.mappings.back());
+      }
+    }
     const size_t locations = ids.locations.size();
     const int64_t line = std::max<int64_t>(frames_[i].line, 0);
-    location_of_frame[i] = ids.AddLocation(Location{function, line});
+    location_of_frame[i] = ids.AddLocation(Location{function, line, mapping});
     if (ids.locations.size() != locations) {
-      w.AddLocation(location_of_frame[i], function, line);
+      w.AddLocation(location_of_frame[i], function, line, mapping + 1);
     }
   }
   const int64_t thread_name = w.String("thread_name");

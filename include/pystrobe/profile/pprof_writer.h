@@ -68,8 +68,13 @@ class PprofWriter {
   // ("<module>" becomes ""; see pprof.cc).
   void AddFunction(uint64_t id, const Function& f);
   // Location `id` (1-based, unique) of one line of `function_id`, in
-  // pystrobe's single mapping (id 1, written by Finish).
-  void AddLocation(uint64_t id, uint64_t function_id, int64_t line);
+  // mapping `mapping_id`: 1 is the mapping of every Python frame (written
+  // by Finish), native frames have theirs (AddMapping, ids from 2).
+  void AddLocation(uint64_t id, uint64_t function_id, int64_t line,
+                   uint64_t mapping_id = 1);
+  // Mapping `id` (>= 2, unique) of native frames: file, build-id, address
+  // range; it claims symbols and lines, as pystrobe names the frames.
+  void AddMapping(uint64_t id, const Mapping& m);
   void AddSample(absl::Span<const uint64_t> location_ids,
                  absl::Span<const int64_t> values,
                  absl::Span<const PprofLabel> labels);

@@ -48,15 +48,38 @@ struct Function {
   }
 };
 
+// A mapped binary that native frames (--native) are in: pprof's Mapping.
+// Python frames have none (Location::mapping_id 0).
+struct Mapping {
+  uint64_t start = 0;  // address range in the process
+  uint64_t limit = 0;
+  uint64_t offset = 0;   // file offset of `start`
+  std::string filename;  // as /proc/PID/maps names it
+  std::string build_id;  // GNU build-id, lowercase hex
+  bool operator==(const Mapping& o) const {
+    return start == o.start && limit == o.limit && offset == o.offset &&
+           filename == o.filename && build_id == o.build_id;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const Mapping& m) {
+    return H::combine(std::move(h), m.start, m.limit, m.offset, m.filename,
+                      m.build_id);
+  }
+};
+
 struct Location {
   uint64_t function_id = 0;  // 1-based index into Profile::functions
   int64_t line = 0;          // 0: unknown (e.g. --function aggregation)
+  // 1-based index into Profile::mappings for a native frame; 0 for a
+  // Python frame.
+  uint64_t mapping_id = 0;
   bool operator==(const Location& o) const {
-    return function_id == o.function_id && line == o.line;
+    return function_id == o.function_id && line == o.line &&
+           mapping_id == o.mapping_id;
   }
   template <typename H>
   friend H AbslHashValue(H h, const Location& l) {
-    return H::combine(std::move(h), l.function_id, l.line);
+    return H::combine(std::move(h), l.function_id, l.line, l.mapping_id);
   }
 };
 
@@ -79,6 +102,7 @@ struct Profile {
   std::vector<Sample> samples;
   std::vector<Function> functions;  // id = index + 1
   std::vector<Location> locations;  // id = index + 1
+  std::vector<Mapping> mappings;    // id = index + 1 (native frames only)
   int64_t time_nanos = 0;           // start, Unix epoch
   int64_t duration_nanos = 0;
   ValueType period_type;
@@ -91,6 +115,7 @@ struct Profile {
   // add one.
   uint64_t AddFunction(const Function& f);
   uint64_t AddLocation(const Location& l);
+  uint64_t AddMapping(const Mapping& m);
 
   const Function& FunctionOf(const Location& l) const {
     return functions[l.function_id - 1];
@@ -102,6 +127,7 @@ struct Profile {
  private:
   absl::flat_hash_map<Function, uint64_t> function_ids_;
   absl::flat_hash_map<Location, uint64_t> location_ids_;
+  absl::flat_hash_map<Mapping, uint64_t> mapping_ids_;
 };
 
 }  // namespace pystrobe

@@ -50,11 +50,35 @@ struct CodeInfo {
   // first traceable instruction; the walker checks frames against them.
   int64_t code_units = -1;
   int32_t first_traceable = 0;
+  // Set only for native frames (pystrobe/native, --native), which the
+  // sampler aggregates like Python frames: the mapped file the function is
+  // in (the path in /proc/PID/maps) and its GNU build-id. name is then the
+  // C symbol, filename its source file or else the module.
+  std::string native_module;
+  std::string native_build_id;
+  // The module's address range and the file offset of its start (pprof's
+  // Mapping).
+  uint64_t native_start = 0;
+  uint64_t native_limit = 0;
+  uint64_t native_offset = 0;
+  bool is_native() const { return !native_module.empty(); }
 };
 
 struct Frame {
   std::shared_ptr<const CodeInfo> code;
   int line = -1;  // -1: the instruction has no line
+  // The outermost Python frame of one C-level call of the interpreter's
+  // eval function: every frame on <= 3.10; on 3.11+, where one eval call
+  // runs several Python frames, the frame below which the chain holds an
+  // entry frame (3.12+) or that is itself is_entry (3.11). Native
+  // unwinding (src/native/merge.cc) puts each such group of frames in
+  // place of its eval function's native frame.
+  bool entry = false;
+  // 3.12+, on an entry frame: the address of the interpreter frame that the
+  // eval call keeps on its own C stack below this group (0: not known). It
+  // finds that call's native frame by stack address where no symbol names
+  // the eval function (merge.cc).
+  uint64_t entry_frame = 0;
 };
 
 // One Python thread state.

@@ -28,11 +28,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pystrobe/native/native_stacks.h"
 #include "pystrobe/process/thread_monitor.h"
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
@@ -56,6 +58,11 @@ struct SamplerOptions {
   bool include_idle = false;  // wall mode: keep threads not on a CPU
   bool blocking = false;      // stop the target for each sample
   bool lines = true;          // false: aggregate per function
+  // Unwind the native stack of every stopped thread and merge it with its
+  // Python frames (docs/native.md). Implies blocking; threads asleep in the
+  // kernel are left running and keep their Python frames only.
+  bool native = false;
+  bool native_all = false;  // do not fold the interpreter's call machinery
   // Run the sampling thread at a real-time priority (SCHED_FIFO, else nice
   // -20) where permitted, so that ticks are on time on a loaded machine
   // (docs/sampling.md); dropped if sampling keeps it busy.
@@ -72,6 +79,10 @@ struct SampleErrors {
   uint64_t thread_exited = 0;  // the thread exited while it was read
   uint64_t woke = 0;  // --blocking: a thread left asleep ran while read
   uint64_t other = 0;
+  // --native: stacks recorded with their Python frames only, because the
+  // native stack could not be unwound or did not pair up with them. Not in
+  // total(): these stacks are recorded.
+  uint64_t native = 0;
   uint64_t total() const {
     return torn + page_gone + thread_exited + woke + other;
   }
@@ -164,6 +175,9 @@ class Sampler {
   absl::Status TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns);
   // Re-reads the threads whose stacks were torn, within this tick.
   void RereadTorn();
+  // --native: merges the native stacks of the `stopped` threads (sorted)
+  // into threads_.
+  absl::Status MergeNative(const std::vector<pid_t>& stopped);
   void CountError(const absl::Status& status);
   void CloseCpuWindow();
   ProfileMetadata Metadata(std::vector<std::string> comments) const;
@@ -188,6 +202,7 @@ class Sampler {
   std::vector<PyThread> retry_;
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
+  std::unique_ptr<NativeStacks> native_;  // --native, made at the first tick
 };
 
 }  // namespace pystrobe

@@ -150,6 +150,8 @@ class StackTable {
   };
 
   static Function FunctionOf(const FrameEntry& frame);
+  // The pprof Mapping of a native frame's module.
+  static Mapping MappingOf(const CodeInfo& code);
   std::vector<const std::pair<const StackKey, StackValue>*> SortedEntries()
       const;
 

@@ -143,6 +143,37 @@ TEST(PprofTest, RoundTrip) {
   ExpectSameProfile(p, *raw);
 }
 
+// Native frames (--native) keep their Mapping through a round trip, and
+// Python frames stay in pystrobe's own mapping (model id 0).
+TEST(PprofTest, NativeMappingsRoundTrip) {
+  Profile p;
+  p.sample_types = {{"samples", "count"}};
+  const uint64_t py =
+      p.AddLocation({p.AddFunction({"main", "main", "a.py", 1}), 3});
+  const Mapping libc{0x7f0000000000, 0x7f0000200000, 0x1000,
+                     "/usr/lib/x86_64-linux-gnu/libc.so.6", "a1b2c3"};
+  const uint64_t m = p.AddMapping(libc);
+  EXPECT_EQ(p.AddMapping(libc), m);  // interned
+  const uint64_t c =
+      p.AddLocation({p.AddFunction({"read", "read",
+                                    "/usr/lib/x86_64-linux-gnu/libc.so.6", 0}),
+                     0, m});
+  p.samples.push_back({{c, py}, {1}, {}});
+  absl::StatusOr<std::string> gz = EncodePprof(p);
+  ASSERT_THAT(gz, IsOk());
+  absl::StatusOr<Profile> back = DecodePprof(*gz);
+  ASSERT_THAT(back, IsOk());
+  ASSERT_EQ(back->mappings.size(), 1u);
+  EXPECT_EQ(back->mappings[0], libc);
+  const Sample& s = back->samples.at(0);
+  EXPECT_EQ(back->LocationAt(s.location_ids[0]).mapping_id, 1u);
+  EXPECT_EQ(back->LocationAt(s.location_ids[1]).mapping_id, 0u);
+  EXPECT_EQ(back->FunctionOf(back->LocationAt(s.location_ids[0])).name, "read");
+  // A location naming a mapping the profile does not have is refused.
+  p.locations[0].mapping_id = 7;
+  EXPECT_FALSE(EncodePprof(p).ok());
+}
+
 TEST(PprofTest, StringTableIsDeduplicatedWithEmptyFirst) {
   const Profile p = SmallProfile();
   absl::StatusOr<std::string> gz = EncodePprof(p);

@@ -71,6 +71,8 @@ class Walker {
   }
 
   CodeCache& cache() { return cache_; }
+  // The last walk's frames, as the walker left them.
+  const std::vector<Frame>& frames() const { return frames_; }
 
  private:
   std::vector<Frame> frames_;
@@ -186,6 +188,19 @@ TEST_P(FrameWalkerTest, ReportsNamesFilesAndLines) {
     EXPECT_EQ(frames[1].name, "caf\xc3\xa9");
     EXPECT_EQ(frames[1].filename, "/app/\xe9\x96\xa2\xe6\x95\xb0.py");
   }
+}
+
+// <= 3.10: each frame object is run by its own C call of the eval
+// function, so every frame is the outermost of its group (merge.h).
+TEST_P(FrameWalkerTest, FrameObjectsAreEachTheirOwnEvalCall) {
+  if (GetParam().AtLeast(3, 11)) GTEST_SKIP() << "frame objects: <= 3.10";
+  FakeStack stack = py_.Stack(NormalFrames());
+  auto memory = py_.Memory();
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  ASSERT_THAT(walker.Walk(*memory, stack.tstate, &frames), IsOk());
+  ASSERT_EQ(walker.frames().size(), 3u);
+  for (const Frame& f : walker.frames()) EXPECT_TRUE(f.entry);
 }
 
 TEST_P(FrameWalkerTest, WorksThroughAPageCache) {
@@ -460,6 +475,40 @@ TEST_P(InterpreterFrameTest, CStackFramesAreSkipped) {
   std::vector<WalkedFrame> frames;
   ASSERT_THAT(walker.Walk(*memory, stack.tstate, &frames), IsOk());
   EXPECT_EQ(frames, ExpectedStack());
+}
+
+// --native pairs each group of Python frames run by one C call of the eval
+// function with that call's native frame: the outermost frame of a group
+// (the one below which an entry frame lies) is marked, and only it.
+TEST_P(InterpreterFrameTest, OutermostFrameOfEachEvalCallIsMarked) {
+  if (!GetParam().AtLeast(3, 12)) GTEST_SKIP() << "owner 3 exists from 3.12";
+  FakeStack stack = py_.Stack({
+      {inner_, s_.inner_lasti},
+      {0xdead0000, 0, /*owner=*/3},
+      {middle_, s_.middle_lasti},
+      {module_, s_.module_lasti},
+      {0xdead0000, 0, /*owner=*/3},
+      {0xdead0000, 0, /*owner=*/3},  // closes nothing more
+  });
+  auto memory = py_.Memory();
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  ASSERT_THAT(walker.Walk(*memory, stack.tstate, &frames), IsOk());
+  ASSERT_EQ(walker.frames().size(), 3u);
+  EXPECT_TRUE(walker.frames()[0].entry);   // inner: its own C call
+  EXPECT_FALSE(walker.frames()[1].entry);  // middle: called from module
+  EXPECT_TRUE(walker.frames()[2].entry);
+  // The same vector walked again after the chain changed: no stale marks.
+  FakeStack flat = py_.Stack({{inner_, s_.inner_lasti},
+                              {middle_, s_.middle_lasti},
+                              {module_, s_.module_lasti},
+                              {0xdead0000, 0, /*owner=*/3}});
+  auto memory2 = py_.Memory();
+  ASSERT_THAT(walker.Walk(*memory2, flat.tstate, &frames), IsOk());
+  ASSERT_EQ(walker.frames().size(), 3u);
+  EXPECT_FALSE(walker.frames()[0].entry);
+  EXPECT_FALSE(walker.frames()[1].entry);
+  EXPECT_TRUE(walker.frames()[2].entry);
 }
 
 TEST_P(InterpreterFrameTest, UnknownOwnerIsInconsistent) {

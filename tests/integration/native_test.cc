@@ -1,0 +1,507 @@
+// `pystrobe dump --native` and `record --native` against live interpreters
+// running a C extension (tests/workloads/native_ext.c, built here with gcc
+// against each interpreter's own headers).
+//
+// The stack under test: <module> -> main -> outer -> burn_c (C) ->
+// callback (Python, called back from C) -> hold_c (C) -> hold_spin (C).
+// The workload reports its Python stack itself (traceback.extract_stack());
+// the C frames are known from the extension's source.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interpreters.h"
+#include "record_support.h"
+#include "subprocess.h"
+
+namespace pystrobe::integration {
+namespace {
+
+using ::testing::ElementsAreArray;
+
+constexpr char kExtSource[] =
+    PYSTROBE_SOURCE_DIR "/tests/workloads/native_ext.c";
+
+// The interpreters that can build and import the extension (its module
+// API is Python 3's).
+std::vector<Interpreter> NativeInterpreters() {
+  std::vector<Interpreter> out;
+  for (Interpreter& py : FindInterpreters()) {
+    if (py.major == 3 && py.minor >= 6) out.push_back(std::move(py));
+  }
+  return out;
+}
+
+// Builds the extension for `py` into `dir`/ext; returns that folder as the
+// target sees it.
+absl::StatusOr<std::string> BuildExtension(const Interpreter& py,
+                                           const std::string& dir) {
+  CommandResult paths = RunCommand(py.Command(
+      {"-c",
+       "import sysconfig; p = sysconfig.get_paths(); print(p['include']); "
+       "print(p['platinclude']); "
+       "print(sysconfig.get_config_var('EXT_SUFFIX'))"}));
+  if (!paths.exited || paths.exit_code != 0) {
+    return absl::InternalError("sysconfig: " + paths.Describe());
+  }
+  std::vector<std::string> lines =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(paths.out), '\n');
+  if (lines.size() != 3) return absl::InternalError("sysconfig: " + paths.out);
+  const std::string ext = dir + "/ext";
+  mkdir(ext.c_str(), 0755);
+  std::vector<std::string> gcc = {"/usr/bin/gcc", "-shared", "-fPIC", "-O1",
+                                  "-g"};
+  for (const std::string& include : {lines[0], lines[1]}) {
+    gcc.push_back("-I" + py.root + include);
+  }
+  if (py.chrooted()) {
+    // Debian's pyconfig.h includes <x86_64-linux-gnu/pythonX.Y/pyconfig.h>:
+    // give gcc that folder of the root without the root's libc headers.
+    const std::string version(std::filesystem::path(lines[0]).filename());
+    const std::string multiarch = dir + "/inc/x86_64-linux-gnu";
+    mkdir((dir + "/inc").c_str(), 0755);
+    mkdir(multiarch.c_str(), 0755);
+    symlink((py.root + "/usr/include/x86_64-linux-gnu/" + version).c_str(),
+            (multiarch + "/" + version).c_str());
+    gcc.push_back("-I" + dir + "/inc");
+  }
+  if (!FileExists(py.root + lines[0] + "/Python.h")) {
+    return absl::NotFoundError("no Python.h in " + py.root + lines[0]);
+  }
+  gcc.insert(gcc.end(), {kExtSource, "-o", ext + "/native_ext" + lines[2]});
+  CommandResult built = RunCommand(gcc);
+  if (!built.exited || built.exit_code != 0) {
+    return absl::InternalError("gcc: " + built.Describe());
+  }
+  return py.TargetPath(ext);
+}
+
+struct Started {
+  ChildProcess child;
+  std::string ready;  // host path of the workload's report
+};
+
+absl::StatusOr<Started> StartNativeBurn(const Interpreter& py,
+                                        const ScopedTempDir& dir,
+                                        const std::vector<std::string>& args) {
+  absl::StatusOr<std::string> ext = BuildExtension(py, dir.path());
+  if (!ext.ok()) return ext.status();
+  const std::string workload = StageWorkload(py, dir.path(), "native_burn.py");
+  if (workload.empty()) return absl::InternalError("cannot stage workload");
+  std::vector<std::string> argv = {"-S", "-E", workload, *ext};
+  const std::string ready = dir.path() + "/ready";
+  for (const std::string& a : args) {
+    argv.push_back(a == "READY" ? py.TargetPath(ready) : a);
+  }
+  absl::StatusOr<ChildProcess> child = ChildProcess::Start(
+      py.Command(argv), {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  if (!child.ok()) return child.status();
+  return Started{*std::move(child), ready};
+}
+
+// "C:name" for native frames, "py:name:line" for Python ones.
+std::vector<std::string> FramesOf(const google::protobuf::Value& thread) {
+  std::vector<std::string> out;
+  for (const auto& f :
+       thread.struct_value().fields().at("frames").list_value().values()) {
+    const auto& fields = f.struct_value().fields();
+    const std::string name = fields.at("function").string_value();
+    if (fields.count("native") && fields.at("native").bool_value()) {
+      out.push_back("C:" + name);
+    } else {
+      out.push_back(
+          absl::StrCat("py:", name, ":",
+                       static_cast<int>(fields.at("line").number_value())));
+    }
+  }
+  return out;
+}
+
+class NativeDumpTest : public ::testing::TestWithParam<Interpreter> {};
+
+TEST_P(NativeDumpTest, InterleavesCAndPythonFrames) {
+  const Interpreter& py = GetParam();
+  ScopedTempDir dir(py.TempParent());
+  absl::StatusOr<Started> target = StartNativeBurn(py, dir, {"hold", "READY"});
+  if (absl::IsNotFound(target.status())) {
+    GTEST_SKIP() << target.status() << " (its -dev package is not installed)";
+  }
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(
+      WaitForFileOrExit(target->ready, target->child, absl::Seconds(60)))
+      << target->child.Log();
+  // The Python stack as the target saw it, outermost first.
+  absl::StatusOr<std::string> report = ReadFileToString(target->ready);
+  ASSERT_TRUE(report.ok());
+  absl::StatusOr<google::protobuf::Struct> parsed =
+      ParseJsonObject("{\"stack\": " + *report + "}");
+  ASSERT_TRUE(parsed.ok()) << *report;
+  std::vector<std::string> python;
+  for (const auto& f : parsed->fields().at("stack").list_value().values()) {
+    const auto& pair = f.list_value().values();
+    python.insert(python.begin(),
+                  absl::StrCat("py:", pair[0].string_value(), ":",
+                               static_cast<int>(pair[1].number_value())));
+  }
+  ASSERT_EQ(python.size(), 4u) << *report;  // callback outer main <module>
+  const std::vector<std::string> want = {"C:hold_spin", "C:hold_c", python[0],
+                                         "C:burn_c",    python[1],  python[2],
+                                         python[3]};
+
+  // hold_c writes the report just before it spins: dump until the thread
+  // is in hold_spin (a few tries at most).
+  std::vector<std::string> got;
+  std::string last;
+  bool refused = false;
+  WaitFor(
+      [&] {
+        CommandResult r = RunCommand({PystrobeBinary(), "dump", "--pid",
+                                      std::to_string(target->child.pid()),
+                                      "--native", "--json"});
+        last = r.Describe();
+        if (!r.exited || r.exit_code != 0) return false;
+        absl::StatusOr<google::protobuf::Struct> dump = ParseJsonObject(r.out);
+        if (!dump.ok()) return false;
+        const auto& threads = dump->fields().at("threads").list_value();
+        if (threads.values_size() != 1) return false;
+        got = FramesOf(threads.values(0));
+        refused =
+            threads.values(0).struct_value().fields().count("native_error");
+        return !got.empty() && (got[0] == "C:hold_spin" || refused);
+      },
+      absl::Seconds(20));
+  // Debian forky's release 3.14 and 3.15 are stripped static executables
+  // whose eval loop is a local function .dynsym does not name: there the
+  // eval frames are found by the address of their entry frames (merge.cc).
+  EXPECT_FALSE(refused) << last;
+  EXPECT_THAT(got, ElementsAreArray(want)) << last;
+
+  // --native-all keeps the eval loop: one eval frame per C-level call here
+  // (<module>'s, whose frames include main and outer on 3.11+, and
+  // callback's), more on <= 3.10 where each Python frame has its own.
+  CommandResult all =
+      RunCommand({PystrobeBinary(), "dump", "--pid",
+                  std::to_string(target->child.pid()), "--native-all"});
+  ASSERT_TRUE(all.exited && all.exit_code == 0) << all.Describe();
+  const std::string eval = "_PyEval_EvalFrameDefault (";
+  size_t count = 0;
+  for (size_t at = all.out.find(eval); at != std::string::npos;
+       at = all.out.find(eval, at + 1)) {
+    ++count;
+  }
+  // (Debian forky's release 3.14/3.15 do not name it: see above.)
+  const bool unnamed = py.chrooted() && (py.path == "/usr/bin/python3.14" ||
+                                         py.path == "/usr/bin/python3.15");
+  EXPECT_EQ(count, unnamed ? 0u : py.minor >= 11 ? 2u : 4u) << all.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, NativeDumpTest,
+                         ::testing::ValuesIn(NativeInterpreters()),
+                         [](const auto& p) { return p.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NativeDumpTest);
+
+class NativeRecordTest : public ::testing::TestWithParam<Interpreter> {};
+
+// The extension measures the CPU time it spends in burn_spin; the profile
+// must give burn_spin (a C function under the Python caller) that share.
+TEST_P(NativeRecordTest, CFunctionGetsItsShareOfCpu) {
+  const Interpreter& py = GetParam();
+  ScopedTempDir dir(py.TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(py, dir, {"burn", "6", "READY"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string profile = dir.path() + "/native.pb.gz";
+  CommandResult r =
+      RunCommand({PystrobeBinary(), "record", "--pid",
+                  std::to_string(target->child.pid()), "--native", "--mode",
+                  "cpu", "--rate", "200", "--duration", "4", "-o", profile});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  ASSERT_TRUE(
+      WaitForFileOrExit(target->ready, target->child, absl::Seconds(30)))
+      << target->child.Log();
+  absl::StatusOr<std::string> truth = ReadFileToString(target->ready);
+  ASSERT_TRUE(truth.ok());
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(*truth), ' ');
+  ASSERT_EQ(parts.size(), 2u) << *truth;
+  const double c_share = std::stod(parts[0]) / std::stod(parts[1]);
+
+  absl::StatusOr<Profile> p = ReadProfile(profile);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const int cpu = p->SampleTypeIndex("cpu");
+  ASSERT_GE(cpu, 0);
+  int64_t total = 0;
+  int64_t in_spin = 0;
+  int64_t spin_under_burn_c = 0;
+  for (const Sample& s : p->samples) {
+    total += s.values[cpu];
+    bool spin = false;
+    bool burn_c = false;
+    for (uint64_t id : s.location_ids) {
+      const std::string& name = p->FunctionOf(p->LocationAt(id)).name;
+      spin |= name == "burn_spin";
+      burn_c |= name == "burn_c";
+    }
+    if (spin) in_spin += s.values[cpu];
+    if (spin && burn_c) spin_under_burn_c += s.values[cpu];
+  }
+  ASSERT_GT(total, 0) << DescribeProfile(*p);
+  const double got = static_cast<double>(in_spin) / static_cast<double>(total);
+  std::cout << py.name << ": burn_spin " << 100 * got << "% of the CPU, "
+            << "the extension measured " << 100 * c_share << "%" << std::endl;
+  // Stacks recorded without their native frames (unwind or merge
+  // failures) are counted in the comments; a few at most.
+  int64_t unmerged = -1;
+  int64_t samples = -1;
+  for (const std::string& c : p->comments) {
+    absl::string_view v = c;
+    if (absl::ConsumePrefix(&v, "pystrobe.errors.native=")) {
+      unmerged = std::stoll(std::string(v));
+    } else if (absl::ConsumePrefix(&v, "pystrobe.samples=")) {
+      samples = std::stoll(std::string(v));
+    }
+  }
+  ASSERT_GE(unmerged, 0) << "no pystrobe.errors.native comment";
+  EXPECT_LE(unmerged * 20, samples) << DescribeProfile(*p);
+  EXPECT_NEAR(got, c_share, 0.08) << DescribeProfile(*p);
+  EXPECT_EQ(spin_under_burn_c, in_spin) << "burn_spin outside burn_c";
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, NativeRecordTest,
+                         ::testing::ValuesIn(AccuracyInterpreters()),
+                         [](const auto& p) { return p.param.name; });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NativeRecordTest);
+
+// pystrobe killed with SIGKILL while it samples --native (at 1 kHz it is
+// nearly always inside a tick, the target stopped): the kernel detaches
+// the dead tracer's tracees, and the target must run on, never left in
+// 't'/'T'.
+TEST(NativeKillTest, TargetNeverLeftStopped) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(*py, dir, {"burn", "60", "READY"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const pid_t pid = target->child.pid();
+  for (int round = 0; round < 5; ++round) {
+    absl::StatusOr<ChildProcess> recorder = ChildProcess::Start(
+        {PystrobeBinary(), "record", "--pid", std::to_string(pid), "--native",
+         "--rate", "1000", "--duration", "30", "-o",
+         dir.path() + "/killed.pb.gz"},
+        {}, dir.path() + "/record.log");
+    ASSERT_TRUE(recorder.ok()) << recorder.status();
+    // Until the recorder has stopped the target at least once.
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          absl::StatusOr<std::map<int64_t, char>> states = ThreadStates(pid);
+          return states.ok() && !states->empty() &&
+                 (states->begin()->second == 't');
+        },
+        absl::Seconds(20)))
+        << recorder->Log();
+    recorder->KillAndReap();
+    // The kernel resumes the tracees as the tracer's exit is processed.
+    bool running = WaitFor(
+        [&] {
+          absl::StatusOr<std::map<int64_t, char>> states = ThreadStates(pid);
+          if (!states.ok()) return false;
+          for (const auto& [tid, state] : *states) {
+            if (state == 't' || state == 'T') return false;
+          }
+          return true;
+        },
+        absl::Seconds(5));
+    ASSERT_TRUE(running) << "target left stopped after pystrobe was killed";
+    ASSERT_FALSE(target->child.HasExited()) << target->child.Log();
+  }
+}
+
+// The native frames of one `dump --native --json` of a single-threaded
+// target: "C:name@module" or "py:name", innermost first; empty on failure.
+std::vector<std::string> DumpWithModules(pid_t pid, std::string* raw) {
+  CommandResult r = RunCommand({PystrobeBinary(), "dump", "--pid",
+                                std::to_string(pid), "--native", "--json"});
+  *raw = r.Describe();
+  std::vector<std::string> out;
+  if (!r.exited || r.exit_code != 0) return out;
+  absl::StatusOr<google::protobuf::Struct> dump = ParseJsonObject(r.out);
+  if (!dump.ok()) return out;
+  for (const auto& t : dump->fields().at("threads").list_value().values()) {
+    for (const auto& f :
+         t.struct_value().fields().at("frames").list_value().values()) {
+      const auto& fields = f.struct_value().fields();
+      if (fields.count("native")) {
+        out.push_back("C:" + fields.at("function").string_value() + "@" +
+                      fields.at("module").string_value());
+      } else {
+        out.push_back("py:" + fields.at("function").string_value());
+      }
+    }
+  }
+  return out;
+}
+
+// Debian's numpy with its BLAS: `a @ a` runs in the BLAS library's gemm,
+// under numpy's C code, under the Python function that multiplies.
+TEST(NativeNumpyTest, BlasFramesUnderThePythonCaller) {
+  const std::string python = "/usr/bin/python3.11";
+  if (RunCommand({python, "-c", "import numpy"}).exit_code != 0) {
+    GTEST_SKIP() << "python3-numpy is not installed";
+  }
+  ScopedTempDir dir;
+  const std::string script = dir.path() + "/np_work.py";
+  {
+    FILE* f = std::fopen(script.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(
+        "import numpy as np\n"
+        "a = np.random.rand(300, 300)\n"
+        "def multiply():\n"
+        "    while True:\n"
+        "        a @ a\n"
+        "multiply()\n",
+        f);
+    std::fclose(f);
+  }
+  absl::StatusOr<ChildProcess> target =
+      ChildProcess::Start({python, script}, {}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  std::vector<std::string> frames;
+  std::string raw;
+  // Until numpy is imported and a sample lands in the multiplication.
+  const bool found = WaitFor(
+      [&] {
+        frames = DumpWithModules(target->pid(), &raw);
+        return !frames.empty() && frames[0].find("gemm") != std::string::npos;
+      },
+      absl::Seconds(30));
+  ASSERT_TRUE(found) << raw;
+  // Every native frame inner to multiply(), a BLAS one among them, then
+  // multiply and <module>.
+  auto multiply = std::find(frames.begin(), frames.end(), "py:multiply");
+  ASSERT_NE(multiply, frames.end()) << raw;
+  ASSERT_EQ(std::distance(multiply, frames.end()), 2) << raw;
+  bool blas = false;
+  bool numpy = false;
+  for (auto it = frames.begin(); it != multiply; ++it) {
+    EXPECT_EQ(it->rfind("C:", 0), 0u) << *it;
+    blas |= it->find("blas") != std::string::npos;
+    numpy |= it->find("/numpy/") != std::string::npos;
+  }
+  EXPECT_TRUE(blas) << raw;
+  EXPECT_TRUE(numpy) << raw;
+}
+
+// A thread asleep in read(2): dump --native stops it too, shows the libc
+// call under the Python frame that made it, and the read is restarted
+// when the thread resumes (the target still reads what is written later).
+TEST(NativeSyscallTest, ThreadBlockedInReadShowsLibcUnderPython) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  const std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string out = dir.path() + "/got";
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      py->Command({"-c",
+                   "import os, sys\n"
+                   "def wait_for_data(fd):\n"
+                   "    return os.read(fd, 5)\n"
+                   "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                   "data = wait_for_data(fd)\n"
+                   "open(sys.argv[2], 'wb').write(data)\n",
+                   py->TargetPath(fifo), py->TargetPath(out)}),
+      {}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::vector<uint64_t>> call =
+            ThreadSyscall(target->pid(), target->pid());
+        return call.ok() && !call->empty() && (*call)[0] == ReadSyscallNumber();
+      },
+      absl::Seconds(30)))
+      << target->Log();
+  std::string raw;
+  std::vector<std::string> frames = DumpWithModules(target->pid(), &raw);
+  ASSERT_FALSE(frames.empty()) << raw;
+  EXPECT_NE(frames[0].find("libc.so"), std::string::npos) << raw;
+  auto caller = std::find(frames.begin(), frames.end(), "py:wait_for_data");
+  ASSERT_NE(caller, frames.end()) << raw;
+  for (auto it = frames.begin(); it != caller; ++it) {
+    EXPECT_EQ(it->rfind("C:", 0), 0u) << raw;
+  }
+  // The interrupted read resumes and gets the data.
+  {
+    FILE* f = std::fopen(fifo.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("hello", f);
+    std::fclose(f);
+  }
+  ASSERT_TRUE(target->WaitForExit(absl::Seconds(20))) << target->Log();
+  absl::StatusOr<std::string> got = ReadFileToString(out);
+  ASSERT_TRUE(got.ok()) << target->Log();
+  EXPECT_EQ(*got, "hello");
+}
+
+// The extension is imported (dlopen) after the recording started: its
+// frames are still named (the maps are read again when an address falls
+// outside every known module).
+TEST(NativeDlopenTest, LibraryLoadedMidRecordingIsNamed) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(*py, dir, {"late", "READY", "20"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string profile = dir.path() + "/late.pb.gz";
+  absl::StatusOr<ChildProcess> recorder = ChildProcess::Start(
+      {PystrobeBinary(), "record", "--pid", std::to_string(target->child.pid()),
+       "--native", "--mode", "cpu", "--duration", "4", "-o", profile},
+      {}, dir.path() + "/record.log");
+  ASSERT_TRUE(recorder.ok()) << recorder.status();
+  // Once the recorder has stopped the target (its first tick reads the
+  // maps while the target is stopped, so before it can dlopen anything).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<std::map<int64_t, char>> states =
+            ThreadStates(target->child.pid());
+        return states.ok() && !states->empty() &&
+               states->begin()->second == 't';
+      },
+      absl::Seconds(20)))
+      << recorder->Log();
+  ASSERT_TRUE(TouchFile(target->ready));  // the go file: import and burn
+  ASSERT_TRUE(recorder->WaitForExit(absl::Seconds(30))) << recorder->Log();
+  absl::StatusOr<Profile> p = ReadProfile(profile);
+  ASSERT_TRUE(p.ok()) << p.status() << recorder->Log();
+  int64_t spin = 0;
+  int64_t total = 0;
+  for (const Sample& s : p->samples) {
+    total += s.values[0];
+    const std::string& leaf =
+        p->FunctionOf(p->LocationAt(s.location_ids[0])).name;
+    if (leaf == "burn_spin") spin += s.values[0];
+  }
+  EXPECT_GT(spin, total / 5) << DescribeProfile(*p);
+}
+
+}  // namespace
+}  // namespace pystrobe::integration

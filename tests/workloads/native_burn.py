@@ -1,0 +1,84 @@
+# Workload of tests/integration/native_test.cc.
+#   native_burn.py EXT_DIR hold READY_PATH
+#     main -> outer -> native_ext.burn_c -> callback -> native_ext.hold_c
+#     (writes the Python stack as the target sees it to READY_PATH, as
+#     JSON [[function, line], ...] outermost first, then spins in C forever)
+#   native_burn.py EXT_DIR deep PAIRS READY_PATH
+#     PAIRS times level -> burn_c -> (callback) level ..., then hold_c: a
+#     mixed stack of 2 * PAIRS + 4 frames for bench/native_bench.cc
+#   native_burn.py EXT_DIR late GO_PATH SECONDS
+#     spins until GO_PATH exists, then imports the extension (a dlopen
+#     after pystrobe read the maps) and burns in it for SECONDS
+#   native_burn.py EXT_DIR burn SECONDS TRUTH_PATH
+#     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
+#     (burn_spin) and Python work in callback; then writes the CPU split as
+#     measured by the target itself:  c_cpu_ns thread_cpu_ns
+import json
+import sys
+import time
+import traceback
+
+sys.path.insert(0, sys.argv[1])
+MODE = sys.argv[2]
+if MODE != "late":
+    import native_ext  # noqa: E402
+
+
+def py_work():
+    total = 0
+    for i in range(20000):
+        total += i * i
+    return total
+
+
+def callback():
+    if MODE == "hold":
+        native_ext.hold_c(sys.argv[3], json.dumps([[f[2], f[1]] for f in traceback.extract_stack()]))  # noqa: E501
+    else:
+        py_work()
+
+
+def level(k):
+    if k == 0:
+        native_ext.hold_c(sys.argv[4], "ready")
+    else:
+        native_ext.burn_c(lambda: level(k - 1), 0, 1)
+
+
+def late():
+    global native_ext
+    import os
+    while not os.path.exists(sys.argv[3]):
+        pass  # running, so that pystrobe stops it at every tick
+    import native_ext
+    deadline = time.time() + float(sys.argv[4])
+    while time.time() < deadline:
+        native_ext.burn_c(callback, 2000000, 10)
+
+
+def outer():
+    if MODE == "late":
+        late()
+        return
+    if MODE == "deep":
+        level(int(sys.argv[3]))
+        return
+    if MODE == "hold":
+        native_ext.burn_c(callback, 1000, 1)
+        return
+    deadline = time.time() + float(sys.argv[3])
+    start = time.thread_time_ns()
+    while time.time() < deadline:
+        native_ext.burn_c(callback, 2000000, 10)
+    total = time.thread_time_ns() - start
+    with open(sys.argv[4] + ".tmp", "w") as f:
+        f.write("%d %d\n" % (native_ext.c_cpu_ns(), total))
+    import os
+    os.rename(sys.argv[4] + ".tmp", sys.argv[4])
+
+
+def main():
+    outer()
+
+
+main()
