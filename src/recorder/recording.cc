@@ -13,6 +13,7 @@
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
+#include "pystrobe/recorder/windows.h"
 
 namespace pystrobe {
 namespace {
@@ -127,20 +128,9 @@ absl::StatusOr<RecordingResult> Recording::Run(
     run.index = i;
     run.pid = python->pid();
     absl::Status sink_status;
-    auto on_progress = [&](const SamplerStats& s) {
-      const int64_t now = MonotonicNs();
-      run.stats = s;
-      run.wall_s = static_cast<double>(now - run_start) / 1e9;
-      if (progress) progress(run, runs);
-      bool due = options_.checkpoint_s > 0 &&
-                 static_cast<double>(now - last_checkpoint) / 1e9 >=
-                     options_.checkpoint_s;
-      if (options_.checkpoint_now != nullptr &&
-          options_.checkpoint_now->exchange(false)) {
-        due = true;
-      }
-      if (!due || sink == nullptr || !sink_status.ok()) return;
-      last_checkpoint = now;
+    WindowClock window(options_.window_s, MonotonicNs());
+    // The profile so far (of this window, with --every) to the sink.
+    auto checkpoint = [&] {
       RecordingResult partial = result;
       partial.runs.push_back(run);
       if (!launched) {
@@ -157,6 +147,32 @@ absl::StatusOr<RecordingResult> Recording::Run(
         so_far.comments.push_back(std::move(c));
       }
       sink_status = sink->Write(so_far, /*final=*/false);
+    };
+    auto on_progress = [&](const SamplerStats& s) {
+      const int64_t now = MonotonicNs();
+      run.stats = s;
+      run.wall_s = static_cast<double>(now - run_start) / 1e9;
+      if (progress) progress(run, runs);
+      bool due = options_.checkpoint_s > 0 &&
+                 static_cast<double>(now - last_checkpoint) / 1e9 >=
+                     options_.checkpoint_s;
+      if (options_.checkpoint_now != nullptr &&
+          options_.checkpoint_now->exchange(false)) {
+        due = true;
+      }
+      const bool window_closes = window.Due(now);
+      if ((!due && !window_closes) || sink == nullptr || !sink_status.ok()) {
+        return;
+      }
+      last_checkpoint = now;
+      if (!window_closes) return checkpoint();
+      // --every: the window is written whole, then the aggregation restarts.
+      window.Restart(now);
+      absl::Status closed = sampler.NextWindow([&](const Sampler&) {
+        checkpoint();
+        return sink_status;
+      });
+      sink_status.Update(closed);
     };
     absl::Status sampled = sampler.Run(stop, on_progress);
     if (!sampled.ok()) {
