@@ -26,6 +26,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   golang-go python3 python3.11-dbg
   procps util-linux libxml2-utils
+  # `pystrobe top` is tested in a tmux pane (send-keys, capture-pane).
+  tmux
   # The forky root and the 3.13t build (ctypes needs libffi).
   debootstrap debian-archive-keyring dpkg-dev xz-utils libffi-dev
 )
