@@ -77,9 +77,11 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
       r.pid = pid;
     } else if (a == "-r" || a == "--rate") {
       if (!value(&v)) return std::nullopt;
+      // The screen and the keys are served between ticks: at least one a
+      // second.
       if (!absl::SimpleAtod(v, &s.rate_hz) ||
-          !(s.rate_hz > 0 && s.rate_hz <= 10000)) {
-        *error = "--rate wants a number of Hz in (0, 10000], not '" + v + "'";
+          !(s.rate_hz >= 1 && s.rate_hz <= 10000)) {
+        *error = "--rate wants a number of Hz in [1, 10000], not '" + v + "'";
         return std::nullopt;
       }
     } else if (a == "--mode") {
