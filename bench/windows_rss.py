@@ -162,7 +162,7 @@ def main():
                 print(json.dumps(rows[-1]), flush=True)
             if done:
                 break
-            time.sleep(1)
+            time.sleep(0.25)
     finally:
         if rec is not None and rec.poll() is None:
             rec.send_signal(signal.SIGINT)
