@@ -29,6 +29,8 @@ packages=(
   procps util-linux libxml2-utils
   # Servers for the --subprocesses tests (issue 11).
   gunicorn python3-flask wrk
+  # `pystrobe top` is tested in a tmux pane (send-keys, capture-pane).
+  tmux
   # The forky root and the 3.13t build (ctypes needs libffi).
   debootstrap debian-archive-keyring dpkg-dev xz-utils libffi-dev
   # bench/cost_vs_peers.py builds Austin 3.7.0 from trixie's source package.

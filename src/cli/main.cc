@@ -6,6 +6,7 @@
 #include "dump.h"
 #include "exit_codes.h"
 #include "record.h"
+#include "top.h"
 
 namespace {
 
@@ -18,6 +19,7 @@ constexpr char kUsage[] =
     "  record (--pid PID | -- COMMAND ...)  sample into a profile (pprof,\n"
     "                            collapsed, speedscope, flame graph)\n"
     "  dump --pid PID [--json]   print every thread's Python stack once\n"
+    "  top --pid PID             a live view of the functions it runs\n"
     "\n"
     "pystrobe COMMAND --help shows a command's options; --version its "
     "version.\n";
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "dump") return pystrobe::RunDump(args);
   if (command == "record") return pystrobe::RunRecord(args);
+  if (command == "top") return pystrobe::RunTop(args);
   pystrobe::PrintError(
       ("unknown command '" + command + "' (see pystrobe --help)").c_str());
   return pystrobe::kExitUsage;

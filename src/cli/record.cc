@@ -22,6 +22,7 @@
 #include "pystrobe/recorder/file_sink.h"
 #include "pystrobe/recorder/gate_sink.h"
 #include "pystrobe/recorder/recording.h"
+#include "pystrobe/recorder/windows.h"
 #include "summary.h"
 
 namespace pystrobe {
@@ -79,6 +80,15 @@ constexpr char kUsage[] =
     "  --checkpoint SECONDS   write the profile so far this often (default\n"
     "                         30; 0: only at the end); SIGUSR1 writes one "
     "now\n"
+    "  --every SECONDS        continuous recording: every SECONDS (>= 1) "
+    "close\n"
+    "                         a window and write it as its own profile,\n"
+    "                         OUTPUT with the window's start (UTC) before\n"
+    "                         its extension: app.pb.gz -> app.YYYYmmdd-HHMMSS."
+    "pb.gz;\n"
+    "                         memory stays bounded by one window\n"
+    "  --keep K               with --every: keep only the newest K window "
+    "files\n"
     "\n"
     "The regression gate in the same command (CI):\n"
     "  --compare BASE         compare the recording with BASE (a profile "
@@ -104,6 +114,7 @@ struct RecordArgs {
   OutputFormat format = OutputFormat::kPprof;
   bool per_thread = false;
   bool per_process = false;
+  int keep = 0;  // --keep: window files kept (0: all)
 };
 
 std::atomic<bool> g_stop{false};
@@ -216,6 +227,18 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
         *error = "--checkpoint wants a number of seconds >= 0, not '" + v + "'";
         return std::nullopt;
       }
+    } else if (a == "--every") {
+      if (!value(&v)) return std::nullopt;
+      if (!absl::SimpleAtod(v, &r.window_s) || !(r.window_s >= 1)) {
+        *error = "--every wants a number of seconds >= 1, not '" + v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--keep") {
+      if (!value(&v)) return std::nullopt;
+      if (!absl::SimpleAtoi(v, &o.keep) || o.keep < 1) {
+        *error = "--keep wants a number of window files >= 1, not '" + v + "'";
+        return std::nullopt;
+      }
     } else if (a == "--mode") {
       if (!value(&v)) return std::nullopt;
       if (v == "wall") {
@@ -256,10 +279,27 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
     *error = "--repeat runs a command: it needs -- COMMAND, not --pid";
     return std::nullopt;
   }
+  if (o.keep > 0 && r.window_s == 0) {
+    *error = "--keep rotates the windows of --every: it needs --every";
+    return std::nullopt;
+  }
+  if (r.window_s > 0 && r.repeat > 1) {
+    *error = "--every and --repeat do not combine (windows of one run)";
+    return std::nullopt;
+  }
+  if (r.window_s > 0 && (!o.compare.empty() || !o.save.empty())) {
+    *error =
+        "--every writes many profiles: compare or save the window files "
+        "with pystrobe-diff instead of --compare/--save";
+    return std::nullopt;
+  }
   return o;
 }
 
-std::string DefaultOutput(const std::string& who, OutputFormat format) {
+std::string DefaultOutput(const std::string& who, OutputFormat format,
+                          bool windows) {
+  // Window files get their own stamps (windows.h).
+  if (windows) return absl::StrFormat("pystrobe-%s.%s", who, Extension(format));
   time_t now = time(nullptr);
   tm local;
   localtime_r(&now, &local);
@@ -337,14 +377,17 @@ int RunRecord(const std::vector<std::string>& args) {
   // recording that cannot be saved is not worth taking.
   if (o.output.empty()) {
     o.output = DefaultOutput(
-        launched ? std::to_string(getpid()) : std::to_string(r.pid), o.format);
+        launched ? std::to_string(getpid()) : std::to_string(r.pid), o.format,
+        r.window_s > 0);
   }
   RenderOptions render;
   render.per_thread = o.per_thread;
   render.per_process = o.per_process;
   render.lines = r.sampler.lines;
   FileSink file(o.output, o.format, render);
-  if (absl::Status writable = file.Check(); !writable.ok()) {
+  WindowSink windows(o.output, o.format, render, o.keep);
+  if (absl::Status writable = r.window_s > 0 ? windows.Check() : file.Check();
+      !writable.ok()) {
     PrintError(writable);
     return kExitFailure;
   }
@@ -353,7 +396,8 @@ int RunRecord(const std::vector<std::string>& args) {
     PrintError(base);
     return kExitUsage;
   }
-  TeeSink sink({&file, &gate});
+  TeeSink sink(
+      {r.window_s > 0 ? static_cast<ProfileSink*>(&windows) : &file, &gate});
 
   struct sigaction action {};
   action.sa_sigaction = OnSignal;
@@ -386,7 +430,19 @@ int RunRecord(const std::vector<std::string>& args) {
     return ExitCodeFor(status, /*attached=*/true);
   }
   std::fputs(FormatRunsSummary(*result).c_str(), stderr);
-  std::fputs(FormatSummary(result->profile, result->stats, o.output).c_str(),
+  std::string written = o.output;
+  if (r.window_s > 0 && !windows.written().empty()) {
+    written = windows.written().back();
+    std::fprintf(
+        stderr,
+        "pystrobe: %zu windows of %g s written as %s (the stamp is "
+        "the window's start, UTC)%s; the functions below are the "
+        "last window's\n",
+        windows.written().size(), r.window_s, WindowPattern(o.output).c_str(),
+        o.keep > 0 ? absl::StrCat(", the newest ", o.keep, " kept").c_str()
+                   : "");
+  }
+  std::fputs(FormatSummary(result->profile, result->stats, written).c_str(),
              stderr);
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
   if (const double wait = result->WaitShare(); wait > kOverloadedWaitShare) {

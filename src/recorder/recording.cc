@@ -15,6 +15,7 @@
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
+#include "pystrobe/recorder/windows.h"
 #include "targets.h"
 
 namespace pystrobe {
@@ -186,9 +187,11 @@ absl::StatusOr<RecordingResult> Recording::Run(
       run.wait_s = static_cast<double>(wait_ns) / 1e9;
     };
     absl::Status sink_status;
+    WindowClock window(options_.window_s, MonotonicNs());
     // With children followed, whether the tree is done is read from /proc:
     // at the progress pace, not per tick.
     bool tree_done = false;
+    // The profile so far (of this window, with --every) to the sink.
     auto checkpoint = [&](const ScheduleStats& sched) {
       RecordingResult partial = result;
       partial.runs.push_back(run);
@@ -227,9 +230,18 @@ absl::StatusOr<RecordingResult> Recording::Run(
           options_.checkpoint_now->exchange(false)) {
         due = true;
       }
-      if (!due || sink == nullptr || !sink_status.ok()) return;
+      const bool window_closes = window.Due(now);
+      if ((!due && !window_closes) || sink == nullptr || !sink_status.ok()) {
+        return;
+      }
       last_checkpoint = now;
-      checkpoint(sched);
+      if (!window_closes) return checkpoint(sched);
+      // --every: the window is written whole, then the aggregation restarts.
+      window.Restart(now);
+      sink_status.Update(targets.NextWindow([&] {
+        checkpoint(sched);
+        return sink_status;
+      }));
     };
     absl::Status sampled = schedule.Run(
         stop,

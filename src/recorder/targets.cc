@@ -149,6 +149,16 @@ void TargetSet::Retire(size_t index) {
   live_.erase(live_.begin() + static_cast<long>(index));
 }
 
+absl::Status TargetSet::NextWindow(
+    const std::function<absl::Status()>& closed) {
+  for (const auto& t : live_) t->sampler->SettleWindow();
+  absl::Status status = closed();
+  for (const auto& t : live_) t->sampler->StartWindow();
+  retired_ = Profile{};
+  retired_batch_ns_ = 0;
+  return status;
+}
+
 void TargetSet::UpdateCpuWait() {
   for (const auto& t : live_) t->cpu_wait->Update();
 }

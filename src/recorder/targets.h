@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -92,6 +93,11 @@ class TargetSet {
   // (CpuWaitMonitor), summed over every process, live and retired. Update
   // reads the live ones' schedstat: a few times a second, not per tick.
   void UpdateCpuWait();
+
+  // Windows (--every): settles every live sampler's window, calls `closed`
+  // (which writes BuildProfile's window), then restarts every aggregation
+  // and forgets the retired processes' samples (they were in the window).
+  absl::Status NextWindow(const std::function<absl::Status()>& closed);
   std::pair<uint64_t, uint64_t> CpuWait() const;  // {cpu_ns, wait_ns}
 
   // Python descendants of `pid` (at most `limit`), for the hint that a

@@ -115,6 +115,7 @@ absl::Status Sampler::MergeNative(const std::vector<pid_t>& stopped) {
 }
 
 absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
+  elapsed_ns -= window_origin_ns_;  // time batches count from the window
   std::optional<PtraceSuspension> stop;
   if (options_.blocking) {
     // Sleeping threads are left running (interrupting their system calls
@@ -309,12 +310,62 @@ absl::Status Sampler::Run(
   return absl::OkStatus();
 }
 
+absl::Status Sampler::NextWindow(
+    const std::function<absl::Status(const Sampler&)>& closed) {
+  SettleWindow();
+  absl::Status status = closed(*this);
+  StartWindow();
+  return status;
+}
+
+void Sampler::SettleWindow() {
+  if (options_.mode != WeightMode::kCpu) return;
+  // Settles every thread's CPU into this window; the next starts afresh
+  // (at most one tick interval per thread between them goes uncounted),
+  // since its keys name stacks of the table about to be replaced.
+  cpu_.Finish([this](const StackKey& key, int64_t count, int64_t cpu) {
+    table_.Add(key, count, cpu);
+  });
+  cpu_ = CpuAttribution();
+  cpu_window_batch_ = -1;
+}
+
+void Sampler::StartWindow() {
+  table_ = StackTable(1'000'000'000);
+  window_base_ = stats_;
+  window_origin_ns_ = stats_.elapsed_ns;
+  start_unix_ns_ = Now(CLOCK_REALTIME);
+}
+
+SamplerStats Sampler::window_stats() const {
+  SamplerStats w = stats_;
+  const SamplerStats& b = window_base_;
+  w.ticks -= b.ticks;
+  w.samples -= b.samples;
+  w.late -= b.late;
+  w.missed -= b.missed;
+  w.errors -= b.errors;
+  w.causes.torn -= b.causes.torn;
+  w.causes.page_gone -= b.causes.page_gone;
+  w.causes.thread_exited -= b.causes.thread_exited;
+  w.causes.woke -= b.causes.woke;
+  w.causes.other -= b.causes.other;
+  w.causes.native -= b.causes.native;
+  w.rereads -= b.rereads;
+  w.recovered -= b.recovered;
+  w.elapsed_ns -= b.elapsed_ns;
+  w.sampling_cpu_ns -= b.sampling_cpu_ns;
+  w.busy_ns -= b.busy_ns;
+  return w;
+}
+
 ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
+  const SamplerStats window = window_stats();  // not the whole run's
   ProfileMetadata m;
   m.weight_type = options_.mode == WeightMode::kCpu ? "cpu" : "wall";
   m.period_ns = static_cast<int64_t>(1e9 / options_.rate_hz);
   m.start_unix_ns = start_unix_ns_;
-  m.duration_ns = stats_.elapsed_ns;
+  m.duration_ns = window.elapsed_ns;
   m.pid = python_->pid();
   m.process = process_;
   m.comments = std::move(comments);
@@ -323,19 +374,19 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
   m.comments.push_back(absl::StrCat("pystrobe.mode=", m.weight_type));
   m.comments.push_back(absl::StrCat("pystrobe.rate_hz=", options_.rate_hz));
   m.comments.push_back(absl::StrFormat("pystrobe.achieved_rate_hz=%.1f",
-                                       stats_.achieved_rate_hz()));
-  m.comments.push_back(absl::StrCat("pystrobe.ticks=", stats_.ticks));
+                                       window.achieved_rate_hz()));
+  m.comments.push_back(absl::StrCat("pystrobe.ticks=", window.ticks));
   m.comments.push_back(
       absl::StrCat("pystrobe.tick_priority=",
-                   stats_.tick_priority == TickPriority::kRealtime ? "realtime"
-                   : stats_.tick_priority == TickPriority::kNice   ? "nice"
+                   window.tick_priority == TickPriority::kRealtime ? "realtime"
+                   : window.tick_priority == TickPriority::kNice   ? "nice"
                                                                    : "normal"));
-  m.comments.push_back(absl::StrCat("pystrobe.missed=", stats_.missed));
-  m.comments.push_back(absl::StrCat("pystrobe.samples=", stats_.samples));
+  m.comments.push_back(absl::StrCat("pystrobe.missed=", window.missed));
+  m.comments.push_back(absl::StrCat("pystrobe.samples=", window.samples));
   // The error breakdown, every cause even when 0, so that tools can rely on
   // the keys.
-  const SampleErrors& e = stats_.causes;
-  m.comments.push_back(absl::StrCat("pystrobe.errors=", stats_.errors));
+  const SampleErrors& e = window.causes;
+  m.comments.push_back(absl::StrCat("pystrobe.errors=", window.errors));
   m.comments.push_back(absl::StrCat("pystrobe.errors.torn=", e.torn));
   m.comments.push_back(absl::StrCat("pystrobe.errors.page_gone=", e.page_gone));
   m.comments.push_back(
@@ -347,8 +398,8 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
                                       options_.native_all ? "all" : "folded"));
     m.comments.push_back(absl::StrCat("pystrobe.errors.native=", e.native));
   }
-  m.comments.push_back(absl::StrCat("pystrobe.rereads=", stats_.rereads));
-  m.comments.push_back(absl::StrCat("pystrobe.recovered=", stats_.recovered));
+  m.comments.push_back(absl::StrCat("pystrobe.rereads=", window.rereads));
+  m.comments.push_back(absl::StrCat("pystrobe.recovered=", window.recovered));
   return m;
 }
 

@@ -63,6 +63,10 @@ struct RecordingOptions {
   // A checkpoint of the profile so far goes to the sink this often (0:
   // never), so that a recording killed with SIGKILL loses at most this much.
   double checkpoint_s = 30;
+  // Windows (record --every, recorder/windows.h): every `window_s` seconds
+  // (0: never) the window so far goes to the sink and the aggregation
+  // restarts empty (Sampler::NextWindow). Attach mode, or one launched run.
+  double window_s = 0;
   // Launch mode: the pid of the command running now (0 between runs), for a
   // signal handler to forward signals to.
   std::atomic<pid_t>* current_child = nullptr;

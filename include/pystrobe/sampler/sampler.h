@@ -154,8 +154,27 @@ class Sampler {
   // was made ("" if it could not be read).
   const std::string& process() const { return process_; }
 
+  // Since Run started (every window).
   const SamplerStats& stats() const { return stats_; }
   const StackTable& table() const { return table_; }
+
+  // Windows (record --every): the aggregation covers the current window
+  // only, and the profiles below are the window's. NextWindow, called
+  // between ticks (from `progress`), settles the window (in cpu mode its
+  // pending CPU), hands the complete window to `closed` (e.g. a sink), and
+  // restarts the aggregation and the window's stats empty: memory is
+  // bounded by one window's distinct stacks. Returns `closed`'s status.
+  absl::Status NextWindow(
+      const std::function<absl::Status(const Sampler&)>& closed);
+  // NextWindow in two steps, for a caller that closes several samplers'
+  // windows as one: SettleWindow (before the window is written), then
+  // StartWindow (after).
+  void SettleWindow();
+  void StartWindow();
+  // The stats of the current window (all of stats() without windows).
+  SamplerStats window_stats() const;
+  // When the current window started (Unix epoch, ns).
+  int64_t window_start_unix_ns() const { return start_unix_ns_; }
 
   // The profile so far. `comments` are added to pystrobe's own (among
   // them the error breakdown, pystrobe.errors.CAUSE=N). In cpu mode, CPU
@@ -188,7 +207,10 @@ class Sampler {
   ThreadMonitor monitor_;
   StackTable table_;
   SamplerStats stats_;
-  int64_t start_unix_ns_ = 0;
+  int64_t start_unix_ns_ = 0;  // of the current window
+  // The current window: stats_ when it started and its start (elapsed).
+  SamplerStats window_base_;
+  int64_t window_origin_ns_ = 0;
   // CPU time of each thread at its previous sample (--blocking wall mode).
   absl::flat_hash_map<pid_t, uint64_t> last_cpu_ns_;
   // cpu mode: who gets the CPU; its window started at cpu_window_start_ns_

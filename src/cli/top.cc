@@ -1,0 +1,225 @@
+#include "top.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "exit_codes.h"
+#include "pystrobe/process/proc_fs.h"
+#include "pystrobe/recorder/live_view.h"
+#include "pystrobe/recorder/recording.h"
+#include "terminal.h"
+#include "top_screen.h"
+
+namespace pystrobe {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: pystrobe top --pid PID [options]\n"
+    "\n"
+    "A live view of the functions a running CPython process spends its time\n"
+    "in: own (leaf) and total (on the stack) share over the last seconds or\n"
+    "since start, per thread. The target is never stopped.\n"
+    "  -p, --pid PID          the process to watch\n"
+    "  -r, --rate HZ          samples per second (default 100)\n"
+    "  --mode wall|cpu        wall (default): where time goes; cpu: weigh\n"
+    "                         samples by the CPU time their thread used\n"
+    "  --gil                  only the thread holding the GIL\n"
+    "  --idle                 wall mode: keep threads that are not running\n"
+    "  --recent SECONDS       what \"recent\" covers (default 5)\n"
+    "  --thread NAME|TID      start filtered to matching threads\n"
+    "keys: q quit, p pause, s sort (own/total/name), r recent/since start,\n"
+    "t next thread, a all threads, / thread filter, h help.\n";
+
+// How often the view gets a window of the aggregation.
+constexpr double kWindowS = 0.5;
+
+struct TopArgs {
+  RecordingOptions recording;
+  LiveViewOptions view;
+  std::string thread_filter;
+};
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+// Options shared with record (target and sampler) go here too, one branch
+// each: --subprocesses, when the recorder has it, is one more.
+std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
+                                 std::string* error) {
+  TopArgs o;
+  RecordingOptions& r = o.recording;
+  SamplerOptions& s = r.sampler;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= args.size()) {
+        *error = a + " needs a value";
+        return false;
+      }
+      *out = args[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "-p" || a == "--pid") {
+      int pid = 0;
+      if (!value(&v)) return std::nullopt;
+      if (!absl::SimpleAtoi(v, &pid) || pid <= 0) {
+        *error = "--pid wants a process ID, not '" + v + "'";
+        return std::nullopt;
+      }
+      r.pid = pid;
+    } else if (a == "-r" || a == "--rate") {
+      if (!value(&v)) return std::nullopt;
+      // The screen and the keys are served between ticks: at least one a
+      // second.
+      if (!absl::SimpleAtod(v, &s.rate_hz) ||
+          !(s.rate_hz >= 1 && s.rate_hz <= 10000)) {
+        *error = "--rate wants a number of Hz in [1, 10000], not '" + v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--mode") {
+      if (!value(&v)) return std::nullopt;
+      if (v == "wall") {
+        s.mode = WeightMode::kWall;
+      } else if (v == "cpu") {
+        s.mode = WeightMode::kCpu;
+      } else {
+        *error = "--mode is wall or cpu, not '" + v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--gil") {
+      s.gil_only = true;
+    } else if (a == "--idle") {
+      s.include_idle = true;
+    } else if (a == "--recent") {
+      if (!value(&v)) return std::nullopt;
+      if (!absl::SimpleAtod(v, &o.view.recent_s) ||
+          !(o.view.recent_s >= 1 && o.view.recent_s <= 3600)) {
+        *error =
+            "--recent wants a number of seconds in [1, 3600], not '" + v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--thread") {
+      if (!value(&o.thread_filter)) return std::nullopt;
+    } else {
+      *error = "unknown argument '" + a + "'";
+      return std::nullopt;
+    }
+  }
+  if (r.pid == 0) {
+    *error = "top needs --pid PID";
+    return std::nullopt;
+  }
+  // A live view: never stop the target, no files.
+  s.blocking = false;
+  r.checkpoint_s = 0;
+  r.window_s = kWindowS;
+  return o;
+}
+
+std::string ModeName(const SamplerOptions& s) {
+  std::string m = s.mode == WeightMode::kCpu ? "cpu" : "wall";
+  if (s.gil_only) m += " gil";
+  if (s.include_idle) m += " idle";
+  return m;
+}
+
+}  // namespace
+
+int RunTop(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+  }
+  std::string error;
+  std::optional<TopArgs> parsed = ParseArgs(args, &error);
+  if (!parsed) {
+    PrintError((error + " (see pystrobe top --help)").c_str());
+    return kExitUsage;
+  }
+  TopArgs& o = *parsed;
+  RecordingOptions& r = o.recording;
+  if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+    PrintError(
+        "top needs a terminal (stdin and stdout); to save a profile, "
+        "use pystrobe record");
+    return kExitUsage;
+  }
+  if (absl::Status exists = ProcFs().CheckExists(r.pid); !exists.ok()) {
+    PrintError(exists);
+    return ExitCodeFor(exists, /*attached=*/false);
+  }
+
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+
+  LiveView view(o.view);
+  std::optional<LiveView> frozen;  // what a paused screen shows
+  LiveSink sink(&view);
+  TopState state;
+  state.query.thread_filter = o.thread_filter;
+  TopHeader header;
+  header.pid = r.pid;
+  header.mode = ModeName(r.sampler);
+  header.rate_hz = r.sampler.rate_hz;
+  RawTerminal terminal;
+  absl::Status terminal_status;
+
+  // Called about 4 times a second on the sampling thread, between ticks:
+  // keys, then the screen. The terminal is taken only once sampling runs,
+  // so that a target that cannot be read gets a plain error line.
+  auto on_progress = [&](const RunSummary& run, int) {
+    if (!terminal.active()) {
+      terminal_status = terminal.Enter();
+      if (!terminal_status.ok()) {
+        g_stop.store(true);
+        return;
+      }
+    }
+    const KeyResult keys = HandleKeys(
+        terminal.ReadKeys(), (frozen ? *frozen : view).Threads(), &state);
+    if (keys == KeyResult::kQuit) {
+      g_stop.store(true);
+      return;
+    }
+    if (state.paused && !frozen) frozen.emplace(view);
+    if (!state.paused) frozen.reset();
+    header.achieved_hz = run.stats.achieved_rate_hz();
+    header.elapsed_s = static_cast<double>(run.stats.elapsed_ns) / 1e9;
+    header.errors = run.stats.errors;
+    int columns = 80, rows = 24;
+    terminal.Size(&columns, &rows);
+    // One column spare: a full last line would scroll some terminals.
+    terminal.Write(ScreenBytes(
+        RenderTop(frozen ? *frozen : view, state, header, columns - 1, rows)));
+  };
+  absl::StatusOr<RecordingResult> result =
+      Recording(r).Run(g_stop, on_progress, &sink);
+  terminal.Restore();
+  if (!terminal_status.ok()) {
+    PrintError(terminal_status);
+    return kExitUsage;
+  }
+  if (!result.ok()) {
+    absl::Status status = ExplainFailure(r.pid, result.status());
+    PrintError(status);
+    return ExitCodeFor(status, /*attached=*/true);
+  }
+  if (result->stats.target_exited) {
+    std::fprintf(stderr, "pystrobe: process %d exited\n", r.pid);
+  }
+  return kExitOk;
+}
+
+}  // namespace pystrobe

@@ -1,0 +1,260 @@
+// `pystrobe top` in a real terminal: a tmux pane of 80x24 on a private
+// tmux server, driven with send-keys and read with capture-pane. The
+// workload (tests/workloads/top_hot.py) spins in hot_function_for_top on
+// its main thread and sleeps in nap_in_helper on a thread whose OS name is
+// "napper"; it counts its own loops in DIR/beats, so the test sees it keep
+// running. After top exits, the pane runs `stty -a`: canonical mode and
+// echo must be back (the terminal is sane), whether top ended by `q` or by
+// SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "record_support.h"
+#include "subprocess.h"
+
+namespace pystrobe::integration {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr absl::Duration kTimeout = absl::Seconds(60);
+constexpr char kTmux[] = "/usr/bin/tmux";
+
+// A tmux server of its own (-L), killed with everything in it at the end.
+class TmuxPane {
+ public:
+  explicit TmuxPane(std::string socket) : socket_(std::move(socket)) {}
+  ~TmuxPane() { Tmux({"kill-server"}); }
+
+  CommandResult Tmux(std::vector<std::string> args) const {
+    args.insert(args.begin(), {kTmux, "-L", socket_, "-f", "/dev/null"});
+    return RunCommand(args, absl::Seconds(20));
+  }
+  // A detached 80x24 session running `command` (through sh).
+  bool Start(const std::string& command) const {
+    CommandResult r = Tmux(
+        {"new-session", "-d", "-x", "80", "-y", "24", "-s", "top", command});
+    if (!(r.exited && r.exit_code == 0)) std::cerr << r.Describe();
+    return r.exited && r.exit_code == 0;
+  }
+  std::string Capture() const {
+    return Tmux({"capture-pane", "-p", "-t", "top"}).out;
+  }
+  void Keys(const std::vector<std::string>& keys) const {
+    std::vector<std::string> args = {"send-keys", "-t", "top"};
+    args.insert(args.end(), keys.begin(), keys.end());
+    Tmux(args);
+  }
+  // The pid of the pane's shell.
+  pid_t ShellPid() const {
+    int pid = 0;
+    std::string out =
+        Tmux({"list-panes", "-t", "top", "-F", "#{pane_pid}"}).out;
+    return absl::SimpleAtoi(absl::StripAsciiWhitespace(out), &pid) ? pid : 0;
+  }
+  // Waits until the pane shows a match of `re`; the screen in `*screen`.
+  bool WaitForScreen(const std::string& re, absl::Duration timeout,
+                     std::string* screen) const {
+    const std::regex pattern(re);
+    return WaitFor(
+        [&] {
+          *screen = Capture();
+          return std::regex_search(*screen, pattern);
+        },
+        timeout);
+  }
+
+ private:
+  std::string socket_;
+};
+
+// The %Own of the row of `function` on the screen, -1 when absent.
+double OwnShare(const std::string& screen, const std::string& function) {
+  std::smatch m;
+  const std::regex row(R"(^\s*([\d.]+)%\s+[\d.]+%.*\b)" + function + R"( \()");
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
+    if (std::regex_search(line, m, row)) return std::stod(m[1]);
+  }
+  return -1;
+}
+
+// stty -a output says canonical mode and echo are on ("-icanon": off).
+void ExpectSaneTerminal(const std::string& screen) {
+  EXPECT_TRUE(std::regex_search(screen, std::regex(R"((^|\s)icanon(\s|$))")))
+      << screen;
+  EXPECT_TRUE(std::regex_search(screen, std::regex(R"((^|\s)echo(\s|$))")))
+      << screen;
+  EXPECT_FALSE(std::regex_search(screen, std::regex(R"((^|\s)-icanon\b)")))
+      << screen;
+  EXPECT_FALSE(std::regex_search(screen, std::regex(R"((^|\s)-echo(\s|$))")))
+      << screen;
+}
+
+int64_t Beats(const std::string& dir) {
+  int64_t n = -1;
+  absl::StatusOr<std::string> s = ReadFileToString(dir + "/beats");
+  if (s.ok()) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &n);
+  return n;
+}
+
+class TopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kTmux, X_OK) != 0) GTEST_SKIP() << "no tmux";
+    std::optional<Interpreter> py = DefaultInterpreter();
+    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
+    std::cout << "interpreter: " << py->name << " " << py->path << std::endl;
+    ASSERT_FALSE(dir_.path().empty());
+    absl::StatusOr<ChildProcess> t =
+        StartWorkload(*py, "top_hot.py", {dir_.path()}, dir_.path());
+    ASSERT_TRUE(t.ok()) << t.status();
+    target_.emplace(*std::move(t));
+    ASSERT_TRUE(WaitForFileOrExit(dir_.path() + "/ready", *target_, kTimeout))
+        << target_->Log();
+    pane_.emplace(absl::StrCat("pystrobe-top-test-", getpid()));
+  }
+  // top in the pane, then its exit status and `stty -a`.
+  std::string TopCommand(const std::string& args) const {
+    return absl::StrCat("sh -c '", PystrobeBinary(), " top --pid ",
+                        target_->pid(), " ", args,
+                        "; echo top-exit=$?; stty -a; exec sleep 120'");
+  }
+
+  ScopedTempDir dir_;
+  std::optional<ChildProcess> target_;
+  std::optional<TmuxPane> pane_;
+};
+
+TEST_F(TopTest, ShowsTheHotFunctionFiltersThreadsAndQuitsCleanly) {
+  ASSERT_TRUE(pane_->Start(TopCommand("--idle")));
+  std::string screen;
+  ASSERT_TRUE(pane_->WaitForScreen(
+      absl::StrCat("pystrobe top  pid ", target_->pid()), kTimeout, &screen))
+      << screen;
+  // Within 3 s of the first screen: each tick samples both threads, so the
+  // spinning main thread's function holds about half the samples.
+  ASSERT_TRUE(pane_->WaitForScreen(R"(hot_function_for_top \(top_hot\.py)",
+                                   absl::Seconds(3), &screen))
+      << screen;
+  const double hot = OwnShare(screen, "hot_function_for_top");
+  EXPECT_GT(hot, 35) << screen;
+  EXPECT_LT(hot, 65) << screen;
+  EXPECT_THAT(screen, HasSubstr("nap_in_helper"));
+  EXPECT_THAT(screen, HasSubstr("napper"));
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
+    EXPECT_LE(line.size(), 80u) << line;
+  }
+  // At least one refresh a second: the elapsed seconds move.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(screen, m, std::regex(R"(\) +(\d+) s\n)")));
+  const std::string first = m[1];
+  ASSERT_TRUE(
+      pane_->WaitForScreen(R"(\) +(\d+) s\n)", absl::Seconds(2), &screen) &&
+      WaitFor(
+          [&] {
+            screen = pane_->Capture();
+            return std::regex_search(screen, m,
+                                     std::regex(R"(\) +(\d+) s\n)")) &&
+                   m[1] != first;
+          },
+          absl::Seconds(2.5)))
+      << screen;
+
+  // Filter by the thread's OS name: only its functions, at its whole share.
+  pane_->Keys({"/", "napper", "Enter"});
+  ASSERT_TRUE(pane_->WaitForScreen(R"(threads: 'napper' \(1 of 2\))",
+                                   absl::Seconds(5), &screen))
+      << screen;
+  EXPECT_EQ(OwnShare(screen, "hot_function_for_top"), -1) << screen;
+  EXPECT_GT(OwnShare(screen, "nap_in_helper"), 90) << screen;
+  pane_->Keys({"a"});
+  ASSERT_TRUE(pane_->WaitForScreen(R"(threads: all \(2 of 2\))",
+                                   absl::Seconds(5), &screen))
+      << screen;
+
+  // Pause: the rows stop changing.
+  pane_->Keys({"p"});
+  ASSERT_TRUE(pane_->WaitForScreen("PAUSED", absl::Seconds(5), &screen));
+  absl::SleepFor(absl::Milliseconds(300));
+  const std::string paused_rows = pane_->Capture().substr(screen.find('\n'));
+  absl::SleepFor(absl::Seconds(1.5));
+  std::string later = pane_->Capture();
+  later = later.substr(later.find('\n'));
+  // The status line has PAUSED and the same sample count; rows identical.
+  EXPECT_EQ(later, paused_rows);
+
+  const int64_t beats_before = Beats(dir_.path());
+  pane_->Keys({"q"});
+  ASSERT_TRUE(pane_->WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  ASSERT_TRUE(pane_->WaitForScreen("icanon", kTimeout, &screen)) << screen;
+  ExpectSaneTerminal(screen);
+  EXPECT_THAT(screen, Not(HasSubstr("hot_function_for_top")))
+      << "the alternate screen was left";
+  // The target was never stopped and still runs.
+  EXPECT_TRUE(WaitFor([&] { return Beats(dir_.path()) > beats_before + 2; },
+                      absl::Seconds(10)));
+  EXPECT_FALSE(target_->HasExited()) << target_->Log();
+}
+
+TEST_F(TopTest, SigtermRestoresTheTerminal) {
+  ASSERT_TRUE(pane_->Start(TopCommand("--mode cpu")));
+  std::string screen;
+  ASSERT_TRUE(
+      pane_->WaitForScreen(R"(hot_function_for_top \()", kTimeout, &screen))
+      << screen;
+  // In cpu mode only the spinning thread uses CPU.
+  EXPECT_GT(OwnShare(screen, "hot_function_for_top"), 80) << screen;
+  // top is the child of the pane's shell.
+  const pid_t shell = pane_->ShellPid();
+  ASSERT_GT(shell, 0);
+  absl::StatusOr<std::string> children = ReadFileToString(
+      absl::StrCat("/proc/", shell, "/task/", shell, "/children"));
+  ASSERT_TRUE(children.ok()) << children.status();
+  int top = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(*children), &top))
+      << *children;
+  ASSERT_EQ(kill(top, SIGTERM), 0);
+  ASSERT_TRUE(pane_->WaitForScreen("icanon", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  ExpectSaneTerminal(screen);
+  EXPECT_FALSE(target_->HasExited()) << target_->Log();
+}
+
+TEST_F(TopTest, BadTargetsGetOneLineAndTheirExitCode) {
+  // No such process: exit 3, the terminal untouched.
+  ASSERT_TRUE(pane_->Start(absl::StrCat(
+      "sh -c '", PystrobeBinary(),
+      " top --pid 999999999; echo top-exit=$?; stty -a; exec sleep 120'")));
+  std::string screen;
+  ASSERT_TRUE(pane_->WaitForScreen("icanon", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=3")) << screen;
+  EXPECT_THAT(screen, HasSubstr("pystrobe: ")) << screen;
+  ExpectSaneTerminal(screen);
+  // Not a terminal: exit 2, one line.
+  CommandResult r = RunCommand(
+      {PystrobeBinary(), "top", "--pid", std::to_string(target_->pid())});
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("needs a terminal")) << r.Describe();
+  r = RunCommand({PystrobeBinary(), "top"});
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+}
+
+}  // namespace
+}  // namespace pystrobe::integration

@@ -1,0 +1,157 @@
+// The screen of `pystrobe top`: it fits the terminal (80x24 and smaller,
+// names truncated, ASCII only), shows the hot function first with its
+// shares, the threads and the state (paused, filter, sort); keys change the
+// state as documented and escape sequences are ignored.
+#include "top_screen.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace pystrobe {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr int64_t kMs = 1'000'000;
+
+Profile Window() {
+  Profile p;
+  p.sample_types = {{"samples", "count"}, {"wall", "nanoseconds"}};
+  p.duration_nanos = 500 * kMs;
+  p.comments = {"python_version=3.11.2"};
+  auto add = [&](int64_t tid, const std::string& thread,
+                 const std::vector<std::string>& stack, int64_t n) {
+    Sample s;
+    for (const std::string& f : stack) {
+      const uint64_t fn = p.AddFunction({f, f, "/srv/app/" + f + ".py", 7});
+      s.location_ids.push_back(p.AddLocation({fn, 8}));
+    }
+    s.values = {n, n * 10 * kMs};
+    s.labels = {{"thread_name", thread, 0, ""}, {"thread_id", "", tid, ""}};
+    p.samples.push_back(s);
+  };
+  add(11, "MainThread", {"hot_function", "main"}, 75);
+  add(12, "worker",
+      {"a_function_with_a_really_long_qualified_name_that_cannot_fit."
+       "in_eighty_columns_at_all",
+       "main"},
+      25);
+  return p;
+}
+
+std::string Join(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const std::string& l : lines) s += l + "\n";
+  return s;
+}
+
+TEST(TopScreenTest, FitsTheTerminalAndShowsTheHotFunctionFirst) {
+  LiveView view;
+  view.AddWindow(Window());
+  TopHeader header;
+  header.pid = 4242;
+  header.rate_hz = 100;
+  for (auto [w, h] : {std::pair{80, 24}, {60, 12}, {40, 10}}) {
+    const std::vector<std::string> lines =
+        RenderTop(view, TopState{}, header, w, h);
+    ASSERT_EQ(static_cast<int>(lines.size()), h);
+    for (const std::string& l : lines) {
+      EXPECT_LE(static_cast<int>(l.size()), w) << l;
+      for (char c : l) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << l;
+    }
+  }
+  const std::vector<std::string> lines =
+      RenderTop(view, TopState{}, header, 80, 24);
+  const std::string screen = Join(lines);
+  EXPECT_THAT(lines[0], HasSubstr("pid 4242"));
+  EXPECT_THAT(lines[0], HasSubstr("python 3.11.2"));
+  EXPECT_THAT(lines[3], HasSubstr("%Own"));
+  EXPECT_THAT(lines[4], HasSubstr("hot_function (hot_function.py:7)"));
+  EXPECT_THAT(lines[4], StartsWith(" 75.0%  75.0%     0.75s"));
+  EXPECT_THAT(lines[5], HasSubstr("a_function_with_a_really_long"));
+  EXPECT_THAT(lines[5], testing::EndsWith("..."));
+  EXPECT_THAT(screen, HasSubstr("11 MainThread 75%"));
+  EXPECT_THAT(screen, HasSubstr("12 worker 25%"));
+  EXPECT_THAT(lines[23], HasSubstr("q quit"));
+}
+
+TEST(TopScreenTest, KeysChangeTheState) {
+  LiveView view;
+  view.AddWindow(Window());
+  const std::vector<ThreadRow> threads = view.Threads();
+  TopState s;
+  EXPECT_EQ(HandleKeys("p", threads, &s), KeyResult::kChanged);
+  EXPECT_TRUE(s.paused);
+  EXPECT_EQ(HandleKeys(" ", threads, &s), KeyResult::kChanged);
+  EXPECT_FALSE(s.paused);
+  HandleKeys("s", threads, &s);
+  EXPECT_EQ(s.query.sort, SortKey::kTotal);
+  HandleKeys("s", threads, &s);
+  EXPECT_EQ(s.query.sort, SortKey::kName);
+  HandleKeys("s", threads, &s);
+  EXPECT_EQ(s.query.sort, SortKey::kSelf);
+  HandleKeys("r", threads, &s);
+  EXPECT_EQ(s.query.span, Span::kSinceStart);
+  // t: each thread by tid (most time first), then all.
+  HandleKeys("t", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "11");
+  HandleKeys("t", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "12");
+  HandleKeys("t", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "");
+  // '/' types a filter; Enter applies it, Esc cancels.
+  HandleKeys("/wor", threads, &s);
+  EXPECT_TRUE(s.editing);
+  EXPECT_EQ(s.query.thread_filter, "");
+  HandleKeys("kx\x7f\r", threads, &s);
+  EXPECT_FALSE(s.editing);
+  EXPECT_EQ(s.query.thread_filter, "work");
+  HandleKeys("/zzz\x1b", threads, &s);
+  EXPECT_FALSE(s.editing);
+  EXPECT_EQ(s.query.thread_filter, "work");
+  HandleKeys("a", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "");
+  // Arrow keys (ESC [ A) do nothing, not even quit on their letters.
+  EXPECT_EQ(HandleKeys("\x1b[A\x1b[B\x1bOA", threads, &s), KeyResult::kNone);
+  EXPECT_EQ(HandleKeys("x", threads, &s), KeyResult::kNone);
+  EXPECT_EQ(HandleKeys("sq", threads, &s), KeyResult::kQuit);
+  EXPECT_EQ(HandleKeys("/q", threads, &s), KeyResult::kChanged)
+      << "q typed into a filter is text";
+}
+
+TEST(TopScreenTest, TheFilterPausedAndHelpShow) {
+  LiveView view;
+  view.AddWindow(Window());
+  TopState s;
+  s.query.thread_filter = "worker";
+  s.paused = true;
+  const std::string screen = Join(RenderTop(view, s, {}, 80, 24));
+  EXPECT_THAT(screen, HasSubstr("PAUSED"));
+  EXPECT_THAT(screen, HasSubstr("threads: 'worker' (1 of 2)"));
+  EXPECT_THAT(screen, Not(HasSubstr("hot_function (")));
+  EXPECT_THAT(screen, HasSubstr("(11 MainThread"));  // not selected
+  s.help = true;
+  EXPECT_THAT(Join(RenderTop(view, s, {}, 80, 24)), HasSubstr("q        quit"));
+  s = TopState{};
+  s.editing = true;
+  s.edit = "wo";
+  EXPECT_THAT(Join(RenderTop(view, s, {}, 80, 24)),
+              HasSubstr("thread filter (name or tid): wo_"));
+  LiveView empty;
+  EXPECT_THAT(Join(RenderTop(empty, TopState{}, {}, 80, 24)),
+              HasSubstr("(waiting for samples)"));
+}
+
+TEST(TopScreenTest, ScreenBytesRedrawInPlace) {
+  const std::string bytes = ScreenBytes({"title", "row"});
+  EXPECT_THAT(bytes, StartsWith("\x1b[H\x1b[7mtitle"));
+  EXPECT_THAT(bytes, HasSubstr("\r\nrow\x1b[K"));
+  EXPECT_THAT(bytes, testing::EndsWith("\x1b[J"));
+}
+
+}  // namespace
+}  // namespace pystrobe
