@@ -30,6 +30,8 @@ packages=(
   gunicorn python3-flask wrk
   # The forky root and the 3.13t build (ctypes needs libffi).
   debootstrap debian-archive-keyring dpkg-dev xz-utils libffi-dev
+  # bench/cost_vs_peers.py builds Austin 3.7.0 from trixie's source package.
+  autoconf automake strace
 )
 
 sudo_cmd=()

@@ -24,13 +24,21 @@ absl::Status ExplainFailure(pid_t pid, absl::Status status) {
   if (status.ok() || IsNoPermission(status)) return status;
   ProcFs proc;
   bool gone = !proc.CheckExists(pid).ok();
+  bool zombie = false;
   if (!gone) {
     absl::StatusOr<ThreadInfo> main = proc.ReadThread(pid, pid);
-    gone = !main.ok() || main->state == 'Z' || main->state == 'X';
+    zombie = main.ok() && (main->state == 'Z' || main->state == 'X');
+    gone = !main.ok() || zombie;
   }
   if (!gone) return status;
-  return ProcessGoneError(
-      absl::StrCat("process ", pid, " exited (", status.message(), ")"));
+  std::string line = absl::StrCat("process ", pid, " exited");
+  if (zombie) {
+    line += " (a zombie: its parent has not reaped it yet)";
+  } else if (!IsProcessGone(status)) {
+    // What failed, unless it only says the same.
+    absl::StrAppend(&line, " (", status.message(), ")");
+  }
+  return ProcessGoneError(line);
 }
 
 void PrintError(const char* message) {

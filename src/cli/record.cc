@@ -17,6 +17,7 @@
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/recorder/file_sink.h"
 #include "pystrobe/recorder/gate_sink.h"
@@ -380,6 +381,16 @@ int RunRecord(const std::vector<std::string>& args) {
   std::fputs(FormatSummary(result->profile, result->stats, o.output).c_str(),
              stderr);
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
+  if (const double wait = result->WaitShare(); wait > kOverloadedWaitShare) {
+    std::fprintf(stderr,
+                 "pystrobe: warning: the machine was overloaded: the target's "
+                 "threads waited for a CPU %.0f%% of the time they could run "
+                 "(more runnable threads than CPUs, the target's or others'); "
+                 "times include that wait, and --mode cpu charges it to where "
+                 "they were preempted (pystrobe-diff will not judge this "
+                 "recording)\n",
+                 100 * wait);
+  }
   if (gate.saved()) {
     std::fprintf(stderr, "pystrobe: saved baseline %s@%d\n",
                  gate.saved()->name.c_str(), gate.saved()->number);

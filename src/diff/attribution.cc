@@ -42,6 +42,7 @@ Explanation ExplainGrowth(const FunctionKey& f, Metric decided_by,
     current = next;
   }
   std::vector<FunctionKey> keys;
+  keys.reserve(path.size());
   for (const FunctionKey* k : path) keys.push_back(*k);
   if (path.size() == 1) {
     return {absl::StrCat("self time grew in ", f.name), std::move(keys)};
@@ -50,6 +51,7 @@ Explanation ExplainGrowth(const FunctionKey& f, Metric decided_by,
                                  " called from ", path[path.size() - 2]->name);
   if (path.size() > 2) {
     std::vector<std::string> names;
+    names.reserve(path.size());
     for (const FunctionKey* k : path) names.push_back(k->name);
     absl::StrAppend(&out, " (", absl::StrJoin(names, " -> "), ")");
   }

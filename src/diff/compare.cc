@@ -121,82 +121,12 @@ struct Row {
   bool in_base = false, in_now = false;
 };
 
-}  // namespace
-
-const char* VerdictName(Verdict v) {
-  switch (v) {
-    case Verdict::kRegression:
-      return "regression";
-    case Verdict::kImprovement:
-      return "improvement";
-    case Verdict::kUnchanged:
-      return "unchanged";
-    case Verdict::kNew:
-      return "new";
-    case Verdict::kGone:
-      return "gone";
-  }
-  return "unknown";
-}
-
-const char* MetricName(Metric m) {
-  switch (m) {
-    case Metric::kSelf:
-      return "self";
-    case Metric::kTotal:
-      return "total";
-    case Metric::kBoth:
-      return "both";
-  }
-  return "?";
-}
-
-absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
-                                   const FunctionTable& now,
-                                   const CompareOptions& options) {
-  if (base.empty()) {
-    return absl::InvalidArgumentError("no baseline profile to compare with");
-  }
-  if (now.grand_total <= 0) {
-    return absl::InvalidArgumentError("cannot compare an empty profile");
-  }
-  std::vector<const FunctionTable*> base_tables;
-  for (const FunctionTable& b : base) {
-    if (b.grand_total <= 0) {
-      return absl::InvalidArgumentError("cannot compare an empty profile");
-    }
-    if (!(b.value_type == now.value_type)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "incompatible sample types: baseline weighs ", Describe(b.value_type),
-          ", the new profile ", Describe(now.value_type)));
-    }
-    base_tables.push_back(&b);
-  }
-
-  const Side sb = diff::BuildSide(base_tables);
-  const Side sn = diff::BuildSide({&now});
-  Normalize mode = options.normalize;
-  if (mode == Normalize::kAuto) {
-    mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
-  }
-  const bool time_mode = mode != Normalize::kShare;
-  const Scaling scaling = diff::ComputeScaling(sb, sn, mode);
-  const double unit = time_mode ? SecondsPerUnit(now.value_type) : 1.0;
-  const bool test_self = options.metric != Metric::kTotal;
-  const bool test_total = options.metric != Metric::kSelf;
-
-  // Every function on either side, in a deterministic order.
-  std::vector<Row> rows;
-  {
-    absl::flat_hash_map<FunctionKey, size_t> index;
-    for (const Side* side : {&sb, &sn}) {
-      for (const auto& [key, series] : side->functions) {
-        if (index.try_emplace(key, rows.size()).second) {
-          rows.push_back(Row{key, {}, {}, false, false});
-        }
-      }
-    }
-  }
+// Describes and tests every row at one scaling (p-values Holm-adjusted,
+// verdicts against the threshold); returns the number of tests.
+size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
+                double unit, const CompareOptions& options, bool test_self,
+                bool test_total, std::vector<Row>* rows_out) {
+  std::vector<Row>& rows = *rows_out;
   for (Row& row : rows) {
     auto ib = sb.functions.find(row.key);
     auto in = sn.functions.find(row.key);
@@ -291,6 +221,110 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
   }
 
+  return raw_p.size();
+}
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kRegression:
+      return "regression";
+    case Verdict::kImprovement:
+      return "improvement";
+    case Verdict::kUnchanged:
+      return "unchanged";
+    case Verdict::kNew:
+      return "new";
+    case Verdict::kGone:
+      return "gone";
+  }
+  return "unknown";
+}
+
+const char* MetricName(Metric m) {
+  switch (m) {
+    case Metric::kSelf:
+      return "self";
+    case Metric::kTotal:
+      return "total";
+    case Metric::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
+absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
+                                   const FunctionTable& now,
+                                   const CompareOptions& options) {
+  if (base.empty()) {
+    return absl::InvalidArgumentError("no baseline profile to compare with");
+  }
+  if (now.grand_total <= 0) {
+    return absl::InvalidArgumentError("cannot compare an empty profile");
+  }
+  std::vector<const FunctionTable*> base_tables;
+  for (const FunctionTable& b : base) {
+    if (b.grand_total <= 0) {
+      return absl::InvalidArgumentError("cannot compare an empty profile");
+    }
+    if (!(b.value_type == now.value_type)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "incompatible sample types: baseline weighs ", Describe(b.value_type),
+          ", the new profile ", Describe(now.value_type)));
+    }
+    base_tables.push_back(&b);
+  }
+
+  const Side sb = diff::BuildSide(base_tables);
+  const Side sn = diff::BuildSide({&now});
+  Normalize mode = options.normalize;
+  if (mode == Normalize::kAuto) {
+    mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
+  }
+  const bool time_mode = mode != Normalize::kShare;
+  const Scaling scaling = diff::ComputeScaling(sb, sn, mode);
+  const double unit = time_mode ? SecondsPerUnit(now.value_type) : 1.0;
+  const bool test_self = options.metric != Metric::kTotal;
+  const bool test_total = options.metric != Metric::kSelf;
+
+  // Every function on either side, in a deterministic order.
+  std::vector<Row> rows;
+  {
+    absl::flat_hash_map<FunctionKey, size_t> index;
+    for (const Side* side : {&sb, &sn}) {
+      for (const auto& [key, series] : side->functions) {
+        if (index.try_emplace(key, rows.size()).second) {
+          rows.push_back(Row{key, {}, {}, false, false});
+        }
+      }
+    }
+  }
+  const size_t tests =
+      Evaluate(sb, sn, scaling, unit, options, test_self, test_total, &rows);
+  if (scaling.unapplied_log_scale != 0) {
+    // NEW's functions pointed to a speed shift too uncertain to correct
+    // by (a real change in one of few functions can look the same): a
+    // change counts only if it holds both without the shift and with it
+    // (an intersection-union test: its level stays alpha). A uniformly
+    // slower machine then fails nothing, and a function that grew beyond
+    // the others and in time still does.
+    Scaling shifted = scaling;
+    for (double& x : shifted.now) x *= std::exp(scaling.unapplied_log_scale);
+    shifted.log_scale_variance = scaling.unapplied_log_variance;
+    std::vector<Row> alt = rows;
+    Evaluate(sb, sn, shifted, unit, options, test_self, test_total, &alt);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      for (auto [m, a] : {std::pair{&rows[i].self, &alt[i].self},
+                          std::pair{&rows[i].total, &alt[i].total}}) {
+        if (!m->tested) continue;
+        m->p = std::max(m->p, a->p);
+        m->detectable_pct = std::max(m->detectable_pct, a->detectable_pct);
+        if (m->verdict != a->verdict) m->verdict = Verdict::kUnchanged;
+      }
+    }
+  }
+
   // Growth of self time and of each call, for attribution.
   diff::Growth growth;
   for (const Row& row : rows) {
@@ -333,26 +367,21 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     d.new_total = row.total.mean_now;
     d.self_delta_pct = row.self.delta_pct;
     d.total_delta_pct = row.total.delta_pct;
-    const Measure* decided = nullptr;
-    if (test_self && row.self.verdict == Verdict::kRegression) {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
-    } else if (test_total && row.total.verdict == Verdict::kRegression) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else if (test_self && row.self.verdict == Verdict::kImprovement) {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
-    } else if (test_total && row.total.verdict == Verdict::kImprovement) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else if (test_total) {
-      decided = &row.total;
-      d.decided_by = Metric::kTotal;
-    } else {
-      decided = &row.self;
-      d.decided_by = Metric::kSelf;
+    // The deciding metric: a regression before an improvement, self before
+    // total; otherwise the one tested (total when both are).
+    Metric by = test_total ? Metric::kTotal : Metric::kSelf;
+    for (Verdict v : {Verdict::kRegression, Verdict::kImprovement}) {
+      if (test_self && row.self.verdict == v) {
+        by = Metric::kSelf;
+        break;
+      }
+      if (test_total && row.total.verdict == v) {
+        by = Metric::kTotal;
+        break;
+      }
     }
+    d.decided_by = by;
+    const Measure* decided = by == Metric::kSelf ? &row.self : &row.total;
     d.above_floor = (test_self && row.self.above_floor) ||
                     (test_total && row.total.above_floor);
     d.delta_pct = decided->delta_pct;
@@ -449,6 +478,17 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   };
   c.whole.base_cpu_s = mean_cpu(sb);
   c.whole.new_cpu_s = mean_cpu(sn);
+  auto wait_share = [](const Side& s) {
+    double ran = 0, wait = 0;
+    for (const RunInfo& r : s.runs) {
+      if (r.ran_s < 0 || r.wait_s < 0) return -1.0;
+      ran += r.ran_s;
+      wait += r.wait_s;
+    }
+    return ran + wait > 0 ? wait / (ran + wait) : -1.0;
+  };
+  c.whole.base_wait_share = wait_share(sb);
+  c.whole.new_wait_share = wait_share(sn);
 
   c.covered_share = floor_share > 0 ? covered / floor_share : 0;
   c.conclusive = c.covered_share >= options.conclusive_share;
@@ -474,7 +514,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
                                      (median / options.threshold_pct)));
       c.suggested_runs = std::clamp(c.suggested_runs, n + 1, 100);
     }
-    if (raw_p.empty()) {
+    if (tests == 0) {
       c.inconclusive_reason =
           sb.n < 2 && sn.n < 2
               ? "each side is a single recording, so there is no "
@@ -493,13 +533,27 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
   }
   c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
+  // Data from an overloaded machine is not judged either way.
+  for (const auto& [name, share] : {std::pair{"BASE", c.whole.base_wait_share},
+                                    std::pair{"NEW", c.whole.new_wait_share}}) {
+    if (share <= options.max_wait_share) continue;
+    c.conclusive = false;
+    c.overloaded = true;
+    c.failed = false;
+    c.suggested_runs = 0;
+    c.inconclusive_reason = absl::StrFormat(
+        "%s was recorded on an overloaded machine: its threads waited for a "
+        "CPU %.0f%% of the time they could run (over %.0f%% is not judged; "
+        "record it again on a quieter machine)",
+        name, 100 * share, 100 * options.max_wait_share);
+    break;
+  }
   c.method = absl::StrFormat(
       "moderated t-test of %s time per function (%s), replicates: %s; "
       "Holm-corrected over %d tests at alpha %g",
       options.metric == Metric::kBoth ? "self and total"
                                       : MetricName(options.metric),
-      scaling.method, c.replicates, static_cast<int>(raw_p.size()),
-      options.alpha);
+      scaling.method, c.replicates, static_cast<int>(tests), options.alpha);
   return c;
 }
 

@@ -88,6 +88,8 @@ void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
     if (name == "wall_s") absl::SimpleAtod(value, &info.wall_s);
     if (name == "cpu_s") absl::SimpleAtod(value, &info.cpu_s);
     if (name == "exit") absl::SimpleAtoi(value, &info.exit_code);
+    if (name == "ran_s") absl::SimpleAtod(value, &info.ran_s);
+    if (name == "wait_s") absl::SimpleAtod(value, &info.wait_s);
   }
   if (runs->size() <= static_cast<size_t>(index)) {
     runs->resize(static_cast<size_t>(index) + 1);

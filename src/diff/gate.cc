@@ -284,8 +284,9 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
     if (!written.ok()) return absl::InvalidArgumentError(written.message());
   }
 
-  if ((a.fail_on_regression && c->regressions > 0) ||
-      (a.compare.fail_on_new && c->new_functions > 0)) {
+  if (a.fail_on_regression && c->failed) {  // regressions, or new functions
+    out.exit_code = kGateRegression;
+  } else if (!c->overloaded && a.compare.fail_on_new && c->new_functions > 0) {
     out.exit_code = kGateRegression;
   } else if (a.fail_on_inconclusive && !c->conclusive && !c->failed) {
     out.exit_code = kGateInconclusive;

@@ -44,6 +44,11 @@ struct Scaling {
   // Per-side factors: the variance of log(scale_new / scale_base), which a
   // test of a function's difference must carry.
   double log_scale_variance = 0;
+  // When NEW's side was not scaled, the factor the functions pointed to
+  // (log) and its variance: a shift too uncertain to correct by, yet too
+  // large to ignore (compare.cc judges a function against both).
+  double unapplied_log_scale = 0;
+  double unapplied_log_variance = 0;
   std::string method;  // one phrase for reports
 };
 

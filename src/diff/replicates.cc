@@ -45,6 +45,7 @@ std::vector<int> ExchangeableBatches(const FunctionTable& t, Side* side) {
   double z_sum = 0, weight_sum = 0;
   for (const auto& [share, f] : main) {
     std::vector<double> x;
+    x.reserve(usable.size());
     for (int u : usable) {
       x.push_back(static_cast<double>(f->self_by_unit[static_cast<size_t>(u)]) /
                   static_cast<double>(t.total_by_unit[static_cast<size_t>(u)]));

@@ -179,6 +179,14 @@ std::vector<const FunctionDiff*> SelectRows(const Comparison& c,
 }
 
 std::string VerdictLine(const Comparison& c) {
+  if (c.overloaded) {
+    return absl::StrCat(
+        "INCONCLUSIVE: ", c.inconclusive_reason,
+        c.regressions > 0
+            ? absl::StrCat(" (", Plural(c.regressions, "apparent regression"),
+                           " not judged)")
+            : "");
+  }
   std::vector<std::string> named;
   std::vector<std::string> new_named;
   for (const FunctionDiff& d : c.rows) {
@@ -270,6 +278,17 @@ std::string WholeRunLine(const Comparison& c) {
         "Whole recording: %.1fs -> %.1fs sampled per replicate; compared as "
         "shares",
         c.whole.base, c.whole.now);
+  }
+  // Worth a word once the machine made the threads wait noticeably.
+  if (std::max(c.whole.base_wait_share, c.whole.new_wait_share) >= 0.05) {
+    absl::StrAppendFormat(
+        &out, "; waited for a CPU: %s -> %s of the runnable time",
+        c.whole.base_wait_share < 0
+            ? std::string("?")
+            : absl::StrFormat("%.0f%%", 100 * c.whole.base_wait_share),
+        c.whole.new_wait_share < 0
+            ? std::string("?")
+            : absl::StrFormat("%.0f%%", 100 * c.whole.new_wait_share));
   }
   return out;
 }
@@ -404,7 +423,12 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
       ", \"base_cpu_s\": ",
       JsonNumber(c.whole.base_cpu_s < 0 ? NAN : c.whole.base_cpu_s),
       ", \"new_cpu_s\": ",
-      JsonNumber(c.whole.new_cpu_s < 0 ? NAN : c.whole.new_cpu_s), "},\n");
+      JsonNumber(c.whole.new_cpu_s < 0 ? NAN : c.whole.new_cpu_s),
+      ", \"base_wait_share\": ",
+      JsonNumber(c.whole.base_wait_share < 0 ? NAN : c.whole.base_wait_share),
+      ", \"new_wait_share\": ",
+      JsonNumber(c.whole.new_wait_share < 0 ? NAN : c.whole.new_wait_share),
+      "},\n");
   absl::StrAppend(&out, "  \"regressions\": ", c.regressions, ",\n");
   absl::StrAppend(&out, "  \"improvements\": ", c.improvements, ",\n");
   absl::StrAppend(&out, "  \"new_functions\": ", c.new_functions, ",\n");

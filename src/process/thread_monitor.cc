@@ -36,6 +36,7 @@ absl::StatusOr<size_t> Pread(int fd, char* buf, size_t size, pid_t tid) {
 absl::StatusOr<ThreadMonitor::Files*> ThreadMonitor::Open(pid_t tid) {
   auto it = threads_.find(tid);
   if (it != threads_.end()) {
+    it->second.used = true;
     return &it->second;
   }
   const std::string dir = absl::StrCat(proc_root_, "/", pid_, "/task/", tid);
@@ -63,6 +64,7 @@ absl::StatusOr<ThreadMonitor::Files*> ThreadMonitor::Open(pid_t tid) {
       }
     }
   }
+  files.used = true;
   return &(threads_[tid] = std::move(files));
 }
 
@@ -75,14 +77,12 @@ absl::StatusOr<ThreadInfo> ThreadMonitor::ReadStat(Files& files, pid_t tid) {
 
 absl::StatusOr<char> ThreadMonitor::ReadState(pid_t tid) {
   PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
-  files->used = true;
   PYSTROBE_ASSIGN_OR_RETURN(ThreadInfo info, ReadStat(*files, tid));
   return info.state;
 }
 
 absl::StatusOr<ThreadSnapshot> ThreadMonitor::ReadAccounting(pid_t tid) {
   PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
-  files->used = true;
   ThreadSnapshot snapshot;
   if (files->schedstat) {
     char buf[128];

@@ -7,12 +7,14 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
 #include "targets.h"
@@ -72,11 +74,22 @@ std::vector<std::string> RecordingComments(const RecordingResult& r,
       absl::StrCat("pystrobe.target=", launched ? "launched" : "attached"));
   c.push_back(absl::StrCat("pystrobe.runs=", r.runs.size()));
   for (const RunSummary& run : r.runs) {
-    c.push_back(
-        absl::StrFormat("pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d",
-                        run.index, run.wall_s, run.cpu_s, run.exit_code));
+    c.push_back(absl::StrFormat(
+        "pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d ran_s=%.6f "
+        "wait_s=%.6f",
+        run.index, run.wall_s, run.cpu_s, run.exit_code, run.ran_s,
+        run.wait_s));
   }
   return c;
+}
+
+double RecordingResult::WaitShare() const {
+  double ran = 0, wait = 0;
+  for (const RunSummary& run : runs) {
+    ran += run.ran_s;
+    wait += run.wait_s;
+  }
+  return ran + wait > 0 ? wait / (ran + wait) : 0.0;
 }
 
 Recording::Recording(RecordingOptions options) : options_(std::move(options)) {}
@@ -163,6 +176,33 @@ absl::StatusOr<RecordingResult> Recording::Run(
     run.index = i;
     run.pid = launched ? command->pid() : pids.front();
     if (const PythonProcess* p = targets.first_python()) run.pid = p->pid();
+    // Whether the machine let the targets run: read 4 times a second (a
+    // procfs walk of each process's threads), and at the end; summed over
+    // every process sampled.
+    // A process that exited is read once more (a zombie's threads still
+    // have their final figures), then left alone.
+    struct Wait {
+      CpuWaitMonitor monitor;
+      bool final = false;
+    };
+    absl::flat_hash_map<pid_t, Wait> cpu_waits;
+    int64_t last_wait_update = MonotonicNs();
+    auto update_wait = [&](int64_t now) {
+      last_wait_update = now;
+      uint64_t ran_ns = 0;
+      uint64_t wait_ns = 0;
+      for (const ProcessSummary& p : targets.Processes()) {
+        auto it =
+            cpu_waits.try_emplace(p.pid, Wait{CpuWaitMonitor(p.pid)}).first;
+        if (!it->second.final) it->second.monitor.Update();
+        if (p.exited) it->second.final = true;
+        ran_ns += it->second.monitor.cpu_ns();
+        wait_ns += it->second.monitor.wait_ns();
+      }
+      run.ran_s = static_cast<double>(ran_ns) / 1e9;
+      run.wait_s = static_cast<double>(wait_ns) / 1e9;
+    };
+    update_wait(last_wait_update);
     absl::Status sink_status;
     // With children followed, whether the tree is done is read from /proc:
     // at the progress pace, not per tick.
@@ -196,6 +236,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       const int64_t now = MonotonicNs();
       run.stats = targets.Stats(sched);
       run.wall_s = static_cast<double>(now - run_start) / 1e9;
+      if (now - last_wait_update >= 250'000'000) update_wait(now);
       if (progress) progress(run, runs);
       bool due = options_.checkpoint_s > 0 &&
                  static_cast<double>(now - last_checkpoint) / 1e9 >=
@@ -215,6 +256,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
           return follow ? !tree_done : !targets.Done();
         },
         on_progress);
+    update_wait(MonotonicNs());
     if (!sampled.ok()) return fail(sampled);
     if (!sink_status.ok()) return fail(sink_status);
     targets.Finish(schedule.stats().elapsed_ns);

@@ -174,6 +174,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
         idle = !first && *cpu == it->second;
         it->second = *cpu;
       }
+    } else if (t.native_id != 0 && t.holds_gil && python_->gil_enabled()) {
+      // The GIL holder runs Python (or C code that kept the GIL): not idle,
+      // and no procfs read. That read (a pread of stat, ~3 us of kernel
+      // time, more than the whole walk of a 100-deep stack) was a third of
+      // a single-threaded target's tick. A holder blocked in the kernel
+      // with the GIL held stalls every other thread: that is worth seeing.
     } else if (t.native_id != 0) {
       absl::StatusOr<char> state = monitor_.ReadState(t.native_id);
       if (!state.ok() && !t.status.ok()) {

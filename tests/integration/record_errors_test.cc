@@ -9,6 +9,13 @@
 // The profile's comments break the errors down by cause and add up; the
 // summary says the same; every one of the workload's threads (by the
 // native ids it reports) is in the profile, and no other thread.
+//
+// And the errors that end a recording before it starts say what happened,
+// once: a zombie target "exited" (not "exited (... has exited)"), and root
+// refused by the kernel is not told to run as root.
+#include <signal.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <map>
 #include <set>
@@ -129,6 +136,57 @@ TEST_P(RecordErrorsTest, BusyThreadsGiveFewErrorsByCause) {
   if (CommentValue(*p, "pystrobe.errors.torn") > 0) {
     EXPECT_THAT(output, ::testing::HasSubstr("torn "));
   }
+}
+
+// How many times `needle` occurs in `haystack`.
+size_t Occurrences(const std::string& haystack, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = haystack.find(needle); at != std::string::npos;
+       at = haystack.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(RecordErrorMessagesTest, ZombieTargetSaysItExitedOnce) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
+  ScopedTempDir dir;
+  const std::string ready = dir.path() + "/ready";
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      {py->path, "-S", "-E",
+       std::string(PYSTROBE_SOURCE_DIR) + "/tests/workloads/exiting.py", ready,
+       "0", "0"},
+      {}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(target->WaitForExit(kTimeout)) << target->Log();
+  ASSERT_EQ(kill(target->pid(), 0), 0) << "the zombie must still exist";
+  for (const char* command : {"record", "dump"}) {
+    std::vector<std::string> argv = {PystrobeBinary(), command, "--pid",
+                                     std::to_string(target->pid())};
+    if (std::string(command) == "record") {
+      argv.insert(argv.end(), {"-d", "1", "-o", dir.path() + "/z.pb.gz"});
+    }
+    CommandResult r = RunCommand(argv);
+    EXPECT_EQ(r.exit_code, 7) << r.Describe();
+    EXPECT_EQ(Occurrences(r.err, "exited"), 1u) << r.err;
+    EXPECT_THAT(r.err, ::testing::HasSubstr("zombie")) << r.err;
+    EXPECT_EQ(Occurrences(r.err, "\n"), 1u) << "one line: " << r.err;
+  }
+}
+
+// Only where it happens: root, and the kernel still refuses PID 1 (a
+// sandbox, a container, a security module).
+TEST(RecordErrorMessagesTest, RootRefusedByTheKernelIsToldWhyNotToBeRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "not root";
+  CommandResult r = RunCommand({PystrobeBinary(), "dump", "--pid", "1"});
+  if (r.exit_code != 4) GTEST_SKIP() << "PID 1 is readable here";
+  EXPECT_THAT(r.err, ::testing::HasSubstr("although pystrobe runs as root"))
+      << r.err;
+  EXPECT_THAT(r.err,
+              ::testing::Not(::testing::HasSubstr("run pystrobe as root")))
+      << r.err;
+  EXPECT_EQ(Occurrences(r.err, "\n"), 1u) << "one line: " << r.err;
 }
 
 std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {

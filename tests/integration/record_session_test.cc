@@ -118,16 +118,27 @@ TEST_F(RecordSessionTest, RepeatLabelsEveryRunAndKeepsTheFirstFailure) {
   EXPECT_EQ(Comment(*p, "pystrobe.target"), "launched");
   EXPECT_THAT(Comment(*p, "pystrobe.run.1"), HasSubstr("exit=4"));
   EXPECT_THAT(Comment(*p, "pystrobe.run.0"), HasSubstr("exit=0"));
-  // Each run's CPU time, from the kernel: at least the 0.5 s it spun.
+  // Each run's CPU time, from the kernel (wait4): at least the 0.5 s it
+  // spun; the sampled threads' own time on a CPU (schedstat, ran_s) is
+  // most of it, and what they waited for one (wait_s) is there.
+  auto field = [](const std::string& c, const std::string& name) {
+    const size_t at = c.find(" " + name + "=");
+    double v = -1;
+    if (at == std::string::npos) return v;
+    const size_t begin = at + name.size() + 2;
+    if (!absl::SimpleAtod(c.substr(begin, c.find(' ', begin) - begin), &v)) {
+      return -1.0;
+    }
+    return v;
+  };
   for (int i = 0; i < 3; ++i) {
-    const std::string c = Comment(*p, absl::StrCat("pystrobe.run.", i));
-    const size_t at = c.find("cpu_s=");
-    ASSERT_NE(at, std::string::npos) << c;
-    double cpu = 0;
-    ASSERT_TRUE(
-        absl::SimpleAtod(c.substr(at + 6, c.find(' ', at) - at - 6), &cpu))
-        << c;
+    const std::string c = " " + Comment(*p, absl::StrCat("pystrobe.run.", i));
+    const double cpu = field(c, "cpu_s");
     EXPECT_GE(cpu, 0.45) << c;
+    const double ran = field(c, "ran_s");
+    EXPECT_GE(ran, 0.45) << c;
+    EXPECT_LE(ran, cpu + 0.01) << c;
+    EXPECT_GE(field(c, "wait_s"), 0) << c;
   }
   EXPECT_THAT(r.err, HasSubstr("run 2:"));
   CommandResult top = GoPprof({"-top", out}, dir_.path());

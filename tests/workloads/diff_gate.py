@@ -9,7 +9,9 @@ work); --scale multiplies one
 function's iterations. Rounds repeat until --seconds have passed, or exactly
 --rounds times. With --truth the workload writes its own measurement: the
 thread CPU seconds spent in each function (JSON), so tests can check that
-the slowdown they asked for is real without trusting pystrobe.
+the slowdown they asked for is real without trusting pystrobe; and appends
+the process's own schedstat (seconds on a CPU and waiting for one) to
+F.sched, a line per run.
 """
 import argparse
 import json
@@ -81,6 +83,16 @@ def main():
         with open(args.truth + ".tmp", "w") as f:
             json.dump({"rounds": rounds, "cpu_seconds": spent}, f)
         os.rename(args.truth + ".tmp", args.truth)
+        # The kernel's own account of this run (single-threaded: the
+        # process is its main thread): seconds on a CPU and waiting for
+        # one, a line per run appended.
+        try:
+            with open("/proc/self/schedstat") as f:
+                ran_ns, wait_ns = (int(x) for x in f.read().split()[:2])
+            with open(args.truth + ".sched", "a") as f:
+                f.write(f"{ran_ns / 1e9} {wait_ns / 1e9}\n")
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -104,6 +104,10 @@ struct RunInfo {
   double wall_s = -1;
   double cpu_s = -1;
   int exit_code = -1;
+  // The sampled process's threads on a CPU and waiting for one (-1: not
+  // recorded, by an older pystrobe).
+  double ran_s = -1;
+  double wait_s = -1;
 };
 
 struct FunctionTable {
@@ -148,6 +152,12 @@ struct CompareOptions {
   // whose detectable change is within the threshold hold at least this
   // share of the self time above the floor.
   double conclusive_share = 0.5;
+  // A side whose sampled threads waited for a CPU more than this share of
+  // their runnable time was recorded on an overloaded machine: its times
+  // include the wait and its cpu-mode split leans towards where the threads
+  // were preempted (docs/sampling.md). Such a comparison is inconclusive,
+  // never a FAIL. Same value as kOverloadedWaitShare in process/cpu_wait.h.
+  double max_wait_share = 0.25;
 };
 
 enum class Verdict { kRegression, kImprovement, kUnchanged, kNew, kGone };
@@ -187,6 +197,9 @@ struct WholeRun {
   // were corrected by (1: none).
   double speed_scale = 1;
   double base_cpu_s = -1, new_cpu_s = -1;  // launched runs' own CPU, mean
+  // The share of their runnable time the sampled threads waited for a
+  // CPU, per side (-1: not recorded).
+  double base_wait_share = -1, new_wait_share = -1;
 };
 
 struct Comparison {
@@ -201,6 +214,9 @@ struct Comparison {
   bool conclusive = true;
   double covered_share = 0;  // the share that could show such a change
   std::string inconclusive_reason;
+  // A side was recorded on an overloaded machine (max_wait_share): not
+  // judged, whatever the functions show.
+  bool overloaded = false;
   int suggested_runs = 0;  // --repeat that would likely make it conclusive
   ValueType value_type;
   int base_entries = 1;             // how many baseline profiles were merged

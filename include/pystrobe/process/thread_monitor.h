@@ -53,8 +53,9 @@ class ThreadMonitor {
   absl::StatusOr<ThreadSnapshot> ReadAccounting(pid_t tid);
   // The thread's name (comm), read once and remembered.
   const std::string& Name(pid_t tid);
-  // Closes the files of threads not read since the previous call (they
-  // exited or are no longer sampled), so fds stay bounded by live threads.
+  // Closes the files of threads neither read nor named since the previous
+  // call (they exited or are no longer sampled), so fds stay bounded by
+  // live threads.
   void ForgetUnused();
 
  private:

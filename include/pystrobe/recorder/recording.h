@@ -77,6 +77,10 @@ struct RunSummary {
   double wall_s = 0;   // from launch to exit (attach: recording length)
   double cpu_s = -1;   // CPU of the command and its children; -1 unknown
   int exit_code = -1;  // the command's exit status; -1 attach mode
+  // The sampled process's threads: time on a CPU and time runnable but
+  // waiting for one (CpuWaitMonitor), over the run.
+  double ran_s = 0;
+  double wait_s = 0;
   SamplerStats stats;
 };
 
@@ -110,6 +114,9 @@ struct RecordingResult {
   // Launch mode: the first non-zero exit status of a run, else 0.
   int exit_code = 0;
   bool stopped = false;  // ended by `stop` (a signal), not by the target
+  // The share of their runnable time the sampled threads waited for a CPU,
+  // over every run (CpuWaitMonitor::WaitShare).
+  double WaitShare() const;
 };
 
 // Progress of the run in progress, about 4 times a second.
@@ -134,7 +141,8 @@ class Recording {
 
 // The comments a recording adds to its profile: pystrobe.target
 // (launched|attached), pystrobe.runs=N and, per run,
-// pystrobe.run.I=wall_s=W cpu_s=C exit=E.
+// pystrobe.run.I=wall_s=W cpu_s=C exit=E ran_s=R wait_s=Q (R, Q: the sampled
+// process's threads on a CPU and waiting for one).
 std::vector<std::string> RecordingComments(const RecordingResult& r,
                                            bool launched);
 

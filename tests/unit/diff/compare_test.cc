@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pystrobe/diff/compare.h"
@@ -193,6 +194,40 @@ TEST(CompareTest, ADominantFunctionThatGrowsFailsWithTimePerRun) {
               ::testing::Contains(std::string("crunch")));
   EXPECT_THAT(Named(c, Verdict::kImprovement), IsEmpty());
   EXPECT_EQ(RowOf(c, "read").verdict, Verdict::kUnchanged);
+}
+
+// Runs whose threads waited for a CPU most of the time they could run
+// (the pystrobe.run comments' ran_s/wait_s) are not judged: a +30%
+// function is reported, the comparison is INCONCLUSIVE, never a FAIL.
+TEST(CompareTest, ARecordingFromAnOverloadedMachineIsNotJudged) {
+  const Workload w = Runs();
+  Profile base = SimulateRuns(w, 5, 31, 0.03);
+  Profile now = SimulateRuns(Slower(w, "parse", 1.3), 5, 32, 0.03);
+  auto with_wait = [](Profile p, double wait_s) {
+    for (int r = 0; r < 5; ++r) {
+      p.comments.push_back(absl::StrFormat(
+          "pystrobe.run.%d=wall_s=2 cpu_s=1 exit=0 ran_s=1 wait_s=%g", r,
+          wait_s));
+    }
+    return p;
+  };
+  Comparison quiet =
+      CompareOrDie({Table(with_wait(base, 0.02))}, Table(with_wait(now, 0.05)));
+  EXPECT_TRUE(quiet.failed);
+  EXPECT_FALSE(quiet.overloaded);
+  EXPECT_NEAR(quiet.whole.new_wait_share, 0.05 / 1.05, 1e-6);
+  Comparison loaded =
+      CompareOrDie({Table(with_wait(base, 0.02))}, Table(with_wait(now, 1.0)));
+  EXPECT_FALSE(loaded.failed);
+  EXPECT_FALSE(loaded.conclusive);
+  EXPECT_TRUE(loaded.overloaded);
+  EXPECT_THAT(loaded.inconclusive_reason,
+              HasSubstr("NEW was recorded on an overloaded machine"));
+  EXPECT_THAT(loaded.inconclusive_reason, HasSubstr("50%"));
+  // Recordings that do not say (an older pystrobe) are judged as before.
+  Comparison unknown = CompareOrDie({Table(base)}, Table(now));
+  EXPECT_TRUE(unknown.failed);
+  EXPECT_LT(unknown.whole.new_wait_share, 0);
 }
 
 TEST(CompareTest, AUniformlySlowerMachineDoesNotFail) {

@@ -1,0 +1,67 @@
+// How long a process's threads waited for a CPU while they could run: the
+// kernel's run-queue delay (schedstat's second field), beside their time
+// on a CPU (its first), summed over every thread seen.
+//
+// On an overloaded machine a runnable thread waits, and it waits where the
+// scheduler preempted it, which is not where its time goes: system-call
+// returns are preferred points (a clock_gettime of the thread's CPU clock
+// updates its runtime and lets the scheduler see its slice is over). A
+// sampler cannot tell a thread waiting for a CPU from one on a CPU (both
+// are state R, and procfs's counters move only at ticks and switches), so
+// `--mode cpu` charges that wait's samples to those points, and wall times
+// include it. This is what lets a recording say so, and the gate refuse to
+// judge such a recording (docs/sampling.md, "An overloaded machine").
+//
+//   CpuWaitMonitor wait(pid);
+//   wait.Update();  // now and then, e.g. once a second, and at the end
+//   if (wait.WaitShare() > 0.1) ...
+#ifndef PYSTROBE_PROCESS_CPU_WAIT_H_
+#define PYSTROBE_PROCESS_CPU_WAIT_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace pystrobe {
+
+class CpuWaitMonitor {
+ public:
+  explicit CpuWaitMonitor(pid_t pid, std::string proc_root = "/proc");
+
+  // Reads every thread's schedstat. The first call sets the starting
+  // point of the threads alive then; a thread first seen later counts from
+  // its start. Threads that exit between calls keep what was read of them.
+  // Best effort: a process that is gone, or a kernel without schedstat,
+  // leaves the sums as they were.
+  void Update();
+
+  uint64_t cpu_ns() const { return cpu_ns_; }
+  uint64_t wait_ns() const { return wait_ns_; }
+  // wait / (cpu + wait): the fraction of their runnable time the threads
+  // spent waiting for a CPU; 0 before anything ran.
+  double WaitShare() const;
+
+ private:
+  struct Last {
+    uint64_t cpu_ns = 0;
+    uint64_t wait_ns = 0;
+    bool seen = false;  // in the latest Update
+  };
+  pid_t pid_;
+  std::string proc_root_;
+  bool started_ = false;
+  uint64_t cpu_ns_ = 0;
+  uint64_t wait_ns_ = 0;
+  absl::flat_hash_map<pid_t, Last> threads_;
+};
+
+// The share above which a recording's samples are marked untrustworthy
+// (the summary warns, the gate calls the comparison inconclusive).
+inline constexpr double kOverloadedWaitShare = 0.25;
+
+}  // namespace pystrobe
+
+#endif  // PYSTROBE_PROCESS_CPU_WAIT_H_
