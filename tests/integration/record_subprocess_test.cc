@@ -43,6 +43,7 @@ namespace pystrobe::integration {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 
@@ -488,6 +489,66 @@ TEST(RecordPidsTest, SeveralPidsGoIntoOneProfile) {
                                           absl::StrCat(b, " ", command)}))
       << *text;
   for (ChildProcess& t : targets) t.KillAndReap();
+}
+
+// dump --subprocesses of a shell running two Python children: both dumped
+// (the shell passed over), in JSON as {"processes": [...]}.
+TEST(DumpTreeTest, DumpSubprocessesShowsEveryPythonChild) {
+  std::optional<Interpreter> py = TreeInterpreter();
+  if (!py) GTEST_SKIP() << "no CPython 3 found";
+  ScopedTempDir dir;
+  const std::string child =
+      absl::StrCat(py->path, " ", Workload("chain_child.py"), " inf");
+  absl::StatusOr<ChildProcess> shell = ChildProcess::Start(
+      {"/bin/bash", "-c", absl::StrCat(child, " & ", child, " & wait")}, {},
+      dir.path() + "/shell.log");
+  ASSERT_TRUE(shell.ok()) << shell.status();
+  const std::string children_file =
+      absl::StrCat("/proc/", shell->pid(), "/task/", shell->pid(), "/children");
+  std::vector<int64_t> kids;
+  // The children outlive the shell when it is killed: kill them first (this
+  // goes before `shell`), whatever the test's outcome.
+  struct KillChildren {
+    const std::string& file;
+    ~KillChildren() {
+      for (int64_t k : ReadPidList(file)) kill(static_cast<pid_t>(k), SIGKILL);
+    }
+  } kill_children{children_file};
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        kids = ReadPidList(children_file);
+        return kids.size() == 2;
+      },
+      absl::Seconds(30)));
+  auto kill_kids = [&] {
+    for (int64_t k : kids) kill(static_cast<pid_t>(k), SIGKILL);
+  };
+  // Both interpreters running their loop.
+  absl::SleepFor(absl::Milliseconds(500));
+  CommandResult r = RunCommand({PystrobeBinary(), "dump", "--subprocesses",
+                                "--json", "--pid", absl::StrCat(shell->pid())},
+                               kTimeout);
+  CommandResult text = RunCommand({PystrobeBinary(), "dump", "--subprocesses",
+                                   "--pid", absl::StrCat(shell->pid())},
+                                  kTimeout);
+  kill_kids();
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+  absl::StatusOr<google::protobuf::Struct> doc = ParseJsonObject(r.out);
+  ASSERT_TRUE(doc.ok()) << doc.status() << r.out;
+  const auto& list = doc->fields().at("processes").list_value();
+  ASSERT_EQ(list.values_size(), 2) << r.out;
+  std::set<int64_t> dumped;
+  for (const auto& v : list.values()) {
+    dumped.insert(static_cast<int64_t>(
+        v.struct_value().fields().at("pid").number_value()));
+  }
+  EXPECT_EQ(dumped, std::set<int64_t>(kids.begin(), kids.end()));
+  EXPECT_THAT(r.out, HasSubstr("\"function\":\"child_work\""));
+  ASSERT_TRUE(text.exited && text.exit_code == 0) << text.Describe();
+  for (int64_t k : kids) {
+    EXPECT_THAT(text.out, HasSubstr(absl::StrCat("Process ", k, ": ")));
+  }
+  EXPECT_THAT(text.out, Not(HasSubstr(absl::StrCat("Process ", shell->pid()))));
 }
 
 }  // namespace
