@@ -128,6 +128,9 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
                 bool test_total, std::vector<Row>* rows_out) {
   std::vector<Row>& rows = *rows_out;
   for (Row& row : rows) {
+    // Afresh: the rows may carry another scaling's results.
+    row.self = Measure{};
+    row.total = Measure{};
     auto ib = sb.functions.find(row.key);
     auto in = sn.functions.find(row.key);
     const Series* b = ib == sb.functions.end() ? nullptr : &ib->second;
@@ -304,23 +307,25 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       Evaluate(sb, sn, scaling, unit, options, test_self, test_total, &rows);
   if (scaling.unapplied_log_scale != 0) {
     // NEW's functions pointed to a speed shift too uncertain to correct
-    // by (a real change in one of few functions can look the same): a
-    // change counts only if it holds both without the shift and with it
-    // (an intersection-union test: its level stays alpha). A uniformly
-    // slower machine then fails nothing, and a function that grew beyond
-    // the others and in time still does.
-    Scaling shifted = scaling;
-    for (double& x : shifted.now) x *= std::exp(scaling.unapplied_log_scale);
-    shifted.log_scale_variance = scaling.unapplied_log_variance;
-    std::vector<Row> alt = rows;
-    Evaluate(sb, sn, shifted, unit, options, test_self, test_total, &alt);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      for (auto [m, a] : {std::pair{&rows[i].self, &alt[i].self},
-                          std::pair{&rows[i].total, &alt[i].total}}) {
-        if (!m->tested) continue;
-        m->p = std::max(m->p, a->p);
-        m->detectable_pct = std::max(m->detectable_pct, a->detectable_pct);
-        if (m->verdict != a->verdict) m->verdict = Verdict::kUnchanged;
+    // by (a real change in one of few functions can look the same). A
+    // change then counts only if it also exceeds the threshold net of
+    // that shift: a uniformly slower machine fails nothing, and a
+    // function that grew well beyond the others still does. (Requiring
+    // significance in both evaluations too, a full intersection-union
+    // test, lost a dominant function's +30%: the shift's own uncertainty,
+    // which that function inflates, widens every test.)
+    const double shift = std::exp(scaling.unapplied_log_scale);
+    for (Row& row : rows) {
+      for (Measure* m : {&row.self, &row.total}) {
+        if (m->verdict != Verdict::kRegression &&
+            m->verdict != Verdict::kImprovement) {
+          continue;
+        }
+        const double net = DeltaPct(m->mean_base * shift, m->mean_now);
+        const bool holds = m->verdict == Verdict::kRegression
+                               ? net > options.threshold_pct
+                               : net < -options.threshold_pct;
+        if (!holds) m->verdict = Verdict::kUnchanged;
       }
     }
   }

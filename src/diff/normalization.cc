@@ -115,7 +115,6 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
     s.side_scaled = std::fabs(log_new) > 3 * std::sqrt(s.log_scale_variance);
     if (!s.side_scaled) {
       s.unapplied_log_scale = log_new;
-      s.unapplied_log_variance = s.log_scale_variance;
       log_new = 0;
       s.log_scale_variance = 0;
     }

@@ -45,10 +45,9 @@ struct Scaling {
   // test of a function's difference must carry.
   double log_scale_variance = 0;
   // When NEW's side was not scaled, the factor the functions pointed to
-  // (log) and its variance: a shift too uncertain to correct by, yet too
-  // large to ignore (compare.cc judges a function against both).
+  // (log): a shift too uncertain to correct by, yet too large to ignore
+  // (compare.cc requires a change to exceed the threshold net of it).
   double unapplied_log_scale = 0;
-  double unapplied_log_variance = 0;
   std::string method;  // one phrase for reports
 };
 

@@ -196,6 +196,39 @@ TEST(CompareTest, ADominantFunctionThatGrowsFailsWithTimePerRun) {
   EXPECT_EQ(RowOf(c, "read").verdict, Verdict::kUnchanged);
 }
 
+// Three functions that all grew, unevenly (+5%, +15%, +25%): the speed
+// shift they point to is too uncertain to scale by, so each function is
+// judged with and without it, and only what both evaluations call a
+// change is one. No improvement can appear, and every verdict carries a
+// significant p-value (a stale verdict of the other evaluation once did,
+// at p = 1).
+TEST(CompareTest, AnUncertainSpeedShiftNeedsBothEvaluationsToAgree) {
+  Workload w;
+  w.samples = 20000;
+  w.batches = 5;
+  w.stacks = {{"main", "read"}, {"main", "parse"}, {"main", "write"}};
+  w.weights = {0.3, 0.4, 0.3};
+  const Workload grown =
+      Slower(Slower(Slower(w, "read", 1.05), "parse", 1.15), "write", 1.25);
+  int uncertain = 0;
+  for (int i = 0; i < 20; ++i) {
+    Comparison c = CompareOrDie({Table(SimulateRuns(w, 5, 500 + i, 0.04))},
+                                Table(SimulateRuns(grown, 5, 600 + i, 0.04)));
+    for (const FunctionDiff& d : c.rows) {
+      if (d.verdict == Verdict::kRegression ||
+          d.verdict == Verdict::kImprovement) {
+        EXPECT_LT(d.p_value, 0.05) << d.key.name << " " << i;
+      }
+    }
+    // (A shift certain enough to scale by makes read's +5% a relative
+    // improvement, rightly: that is what scaled shares mean.)
+    if (c.whole.speed_scale != 1) continue;
+    ++uncertain;
+    EXPECT_THAT(Named(c, Verdict::kImprovement), IsEmpty()) << i;
+  }
+  EXPECT_GT(uncertain, 0) << "no pair took the uncertain-shift path";
+}
+
 // Runs whose threads waited for a CPU most of the time they could run
 // (the pystrobe.run comments' ran_s/wait_s) are not judged: a +30%
 // function is reported, the comparison is INCONCLUSIVE, never a FAIL.
