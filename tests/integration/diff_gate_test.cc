@@ -3,7 +3,8 @@
 // `pystrobe-diff` at its defaults. Ground truth is the workload's own
 // construction (iteration counts per function), not pystrobe.
 //
-// A/A: 20 recordings of the same code against one baseline never fail.
+// A/A: 6 recordings of the same code against one baseline fail at most
+// once (the gate's alpha).
 // A/B: beta made 30% slower (30% more iterations) fails the gate and names
 // exactly beta; tiny (under the noise floor) doubling does not.
 
@@ -115,19 +116,33 @@ ScopedTempDir* DiffGateTest::dir_ = nullptr;
 std::string DiffGateTest::store_;
 
 // The same code, recorded again and again against the baseline, in the one
-// command CI runs: never FAIL (OK or INCONCLUSIVE).
-TEST_F(DiffGateTest, TheSameCodeNeverFailsTheGate) {
+// command CI runs: FAIL no more often than alpha allows. The gate's level
+// is a family-wise 5% per comparison (Holm), so "never in 6" would itself
+// fail about a quarter of the time on a correct gate (measured: 1 of 6 at
+// beta +22%, p = 0.037, on a quiet machine); at most 1 of 6 fails a
+// correct gate 3% of the time and a gate that fails A/A most of the time
+// nearly always. Every other run is OK or INCONCLUSIVE with exit 0.
+TEST_F(DiffGateTest, TheSameCodeFailsTheGateNoMoreThanAlphaAllows) {
+  int failed = 0;
+  std::string failures;
   for (int i = 0; i < 6; ++i) {
     const std::string run = absl::StrCat(dir_->path(), "/aa", i, ".pb.gz");
     CommandResult r = RecordRuns(
         run, 5,
         {"--compare", "gate", "--store", store_, "--fail-on-regression"},
         Workload(), {"--rounds", "60"});
-    ASSERT_TRUE(r.exited && r.exit_code != 2) << r.Describe();
-    EXPECT_EQ(r.exit_code, 0) << "A/A run " << i << ":\n" << r.out;
+    ASSERT_TRUE(r.exited && (r.exit_code == 0 || r.exit_code == 1))
+        << r.Describe();
+    if (r.exit_code == 1) {
+      ++failed;
+      absl::StrAppend(&failures, "A/A run ", i, ":\n", r.out, "\n");
+      EXPECT_THAT(r.out, HasSubstr("\nFAIL: "));
+      continue;
+    }
     EXPECT_THAT(r.out, ::testing::AnyOf(HasSubstr("\nOK: "),
                                         HasSubstr("\nINCONCLUSIVE: ")));
   }
+  EXPECT_LE(failed, 1) << failures;
 }
 
 // One command: record 5 runs, compare with the stored baseline, exit 1 and
