@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <new>
 #include <string_view>
 #include <utility>
 
@@ -97,9 +96,7 @@ absl::Status ProcessVmMemory::ReadBatch(
     remote_.clear();
     const size_t begin = next;
     size_t total = 0;
-    for (; next < requests.size() && local_.size() < IOV_MAX &&
-           remote_.size() < IOV_MAX;
-         ++next) {
+    for (; next < requests.size() && local_.size() < IOV_MAX; ++next) {
       const ReadRequest& request = requests[next];
       if (request.size == 0) {
         continue;
@@ -107,16 +104,7 @@ absl::Status ProcessVmMemory::ReadBatch(
       if (Wraps(request.address, request.size)) {
         return ShortRead(pid_, request.address, request.size, request.address);
       }
-      // Buffers that continue the previous one share its local iovec too
-      // (PageCache's adjacent page buffers): a call with at most
-      // UIO_FASTIOV (8) iovecs a side copies them without an allocation.
-      if (!local_.empty() && static_cast<uint8_t*>(local_.back().iov_base) +
-                                     local_.back().iov_len ==
-                                 static_cast<uint8_t*>(request.out)) {
-        local_.back().iov_len += request.size;
-      } else {
-        local_.push_back(iovec{request.out, request.size});
-      }
+      local_.push_back(iovec{request.out, request.size});
       // Ranges that continue the previous one share its remote iovec: the
       // kernel looks up the target's mapping and pins pages once per remote
       // iovec, and fills the local buffers in order regardless.
@@ -398,15 +386,11 @@ void PageCache::Touch(uint32_t buffer, size_t begin, size_t end) {
 
 uint8_t* PageCache::NextBuffer(size_t ahead) {
   const size_t index = cached_ + ahead;
-  while (state_.size() <= index) {
-    if (state_.size() == blocks_.size() * kBlockPages) {
-      void* block = std::aligned_alloc(kPageSize, kBlockPages * kPageSize);
-      if (block == nullptr) throw std::bad_alloc();
-      blocks_.emplace_back(static_cast<uint8_t*>(block));
-    }
+  while (buffers_.size() <= index) {
+    buffers_.push_back(std::make_unique<uint8_t[]>(kPageSize));
     state_.emplace_back();
   }
-  return Buffer(static_cast<uint32_t>(index));
+  return buffers_[index].get();
 }
 
 uint32_t PageCache::Insert(uint64_t page, size_t valid_begin,
@@ -514,15 +498,6 @@ void PageCache::StartSample() {
   // one range (a deep stack spans several adjacent pages).
   std::sort(previous_.begin(), previous_.end(),
             [](const Range& a, const Range& b) { return a.page < b.page; });
-  for (size_t i = 1; i < previous_.size(); ++i) {
-    Range& a = previous_[i - 1];
-    Range& b = previous_[i];
-    if (b.page == a.page + kPageSize &&
-        (kPageSize - a.end) + b.begin <= kMergeGap) {
-      a.end = kPageSize;
-      b.begin = 0;
-    }
-  }
   // Insert() hands out buffers in order, so batch_[k] lands in the k-th
   // next buffer.
   batch_.clear();
@@ -598,7 +573,7 @@ absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {
     size_t begin, end;
     span(i, &begin, &end);
     Touch(buffers[i], begin, end);
-    std::memcpy(dest, Buffer(buffers[i]) + begin, end - begin);
+    std::memcpy(dest, buffers_[buffers[i]].get() + begin, end - begin);
     dest += end - begin;
   }
   return absl::OkStatus();
@@ -625,7 +600,7 @@ absl::StatusOr<const uint8_t*> PageCache::View(uint64_t address, size_t size,
     }
   }
   Touch(buffer, begin, end);
-  return Buffer(buffer) + begin;
+  return buffers_[buffer].get() + begin;
 }
 
 }  // namespace pystrobe

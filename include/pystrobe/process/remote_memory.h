@@ -22,7 +22,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -218,9 +217,6 @@ class PageCache final : public RemoteMemory {
   // Slack around the used part of a page that StartSample fetches too.
   static constexpr size_t kSlackBelow = 256;
   static constexpr size_t kSlackAbove = 512;
-  // Adjacent pages whose parts are at most this far apart are read as one
-  // remote range (the gap is read too): one page-pinning call less.
-  static constexpr size_t kMergeGap = 512;
 
   // Index into buffers_ of the cached `page`, or kNoBuffer.
   uint32_t Find(uint64_t page);
@@ -248,19 +244,8 @@ class PageCache final : public RemoteMemory {
   uint64_t last_page_ = 1;  // never a page address
   uint32_t last_buffer_ = kNoBuffer;
   std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
-  // Page buffers, kBlockPages to a page-aligned block: buffer i is page
-  // i % kBlockPages of block i / kBlockPages, so consecutive buffers are
-  // adjacent in memory and the parts of adjacent remote pages that
-  // StartSample reads into them form one local iovec too.
-  static constexpr size_t kBlockPages = 16;
-  struct FreeBlock {
-    void operator()(uint8_t* block) const { std::free(block); }
-  };
-  uint8_t* Buffer(uint32_t i) const {
-    return blocks_[i / kBlockPages].get() + (i % kBlockPages) * kPageSize;
-  }
-  std::vector<std::unique_ptr<uint8_t, FreeBlock>> blocks_;
-  std::vector<BufferState> state_;  // of buffer i
+  std::vector<std::unique_ptr<uint8_t[]>> buffers_;
+  std::vector<BufferState> state_;  // of buffers_[i]
   std::vector<Range> previous_;     // StartSample's scratch
   std::vector<ReadRequest> batch_;
 };
