@@ -34,22 +34,7 @@ int64_t MonotonicNs() {
 }
 
 void Accumulate(const SamplerStats& s, SamplerStats* sum) {
-  sum->ticks += s.ticks;
-  sum->samples += s.samples;
-  sum->late += s.late;
-  sum->missed += s.missed;
-  sum->errors += s.errors;
-  sum->causes.torn += s.causes.torn;
-  sum->causes.page_gone += s.causes.page_gone;
-  sum->causes.thread_exited += s.causes.thread_exited;
-  sum->causes.woke += s.causes.woke;
-  sum->causes.other += s.causes.other;
-  sum->causes.native += s.causes.native;
-  sum->rereads += s.rereads;
-  sum->recovered += s.recovered;
-  sum->elapsed_ns += s.elapsed_ns;
-  sum->sampling_cpu_ns += s.sampling_cpu_ns;
-  sum->busy_ns += s.busy_ns;
+  sum->AddCounts(s);
   // Every run asks for the same rate; the priority is the last run's.
   sum->requested_rate_hz = s.requested_rate_hz;
   sum->tick_priority = s.tick_priority;

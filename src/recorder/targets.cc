@@ -299,6 +299,10 @@ Profile TargetSet::BuildProfile(const std::vector<std::string>& comments,
              &out.comments);
   SetComment("pystrobe.errors.other", absl::StrCat(s.causes.other),
              &out.comments);
+  if (options_.native) {
+    SetComment("pystrobe.errors.native", absl::StrCat(s.causes.native),
+               &out.comments);
+  }
   SetComment("pystrobe.rereads", absl::StrCat(s.rereads), &out.comments);
   SetComment("pystrobe.recovered", absl::StrCat(s.recovered), &out.comments);
   SetComment("pystrobe.batch_ns", absl::StrCat(batch_ns), &out.comments);
@@ -309,18 +313,9 @@ Profile TargetSet::BuildProfile(const std::vector<std::string>& comments,
 
 SamplerStats TargetSet::Stats(const ScheduleStats& schedule) const {
   SamplerStats sum;
-  auto add = [&sum](const SamplerStats& s) {
-    sum.samples += s.samples;
-    sum.errors += s.errors;
-    sum.causes.torn += s.causes.torn;
-    sum.causes.page_gone += s.causes.page_gone;
-    sum.causes.thread_exited += s.causes.thread_exited;
-    sum.causes.woke += s.causes.woke;
-    sum.causes.other += s.causes.other;
-    sum.rereads += s.rereads;
-    sum.recovered += s.recovered;
-  };
-  for (const ProcessSummary& p : Processes()) add(p.stats);
+  // The processes' own counts (samples, errors and their causes, native
+  // ones included); the schedule's figures below replace the rest.
+  for (const ProcessSummary& p : Processes()) sum.AddCounts(p.stats);
   sum.ticks = schedule.ticks;
   sum.late = schedule.late;
   sum.missed = schedule.missed;

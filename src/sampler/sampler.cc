@@ -339,23 +339,7 @@ void Sampler::StartWindow() {
 
 SamplerStats Sampler::window_stats() const {
   SamplerStats w = stats_;
-  const SamplerStats& b = window_base_;
-  w.ticks -= b.ticks;
-  w.samples -= b.samples;
-  w.late -= b.late;
-  w.missed -= b.missed;
-  w.errors -= b.errors;
-  w.causes.torn -= b.causes.torn;
-  w.causes.page_gone -= b.causes.page_gone;
-  w.causes.thread_exited -= b.causes.thread_exited;
-  w.causes.woke -= b.causes.woke;
-  w.causes.other -= b.causes.other;
-  w.causes.native -= b.causes.native;
-  w.rereads -= b.rereads;
-  w.recovered -= b.recovered;
-  w.elapsed_ns -= b.elapsed_ns;
-  w.sampling_cpu_ns -= b.sampling_cpu_ns;
-  w.busy_ns -= b.busy_ns;
+  w.AddCounts(window_base_, -1);
   return w;
 }
 

@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -86,6 +87,15 @@ struct SampleErrors {
   uint64_t total() const {
     return torn + page_gone + thread_exited + woke + other;
   }
+  // Adds (sign +1) or takes away (-1) every cause of `o`.
+  void Add(const SampleErrors& o, int sign = 1) {
+    for (auto [mine, theirs] :
+         {std::pair{&torn, o.torn}, std::pair{&page_gone, o.page_gone},
+          std::pair{&thread_exited, o.thread_exited}, std::pair{&woke, o.woke},
+          std::pair{&other, o.other}, std::pair{&native, o.native}}) {
+      *mine += sign > 0 ? theirs : -theirs;
+    }
+  }
 };
 
 struct SamplerStats {
@@ -104,6 +114,24 @@ struct SamplerStats {
   TickPriority tick_priority = TickPriority::kNormal;
   bool target_exited = false;
   // Ticks per second achieved so far (0 before any time passed).
+  // Adds (sign +1) or takes away (-1) every count and duration of `o`
+  // (ticks ... busy_ns, the error causes); the rate, priority and
+  // target_exited are left as they are.
+  void AddCounts(const SamplerStats& o, int sign = 1) {
+    for (auto [mine, theirs] :
+         {std::pair{&ticks, o.ticks}, std::pair{&samples, o.samples},
+          std::pair{&late, o.late}, std::pair{&missed, o.missed},
+          std::pair{&errors, o.errors}, std::pair{&rereads, o.rereads},
+          std::pair{&recovered, o.recovered}}) {
+      *mine += sign > 0 ? theirs : -theirs;
+    }
+    for (auto [mine, theirs] : {std::pair{&elapsed_ns, o.elapsed_ns},
+                                std::pair{&sampling_cpu_ns, o.sampling_cpu_ns},
+                                std::pair{&busy_ns, o.busy_ns}}) {
+      *mine += sign * theirs;
+    }
+    causes.Add(o.causes, sign);
+  }
   double achieved_rate_hz() const {
     return elapsed_ns > 0 ? static_cast<double>(ticks) * 1e9 /
                                 static_cast<double>(elapsed_ns)
