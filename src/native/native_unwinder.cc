@@ -315,15 +315,23 @@ std::shared_ptr<const NativeSymbol> NativeUnwinder::Impl::Lookup(
   ++self->symbol_lookups_;
   auto sym = std::make_shared<NativeSymbol>();
   Dwfl_Module* mod = dwfl_addrmodule(dwfl.get(), address);
+  Dwarf_Addr start = 0;
+  Dwarf_Addr end = 0;
+  const char* module_name =
+      mod == nullptr ? nullptr
+                     : dwfl_module_info(mod, nullptr, &start, &end, nullptr,
+                                        nullptr, nullptr, nullptr);
+  // dwfl_addrmodule (elfutils 0.188) also answers for an address in the
+  // gap after a module, with that module: a library since loaded into the
+  // gap (dlopen of an extension between libc and libpython) would be
+  // unwound with the other's CFI and named after it for good, its maps
+  // never read again. Only a module's own range counts.
+  if (mod != nullptr && (address < start || address >= end)) mod = nullptr;
   if (mod == nullptr) {
     missed_module = true;
     sym->module = "[unknown]";
   } else {
-    Dwarf_Addr start = 0;
-    Dwarf_Addr end = 0;
-    const char* name = dwfl_module_info(mod, nullptr, &start, &end, nullptr,
-                                        nullptr, nullptr, nullptr);
-    sym->module = name != nullptr ? name : "[unknown]";
+    sym->module = module_name != nullptr ? module_name : "[unknown]";
     sym->module_start = start;
     sym->module_end = end;
     for (const ModuleRange& r : modules) {

@@ -76,16 +76,6 @@ std::set<std::string> WithVerdict(const std::string& csv,
   return names;
 }
 
-// A verdict on a real regression needs a machine that let the workload
-// run: when either recording says the machine was overloaded (its threads
-// waited for a CPU for over a quarter of the time they could run), the gate
-// rightly refuses to judge, and so does the test.
-#define SKIP_IF_OVERLOADED(result)                                          \
-  if ((result).out.find("overloaded machine") != std::string::npos ||       \
-      (result).err.find("the machine was overloaded") != std::string::npos) \
-  GTEST_SKIP() << "the machine was overloaded while recording:\n"           \
-               << (result).err
-
 class DiffGateTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

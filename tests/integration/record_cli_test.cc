@@ -222,7 +222,8 @@ TEST_F(RecordCliTest, EveryFormatFromARealRecording) {
     return std::string();
   };
 
-  // collapsed: "frame;frame;...;leaf count", frames "file:function:line".
+  // collapsed: "frame;frame;...;leaf count", frames "file:function:line"
+  // (":line" left out where the frame has none).
   const std::string collapsed = dir_.path() + "/out.txt";
   ASSERT_EQ(record("collapsed", collapsed), "");
   absl::StatusOr<std::string> text = ReadFileToString(collapsed);
@@ -239,12 +240,19 @@ TEST_F(RecordCliTest, EveryFormatFromARealRecording) {
         << "bad count: " << line;
     std::vector<absl::string_view> frames =
         absl::StrSplit(line.substr(0, space), ';');
+    // A frame whose instruction has no line (3.11+ artificial
+    // instructions, which traceback shows with lineno None) is
+    // "file:function".
     for (absl::string_view f : frames) {
       std::vector<absl::string_view> parts = absl::StrSplit(f, ':');
-      EXPECT_GE(parts.size(), 3u) << "not file:function:line: " << f;
+      int number = 0;
+      EXPECT_TRUE(parts.size() == 2 ||
+                  (parts.size() == 3 && absl::SimpleAtoi(parts[2], &number) &&
+                   number > 0))
+          << "not file:function[:line]: " << f;
     }
     std::vector<absl::string_view> parts = absl::StrSplit(frames.back(), ':');
-    if (parts.size() >= 3) leaves.insert(std::string(parts[parts.size() - 2]));
+    if (parts.size() >= 2) leaves.insert(std::string(parts[1]));
     // Root first: the workload's entry point is at the bottom.
     EXPECT_THAT(std::string(frames.front()), HasSubstr("record_split.py"));
   }

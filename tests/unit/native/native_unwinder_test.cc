@@ -1,0 +1,73 @@
+// NativeUnwinder on a forked child of the test (its maps are the test's).
+#include "pystrobe/native/native_unwinder.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../process/child_process.h"
+#include "gtest/gtest.h"
+#include "pystrobe/process/proc_fs.h"
+
+namespace pystrobe {
+namespace {
+
+using ::pystrobe::testing::ChildProcess;
+
+// The first address past the last mapping of the file mapped at `path`'s
+// module (its consecutive mappings) that no mapping of that file covers.
+uint64_t EndOfModule(const std::vector<MemoryMapping>& maps,
+                     const std::string& path) {
+  uint64_t end = 0;
+  for (const MemoryMapping& m : maps) {
+    if (m.path != path) continue;
+    if (end == 0 || m.start == end) end = m.end;
+  }
+  return end;
+}
+
+// elfutils 0.188's dwfl_addrmodule answers an address past a module's end
+// (in the gap before the next one) with that module. A library dlopened
+// into such a gap after the maps were read was then named after its
+// neighbour (and unwound with its CFI) for the rest of the recording.
+TEST(NativeUnwinderTest, AddressPastAModuleIsInNoModule) {
+  ChildProcess child = ChildProcess::Spawn([] { pause(); });
+  absl::StatusOr<std::vector<MemoryMapping>> maps =
+      ProcFs().ReadMaps(child.pid());
+  ASSERT_TRUE(maps.ok()) << maps.status();
+  std::string libc;
+  uint64_t inside = 0;
+  for (const MemoryMapping& m : *maps) {
+    if (m.executable && m.path.find("/libc.so") != std::string::npos) {
+      libc = m.path;
+      inside = m.start + 16;
+    }
+  }
+  ASSERT_FALSE(libc.empty()) << "the test is not linked with libc.so";
+  const uint64_t past = EndOfModule(*maps, libc);
+  // The next file's mapping bounds the gap.
+  uint64_t next = UINT64_MAX;
+  for (const MemoryMapping& m : *maps) {
+    if (m.end > past && !m.path.empty() && m.path[0] == '/') {
+      next = std::min(next, m.start);
+    }
+  }
+  if (next <= past) GTEST_SKIP() << "a file is mapped right after libc";
+
+  absl::StatusOr<std::unique_ptr<NativeUnwinder>> unwinder =
+      NativeUnwinder::Create(child.pid());
+  ASSERT_TRUE(unwinder.ok()) << unwinder.status();
+  EXPECT_EQ((*unwinder)->Symbolize(inside)->module, libc);
+  for (uint64_t address : {past, past + (next - past) / 2, next - 1}) {
+    std::shared_ptr<const NativeSymbol> sym = (*unwinder)->Symbolize(address);
+    EXPECT_EQ(sym->module, "[unknown]")
+        << std::hex << address << " past " << libc << " (ends " << past << ")";
+  }
+}
+
+}  // namespace
+}  // namespace pystrobe
