@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "pystrobe/diff/diff_flamegraph.h"
 #include "pystrobe/diff/report.h"
 #include "pystrobe/profile/formats.h"
+#include "pystrobe/profile/merge.h"
 
 namespace pystrobe {
 
@@ -46,6 +48,10 @@ const char kGateOptionsHelp[] =
     "  --flamegraph FILE.svg  write a differential flame graph (widths from\n"
     "                         NEW; red: more time, blue: less)\n"
     "  --sample-type TYPE     weigh by this sample type (wall, cpu, samples)\n"
+    "  --native-frames auto|keep|strip  native frames (record --native):\n"
+    "                         auto (default) strips them from every side\n"
+    "                         when only some sides have them; strip: compare\n"
+    "                         Python frames only (C time goes to the caller)\n"
     "  --color auto|always|never   colours in the table (default auto: a "
     "TTY)\n";
 
@@ -194,6 +200,16 @@ bool ParseGateOption(const std::vector<std::string>& args, size_t* i,
     a->flamegraph = v;
   } else if (Option(args, i, "--sample-type", &v, error)) {
     a->table.sample_type = v;
+  } else if (Option(args, i, "--native-frames", &v, error)) {
+    if (v == "auto") {
+      a->native = NativeFrames::kAuto;
+    } else if (v == "keep") {
+      a->native = NativeFrames::kKeep;
+    } else if (v == "strip") {
+      a->native = NativeFrames::kStrip;
+    } else if (error->empty()) {
+      *error = "--native-frames wants auto, keep or strip, not '" + v + "'";
+    }
   } else if (Option(args, i, "--color", &v, error)) {
     if (error->empty() && v != "auto" && v != "always" && v != "never") {
       *error = "--color wants auto, always or never, not '" + v + "'";
@@ -205,14 +221,62 @@ bool ParseGateOption(const std::vector<std::string>& args, size_t* i,
   return true;
 }
 
+namespace {
+
+// Strips native frames from every profile when `mode` says so (see
+// NativeFrames): from `bases` in place, from `now` into *now_stripped (set
+// only when `now` had some). Returns how the comparison treated them, for
+// its method line ("" when nothing was stripped).
+std::string ApplyNativeFrames(NativeFrames mode, const LoadedProfile& now,
+                              std::vector<LoadedProfile>* bases,
+                              std::optional<LoadedProfile>* now_stripped) {
+  if (mode == NativeFrames::kKeep) return "";
+  std::vector<std::string> with;
+  std::vector<std::string> without;
+  const bool now_native = HasNativeFrames(now.profile);
+  (now_native ? with : without).push_back(now.label);
+  for (const LoadedProfile& b : *bases) {
+    (HasNativeFrames(b.profile) ? with : without).push_back(b.label);
+  }
+  if (with.empty()) return "";
+  if (mode == NativeFrames::kAuto && without.empty()) return "";
+  int64_t dropped = 0;
+  if (now_native) {
+    *now_stripped = now;
+    dropped += StripNativeFrames(&(*now_stripped)->profile);
+  }
+  for (LoadedProfile& b : *bases) dropped += StripNativeFrames(&b.profile);
+  const std::string why =
+      mode == NativeFrames::kStrip
+          ? std::string("--native-frames strip")
+          : absl::StrCat(absl::StrJoin(with, ", "), " recorded with --native, ",
+                         absl::StrJoin(without, ", "),
+                         " without; --native-frames keep compares them");
+  std::string note = absl::StrCat(
+      "Python frames only, the time of native frames charged to their "
+      "Python callers (",
+      why, ")");
+  if (dropped > 0) {
+    absl::StrAppend(&note, "; ", dropped,
+                    " samples with no Python frame left out");
+  }
+  return note;
+}
+
+}  // namespace
+
 absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
                                     const std::string& base,
-                                    const LoadedProfile& now) {
+                                    const LoadedProfile& now_as_read) {
   GateOutcome out;
   BaselineStore store(a.store);
   absl::StatusOr<std::vector<LoadedProfile>> bases =
       LoadBase(store, base, a.last, &out.base_label);
   if (!bases.ok()) return bases.status();
+  std::optional<LoadedProfile> now_stripped;
+  const std::string native_note =
+      ApplyNativeFrames(a.native, now_as_read, &*bases, &now_stripped);
+  const LoadedProfile& now = now_stripped ? *now_stripped : now_as_read;
   absl::StatusOr<ValueType> type =
       ChooseSampleType(*bases, now, a.table.sample_type);
   if (!type.ok()) return type.status();
@@ -236,6 +300,7 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
   }
   absl::StatusOr<Comparison> c = Compare(base_tables, *now_table, a.compare);
   if (!c.ok()) return absl::InvalidArgumentError(c.status().message());
+  if (!native_note.empty()) absl::StrAppend(&c->method, "; ", native_note);
 
   ReportOptions r;
   r.base_label = out.base_label;

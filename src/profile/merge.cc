@@ -53,4 +53,44 @@ bool AppendProfile(const Profile& from, const std::vector<Label>& extra_labels,
   return true;
 }
 
+bool HasNativeFrames(const Profile& profile) {
+  std::vector<bool> native(profile.locations.size() + 1, false);
+  bool any = false;
+  for (size_t i = 0; i < profile.locations.size(); ++i) {
+    native[i + 1] = profile.locations[i].mapping_id != 0;
+    any |= native[i + 1];
+  }
+  if (!any) return false;
+  for (const Sample& s : profile.samples) {
+    for (uint64_t id : s.location_ids) {
+      if (id < native.size() && native[id]) return true;
+    }
+  }
+  return false;
+}
+
+int64_t StripNativeFrames(Profile* profile) {
+  std::vector<bool> native(profile->locations.size() + 1, false);
+  for (size_t i = 0; i < profile->locations.size(); ++i) {
+    native[i + 1] = profile->locations[i].mapping_id != 0;
+  }
+  int64_t dropped = 0;
+  std::vector<Sample> kept;
+  kept.reserve(profile->samples.size());
+  for (Sample& s : profile->samples) {
+    s.location_ids.erase(
+        std::remove_if(
+            s.location_ids.begin(), s.location_ids.end(),
+            [&](uint64_t id) { return id < native.size() && native[id]; }),
+        s.location_ids.end());
+    if (s.location_ids.empty()) {
+      if (!s.values.empty()) dropped += s.values[0];
+      continue;
+    }
+    kept.push_back(std::move(s));
+  }
+  profile->samples = std::move(kept);
+  return dropped;
+}
+
 }  // namespace pystrobe

@@ -25,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "diff_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "interpreters.h"
@@ -35,6 +36,8 @@ namespace pystrobe::integration {
 namespace {
 
 using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kExtSource[] =
     PYSTROBE_SOURCE_DIR "/tests/workloads/native_ext.c";
@@ -291,6 +294,96 @@ INSTANTIATE_TEST_SUITE_P(Interpreters, NativeRecordTest,
                          ::testing::ValuesIn(AccuracyInterpreters()),
                          [](const auto& p) { return p.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(NativeRecordTest);
+
+// A --native recording compared with a Python-only one of the same
+// process: pystrobe-diff compares Python frames only (a C function's time
+// is its Python caller's, as the Python-only side has it), so no C function
+// is "new" and burn_c's caller keeps the share the extension measured;
+// --native-frames keep compares the C frames too.
+TEST(NativeDiffTest, ANativeRecordingComparesWithAPythonOnlyOne) {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(*py, dir, {"burn", "7", "READY"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const std::string pid = std::to_string(target->child.pid());
+  // Both recordings in the steady burn, past the imports.
+  WaitFor(
+      [&] {
+        CommandResult r = RunCommand({PystrobeBinary(), "dump", "--pid", pid});
+        return r.out.find("outer") != std::string::npos;
+      },
+      absl::Seconds(20));
+  const std::string python_only = dir.path() + "/python.pb.gz";
+  const std::string native = dir.path() + "/native.pb.gz";
+  for (const bool with_native : {false, true}) {
+    std::vector<std::string> argv = {PystrobeBinary(),
+                                     "record",
+                                     "--pid",
+                                     pid,
+                                     "--mode",
+                                     "cpu",
+                                     "--rate",
+                                     "200",
+                                     "--duration",
+                                     "2.5",
+                                     "-o",
+                                     with_native ? native : python_only};
+    if (with_native) argv.push_back("--native");
+    CommandResult r = RunCommand(argv);
+    ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
+    SKIP_IF_OVERLOADED(r);
+  }
+  ASSERT_TRUE(
+      WaitForFileOrExit(target->ready, target->child, absl::Seconds(30)))
+      << target->child.Log();
+  absl::StatusOr<std::string> truth = ReadFileToString(target->ready);
+  ASSERT_TRUE(truth.ok());
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(*truth), ' ');
+  ASSERT_EQ(parts.size(), 2u) << *truth;
+  const double c_share = std::stod(parts[0]) / std::stod(parts[1]);
+
+  // {function: {field: value}} of a JSON report.
+  auto rows = [](const CommandResult& r) {
+    std::map<std::string, std::map<std::string, double>> out;
+    absl::StatusOr<google::protobuf::Struct> json = ParseJsonObject(r.out);
+    if (!json.ok()) return out;
+    for (const auto& f : json->fields().at("functions").list_value().values()) {
+      const auto& fields = f.struct_value().fields();
+      auto& row = out[fields.at("function").string_value()];
+      for (const char* k : {"base_self", "new_self"}) {
+        row[k] = fields.at(k).number_value();
+      }
+      row["new"] = fields.at("verdict").string_value() == "new";
+    }
+    return out;
+  };
+  CommandResult folded =
+      RunDiff({"compare", python_only, native, "--format", "json"});
+  ASSERT_TRUE(folded.exited && folded.exit_code == 0) << folded.Describe();
+  EXPECT_THAT(folded.out, HasSubstr("Python frames only")) << folded.out;
+  EXPECT_THAT(folded.out, HasSubstr("\"new_functions\": 0")) << folded.out;
+  auto f = rows(folded);
+  ASSERT_TRUE(f.count("outer")) << folded.out;
+  EXPECT_EQ(f.count("burn_spin"), 0u) << folded.out;
+  // Shares of the total; outer's self time is burn_c's (and burn_spin's).
+  EXPECT_NEAR(f["outer"]["base_self"], c_share, 0.08) << folded.out;
+  EXPECT_NEAR(f["outer"]["new_self"], c_share, 0.08) << folded.out;
+
+  CommandResult kept = RunDiff({"compare", python_only, native, "--format",
+                                "json", "--native-frames", "keep"});
+  ASSERT_TRUE(kept.exited && kept.exit_code == 0) << kept.Describe();
+  auto k = rows(kept);
+  ASSERT_TRUE(k.count("burn_spin")) << kept.out;
+  EXPECT_EQ(k["burn_spin"]["new"], 1) << kept.out;
+  EXPECT_THAT(kept.out, Not(HasSubstr("Python frames only")));
+
+  CommandResult bad =
+      RunDiff({"compare", python_only, native, "--native-frames", "sometimes"});
+  EXPECT_TRUE(IsBadInput(bad)) << bad.Describe();
+}
 
 // pystrobe killed with SIGKILL while it samples --native (at 1 kHz it is
 // nearly always inside a tick, the target stopped): the kernel detaches

@@ -34,6 +34,13 @@ enum GateExit : int {
 
 inline constexpr char kDefaultBaselineStore[] = ".pystrobe/baselines";
 
+// Native frames (`record --native`) in the comparison: kAuto keeps them
+// when every profile has them or none does, and strips them everywhere
+// when only some do (a --native recording against a Python-only baseline:
+// otherwise every C function would be "new" and every Python leaf lose its
+// C time); kStrip always compares Python frames only; kKeep never strips.
+enum class NativeFrames { kAuto, kKeep, kStrip };
+
 struct GateOptions {
   std::string store = kDefaultBaselineStore;
   int last = 0;  // merge the last K entries of a baseline NAME
@@ -46,6 +53,7 @@ struct GateOptions {
   ReportFormat format = ReportFormat::kTable;
   std::string flamegraph;  // write a differential flame graph here
   std::string color = "auto";
+  NativeFrames native = NativeFrames::kAuto;
 };
 
 // The help text of the gate's options, one per line, for usages.

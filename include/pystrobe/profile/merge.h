@@ -8,6 +8,7 @@
 #ifndef PYSTROBE_PROFILE_MERGE_H_
 #define PYSTROBE_PROFILE_MERGE_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "pystrobe/profile/profile.h"
@@ -21,6 +22,17 @@ namespace pystrobe {
 // is returned). `into->duration_nanos` becomes the sum of the durations.
 bool AppendProfile(const Profile& from, const std::vector<Label>& extra_labels,
                    Profile* into);
+
+// Whether a sample's stack holds a native frame (`record --native`: a
+// location with a mapping).
+bool HasNativeFrames(const Profile& profile);
+
+// The profile as a Python-only recording would have it: native frames
+// leave every stack, so a C function's time is its innermost Python
+// caller's; samples left with no frame (a thread in C with no Python frame
+// yet) are dropped, as such a recording never takes them. Returns the
+// weight (first sample type) of the samples dropped.
+int64_t StripNativeFrames(Profile* profile);
 
 }  // namespace pystrobe
 
