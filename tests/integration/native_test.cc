@@ -47,7 +47,7 @@ constexpr char kExtSource[] =
 std::vector<Interpreter> NativeInterpreters() {
   std::vector<Interpreter> out;
   for (Interpreter& py : FindInterpreters()) {
-    if (py.major == 3 && py.minor >= 6) out.push_back(std::move(py));
+    if (py.major == 2 || py.minor >= 6) out.push_back(std::move(py));
   }
   return out;
 }
@@ -88,7 +88,9 @@ absl::StatusOr<std::string> BuildExtension(const Interpreter& py,
   if (!FileExists(py.root + lines[0] + "/Python.h")) {
     return absl::NotFoundError("no Python.h in " + py.root + lines[0]);
   }
-  gcc.insert(gcc.end(), {kExtSource, "-o", ext + "/native_ext" + lines[2]});
+  // 2.7 has no EXT_SUFFIX (sysconfig says None): plain .so.
+  const std::string suffix = lines[2] == "None" ? ".so" : lines[2];
+  gcc.insert(gcc.end(), {kExtSource, "-o", ext + "/native_ext" + suffix});
   CommandResult built = RunCommand(gcc);
   if (!built.exited || built.exit_code != 0) {
     return absl::InternalError("gcc: " + built.Describe());
@@ -203,7 +205,8 @@ TEST_P(NativeDumpTest, InterleavesCAndPythonFrames) {
       RunCommand({PystrobeBinary(), "dump", "--pid",
                   std::to_string(target->child.pid()), "--native-all"});
   ASSERT_TRUE(all.exited && all.exit_code == 0) << all.Describe();
-  const std::string eval = "_PyEval_EvalFrameDefault (";
+  const std::string eval =
+      py.major == 2 ? "PyEval_EvalFrameEx (" : "_PyEval_EvalFrameDefault (";
   size_t count = 0;
   for (size_t at = all.out.find(eval); at != std::string::npos;
        at = all.out.find(eval, at + 1)) {

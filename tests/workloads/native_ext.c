@@ -85,9 +85,13 @@ static PyMethodDef kMethods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#if PY_MAJOR_VERSION >= 3
 static struct PyModuleDef kModule = {
     PyModuleDef_HEAD_INIT, "native_ext", NULL, -1, kMethods,
     NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit_native_ext(void) { return PyModule_Create(&kModule); }
+#else
+PyMODINIT_FUNC initnative_ext(void) { Py_InitModule("native_ext", kMethods); }
+#endif
