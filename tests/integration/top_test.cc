@@ -341,6 +341,23 @@ std::string ProcessLine(const std::string& screen, int64_t pid) {
   return "";
 }
 
+// The recent span of the status line ("recent 4.6 s: 1080 samples") is at
+// most the time top has run (the title's "  12 s"), and holds samples of
+// `processes` busy processes at about `rate_hz` each (at least a third).
+void ExpectSpanWithinElapsed(const std::string& screen, int processes,
+                             double rate_hz) {
+  std::smatch span, elapsed;
+  ASSERT_TRUE(std::regex_search(
+      screen, span, std::regex(R"(recent ([\d.]+) s: (\d+) samples)")))
+      << screen;
+  ASSERT_TRUE(std::regex_search(screen, elapsed, std::regex(R"( (\d+) s\n)")))
+      << screen;
+  const double seconds = std::stod(span[1]);
+  // The title's seconds are rounded: half a second of slack, and a window.
+  EXPECT_LE(seconds, std::stod(elapsed[1]) + 1.0) << screen;
+  EXPECT_GE(std::stod(span[2]), seconds * rate_hz * processes / 3) << screen;
+}
+
 std::vector<int64_t> Children(const std::string& dir) {
   std::vector<int64_t> out;
   absl::StatusOr<std::string> s = ReadFileToString(dir + "/children");
@@ -416,7 +433,8 @@ TEST_F(TopTreeTest, SubprocessesShowsEveryProcessAndTheChildrensFunction) {
   EXPECT_THAT(screen, HasSubstr(": 2 processes")) << screen;
   EXPECT_THAT(ProcessLine(screen, first), HasSubstr("top_tree.py"));
   EXPECT_THAT(ProcessLine(screen, first),
-              HasSubstr(absl::StrCat(" ", first, " MainThread ")));
+              HasSubstr(absl::StrCat("%: ", first, " ")))
+      << "its main thread";
   for (const std::string& line :
        std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
     EXPECT_LE(line.size(), 80u) << line;
@@ -437,6 +455,11 @@ TEST_F(TopTreeTest, SubprocessesShowsEveryProcessAndTheChildrensFunction) {
       << screen;
   ASSERT_TRUE(pane_->WaitForScreen(": 3 processes", absl::Seconds(5), &screen))
       << screen;
+  // Each window is its own half second (not the time since start), so the
+  // samples of the recent seconds are those of about 3 processes.
+  absl::SleepFor(absl::Seconds(2));
+  screen = pane_->Capture();
+  ExpectSpanWithinElapsed(screen, 3, 100);
 
   // The filter by pid: that process's threads only.
   pane_->Keys({"/", absl::StrCat("pid:", second), "Enter"});
