@@ -13,7 +13,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
@@ -23,6 +22,7 @@
 #include "pystrobe/recorder/gate_sink.h"
 #include "pystrobe/recorder/recording.h"
 #include "pystrobe/recorder/windows.h"
+#include "recording_args.h"
 #include "summary.h"
 
 namespace pystrobe {
@@ -159,23 +159,9 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       return true;
     };
     std::string v;
-    if (a == "-p" || a == "--pid") {
-      // Repeated or comma-separated: every one is a target.
-      if (!value(&v)) return std::nullopt;
-      for (absl::string_view part : absl::StrSplit(v, ',')) {
-        int pid = 0;
-        if (!absl::SimpleAtoi(part, &pid) || pid <= 0) {
-          *error = absl::StrCat("--pid wants a process ID, not '", part, "'");
-          return std::nullopt;
-        }
-        if (r.pid == 0) {
-          r.pid = pid;
-        } else {
-          r.pids.push_back(pid);
-        }
-      }
-    } else if (a == "--subprocesses") {
-      r.subprocesses = true;
+    if (ParseTargetOption(args, &i, &r, error) ||
+        ParseSamplerOption(args, &i, kRecordRates, &s, error)) {
+      if (!error->empty()) return std::nullopt;
     } else if (a == "--processes") {
       o.per_process = true;
     } else if (a == "--repeat") {
@@ -207,13 +193,6 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
                  "--compare reports: table, json, csv, markdown)";
         return std::nullopt;
       }
-    } else if (a == "-r" || a == "--rate") {
-      if (!value(&v)) return std::nullopt;
-      if (!absl::SimpleAtod(v, &s.rate_hz) ||
-          !(s.rate_hz > 0 && s.rate_hz <= 100000)) {
-        *error = "--rate wants a number of Hz in (0, 100000], not '" + v + "'";
-        return std::nullopt;
-      }
     } else if (a == "-d" || a == "--duration") {
       if (!value(&v)) return std::nullopt;
       if (!absl::SimpleAtod(v, &s.duration_s) || !(s.duration_s > 0)) {
@@ -239,20 +218,6 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
         *error = "--keep wants a number of window files >= 1, not '" + v + "'";
         return std::nullopt;
       }
-    } else if (a == "--mode") {
-      if (!value(&v)) return std::nullopt;
-      if (v == "wall") {
-        s.mode = WeightMode::kWall;
-      } else if (v == "cpu") {
-        s.mode = WeightMode::kCpu;
-      } else {
-        *error = "--mode is wall or cpu, not '" + v + "'";
-        return std::nullopt;
-      }
-    } else if (a == "--gil") {
-      s.gil_only = true;
-    } else if (a == "--idle") {
-      s.include_idle = true;
     } else if (a == "--blocking") {
       s.blocking = true;
     } else if (a == "--nonblocking") {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/recorder/live_view.h"
 #include "pystrobe/recorder/recording.h"
+#include "recording_args.h"
 #include "terminal.h"
 #include "top_screen.h"
 
@@ -20,24 +22,33 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe top --pid PID [options]\n"
+    "usage: pystrobe top --pid PID[,PID...] [--subprocesses] [options]\n"
     "\n"
-    "A live view of the functions a running CPython process spends its time\n"
+    "A live view of the functions running CPython processes spend their time\n"
     "in: own (leaf) and total (on the stack) share over the last seconds or\n"
-    "since start, per thread. The target is never stopped.\n"
-    "  -p, --pid PID          the process to watch\n"
+    "since start, per thread and process. The targets are never stopped.\n"
+    "  -p, --pid PID          the process to watch; repeat --pid (or give\n"
+    "                         PID,PID,...) to watch several in one view\n"
+    "  --subprocesses         also every Python descendant of the targets,\n"
+    "                         present and future (workers, pools), each\n"
+    "                         until it exits; the foot lists the processes\n"
     "  -r, --rate HZ          samples per second (default 100)\n"
     "  --mode wall|cpu        wall (default): where time goes; cpu: weigh\n"
     "                         samples by the CPU time their thread used\n"
     "  --gil                  only the thread holding the GIL\n"
     "  --idle                 wall mode: keep threads that are not running\n"
     "  --recent SECONDS       what \"recent\" covers (default 5)\n"
-    "  --thread NAME|TID      start filtered to matching threads\n"
+    "  --thread NAME|TID|pid:PID\n"
+    "                         start filtered to matching threads: a thread\n"
+    "                         name (part of it), a tid, or a process's\n"
+    "                         threads\n"
     "keys: q quit, p pause, s sort (own/total/name), r recent/since start,\n"
-    "t next thread, a all threads, / thread filter, h help.\n";
+    "t next thread, P next process, a all threads, / thread filter, h help.\n";
 
 // How often the view gets a window of the aggregation.
 constexpr double kWindowS = 0.5;
+// The screen and the keys are served between ticks: at least one a second.
+constexpr RateRange kTopRates{1, true, 10000};
 
 struct TopArgs {
   RecordingOptions recording;
@@ -49,8 +60,7 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
-// Options shared with record (target and sampler) go here too, one branch
-// each: --subprocesses, when the recorder has it, is one more.
+// The target and sampler options are record's (recording_args.h).
 std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
                                  std::string* error) {
   TopArgs o;
@@ -67,37 +77,9 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
       return true;
     };
     std::string v;
-    if (a == "-p" || a == "--pid") {
-      int pid = 0;
-      if (!value(&v)) return std::nullopt;
-      if (!absl::SimpleAtoi(v, &pid) || pid <= 0) {
-        *error = "--pid wants a process ID, not '" + v + "'";
-        return std::nullopt;
-      }
-      r.pid = pid;
-    } else if (a == "-r" || a == "--rate") {
-      if (!value(&v)) return std::nullopt;
-      // The screen and the keys are served between ticks: at least one a
-      // second.
-      if (!absl::SimpleAtod(v, &s.rate_hz) ||
-          !(s.rate_hz >= 1 && s.rate_hz <= 10000)) {
-        *error = "--rate wants a number of Hz in [1, 10000], not '" + v + "'";
-        return std::nullopt;
-      }
-    } else if (a == "--mode") {
-      if (!value(&v)) return std::nullopt;
-      if (v == "wall") {
-        s.mode = WeightMode::kWall;
-      } else if (v == "cpu") {
-        s.mode = WeightMode::kCpu;
-      } else {
-        *error = "--mode is wall or cpu, not '" + v + "'";
-        return std::nullopt;
-      }
-    } else if (a == "--gil") {
-      s.gil_only = true;
-    } else if (a == "--idle") {
-      s.include_idle = true;
+    if (ParseTargetOption(args, &i, &r, error) ||
+        ParseSamplerOption(args, &i, kTopRates, &s, error)) {
+      if (!error->empty()) return std::nullopt;
     } else if (a == "--recent") {
       if (!value(&v)) return std::nullopt;
       if (!absl::SimpleAtod(v, &o.view.recent_s) ||
@@ -114,7 +96,7 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
     }
   }
   if (r.pid == 0) {
-    *error = "top needs --pid PID";
+    *error = "top needs --pid PID[,PID...]";
     return std::nullopt;
   }
   // A live view: never stop the target, no files.
@@ -154,9 +136,13 @@ int RunTop(const std::vector<std::string>& args) {
         "use pystrobe record");
     return kExitUsage;
   }
-  if (absl::Status exists = ProcFs().CheckExists(r.pid); !exists.ok()) {
-    PrintError(exists);
-    return ExitCodeFor(exists, /*attached=*/false);
+  std::vector<pid_t> all = {r.pid};
+  all.insert(all.end(), r.pids.begin(), r.pids.end());
+  for (pid_t p : all) {
+    if (absl::Status exists = ProcFs().CheckExists(p); !exists.ok()) {
+      PrintError(exists);
+      return ExitCodeFor(exists, /*attached=*/false);
+    }
   }
 
   struct sigaction action {};
@@ -171,6 +157,14 @@ int RunTop(const std::vector<std::string>& args) {
   state.query.thread_filter = o.thread_filter;
   TopHeader header;
   header.pid = r.pid;
+  for (pid_t p : r.pids) {  // a pid given twice is one target
+    if (p != r.pid &&
+        std::find(header.more_pids.begin(), header.more_pids.end(), p) ==
+            header.more_pids.end()) {
+      header.more_pids.push_back(p);
+    }
+  }
+  header.subprocesses = r.subprocesses;
   header.mode = ModeName(r.sampler);
   header.rate_hz = r.sampler.rate_hz;
   RawTerminal terminal;
@@ -217,7 +211,11 @@ int RunTop(const std::vector<std::string>& args) {
     return ExitCodeFor(status, /*attached=*/true);
   }
   if (result->stats.target_exited) {
-    std::fprintf(stderr, "pystrobe: process %d exited\n", r.pid);
+    if (r.pids.empty() && !r.subprocesses) {
+      std::fprintf(stderr, "pystrobe: process %d exited\n", r.pid);
+    } else {
+      std::fprintf(stderr, "pystrobe: every process watched exited\n");
+    }
   }
   return kExitOk;
 }

@@ -1,9 +1,14 @@
 #include "top_screen.h"
 
 #include <algorithm>
+#include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace pystrobe {
 namespace {
@@ -59,6 +64,118 @@ std::string Percent(int64_t part, int64_t whole) {
 void ApplyFilter(TopState* state, std::string filter) {
   state->query.thread_filter = std::move(filter);
   state->thread_index = -1;
+  state->process_index = -1;
+}
+
+// The processes of `threads`, in their order there.
+std::vector<int64_t> PidsOf(const std::vector<ThreadRow>& threads) {
+  std::vector<int64_t> pids;
+  for (const ThreadRow& t : threads) {
+    if (std::find(pids.begin(), pids.end(), t.pid) == pids.end()) {
+      pids.push_back(t.pid);
+    }
+  }
+  return pids;
+}
+
+// Whether `word` is an interpreter's option that takes no value ("-S",
+// "-uE"; not -c, -m, -W, -X).
+bool PythonFlag(const std::string& word) {
+  if (word.size() < 2 || word[0] != '-') return false;
+  for (size_t i = 1; i < word.size(); ++i) {
+    const char c = word[i];
+    if (!absl::ascii_isalpha(static_cast<unsigned char>(c)) ||
+        std::strchr("cmWX", c) != nullptr) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A command line in at most `width`: every word that is a path by its last
+// component and a Python's flags left out ("/usr/bin/python3 -u /srv/app.py"
+// -> "python3 app.py").
+std::string ShortCommand(const std::string& command, int width) {
+  std::vector<std::string> words;
+  bool python = false;
+  for (absl::string_view w : absl::StrSplit(command, ' ', absl::SkipEmpty())) {
+    std::string word(w);
+    const size_t slash = word.rfind('/');
+    if (slash != std::string::npos && slash + 1 < word.size()) {
+      word = word.substr(slash + 1);
+    }
+    if (words.empty()) {
+      python = absl::StartsWith(word, "python");
+    } else if (python && words.size() == 1 && PythonFlag(word)) {
+      continue;  // the flags before the script or -m/-c
+    }
+    words.push_back(std::move(word));
+  }
+  return Fit(words.empty() ? "?" : absl::StrJoin(words, " "), width);
+}
+
+// "pid 11", "pids 11,12,13", "pids 11,12,13,+2"; " +children" with
+// --subprocesses.
+std::string Targets(const TopHeader& header) {
+  std::string out =
+      absl::StrCat(header.more_pids.empty() ? "pid " : "pids ", header.pid);
+  for (size_t i = 0; i < header.more_pids.size(); ++i) {
+    if (i == 2) {
+      absl::StrAppend(&out, ",+", header.more_pids.size() - i);
+      break;
+    }
+    absl::StrAppend(&out, ",", header.more_pids[i]);
+  }
+  if (header.subprocesses) out += " +children";
+  return out;
+}
+
+// " TID NAME SHARE", in parentheses when the filter leaves the thread out.
+std::string ThreadEntry(const ThreadRow& t, const TopState& state,
+                        const LiveView& view) {
+  const Span span = state.query.span;
+  const bool in = LiveView::Selects(state.query.thread_filter, t);
+  return absl::StrFormat(
+      " %s%d %s %s%s", in ? "" : "(", t.tid, t.name.empty() ? "?" : t.name,
+      Percent(span == Span::kRecent ? t.recent_ns : t.total_ns,
+              view.span_ns(span)),
+      in ? "" : ")");
+}
+
+// The foot's lists: the threads on one line, or (several processes) a line
+// per process, at most `max_lines`.
+std::vector<std::string> Foot(const LiveView& view, const TopState& state,
+                              bool several, int max_lines) {
+  const Span span = state.query.span;
+  const std::vector<ThreadRow> threads = view.Threads();
+  if (!several) {
+    std::string line = "threads:";
+    for (const ThreadRow& t : threads) line += ThreadEntry(t, state, view);
+    return {line};
+  }
+  const std::vector<ProcessRow> processes = view.Processes(span);
+  std::vector<std::string> lines;
+  if (processes.empty()) lines.push_back("processes: (none with samples)");
+  for (const ProcessRow& p : processes) {
+    if (static_cast<int>(lines.size()) == max_lines - 1 &&
+        processes.size() > static_cast<size_t>(max_lines)) {
+      lines.push_back(
+          absl::StrFormat("  ... %d more processes (P: next process)",
+                          processes.size() - lines.size()));
+      break;
+    }
+    std::string line = absl::StrFormat(
+        "%6d %s %s:", p.pid, ShortCommand(p.process, 32),
+        Percent(span == Span::kRecent ? p.recent_ns : p.total_ns,
+                view.span_ns(span)));
+    for (const ThreadRow& t : threads) {
+      if (t.pid != p.pid) continue;
+      if ((span == Span::kRecent ? t.recent_ns : t.total_ns) <= 0) continue;
+      line += ThreadEntry(t, state, view);
+    }
+    lines.push_back(std::move(line));
+  }
+  return lines;
 }
 
 }  // namespace
@@ -124,6 +241,20 @@ KeyResult HandleKeys(const std::string& input,
         } else {
           state->query.thread_filter = absl::StrCat(threads[next].tid);
           state->thread_index = next;
+          state->process_index = -1;
+        }
+        break;
+      }
+      case 'P': {
+        // The next process (in the thread list's order), then all.
+        const std::vector<int64_t> pids = PidsOf(threads);
+        const int next = state->process_index + 1;
+        if (next >= static_cast<int>(pids.size())) {
+          ApplyFilter(state, "");
+        } else {
+          state->query.thread_filter = absl::StrCat("pid:", pids[next]);
+          state->process_index = next;
+          state->thread_index = -1;
         }
         break;
       }
@@ -153,10 +284,20 @@ std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
   height = std::max(height, 8);
   std::vector<std::string> lines;
   const Span span = state.query.span;
+  const bool several = header.subprocesses || !header.more_pids.empty() ||
+                       view.Processes(Span::kSinceStart).size() > 1;
 
-  std::string title = absl::StrFormat("pystrobe top  pid %d", header.pid);
-  if (!view.python_version().empty()) {
-    absl::StrAppend(&title, "  python ", view.python_version());
+  std::string title = "pystrobe top  ";
+  if (several) {
+    // The count is the span's: exited processes leave the recent span.
+    const size_t n = view.Processes(span).size();
+    absl::StrAppend(&title, Targets(header), ": ", n,
+                    n == 1 ? " process" : " processes");
+  } else {
+    absl::StrAppend(&title, "pid ", header.pid);
+    if (!view.python_version().empty()) {
+      absl::StrAppend(&title, "  python ", view.python_version());
+    }
   }
   absl::StrAppendFormat(&title, "  %s %g Hz (%.0f)  %.0f s", header.mode,
                         header.rate_hz, header.achieved_hz, header.elapsed_s);
@@ -165,7 +306,7 @@ std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
   const std::vector<ThreadRow> threads = view.Threads();
   int selected = 0;
   for (const ThreadRow& t : threads) {
-    if (LiveView::Selects(state.query.thread_filter, t.tid, t.name)) ++selected;
+    if (LiveView::Selects(state.query.thread_filter, t)) ++selected;
   }
   std::string status = absl::StrFormat(
       "%s %.1f s: %d samples | threads: %s (%d of %d) | sort: %s | errors %d",
@@ -176,20 +317,32 @@ std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
       selected, threads.size(), SortName(state.query.sort), header.errors);
   if (state.paused) status = "PAUSED  " + status;
   lines.push_back(status);
-  lines.push_back(state.editing ? "thread filter (name or tid): " + state.edit +
-                                      "_   Enter applies, Esc cancels"
-                                : "");
+  lines.push_back(state.editing
+                      ? "filter (thread name, tid or pid:PID): " + state.edit +
+                            "_   Enter applies, Esc cancels"
+                      : "");
 
-  const int rows_room = height - 6;  // title, status, prompt, head, 2 foot
+  // A third of the rows below the header at most for the processes.
+  std::vector<std::string> foot =
+      Foot(view, state, several, std::max(1, (height - 8) / 3));
+  foot.push_back(
+      several ? "q quit  p pause  s sort  r recent/all  t thread  P process  "
+                "/ filter  h help"
+              : "q quit  p pause  s sort  r recent/all  t thread  / filter  "
+                "h help");
+  // Title, status, prompt, the column heads, the foot.
+  const int rows_room = height - 4 - static_cast<int>(foot.size());
   if (state.help) {
     for (const char* h :
-         {"keys:", "  q        quit (the target keeps running)",
+         {"keys:", "  q        quit (the targets keep running)",
           "  p, space pause / resume the display",
           "  s        sort by own time, total time, name",
           "  r        recent seconds / since start",
           "  t        next thread (then all);  a  all threads",
-          "  /        filter threads by name or tid", "  h, ?     this help",
-          "", "%Own: samples where the function was running (the leaf);",
+          "  P        next process (then all)",
+          "  /        filter threads by name, tid or pid:PID",
+          "  h, ?     this help", "",
+          "%Own: samples where the function was running (the leaf);",
           "%Total: samples where it was on the stack (callees included)."}) {
       lines.push_back(h);
     }
@@ -210,22 +363,10 @@ std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
       lines.push_back(line);
     }
   }
-  while (static_cast<int>(lines.size()) < height - 2) lines.push_back("");
-  lines.resize(height - 2);
-
-  std::string thread_line = "threads:";
-  for (const ThreadRow& t : threads) {
-    absl::StrAppendFormat(
-        &thread_line, " %s%d %s %s%s",
-        LiveView::Selects(state.query.thread_filter, t.tid, t.name) ? "" : "(",
-        t.tid, t.name.empty() ? "?" : t.name,
-        Percent(span == Span::kRecent ? t.recent_ns : t.total_ns,
-                view.span_ns(span)),
-        LiveView::Selects(state.query.thread_filter, t.tid, t.name) ? "" : ")");
-  }
-  lines.push_back(thread_line);
-  lines.push_back(
-      "q quit  p pause  s sort  r recent/all  t thread  / filter  h help");
+  const int body = height - static_cast<int>(foot.size());
+  while (static_cast<int>(lines.size()) < body) lines.push_back("");
+  lines.resize(body);
+  lines.insert(lines.end(), foot.begin(), foot.end());
   for (std::string& l : lines) l = Fit(std::move(l), width);
   return lines;
 }

@@ -28,12 +28,17 @@ struct TopState {
   std::string edit;
   // The thread 't' selected last (an index into the thread list; -1: all).
   int thread_index = -1;
+  // The process 'P' selected last (an index into the processes of the
+  // thread list, in their order there; -1: all).
+  int process_index = -1;
 };
 
 // What the header says besides the view.
 struct TopHeader {
-  pid_t pid = 0;
-  std::string mode = "wall";  // wall|cpu, with " gil" / " idle"
+  pid_t pid = 0;                 // the (first) target
+  std::vector<pid_t> more_pids;  // the other targets (several --pid)
+  bool subprocesses = false;     // and their Python descendants
+  std::string mode = "wall";     // wall|cpu, with " gil" / " idle"
   double rate_hz = 0;
   double achieved_hz = 0;
   double elapsed_s = 0;
@@ -44,14 +49,17 @@ enum class KeyResult { kNone, kChanged, kQuit };
 
 // Applies the keys in `input` (bytes read from the terminal) to `state`:
 // q quit, p or space pause, s sort (self -> total -> name), r recent / since
-// start, t next thread, a all threads, / filter by thread name or tid
-// (Enter applies, Esc cancels), h or ? help. Arrow keys and other escape
-// sequences are ignored.
+// start, t next thread, P next process, a all threads, / filter by thread
+// name, tid or pid:PID (Enter applies, Esc cancels), h or ? help. Arrow keys
+// and other escape sequences are ignored.
 KeyResult HandleKeys(const std::string& input,
                      const std::vector<ThreadRow>& threads, TopState* state);
 
 // The screen as `height` lines of at most `width` characters (function
-// names are truncated, never wrapped).
+// names are truncated, never wrapped). With several processes (the header
+// says so, or the view has them) the title counts the processes of the
+// span and the foot lists them, each with its pid, a short command line,
+// its share and its threads; else the foot lists the threads.
 std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
                                    const TopHeader& header, int width,
                                    int height);

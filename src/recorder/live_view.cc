@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 
 namespace pystrobe {
 namespace {
@@ -22,13 +23,26 @@ int WeightIndex(const Profile& p) {
   return 0;
 }
 
-int64_t ThreadOf(const Sample& s, std::string* name) {
+// The labels of a sample that say whose it is.
+struct Whose {
+  int64_t pid = 0;
   int64_t tid = 0;
+  const std::string* name = nullptr;
+  const std::string* process = nullptr;
+};
+
+Whose WhoseSample(const Sample& s) {
+  Whose w;
   for (const Label& l : s.labels) {
-    if (l.key == "thread_id" && l.is_numeric()) tid = l.num;
-    if (l.key == "thread_name" && !l.is_numeric()) *name = l.str;
+    if (l.is_numeric()) {
+      if (l.key == "thread_id") w.tid = l.num;
+      if (l.key == "pid") w.pid = l.num;
+    } else {
+      if (l.key == "thread_name") w.name = &l.str;
+      if (l.key == "process") w.process = &l.str;
+    }
   }
-  return tid;
+  return w;
 }
 
 }  // namespace
@@ -43,17 +57,17 @@ uint32_t LiveView::InternFunction(const Function& f) {
 }
 
 void LiveView::AddInto(const Window& w, int sign, Table* rows,
-                       absl::flat_hash_map<int64_t, int64_t>* threads) {
+                       ThreadWeights* threads) {
   for (const auto& [key, sums] : w.rows) {
     Sums& s = (*rows)[key];
     s.self_ns += sign * sums.self_ns;
     s.total_ns += sign * sums.total_ns;
     if (sign < 0 && s.self_ns == 0 && s.total_ns == 0) rows->erase(key);
   }
-  for (const auto& [tid, ns] : w.thread_ns) {
-    int64_t& t = (*threads)[tid];
+  for (const auto& [id, ns] : w.thread_ns) {
+    int64_t& t = (*threads)[id];
     t += sign * ns;
-    if (sign < 0 && t == 0) threads->erase(tid);
+    if (sign < 0 && t == 0) threads->erase(id);
   }
 }
 
@@ -74,9 +88,14 @@ void LiveView::AddWindow(const Profile& window) {
   for (const Sample& s : window.samples) {
     if (static_cast<size_t>(weight) >= s.values.size()) continue;
     const int64_t ns = s.values[weight];
-    std::string name;
-    const int64_t tid = ThreadOf(s, &name);
-    if (!name.empty()) thread_names_[tid] = name;
+    const Whose who = WhoseSample(s);
+    const ThreadId tid{who.pid, who.tid};
+    if (who.name != nullptr && !who.name->empty()) {
+      thread_names_[tid] = *who.name;
+    }
+    if (who.process != nullptr && !who.process->empty()) {
+      process_names_[who.pid] = *who.process;
+    }
     w.ns += ns;
     w.samples += s.values[0];
     w.thread_ns[tid] += ns;
@@ -116,12 +135,28 @@ void LiveView::AddWindow(const Profile& window) {
   }
 }
 
-bool LiveView::Selects(const std::string& filter, int64_t tid,
-                       const std::string& name) {
+bool LiveView::Selects(const std::string& filter, const ThreadRow& t) {
   if (filter.empty()) return true;
   int64_t n = 0;
-  if (absl::SimpleAtoi(filter, &n) && n == tid) return true;
-  return name.find(filter) != std::string::npos;
+  absl::string_view pid = filter;
+  if (absl::ConsumePrefix(&pid, "pid:")) {
+    return absl::SimpleAtoi(pid, &n) && n == t.pid;
+  }
+  if (absl::SimpleAtoi(filter, &n) && n == t.tid) return true;
+  return t.name.find(filter) != std::string::npos;
+}
+
+ThreadRow LiveView::Row(const ThreadId& id) const {
+  ThreadRow t;
+  t.pid = id.pid;
+  t.tid = id.tid;
+  if (auto name = thread_names_.find(id); name != thread_names_.end()) {
+    t.name = name->second;
+  }
+  if (auto p = process_names_.find(id.pid); p != process_names_.end()) {
+    t.process = p->second;
+  }
+  return t;
 }
 
 std::vector<FunctionRow> LiveView::Functions(const ViewQuery& query) const {
@@ -130,18 +165,16 @@ std::vector<FunctionRow> LiveView::Functions(const ViewQuery& query) const {
       query.span == Span::kRecent ? recent_threads_ : total_threads_;
   // Shares are of the selected threads' weight.
   int64_t selected_ns = 0;
-  absl::flat_hash_set<int64_t> selected;
-  for (const auto& [tid, ns] : threads) {
-    auto name = thread_names_.find(tid);
-    if (Selects(query.thread_filter, tid,
-                name == thread_names_.end() ? "" : name->second)) {
-      selected.insert(tid);
+  absl::flat_hash_set<ThreadId> selected;
+  for (const auto& [id, ns] : threads) {
+    if (Selects(query.thread_filter, Row(id))) {
+      selected.insert(id);
       selected_ns += ns;
     }
   }
   absl::flat_hash_map<uint32_t, FunctionRow> by_function;
   for (const auto& [key, sums] : table) {
-    if (!selected.contains(key.tid)) continue;
+    if (!selected.contains(key.thread)) continue;
     FunctionRow& row = by_function[key.function];
     row.self_ns += sums.self_ns;
     row.total_ns += sums.total_ns;
@@ -184,19 +217,49 @@ std::vector<FunctionRow> LiveView::Functions(const ViewQuery& query) const {
 
 std::vector<ThreadRow> LiveView::Threads() const {
   std::vector<ThreadRow> out;
-  for (const auto& [tid, ns] : total_threads_) {
-    ThreadRow t;
-    t.tid = tid;
-    auto name = thread_names_.find(tid);
-    if (name != thread_names_.end()) t.name = name->second;
+  for (const auto& [id, ns] : total_threads_) {
+    ThreadRow t = Row(id);
     t.total_ns = ns;
-    auto recent = recent_threads_.find(tid);
+    auto recent = recent_threads_.find(id);
     if (recent != recent_threads_.end()) t.recent_ns = recent->second;
     out.push_back(std::move(t));
   }
   std::sort(out.begin(), out.end(), [](const ThreadRow& a, const ThreadRow& b) {
-    return a.total_ns != b.total_ns ? a.total_ns > b.total_ns : a.tid < b.tid;
+    if (a.total_ns != b.total_ns) return a.total_ns > b.total_ns;
+    return std::tie(a.pid, a.tid) < std::tie(b.pid, b.tid);
   });
+  return out;
+}
+
+std::vector<ProcessRow> LiveView::Processes(Span span) const {
+  absl::flat_hash_map<int64_t, ProcessRow> by_pid;
+  const ThreadWeights& threads =
+      span == Span::kRecent ? recent_threads_ : total_threads_;
+  for (const auto& [id, ns] : threads) {
+    if (ns <= 0) continue;
+    ProcessRow& p = by_pid[id.pid];
+    p.pid = id.pid;
+    ++p.threads;
+    if (auto total = total_threads_.find(id); total != total_threads_.end()) {
+      p.total_ns += total->second;
+    }
+    auto recent = recent_threads_.find(id);
+    if (recent != recent_threads_.end()) p.recent_ns += recent->second;
+  }
+  std::vector<ProcessRow> out;
+  out.reserve(by_pid.size());
+  for (auto& [pid, p] : by_pid) {
+    if (auto name = process_names_.find(pid); name != process_names_.end()) {
+      p.process = name->second;
+    }
+    out.push_back(std::move(p));
+  }
+  std::sort(
+      out.begin(), out.end(), [span](const ProcessRow& a, const ProcessRow& b) {
+        const int64_t x = span == Span::kRecent ? a.recent_ns : a.total_ns;
+        const int64_t y = span == Span::kRecent ? b.recent_ns : b.total_ns;
+        return x != y ? x > y : a.pid < b.pid;
+      });
   return out;
 }
 

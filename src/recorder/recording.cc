@@ -223,7 +223,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       if (!window_closes) return checkpoint(sched);
       // --every: the window is written whole, then the aggregation restarts.
       window.Restart(now);
-      sink_status.Update(targets.NextWindow([&] {
+      sink_status.Update(targets.NextWindow(sched, [&] {
         checkpoint(sched);
         return sink_status;
       }));

@@ -150,12 +150,17 @@ void TargetSet::Retire(size_t index) {
 }
 
 absl::Status TargetSet::NextWindow(
+    const ScheduleStats& schedule,
     const std::function<absl::Status()>& closed) {
   for (const auto& t : live_) t->sampler->SettleWindow();
   absl::Status status = closed();
   for (const auto& t : live_) t->sampler->StartWindow();
   retired_ = Profile{};
   retired_batch_ns_ = 0;
+  // Counts are cumulative (a retired process's stay in summaries_), so the
+  // next window's are the difference from these.
+  window_base_ = Stats(schedule);
+  windowed_ = true;
   return status;
 }
 
@@ -280,11 +285,15 @@ Profile TargetSet::BuildProfile(const std::vector<std::string>& comments,
     }
     AppendProfile(r, {}, &out);
   }
-  // Processes ran side by side: the profile lasts as long as the schedule,
-  // and its figures are the sums.
-  out.duration_nanos = schedule.elapsed_ns;
-  if (start_unix_ns_ != 0) out.time_nanos = start_unix_ns_;
-  const SamplerStats s = Stats(schedule);
+  // Processes ran side by side: the profile lasts as long as the schedule
+  // (since the window's start), and its figures are the sums.
+  SamplerStats s = Stats(schedule);
+  if (windowed_) s.AddCounts(window_base_, -1);
+  out.duration_nanos = s.elapsed_ns;
+  if (start_unix_ns_ != 0) {
+    out.time_nanos =
+        start_unix_ns_ + (windowed_ ? window_base_.elapsed_ns : int64_t{0});
+  }
   SetComment("pystrobe.ticks", absl::StrCat(s.ticks), &out.comments);
   SetComment("pystrobe.missed", absl::StrCat(s.missed), &out.comments);
   SetComment("pystrobe.samples", absl::StrCat(s.samples), &out.comments);

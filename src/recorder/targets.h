@@ -79,7 +79,8 @@ class TargetSet {
 
   // Every process sampled, live and retired, as one profile (samples keep
   // their pid and process labels; time batches rescaled to one length),
-  // with `comments` first and the summed figures of `schedule`.
+  // with `comments` first and the summed figures of `schedule` (of the
+  // window since the last NextWindow, if any).
   Profile BuildProfile(const std::vector<std::string>& comments,
                        const ScheduleStats& schedule) const;
   // Samples, errors and causes summed over every process; ticks, late,
@@ -94,10 +95,13 @@ class TargetSet {
   // reads the live ones' schedstat: a few times a second, not per tick.
   void UpdateCpuWait();
 
-  // Windows (--every): settles every live sampler's window, calls `closed`
-  // (which writes BuildProfile's window), then restarts every aggregation
-  // and forgets the retired processes' samples (they were in the window).
-  absl::Status NextWindow(const std::function<absl::Status()>& closed);
+  // Windows (--every, top): settles every live sampler's window, calls
+  // `closed` (which writes BuildProfile's window), then restarts every
+  // aggregation and forgets the retired processes' samples (they were in
+  // the window). From then on BuildProfile is of the new window: its start
+  // and duration, its ticks and samples (`schedule` is the closing time's).
+  absl::Status NextWindow(const ScheduleStats& schedule,
+                          const std::function<absl::Status()>& closed);
   std::pair<uint64_t, uint64_t> CpuWait() const;  // {cpu_ns, wait_ns}
 
   // Python descendants of `pid` (at most `limit`), for the hint that a
@@ -114,6 +118,10 @@ class TargetSet {
   ProcFs proc_;
   int64_t start_unix_ns_ = 0;
   bool begun_ = false;
+  // The figures at the start of the window in progress (NextWindow), which
+  // BuildProfile takes away; none before the first window closes.
+  bool windowed_ = false;
+  SamplerStats window_base_;
   std::vector<pid_t> roots_;
   std::string python_version_;
   std::vector<std::unique_ptr<Target>> live_;

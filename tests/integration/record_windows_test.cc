@@ -126,6 +126,48 @@ class RecordWindowsTest : public ::testing::Test {
     *out = *std::move(p);
   }
 
+  // The window files STEM.*.pb.gz (at least 3) each hold only the seconds
+  // their own time span covers, none overlaps the one before, and their
+  // samples add up to the recorder's count.
+  void ExpectWindowsOfTheirOwnTimeSpans(const std::string& stem,
+                                        const std::string& output,
+                                        std::vector<std::string>* windows) {
+    *windows = Windows(dir_.path(), stem, "pb\\.gz");
+    ASSERT_GE(windows->size(), 3u) << output;
+    int64_t samples = 0;
+    int64_t previous_end = 0;
+    std::set<int> all_seen;
+    for (const std::string& w : *windows) {
+      Profile p;
+      ASSERT_NO_FATAL_FAILURE(ExpectValidWindow(w, &p));
+      const int64_t from = p.time_nanos, to = p.time_nanos + p.duration_nanos;
+      const std::set<int> seen = SecondsNamed(DescribeProfile(p, 100000));
+      const std::set<int> covered = SecondsCovered(from, to, 150'000'000);
+      std::cout << absl::StreamFormat(
+                       "%s: %.2f s from %.3f, %d samples, ", w,
+                       static_cast<double>(p.duration_nanos) / 1e9,
+                       static_cast<double>(from % 100'000'000'000) / 1e9,
+                       p.samples.size())
+                << "seconds seen " << testing::PrintToString(seen)
+                << ", covered " << testing::PrintToString(covered) << std::endl;
+      EXPECT_FALSE(seen.empty()) << w;
+      for (int k : seen) {
+        EXPECT_TRUE(covered.count(k))
+            << w << " holds second_" << k << ", outside its own time span";
+      }
+      EXPECT_GE(from, previous_end - 50'000'000)
+          << w << " overlaps the one before";
+      EXPECT_LE(p.duration_nanos, 3'000'000'000) << w;
+      previous_end = to;
+      all_seen.insert(seen.begin(), seen.end());
+      for (const Sample& s : p.samples) samples += s.values[0];
+    }
+    // Not vacuous: 7 s saw at least 6 distinct seconds, no window all of
+    // them.
+    EXPECT_GE(all_seen.size(), 6u);
+    EXPECT_EQ(samples, SummarySamples(output)) << output;
+  }
+
   Interpreter py_;
   ScopedTempDir dir_;
   std::optional<ChildProcess> target_;
@@ -143,40 +185,9 @@ TEST_F(RecordWindowsTest, EachWindowHoldsOnlyItsOwnTimeSpan) {
   ASSERT_TRUE(done->exited && done->exit_code == 0) << done->Describe() << "\n"
                                                     << (*rec)->Output();
   EXPECT_FALSE(FileExists(P("app.pb.gz")));
-  const std::vector<std::string> windows =
-      Windows(dir_.path(), "app", "pb\\.gz");
-  ASSERT_GE(windows.size(), 3u) << (*rec)->Output();
-  int64_t samples = 0;
-  int64_t previous_end = 0;
-  std::set<int> all_seen;
-  for (const std::string& w : windows) {
-    Profile p;
-    ASSERT_NO_FATAL_FAILURE(ExpectValidWindow(w, &p));
-    const int64_t from = p.time_nanos, to = p.time_nanos + p.duration_nanos;
-    const std::set<int> seen = SecondsNamed(DescribeProfile(p, 100000));
-    const std::set<int> covered = SecondsCovered(from, to, 150'000'000);
-    std::cout << absl::StreamFormat(
-                     "%s: %.2f s from %.3f, %d samples, ", w,
-                     static_cast<double>(p.duration_nanos) / 1e9,
-                     static_cast<double>(from % 100'000'000'000) / 1e9,
-                     p.samples.size())
-              << "seconds seen " << testing::PrintToString(seen) << ", covered "
-              << testing::PrintToString(covered) << std::endl;
-    EXPECT_FALSE(seen.empty()) << w;
-    for (int k : seen) {
-      EXPECT_TRUE(covered.count(k))
-          << w << " holds second_" << k << ", outside its own time span";
-    }
-    EXPECT_GE(from, previous_end - 50'000'000)
-        << w << " overlaps the one before";
-    EXPECT_LE(p.duration_nanos, 3'000'000'000) << w;
-    previous_end = to;
-    all_seen.insert(seen.begin(), seen.end());
-    for (const Sample& s : p.samples) samples += s.values[0];
-  }
-  // Not vacuous: 7 s saw at least 6 distinct seconds, no window all of them.
-  EXPECT_GE(all_seen.size(), 6u);
-  EXPECT_EQ(samples, SummarySamples((*rec)->Output())) << (*rec)->Output();
+  std::vector<std::string> windows;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectWindowsOfTheirOwnTimeSpans("app", (*rec)->Output(), &windows));
 
   // pystrobe-diff takes window files like any profile, and a baseline
   // saved from windows compares with --last K.
@@ -197,6 +208,25 @@ TEST_F(RecordWindowsTest, EachWindowHoldsOnlyItsOwnTimeSpan) {
   EXPECT_THAT(last.out, testing::HasSubstr(k + " replicates from " + k +
                                            " baseline entries"))
       << last.Describe();
+  EXPECT_FALSE(target_->HasExited()) << target_->Log();
+}
+
+// The same with --subprocesses: the windows are merged from every
+// process's (one here), with the window's own start and length.
+TEST_F(RecordWindowsTest, MergedWindowsHoldOnlyTheirOwnTimeSpan) {
+  ASSERT_NO_FATAL_FAILURE(StartTarget("record_windows.py"));
+  absl::StatusOr<std::unique_ptr<Recorder>> rec = Recorder::Start(
+      {"record", "--pid", std::to_string(target_->pid()), "--subprocesses",
+       "-r", "100", "--every", "2", "-d", "7", "-o", P("tree.pb.gz")},
+      dir_.path());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  std::optional<RecorderExit> done = (*rec)->Wait(kTimeout);
+  ASSERT_TRUE(done.has_value()) << (*rec)->Output();
+  ASSERT_TRUE(done->exited && done->exit_code == 0) << done->Describe() << "\n"
+                                                    << (*rec)->Output();
+  std::vector<std::string> windows;
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectWindowsOfTheirOwnTimeSpans("tree", (*rec)->Output(), &windows));
   EXPECT_FALSE(target_->HasExited()) << target_->Log();
 }
 

@@ -5,14 +5,22 @@
 // "napper"; it counts its own loops in DIR/beats, so the test sees it keep
 // running. After top exits, the pane runs `stty -a`: canonical mode and
 // echo must be back (the terminal is sane), whether top ended by `q` or by
-// SIGTERM.
+// SIGTERM. With --subprocesses (tests/workloads/top_tree.py: a sleeping
+// parent whose children spin in hot_child_for_top, one forked before top
+// starts and one started while it runs) the children's function and every
+// process are on the screen, the pid filter selects one process, and no
+// target is ever seen stopped (/proc/PID/stat).
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
+#include <mutex>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -254,6 +262,266 @@ TEST_F(TopTest, BadTargetsGetOneLineAndTheirExitCode) {
   EXPECT_THAT(r.err, HasSubstr("needs a terminal")) << r.Describe();
   r = RunCommand({PystrobeBinary(), "top"});
   EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  // Several pids parse (then the terminal is missing); a bad one is named.
+  const std::string pid = std::to_string(target_->pid());
+  r = RunCommand({PystrobeBinary(), "top", "--pid", pid + "," + pid, "--pid",
+                  pid, "--subprocesses"});
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("needs a terminal")) << r.Describe();
+  r = RunCommand({PystrobeBinary(), "top", "--pid", pid + ",abc"});
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("--pid wants a process ID, not 'abc'"))
+      << r.Describe();
+  r = RunCommand({PystrobeBinary(), "top", "--pid", pid, "--rate", "0.5"});
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("[1, 10000]")) << r.Describe();
+}
+
+// The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 't' traced),
+// 0 when the process is gone.
+char ProcessState(pid_t pid) {
+  absl::StatusOr<std::string> stat =
+      ReadFileToString(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return 0;
+  const size_t paren = stat->rfind(')');  // the command may hold spaces
+  if (paren == std::string::npos || paren + 2 >= stat->size()) return 0;
+  return (*stat)[paren + 2];
+}
+
+// Reads the state of `pids` every few milliseconds until destroyed; every
+// time one was stopped is kept.
+class StopWatcher {
+ public:
+  StopWatcher() : thread_([this] { Run(); }) {}
+  ~StopWatcher() {
+    done_.store(true);
+    thread_.join();
+  }
+  void Watch(pid_t pid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pids_.insert(pid);
+  }
+  std::string Stops() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stops_;
+  }
+
+ private:
+  void Run() {
+    while (!done_.load()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (pid_t pid : pids_) {
+          const char state = ProcessState(pid);
+          if (state == 'T' || state == 't') {
+            absl::StrAppend(&stops_, pid, " was '", std::string(1, state),
+                            "'\n");
+          }
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+
+  std::mutex mu_;
+  std::set<pid_t> pids_;
+  std::string stops_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// The screen's line of process `pid` in the foot ("  PID COMMAND SHARE:
+// threads..."), "" when absent.
+std::string ProcessLine(const std::string& screen, int64_t pid) {
+  const std::regex line(absl::StrCat(R"(^ *)", pid, R"( \S.* \d+%:)"));
+  for (const std::string& l :
+       std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
+    if (std::regex_search(l, line)) return l;
+  }
+  return "";
+}
+
+// The recent span of the status line ("recent 4.6 s: 1080 samples") is at
+// most the time top has run (the title's "  12 s"), and holds samples of
+// `processes` busy processes at about `rate_hz` each (at least a third).
+void ExpectSpanWithinElapsed(const std::string& screen, int processes,
+                             double rate_hz) {
+  std::smatch span, elapsed;
+  ASSERT_TRUE(std::regex_search(
+      screen, span, std::regex(R"(recent ([\d.]+) s: (\d+) samples)")))
+      << screen;
+  ASSERT_TRUE(std::regex_search(screen, elapsed, std::regex(R"( (\d+) s\n)")))
+      << screen;
+  const double seconds = std::stod(span[1]);
+  // The title's seconds are rounded: half a second of slack, and a window.
+  EXPECT_LE(seconds, std::stod(elapsed[1]) + 1.0) << screen;
+  EXPECT_GE(std::stod(span[2]), seconds * rate_hz * processes / 3) << screen;
+}
+
+std::vector<int64_t> Children(const std::string& dir) {
+  std::vector<int64_t> out;
+  absl::StatusOr<std::string> s = ReadFileToString(dir + "/children");
+  if (!s.ok()) return out;
+  for (absl::string_view part :
+       absl::StrSplit(*s, absl::ByAnyChar("[], "), absl::SkipEmpty())) {
+    int64_t pid = 0;
+    if (absl::SimpleAtoi(part, &pid)) out.push_back(pid);
+  }
+  return out;
+}
+
+class TopTreeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kTmux, X_OK) != 0) GTEST_SKIP() << "no tmux";
+    std::optional<Interpreter> py = DefaultInterpreter();
+    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
+    if (py->chrooted()) GTEST_SKIP() << "the workload's children need a host";
+    std::cout << "interpreter: " << py->name << " " << py->path << std::endl;
+    ASSERT_FALSE(dir_.path().empty());
+    absl::StatusOr<ChildProcess> t =
+        StartWorkload(*py, "top_tree.py", {dir_.path()}, dir_.path());
+    ASSERT_TRUE(t.ok()) << t.status();
+    parent_.emplace(*std::move(t));
+    ASSERT_TRUE(WaitForFileOrExit(dir_.path() + "/ready", *parent_, kTimeout))
+        << parent_->Log();
+    ASSERT_EQ(Children(dir_.path()).size(), 1u);
+    watcher_.Watch(parent_->pid());
+    watcher_.Watch(static_cast<pid_t>(Children(dir_.path())[0]));
+    pane_.emplace(absl::StrCat("pystrobe-top-tree-test-", getpid()));
+  }
+  void TearDown() override {
+    // The children leave when their parent does; these are sure to.
+    for (int64_t pid : Children(dir_.path())) {
+      kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+  }
+  std::string TopCommand(const std::string& args) const {
+    return absl::StrCat("sh -c '", PystrobeBinary(), " top ", args,
+                        "; echo top-exit=$?; stty -a; exec sleep 120'");
+  }
+
+  ScopedTempDir dir_;
+  std::optional<ChildProcess> parent_;
+  std::optional<TmuxPane> pane_;
+  StopWatcher watcher_;
+};
+
+TEST_F(TopTreeTest, SubprocessesShowsEveryProcessAndTheChildrensFunction) {
+  const pid_t parent = parent_->pid();
+  const int64_t first = Children(dir_.path())[0];
+  // --idle: the parent only sleeps.
+  ASSERT_TRUE(pane_->Start(
+      TopCommand(absl::StrCat("--subprocesses --idle --pid ", parent))));
+  std::string screen;
+  ASSERT_TRUE(pane_->WaitForScreen(
+      absl::StrCat("pystrobe top  pid ", parent, " \\+children: "), kTimeout,
+      &screen))
+      << screen;
+  // Within a few seconds of the first screen: the child forked before top
+  // started, and the parent, each on its line.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        screen = pane_->Capture();
+        return OwnShare(screen, "hot_child_for_top") > 0 &&
+               !ProcessLine(screen, first).empty() &&
+               !ProcessLine(screen, parent).empty();
+      },
+      absl::Seconds(5)))
+      << screen;
+  EXPECT_THAT(screen, HasSubstr("parent_waits_for_children"));
+  EXPECT_THAT(screen, HasSubstr(": 2 processes")) << screen;
+  EXPECT_THAT(ProcessLine(screen, first), HasSubstr("top_tree.py"));
+  EXPECT_THAT(ProcessLine(screen, first),
+              HasSubstr(absl::StrCat("%: ", first, " ")))
+      << "its main thread";
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
+    EXPECT_LE(line.size(), 80u) << line;
+  }
+
+  // A child started while top runs joins the view.
+  ASSERT_TRUE(TouchFile(dir_.path() + "/more"));
+  ASSERT_TRUE(
+      WaitFor([&] { return Children(dir_.path()).size() == 2; }, kTimeout));
+  const int64_t second = Children(dir_.path())[1];
+  watcher_.Watch(static_cast<pid_t>(second));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        screen = pane_->Capture();
+        return !ProcessLine(screen, second).empty();
+      },
+      absl::Seconds(10)))
+      << screen;
+  ASSERT_TRUE(pane_->WaitForScreen(": 3 processes", absl::Seconds(5), &screen))
+      << screen;
+  // Each window is its own half second (not the time since start), so the
+  // samples of the recent seconds are those of about 3 processes.
+  absl::SleepFor(absl::Seconds(2));
+  screen = pane_->Capture();
+  ExpectSpanWithinElapsed(screen, 3, 100);
+
+  // The filter by pid: that process's threads only.
+  pane_->Keys({"/", absl::StrCat("pid:", second), "Enter"});
+  ASSERT_TRUE(pane_->WaitForScreen(
+      absl::StrCat(R"(threads: 'pid:)", second, R"(' \(1 of \d+\))"),
+      absl::Seconds(5), &screen))
+      << screen;
+  EXPECT_THAT(screen, Not(HasSubstr("parent_waits_for_children"))) << screen;
+  // All of its time (once its start-up leaves the recent seconds).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        screen = pane_->Capture();
+        return OwnShare(screen, "hot_child_for_top") > 90;
+      },
+      absl::Seconds(10)))
+      << screen;
+
+  pane_->Keys({"q"});
+  ASSERT_TRUE(pane_->WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  ASSERT_TRUE(pane_->WaitForScreen("icanon", kTimeout, &screen)) << screen;
+  ExpectSaneTerminal(screen);
+  // Every target still runs, and none was ever stopped.
+  for (int64_t pid : {static_cast<int64_t>(parent), first, second}) {
+    const char state = ProcessState(static_cast<pid_t>(pid));
+    EXPECT_TRUE(state == 'R' || state == 'S') << pid << " is '" << state << "'";
+  }
+  EXPECT_EQ(watcher_.Stops(), "");
+  EXPECT_FALSE(parent_->HasExited()) << parent_->Log();
+}
+
+// Several --pid without --subprocesses: those processes, no others.
+TEST_F(TopTreeTest, SeveralPidsAreWatchedTogether) {
+  const pid_t parent = parent_->pid();
+  const int64_t first = Children(dir_.path())[0];
+  ASSERT_TRUE(pane_->Start(
+      TopCommand(absl::StrCat("--idle --pid ", parent, " --pid ", first))));
+  std::string screen;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        screen = pane_->Capture();
+        return !ProcessLine(screen, first).empty() &&
+               !ProcessLine(screen, parent).empty();
+      },
+      kTimeout))
+      << screen;
+  EXPECT_THAT(screen, HasSubstr(absl::StrCat("pids ", parent, ",", first,
+                                             ": 2 processes")));
+  // A child started now is not watched.
+  ASSERT_TRUE(TouchFile(dir_.path() + "/more"));
+  ASSERT_TRUE(
+      WaitFor([&] { return Children(dir_.path()).size() == 2; }, kTimeout));
+  const int64_t second = Children(dir_.path())[1];
+  // Two refreshes at least (4 a second) after the child runs Python.
+  absl::SleepFor(absl::Seconds(2));
+  screen = pane_->Capture();
+  EXPECT_EQ(ProcessLine(screen, second), "") << screen;
+  EXPECT_THAT(screen, HasSubstr(": 2 processes")) << screen;
+  pane_->Keys({"q"});
+  ASSERT_TRUE(pane_->WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  EXPECT_EQ(watcher_.Stops(), "");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The screen of `pystrobe top`: it fits the terminal (80x24 and smaller,
 // names truncated, ASCII only), shows the hot function first with its
-// shares, the threads and the state (paused, filter, sort); keys change the
+// shares, the threads and the state (paused, filter, sort), and with
+// several processes a line per process with its threads; keys change the
 // state as documented and escape sequences are ignored.
 #include "top_screen.h"
 
@@ -140,10 +141,102 @@ TEST(TopScreenTest, TheFilterPausedAndHelpShow) {
   s.editing = true;
   s.edit = "wo";
   EXPECT_THAT(Join(RenderTop(view, s, {}, 80, 24)),
-              HasSubstr("thread filter (name or tid): wo_"));
+              HasSubstr("filter (thread name, tid or pid:PID): wo_"));
   LiveView empty;
   EXPECT_THAT(Join(RenderTop(empty, TopState{}, {}, 80, 24)),
               HasSubstr("(waiting for samples)"));
+}
+
+// Three processes, as top --subprocesses sees a master and two workers.
+Profile Processes() {
+  Profile p;
+  p.sample_types = {{"samples", "count"}, {"wall", "nanoseconds"}};
+  p.duration_nanos = 500 * kMs;
+  auto add = [&](int64_t pid, const std::string& command, int64_t tid,
+                 const std::string& thread, const std::string& leaf,
+                 int64_t n) {
+    Sample s;
+    const uint64_t fn = p.AddFunction({leaf, leaf, "/srv/" + leaf + ".py", 3});
+    s.location_ids.push_back(p.AddLocation({fn, 4}));
+    s.values = {n, n * 10 * kMs};
+    s.labels = {{"thread_name", thread, 0, ""},
+                {"thread_id", "", tid, ""},
+                {"pid", "", pid, ""},
+                {"process", command, 0, ""}};
+    p.samples.push_back(s);
+  };
+  add(700, "/usr/bin/python3 /srv/app/master.py --workers 2", 700, "MainThread",
+      "supervise", 10);
+  add(701, "/usr/bin/python3 /srv/app/master.py --workers 2", 701, "MainThread",
+      "serve", 50);
+  add(701, "/usr/bin/python3 /srv/app/master.py --workers 2", 705, "io", "poll",
+      10);
+  add(702, "/usr/bin/python3 -c from multiprocessing.spawn import spawn_main",
+      702, "MainThread", "crunch", 30);
+  return p;
+}
+
+TEST(TopScreenTest, SeveralProcessesAreCountedAndListedWithTheirThreads) {
+  LiveView view;
+  view.AddWindow(Processes());
+  TopHeader header;
+  header.pid = 700;
+  header.subprocesses = true;
+  header.rate_hz = 100;
+  const std::vector<std::string> lines =
+      RenderTop(view, TopState{}, header, 80, 24);
+  ASSERT_EQ(lines.size(), 24u);
+  for (const std::string& l : lines) EXPECT_LE(l.size(), 80u) << l;
+  const std::string screen = Join(lines);
+  EXPECT_THAT(lines[0], HasSubstr("pid 700 +children: 3 processes"));
+  EXPECT_THAT(lines[4], HasSubstr("serve (serve.py:3)"));
+  // A line per process, most time first: pid, short command, share, its
+  // threads.
+  EXPECT_THAT(lines[20], HasSubstr("701 python3 master.py --workers 2 60%: 701 "
+                                   "MainThread 50% 705 io 10%"));
+  EXPECT_THAT(lines[21],
+              HasSubstr("702 python3 -c from multiprocessi... 30%:"));
+  EXPECT_THAT(lines[21], HasSubstr("702 MainThread 30%"));
+  EXPECT_THAT(lines[22], HasSubstr("700 python3 master.py --workers 2 10%"));
+  EXPECT_THAT(lines[23], HasSubstr("P process"));
+
+  // Filtered to a process: only its functions, at its own shares.
+  TopState s;
+  s.query.thread_filter = "pid:701";
+  const std::string filtered = Join(RenderTop(view, s, header, 80, 24));
+  EXPECT_THAT(filtered, HasSubstr("threads: 'pid:701' (2 of 4)"));
+  EXPECT_THAT(filtered, Not(HasSubstr("crunch (")));
+  EXPECT_THAT(filtered, HasSubstr(" 83.3%  83.3%"));  // serve: 50 of 60
+  EXPECT_THAT(filtered, HasSubstr("(702 MainThread 30%)"));
+
+  // Several --pid: the title names them.
+  header.subprocesses = false;
+  header.more_pids = {701, 702};
+  EXPECT_THAT(RenderTop(view, TopState{}, header, 80, 24)[0],
+              HasSubstr("pids 700,701,702: 3 processes"));
+  // More processes than lines: the last says how many are left out.
+  const std::vector<std::string> small =
+      RenderTop(view, TopState{}, header, 80, 14);
+  ASSERT_EQ(small.size(), 14u);
+  EXPECT_THAT(small[11], HasSubstr("701 python3"));
+  EXPECT_THAT(small[12], HasSubstr("... 2 more processes"));
+}
+
+TEST(TopScreenTest, PCyclesThroughTheProcesses) {
+  LiveView view;
+  view.AddWindow(Processes());
+  const std::vector<ThreadRow> threads = view.Threads();
+  TopState s;
+  HandleKeys("P", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "pid:701");
+  HandleKeys("P", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "pid:702");
+  HandleKeys("t", threads, &s);  // a thread now: the first
+  EXPECT_EQ(s.query.thread_filter, "701");
+  HandleKeys("P", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "pid:701");
+  HandleKeys("PPP", threads, &s);
+  EXPECT_EQ(s.query.thread_filter, "");
 }
 
 TEST(TopScreenTest, ScreenBytesRedrawInPlace) {

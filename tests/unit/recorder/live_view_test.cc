@@ -1,7 +1,8 @@
 // The live view of `pystrobe top` on synthetic windows: own and total
 // shares (recursion counted once), the recent span sliding over the
-// windows while "since start" keeps everything, thread filters by tid and
-// name, sort keys, and memory that does not grow with windows.
+// windows while "since start" keeps everything, thread filters by tid,
+// name and pid, processes (several in one view, as top --subprocesses
+// has them), sort keys, and memory that does not grow with windows.
 #include "pystrobe/recorder/live_view.h"
 
 #include <string>
@@ -36,13 +37,25 @@ class WindowBuilder {
     }
     s.values = {count, count * ms_each * kMs};
     s.labels = {{"thread_name", thread, 0, ""}, {"thread_id", "", tid, ""}};
+    if (pid_ != 0) {
+      s.labels.push_back({"pid", "", pid_, ""});
+      s.labels.push_back({"process", process_, 0, ""});
+    }
     p_.samples.push_back(s);
+    return *this;
+  }
+  // The samples added next are of process `pid` (labels `pid`, `process`).
+  WindowBuilder& Process(int64_t pid, const std::string& command) {
+    pid_ = pid;
+    process_ = command;
     return *this;
   }
   Profile Build() const { return p_; }
 
  private:
   Profile p_;
+  int64_t pid_ = 0;
+  std::string process_;
 };
 
 ViewQuery SinceStart() {
@@ -91,8 +104,7 @@ TEST(LiveViewTest, RecentSlidesWhileSinceStartKeepsEverything) {
   EXPECT_EQ(Find(recent, "old").name, "") << "old left the recent span";
   EXPECT_NEAR(Find(recent, "new").self_share, 1.0, 1e-9);
   EXPECT_DOUBLE_EQ(view.span_seconds(Span::kRecent), 1.0);
-  const std::vector<FunctionRow> all =
-      view.Functions(SinceStart());
+  const std::vector<FunctionRow> all = view.Functions(SinceStart());
   EXPECT_NEAR(Find(all, "old").self_share, 0.5, 1e-9);
   EXPECT_NEAR(Find(all, "new").self_share, 0.5, 1e-9);
   EXPECT_DOUBLE_EQ(view.span_seconds(Span::kSinceStart), 2.0);
@@ -127,6 +139,65 @@ TEST(LiveViewTest, ThreadFiltersByTidOrNameAndSharesAreOfTheSelection) {
   EXPECT_EQ(threads[0].tid, 202);  // most time first
   EXPECT_EQ(threads[0].name, "worker-1");
   EXPECT_EQ(threads[0].recent_ns, 600 * kMs);
+}
+
+// Two processes; the same tid in both (a tid reused after its process
+// exited) is two threads.
+TEST(LiveViewTest, ProcessesAndTheirThreadsAndThePidFilter) {
+  LiveView view({.recent_s = 1});
+  view.AddWindow(WindowBuilder()
+                     .Process(500, "/usr/bin/python3 /srv/master.py")
+                     .Add(500, "MainThread", {"wait", "main"}, 10)
+                     .Process(600, "/usr/bin/python3 -m worker")
+                     .Add(600, "MainThread", {"crunch", "main"}, 60)
+                     .Add(601, "io", {"read", "main"}, 10)
+                     .Add(777, "reused", {"old_tid", "main"}, 20)
+                     .Build());
+  std::vector<ProcessRow> processes = view.Processes(Span::kRecent);
+  ASSERT_EQ(processes.size(), 2u);
+  EXPECT_EQ(processes[0].pid, 600);  // most time first
+  EXPECT_EQ(processes[0].process, "/usr/bin/python3 -m worker");
+  EXPECT_EQ(processes[0].threads, 3);
+  EXPECT_EQ(processes[0].recent_ns, 900 * kMs);
+  EXPECT_EQ(processes[1].pid, 500);
+  EXPECT_EQ(processes[1].threads, 1);
+  const std::vector<ThreadRow> threads = view.Threads();
+  ASSERT_EQ(threads.size(), 4u);
+  EXPECT_EQ(threads[0].pid, 600);
+  EXPECT_EQ(threads[0].tid, 600);
+  EXPECT_EQ(threads[0].process, "/usr/bin/python3 -m worker");
+
+  ViewQuery worker;
+  worker.thread_filter = "pid:600";
+  const std::vector<FunctionRow> rows = view.Functions(worker);
+  EXPECT_EQ(Find(rows, "wait").name, "");
+  EXPECT_NEAR(Find(rows, "crunch").self_share, 60.0 / 90, 1e-9);
+  EXPECT_NEAR(Find(rows, "main").total_share, 1.0, 1e-9);
+  ViewQuery tid;
+  tid.thread_filter = "600";  // a number alone is a tid: the main thread
+  EXPECT_EQ(Find(view.Functions(tid), "read").name, "");
+  EXPECT_NEAR(Find(view.Functions(tid), "crunch").self_share, 1.0, 1e-9);
+  ViewQuery bad;
+  bad.thread_filter = "pid:x";
+  EXPECT_TRUE(view.Functions(bad).empty());
+
+  // tid 777 again, now in process 500: another thread.
+  view.AddWindow(WindowBuilder()
+                     .Process(500, "/usr/bin/python3 /srv/master.py")
+                     .Add(777, "new", {"new_tid", "main"}, 20)
+                     .Build());
+  EXPECT_EQ(view.Threads().size(), 5u);
+  // Process 600 had no samples in the last second: it left the recent
+  // span (it exited), not since start.
+  view.AddWindow(WindowBuilder()
+                     .Process(500, "/usr/bin/python3 /srv/master.py")
+                     .Add(500, "MainThread", {"wait", "main"}, 10)
+                     .Build());
+  processes = view.Processes(Span::kRecent);
+  ASSERT_EQ(processes.size(), 1u);
+  EXPECT_EQ(processes[0].pid, 500);
+  EXPECT_EQ(processes[0].threads, 2);
+  EXPECT_EQ(view.Processes(Span::kSinceStart).size(), 2u);
 }
 
 TEST(LiveViewTest, SortKeys) {
