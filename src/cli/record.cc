@@ -329,14 +329,7 @@ int RunRecord(const std::vector<std::string>& args) {
   const bool launched = !r.command.empty();
 
   if (!launched) {
-    std::vector<pid_t> all = {r.pid};
-    all.insert(all.end(), r.pids.begin(), r.pids.end());
-    for (pid_t p : all) {
-      if (absl::Status exists = ProcFs().CheckExists(p); !exists.ok()) {
-        PrintError(exists);
-        return ExitCodeFor(exists, /*attached=*/false);
-      }
-    }
+    if (int code = CheckTargetsExist(r); code != 0) return code;
   }
   // The output is checked before anything is sampled (or launched): a
   // recording that cannot be saved is not worth taking.

@@ -4,6 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "exit_codes.h"
+#include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
 namespace {
@@ -80,6 +82,18 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
     return false;
   }
   return true;
+}
+
+int CheckTargetsExist(const RecordingOptions& r) {
+  std::vector<pid_t> all = {r.pid};
+  all.insert(all.end(), r.pids.begin(), r.pids.end());
+  for (pid_t p : all) {
+    if (absl::Status exists = ProcFs().CheckExists(p); !exists.ok()) {
+      PrintError(exists);
+      return ExitCodeFor(exists, /*attached=*/false);
+    }
+  }
+  return 0;
 }
 
 }  // namespace pystrobe

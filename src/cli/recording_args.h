@@ -43,6 +43,10 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
                         const RateRange& rates, SamplerOptions* sampler,
                         std::string* error);
 
+// Every --pid of `r` names a live process: 0, else the error is printed
+// (one line on stderr) and its exit code returned.
+int CheckTargetsExist(const RecordingOptions& r);
+
 }  // namespace pystrobe
 
 #endif  // PYSTROBE_SRC_CLI_RECORDING_ARGS_H_

@@ -136,14 +136,7 @@ int RunTop(const std::vector<std::string>& args) {
         "use pystrobe record");
     return kExitUsage;
   }
-  std::vector<pid_t> all = {r.pid};
-  all.insert(all.end(), r.pids.begin(), r.pids.end());
-  for (pid_t p : all) {
-    if (absl::Status exists = ProcFs().CheckExists(p); !exists.ok()) {
-      PrintError(exists);
-      return ExitCodeFor(exists, /*attached=*/false);
-    }
-  }
+  if (int code = CheckTargetsExist(r); code != 0) return code;
 
   struct sigaction action {};
   action.sa_handler = OnSignal;

@@ -121,6 +121,20 @@ absl::StatusOr<Started> StartNativeBurn(const Interpreter& py,
   return Started{*std::move(child), ready};
 }
 
+// The share of its CPU time the burn workload spent in burn_spin, as it
+// measured it (written when it ends).
+absl::StatusOr<double> MeasuredCShare(Started& target) {
+  if (!WaitForFileOrExit(target.ready, target.child, absl::Seconds(30))) {
+    return absl::DeadlineExceededError("no report: " + target.child.Log());
+  }
+  absl::StatusOr<std::string> truth = ReadFileToString(target.ready);
+  if (!truth.ok()) return truth.status();
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(*truth), ' ');
+  if (parts.size() != 2) return absl::InternalError("report: " + *truth);
+  return std::stod(parts[0]) / std::stod(parts[1]);
+}
+
 // "C:name" for native frames, "py:name:line" for Python ones.
 std::vector<std::string> FramesOf(const google::protobuf::Value& thread) {
   std::vector<std::string> out;
@@ -242,15 +256,9 @@ TEST_P(NativeRecordTest, CFunctionGetsItsShareOfCpu) {
   // Preempted at its clock_gettime calls, a runnable-waiting target is
   // charged there in cpu mode (docs/sampling.md, "An overloaded machine").
   SKIP_IF_OVERLOADED(r);
-  ASSERT_TRUE(
-      WaitForFileOrExit(target->ready, target->child, absl::Seconds(30)))
-      << target->child.Log();
-  absl::StatusOr<std::string> truth = ReadFileToString(target->ready);
-  ASSERT_TRUE(truth.ok());
-  std::vector<std::string> parts =
-      absl::StrSplit(absl::StripTrailingAsciiWhitespace(*truth), ' ');
-  ASSERT_EQ(parts.size(), 2u) << *truth;
-  const double c_share = std::stod(parts[0]) / std::stod(parts[1]);
+  absl::StatusOr<double> measured = MeasuredCShare(*target);
+  ASSERT_TRUE(measured.ok()) << measured.status();
+  const double c_share = *measured;
 
   absl::StatusOr<Profile> p = ReadProfile(profile);
   ASSERT_TRUE(p.ok()) << p.status();
@@ -338,15 +346,9 @@ TEST(NativeDiffTest, ANativeRecordingComparesWithAPythonOnlyOne) {
     ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
     SKIP_IF_OVERLOADED(r);
   }
-  ASSERT_TRUE(
-      WaitForFileOrExit(target->ready, target->child, absl::Seconds(30)))
-      << target->child.Log();
-  absl::StatusOr<std::string> truth = ReadFileToString(target->ready);
-  ASSERT_TRUE(truth.ok());
-  std::vector<std::string> parts =
-      absl::StrSplit(absl::StripTrailingAsciiWhitespace(*truth), ' ');
-  ASSERT_EQ(parts.size(), 2u) << *truth;
-  const double c_share = std::stod(parts[0]) / std::stod(parts[1]);
+  absl::StatusOr<double> measured = MeasuredCShare(*target);
+  ASSERT_TRUE(measured.ok()) << measured.status();
+  const double c_share = *measured;
 
   // {function: {field: value}} of a JSON report.
   auto rows = [](const CommandResult& r) {
