@@ -19,6 +19,13 @@ side in ONE run so that the machine's load and speed are the same for all:
             service with 1 thread, each recorded at 100 Hz with --idle (every
             thread a sample), at the same time: CPU per thread-sample of the
             200-thread one within 2x of the single-thread one.
+  native    a CPython 3.12 thread in a 54-frame mixed stack (Python -> C ->
+            Python ... 25 times, tests/workloads/native_burn.py deep 25,
+            spinning in C), recorded at 100 Hz for SECONDS each, one after
+            the other (one ptracer at a time): plain, --blocking, --native.
+            pystrobe's CPU per sample, and the target's freeze per sample
+            from the target's own CPU time (/proc/PID/stat, against a
+            stretch with no profiler attached).
   gunicorn  8 gunicorn sync workers of a small Flask app under load, recorded
             with `pystrobe record --pid MASTER --subprocesses -r 100`: under
             3% of one core in total. Skipped (with a message) while pystrobe
@@ -29,7 +36,8 @@ Austin is built from Debian trixie's `austin` source package into
 machine's sources are untouched), never committed.
 
 usage: bench/cost_vs_peers.py [--pystrobe build/pystrobe] [--seconds 20]
-           [--reps N] [--out FILE.json] [deep] [threads] [gunicorn]
+           [--reps N] [--out FILE.json] [deep] [threads] [native]
+           [gunicorn]
 """
 import argparse
 import glob
@@ -431,6 +439,79 @@ def bench_threads(args, results):
 
 
 # --------------------------------------------------------------------------
+# native: --native against plain and --blocking sampling, one at a time
+
+def build_native_ext(tmp):
+    paths = subprocess.run(
+        [PY312, "-c", "import sysconfig; print(sysconfig.get_paths()"
+         "['include']); print(sysconfig.get_config_var('EXT_SUFFIX'))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    ext = os.path.join(tmp, "ext")
+    os.makedirs(ext, exist_ok=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-g", "-I" + paths[0],
+                    os.path.join(ROOT, "tests", "workloads", "native_ext.c"),
+                    "-o", os.path.join(ext, "native_ext" + paths[1])],
+                   check=True)
+    return ext
+
+
+def process_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_native(args, results):
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ext = build_native_ext(tmp)
+        ready = os.path.join(tmp, "ready")
+        target = start_target(
+            [PY312, "-S", "-E", os.path.join(ROOT, "tests", "workloads",
+                                             "native_burn.py"),
+             ext, "deep", "25", ready], ready)
+        try:
+            n = args.seconds
+            load_before = loadavg()
+            # The target's own CPU share with nothing attached: the
+            # reference its share under each recording is compared with.
+            c0, t0 = process_cpu_s(target.pid), time.monotonic()
+            time.sleep(n)
+            alone = (process_cpu_s(target.pid) - c0) / (time.monotonic() - t0)
+            row = {"load_before": load_before, "seconds": n,
+                   "target_alone_share": alone}
+            for name, extra in (("plain", []), ("--blocking", ["--blocking"]),
+                                ("--native", ["--native"])):
+                c0, t0 = process_cpu_s(target.pid), time.monotonic()
+                c = Child(name, pystrobe_cmd(
+                    args, target.pid, 100, n, os.path.join(tmp, "n.pb.gz"),
+                    extra)).wait()
+                wall = time.monotonic() - t0
+                share = (process_cpu_s(target.pid) - c0) / wall
+                p = pystrobe_result(c)
+                row[name] = dict(
+                    p, per_sample_us=per(c.cpu_s, p["samples"]),
+                    target_share=share,
+                    freeze_per_sample_us=per(max(0.0, alone - share) * wall,
+                                             p["samples"]))
+            row["load_after"] = loadavg()
+        finally:
+            stop(target)
+        rows.append(row)
+        print("native 3.12 54-frame mixed stack @100 Hz, %g s each, load %s "
+              "-> %s; the target alone ran %.1f%% of the time"
+              % (n, row["load_before"], row["load_after"], 100 * alone))
+        for name in ("plain", "--blocking", "--native"):
+            r = row[name]
+            print("  %-10s %6d samples %6.2f s CPU %7.1f us/sample  target "
+                  "ran %5.1f%%, frozen %7.1f us/sample" % (
+                      name, r["samples"], r["cpu_s"], r["per_sample_us"],
+                      100 * r["target_share"], r["freeze_per_sample_us"]),
+                  flush=True)
+    results["native"] = rows
+
+
+# --------------------------------------------------------------------------
 # gunicorn: 8 workers with --subprocesses at 100 Hz
 
 def has_subprocesses(args):
@@ -524,7 +605,7 @@ def main():
                    help="deep: attach another pystrobe build too, in the "
                    "same run (before/after figures under the same load)")
     p.add_argument("benchmarks", nargs="*",
-                   default=["deep", "threads", "gunicorn"])
+                   default=["deep", "threads", "native", "gunicorn"])
     args = p.parse_args()
     args.pystrobe = os.path.abspath(args.pystrobe)
     args.also_builds = []
@@ -540,6 +621,7 @@ def main():
                            "pystrobe": args.pystrobe}}
     for name in args.benchmarks:
         {"deep": bench_deep, "threads": bench_threads,
+         "native": bench_native,
          "gunicorn": bench_gunicorn}[name](args, results)
     if args.out:
         with open(args.out, "w") as f:
