@@ -31,6 +31,7 @@
 # Environment: PYTHON (default /usr/bin/python3, else python3 on PATH),
 #              SECONDS_PER_RECORDING (default 8), CLIENTS (default 6),
 #              WORKERS (the service's worker processes, default 3),
+#              PAUSE (each client's pause after an answer, default 0.02 s),
 #              RATE (samples per second, default 1000), BUILD_DIR (default
 #              build).
 set -euo pipefail
@@ -48,6 +49,7 @@ fi
 record_seconds=${SECONDS_PER_RECORDING:-8}
 clients=${CLIENTS:-6}
 workers=${WORKERS:-3}
+pause=${PAUSE:-0.02}
 build=${BUILD_DIR:-build}
 rate=${RATE:-1000}
 
@@ -100,10 +102,14 @@ stop_service() {
   kill "$service_pid" 2>/dev/null || true
   wait "$service_pid" 2>/dev/null || true
 }
-# load SECONDS: $clients concurrent clients, each cycling through the days.
+# load SECONDS: $clients concurrent clients, each cycling through the days
+# and pausing $pause s after each answer: a steady load that leaves the CPUs
+# room, whatever the number of workers. (Clients that never pause would
+# keep every CPU of a small machine busy, the workers would wait for one,
+# and pystrobe-diff does not judge recordings from an overloaded machine.)
 load() {
   for _ in $(seq "$clients"); do
-    "$python" tests/workloads/service/load.py "$work/port" "$1" \
+    "$python" tests/workloads/service/load.py "$work/port" "$1" "$pause" \
       >>"$work/load.log" 2>&1 &
     pids+=("$!")
     load_pids+=("$!")
