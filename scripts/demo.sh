@@ -70,7 +70,9 @@ work=$(mktemp -d)
 store=$out/baselines
 pids=()
 # The service's master stops its workers on SIGTERM (and they die with it
-# if it is killed outright), so stopping what is in $pids stops them all.
+# if it is killed outright), so stopping what is in $pids stops them all;
+# the master also stops if this script is killed outright (SIGKILL), when
+# no trap runs (--exit-with-parent).
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -86,7 +88,7 @@ load_pids=()
 start_service() {
   rm -f "$work/port"
   "$python" tests/workloads/service/calendar_service.py "$work/port" "$1" \
-    --workers "$workers" >>"$work/service.log" 2>&1 &
+    --workers "$workers" --exit-with-parent >>"$work/service.log" 2>&1 &
   service_pid=$!
   pids+=("$service_pid")
   for _ in $(seq 100); do [ -f "$work/port" ] && break; sleep 0.1; done

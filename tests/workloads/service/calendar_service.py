@@ -5,7 +5,7 @@ that day of the month (Fizz, Buzz or FizzBuzz; on days divisible by 7 a
 Fibonacci number: small in version 1, the day's own in version 2), computed
 by a few layers of ordinary Python so that a profile has something to show.
 
-    calendar_service.py PORT_FILE [VERSION] [--workers N]
+    calendar_service.py PORT_FILE [VERSION] [--workers N] [--exit-with-parent]
 
 It writes its port to PORT_FILE once it accepts connections.
 
@@ -16,6 +16,8 @@ one that died, and on SIGTERM (or SIGINT) it stops every worker, waits for
 them, and exits. A worker also dies with its master if the master is
 killed outright (PR_SET_PDEATHSIG), so no worker is ever left behind.
 Every process names its main thread (calendar-master, calendar-worker).
+--exit-with-parent: the master gets SIGTERM (and so stops) when the process
+that started it exits, however it exits (scripts/demo.sh killed by SIGKILL).
 
 With --workers 0 it is one process serving each request in a thread of its
 own; the threads each have an OS-level name, as many servers set.
@@ -43,6 +45,13 @@ def prctl(option, value):
         return libc.prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def die_with_parent():
+    """SIGTERM when the parent exits; False if it is already gone."""
+    parent = os.getppid()
+    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    return os.getppid() == parent
 
 
 def set_os_thread_name(name):
@@ -127,8 +136,7 @@ class WorkerServer(HTTPServer):
 
 def worker_main(listener, master_pid):
     # Die with the master, whatever kills it; it may already be gone.
-    prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-    if os.getppid() != master_pid:
+    if not die_with_parent() or os.getppid() != master_pid:
         os._exit(0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master stops us
@@ -180,10 +188,12 @@ class Master:
             except ProcessLookupError:
                 pass
 
-    def run(self, port_file):
+    def run(self, port_file, exit_with_parent):
         signal.signal(signal.SIGTERM, self.stop)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, self.stop)
+        if exit_with_parent and not die_with_parent():
+            return
         set_os_thread_name("calendar-master")
         for _ in range(self.count):
             if self.stopping:
@@ -210,12 +220,12 @@ class Master:
                 self.spawn()
 
 
-def serve_forked(port_file, workers):
+def serve_forked(port_file, workers, exit_with_parent):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
-    Master(listener, workers).run(port_file)
+    Master(listener, workers).run(port_file, exit_with_parent)
 
 
 def main():
@@ -226,14 +236,17 @@ def main():
     parser.add_argument("--workers", type=int, default=3,
                         help="pre-fork N sync workers (default 3); 0: one "
                         "threaded process")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started it exits")
     args = parser.parse_args()
     if args.workers < 0:
         parser.error("--workers must be >= 0")
     VERSION = args.version
     if args.workers:
-        serve_forked(args.port_file, args.workers)
+        serve_forked(args.port_file, args.workers, args.exit_with_parent)
     else:
-        serve_single(args.port_file)
+        if not args.exit_with_parent or die_with_parent():
+            serve_single(args.port_file)
 
 
 if __name__ == "__main__":
