@@ -107,8 +107,8 @@ stop_service() {
 # load SECONDS: $clients concurrent clients, each cycling through the days
 # and pausing $pause s after each answer: a steady load that leaves the CPUs
 # room, whatever the number of workers. (Clients that never pause would
-# keep every CPU of a small machine busy, the workers would wait for one,
-# and pystrobe-diff does not judge recordings from an overloaded machine.)
+# keep every CPU of a small machine busy and the workers would wait for
+# one: record warns that such a recording's times include that wait.)
 load() {
   for _ in $(seq "$clients"); do
     "$python" tests/workloads/service/load.py "$work/port" "$1" "$pause" \
@@ -142,6 +142,9 @@ sleep 1
 say "$pystrobe record --pid $service_pid --subprocesses -d $record_seconds -r $rate -o $out/v1.pb.gz"
 record v1
 stop_service
+echo "(the samples of each process above: the master only supervises, so it"
+echo " has none; the workers share the requests. v1.svg has a root frame per"
+echo " process: --processes)"
 echo
 echo "Where the service spent its time (pystrobe-diff show):"
 "$pystrobe_diff" show "$out/v1.pb.gz" --top 8
