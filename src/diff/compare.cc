@@ -485,7 +485,8 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   c.whole.new_cpu_s = mean_cpu(sn);
   auto wait_share = [](const Side& s) {
     double ran = 0, wait = 0;
-    for (const RunInfo& r : s.runs) {
+    if (s.all_runs.empty()) return -1.0;
+    for (const RunInfo& r : s.all_runs) {
       if (r.ran_s < 0 || r.wait_s < 0) return -1.0;
       ran += r.ran_s;
       wait += r.wait_s;

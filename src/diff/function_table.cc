@@ -214,6 +214,7 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     unit_count = batches;
     table.units = UnitKind::kBatches;
   }
+  table.accounting = table.runs;
   if (table.units != UnitKind::kRuns) table.runs.clear();
   table.runs.resize(
       table.units == UnitKind::kRuns ? static_cast<size_t>(unit_count) : 0);

@@ -125,6 +125,8 @@ Side BuildSide(const std::vector<const FunctionTable*>& tables) {
   double samples = 0;
   for (size_t i = 0; i < tables.size(); ++i) {
     const FunctionTable& t = *tables[i];
+    side.all_runs.insert(side.all_runs.end(), t.accounting.begin(),
+                         t.accounting.end());
     const std::vector<int>& of = columns[i].of_unit;
     for (size_t u = 0; u < of.size(); ++u) {
       if (of[u] < 0) continue;

@@ -43,6 +43,9 @@ struct Side {
   double weight_per_sample = 0;
   double grand_total = 0;
   std::vector<RunInfo> runs;  // launched runs' own accounting, where known
+  // Every recorded run's accounting, attached recordings' too (their time
+  // batches are the replicates): the wait share is the whole side's.
+  std::vector<RunInfo> all_runs;
   absl::flat_hash_map<FunctionKey, Series> functions;
   absl::flat_hash_map<EdgeKey, std::vector<double>> edges;  // total only
   // Batches of a single recording: the exchangeability test's z (von

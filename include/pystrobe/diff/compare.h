@@ -120,6 +120,9 @@ struct FunctionTable {
   std::vector<int64_t> total_by_unit;    // grand total per unit
   std::vector<int64_t> samples_by_unit;  // sample count per unit
   std::vector<RunInfo> runs;             // kRuns: per run, where known
+  // Every run comment's accounting (pystrobe.run.I), attached recordings'
+  // too, whose replicates are time batches: the wait share is over these.
+  std::vector<RunInfo> accounting;
   absl::flat_hash_map<FunctionKey, FunctionStats> functions;
   // Caller -> callee; `self` is unused, `total` the weight of samples with
   // that call on their stack (once per sample).

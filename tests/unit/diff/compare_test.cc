@@ -263,6 +263,30 @@ TEST(CompareTest, ARecordingFromAnOverloadedMachineIsNotJudged) {
   EXPECT_LT(unknown.whole.new_wait_share, 0);
 }
 
+// The same for attached recordings, whose replicates are time batches:
+// their one run comment carries the wait (record warns that pystrobe-diff
+// will not judge them, and it must not).
+TEST(CompareTest, AnAttachedRecordingFromAnOverloadedMachineIsNotJudged) {
+  const Workload w = ServiceWorkload();
+  auto with_wait = [](Profile p, double wait_s) {
+    p.comments.push_back(absl::StrFormat(
+        "pystrobe.run.0=wall_s=10 cpu_s=-1 exit=-1 ran_s=10 wait_s=%g",
+        wait_s));
+    return p;
+  };
+  const Profile base = with_wait(Simulate(w, 41), 0.1);
+  Comparison quiet = CompareOrDie(
+      {Table(base)}, Table(with_wait(Simulate(Scaled(w, "parse", 2), 42), 1)));
+  EXPECT_TRUE(quiet.failed);
+  EXPECT_FALSE(quiet.overloaded);
+  EXPECT_NEAR(quiet.whole.new_wait_share, 1.0 / 11, 1e-6);
+  Comparison loaded = CompareOrDie(
+      {Table(base)}, Table(with_wait(Simulate(Scaled(w, "parse", 2), 42), 8)));
+  EXPECT_FALSE(loaded.failed);
+  EXPECT_TRUE(loaded.overloaded);
+  EXPECT_NEAR(loaded.whole.new_wait_share, 8.0 / 18, 1e-6);
+}
+
 TEST(CompareTest, AUniformlySlowerMachineDoesNotFail) {
   const Workload w = Runs();
   for (int i = 0; i < 10; ++i) {
