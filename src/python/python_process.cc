@@ -40,7 +40,8 @@ struct PythonProcess::Impl {
 
   absl::StatusOr<uint64_t> GilHolder(uint64_t interp);
   // Reads every thread into (*threads)[0, *count), reusing the slots there.
-  absl::Status ReadThreadList(std::vector<PyThread>* threads, size_t* count);
+  absl::Status ReadThreadList(std::vector<PyThread>* threads, size_t* count,
+                              const PythonProcess::SkipStackFn& skip);
   void ResolveNativeIds(std::vector<PyThread>& threads);
 };
 
@@ -271,20 +272,26 @@ absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {
 }
 
 absl::Status PythonProcess::ReadThreads(std::vector<PyThread>* threads) {
+  return ReadThreads(threads, nullptr);
+}
+
+absl::Status PythonProcess::ReadThreads(std::vector<PyThread>* threads,
+                                        const SkipStackFn& skip) {
   Impl& m = *impl_;
   m.cache->StartSample();
   m.codes->NewSnapshot();
   m.gil_enabled = true;
   size_t count = 0;
-  absl::Status status = m.ReadThreadList(threads, &count);
+  absl::Status status = m.ReadThreadList(threads, &count, skip);
   threads->resize(count);
   if (!status.ok()) return status;
   if (!m.layout.Has(Field::kTstateNativeThreadId)) m.ResolveNativeIds(*threads);
   return absl::OkStatus();
 }
 
-absl::Status PythonProcess::Impl::ReadThreadList(std::vector<PyThread>* threads,
-                                                 size_t* count) {
+absl::Status PythonProcess::Impl::ReadThreadList(
+    std::vector<PyThread>* threads, size_t* count,
+    const PythonProcess::SkipStackFn& skip) {
   uint64_t interp = 0;
   absl::Status head =
       cache->Read(roots.interpreters_head, &interp, sizeof(interp));
@@ -329,10 +336,14 @@ absl::Status PythonProcess::Impl::ReadThreadList(std::vector<PyThread>* threads,
       }
       PYSTROBE_ASSIGN_OR_RETURN(
           uint64_t owner, tstate.Get<uint64_t>(layout, Field::kTstateInterp));
+      thread.skipped = false;
       if (owner != interp) {
         thread.status = InconsistentError(
             absl::StrCat("thread state 0x", absl::Hex(address),
                          " does not belong to its interpreter"));
+      } else if (skip && thread.native_id != 0 && skip(thread)) {
+        thread.skipped = true;
+        thread.status = absl::OkStatus();
       } else {
         thread.status = walker->Walk(*cache, tstate, &thread.frames);
       }

@@ -129,7 +129,28 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   // blocking mode, where a thread may still read as stopped, 't': there
   // the suspension says which threads were running).
   const bool cpu_mode = options_.mode == WeightMode::kCpu;
-  absl::Status read = python_->ReadThreads(&threads_);
+  // Wall mode without --idle, not stopping the target: a thread without
+  // the GIL has its state read first, and its stack is not read at all
+  // when it sleeps (it would be dropped as idle). For a server whose
+  // workers mostly wait in accept() or select() that walk was most of
+  // the tick; the state read was made after the walk anyway. A thread
+  // that falls asleep between the two reads is sampled as running, as one
+  // that woke between them was dropped before.
+  early_state_.clear();
+  const bool skip_sleepers =
+      !cpu_mode && !options_.blocking && !options_.include_idle;
+  absl::Status read =
+      skip_sleepers
+          ? python_->ReadThreads(
+                &threads_,
+                [this](const PyThread& t) {
+                  if (t.holds_gil) return false;
+                  absl::StatusOr<char> state = monitor_.ReadState(t.native_id);
+                  if (!state.ok()) return false;
+                  early_state_.emplace_back(t.native_id, *state);
+                  return *state != 'R';
+                })
+          : python_->ReadThreads(&threads_);
   woke_.clear();
   std::vector<pid_t> stopped;
   if (stop) {
@@ -156,6 +177,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     }
   }
   const uint32_t batch = table_.BatchFor(elapsed_ns);
+  size_t next_early = 0;
   for (const PyThread& t : threads_) {
     const bool woke = !woke_.empty() && std::find(woke_.begin(), woke_.end(),
                                                   t.native_id) != woke_.end();
@@ -202,8 +224,15 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       // time, more than the whole walk of a 100-deep stack) was a third of
       // a single-threaded target's tick. A holder blocked in the kernel
       // with the GIL held stalls every other thread: that is worth seeing.
+    } else if (t.skipped) {
+      idle = true;  // asleep when its state was read, stack unread
     } else if (t.native_id != 0) {
-      absl::StatusOr<char> state = monitor_.ReadState(t.native_id);
+      // early_state_ is in the threads' order.
+      const bool early = next_early < early_state_.size() &&
+                         early_state_[next_early].first == t.native_id;
+      absl::StatusOr<char> state =
+          early ? absl::StatusOr<char>(early_state_[next_early++].second)
+                : monitor_.ReadState(t.native_id);
       if (!state.ok() && !t.status.ok()) {
         ++stats_.errors;
         ++stats_.causes.thread_exited;

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,6 +93,9 @@ struct PyThread {
   // Non-OK when the stack could not be read consistently; `frames` is then
   // empty.
   absl::Status status;
+  // ReadThreads' `skip` said not to read its stack: `frames` is empty and
+  // `status` OK.
+  bool skipped = false;
 };
 
 struct AttachOptions {
@@ -128,6 +132,12 @@ class PythonProcess {
   // nothing for an unchanged set of threads and stacks. On error `threads`
   // holds the threads read before the failure.
   absl::Status ReadThreads(std::vector<PyThread>* threads);
+  // The same, asking `skip` about each thread before its stack is walked
+  // (tstate, native_id and holds_gil are set): true leaves the stack
+  // unread (PyThread::skipped), e.g. for a thread known to be asleep.
+  using SkipStackFn = std::function<bool(const PyThread&)>;
+  absl::Status ReadThreads(std::vector<PyThread>* threads,
+                           const SkipStackFn& skip);
 
   // The reader that reaches the target (below the page cache), for counting
   // syscalls.

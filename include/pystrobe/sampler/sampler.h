@@ -250,6 +250,9 @@ class Sampler {
   // storage; retry_ is the same for re-reads of torn stacks.
   std::vector<PyThread> threads_;
   std::vector<PyThread> retry_;
+  // States read before the walk this tick (ReadThreads' skip), in the
+  // threads' order.
+  std::vector<std::pair<pid_t, char>> early_state_;
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
   std::unique_ptr<NativeStacks> native_;  // --native, made at the first tick
