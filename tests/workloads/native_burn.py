@@ -86,7 +86,9 @@ def sleepers():
         target(*args)
 
     for args in (("nap", nap), ("read", wait_for_data, fds[0])):
-        threading.Thread(target=run, args=args, daemon=True).start()
+        t = threading.Thread(target=run, args=args)
+        t.daemon = True  # 2.7's Thread() takes no daemon=
+        t.start()
     while len(tids) < 2:
         time.sleep(0.01)
     with open(sys.argv[4] + ".tmp", "w") as f:
