@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proc_files.h"
 #include "pystrobe/base/errors.h"
@@ -225,6 +226,55 @@ absl::StatusOr<SchedStat> ParseSchedstat(std::string_view text) {
     text.remove_prefix(end);
   }
   return SchedStat{values[0], values[1], values[2]};
+}
+
+absl::StatusOr<SyscallState> ParseSyscall(std::string_view text) {
+  SyscallState state;
+  // Read on every tick for each sleeping thread: no allocation.
+  std::string_view words[9];
+  size_t count = 0;
+  while (true) {
+    const size_t begin = text.find_first_not_of(" \n");
+    if (begin == std::string_view::npos) break;
+    text.remove_prefix(begin);
+    const size_t end = std::min(text.find_first_of(" \n"), text.size());
+    if (count == 9) return absl::InvalidArgumentError("syscall: too long");
+    words[count++] = text.substr(0, end);
+    text.remove_prefix(end);
+  }
+  if (count == 1 && words[0] == "running") {
+    state.running = true;
+    return state;
+  }
+  auto view = [](std::string_view w) {
+    return absl::string_view(w.data(), w.size());
+  };
+  // The number is decimal, the rest "0x..." ("0 0 0": the kernel could not
+  // read the registers).
+  auto hex = [&](std::string_view word, uint64_t* out) {
+    if (word.size() > 2 && word[0] == '0' && word[1] == 'x') {
+      word.remove_prefix(2);
+    }
+    return absl::SimpleHexAtoi(view(word), out);
+  };
+  const bool unknown =
+      count == 3 && words[0] == "0" && words[1] == "0" && words[2] == "0";
+  if ((count != 3 && count != 9) ||
+      !absl::SimpleAtoi(view(words[0]), &state.number) ||
+      (count == 9 && state.number < 0) ||
+      (count == 3 && state.number >= 0 && !unknown)) {
+    return absl::InvalidArgumentError("syscall: not NR [ARG1..ARG6] SP PC");
+  }
+  if (unknown) state.number = -1;
+  for (size_t i = 1; i + 2 < count; ++i) {
+    if (!hex(words[i], &state.args[i - 1])) {
+      return absl::InvalidArgumentError("syscall: an argument is not hex");
+    }
+  }
+  if (!hex(words[count - 2], &state.sp) || !hex(words[count - 1], &state.pc)) {
+    return absl::InvalidArgumentError("syscall: SP or PC is not hex");
+  }
+  return state;
 }
 
 absl::StatusOr<ThreadInfo> ParseStat(std::string_view text) {

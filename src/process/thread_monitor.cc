@@ -114,6 +114,25 @@ absl::StatusOr<ThreadSnapshot> ThreadMonitor::Read(pid_t tid) {
   return snapshot;
 }
 
+absl::StatusOr<SyscallState> ThreadMonitor::ReadSyscall(pid_t tid) {
+  PYSTROBE_ASSIGN_OR_RETURN(Files * files, Open(tid));
+  if (!files->syscall) {
+    const std::string path =
+        absl::StrCat(proc_root_, "/", pid_, "/task/", tid, "/syscall");
+    files->syscall.reset(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!files->syscall) {
+      if (errno == ENOENT) {
+        return ProcessGoneError(absl::StrCat("thread ", tid, " exited"));
+      }
+      return StatusFromErrno(errno, path);
+    }
+  }
+  char buf[256];
+  PYSTROBE_ASSIGN_OR_RETURN(size_t n,
+                            Pread(files->syscall.get(), buf, sizeof(buf), tid));
+  return ParseSyscall(std::string_view(buf, n));
+}
+
 const std::string& ThreadMonitor::Name(pid_t tid) {
   static const std::string kUnknown;
   absl::StatusOr<Files*> files = Open(tid);

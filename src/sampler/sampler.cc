@@ -98,19 +98,43 @@ void Sampler::CloseCpuWindow() {
   });
 }
 
-absl::Status Sampler::MergeNative(const std::vector<pid_t>& stopped) {
+absl::Status Sampler::MergeNative(const PtraceSuspension& stop) {
   if (native_ == nullptr) {
     PYSTROBE_ASSIGN_OR_RETURN(
         native_,
         NativeStacks::Create(*python_, {.keep_all = options_.native_all}));
   }
+  const std::vector<pid_t>& stopped = stop.threads();
+  const std::vector<PtraceSuspension::Sleeper>& asleep = stop.sleeping();
+  // A sleeping thread is charged no CPU: only wall mode records it.
+  const bool sleepers = options_.mode != WeightMode::kCpu;
+  unmerged_.clear();
   for (PyThread& t : threads_) {
-    if (!t.status.ok() ||
-        !std::binary_search(stopped.begin(), stopped.end(), t.native_id)) {
-      continue;
+    if (!t.status.ok()) continue;
+    NativeOutcome outcome;
+    if (std::binary_search(stopped.begin(), stopped.end(), t.native_id)) {
+      outcome = native_->Merge(&t);
+    } else {
+      auto s = std::lower_bound(asleep.begin(), asleep.end(), t.native_id,
+                                [](const PtraceSuspension::Sleeper& a,
+                                   pid_t b) { return a.tid < b; });
+      if (!sleepers || s == asleep.end() || s->tid != t.native_id) continue;
+      // Read after its Python frames: if it woke in between, the file
+      // says "running" or names where it sleeps now (and the suspension
+      // says it ran, so its sample is discarded as woke).
+      absl::StatusOr<SyscallState> call = monitor_.ReadSyscall(t.native_id);
+      outcome = call.ok() ? native_->MergeSleeping(&t, *call, s->run_count)
+                          : NativeOutcome::kUnwindFailed;
     }
-    if (native_->Merge(&t) != NativeOutcome::kMerged) ++stats_.causes.native;
+    if (outcome != NativeOutcome::kMerged) unmerged_.push_back(t.native_id);
   }
+  if (sleepers) {
+    std::vector<pid_t> tids;
+    tids.reserve(asleep.size());
+    for (const PtraceSuspension::Sleeper& s : asleep) tids.push_back(s.tid);
+    native_->KeepSleepers(tids);
+  }
+  std::sort(unmerged_.begin(), unmerged_.end());
   return absl::OkStatus();
 }
 
@@ -155,7 +179,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   std::vector<pid_t> stopped;
   if (stop) {
     absl::Status merged = absl::OkStatus();
-    if (options_.native && read.ok()) merged = MergeNative(stop->threads());
+    if (options_.native && read.ok()) merged = MergeNative(*stop);
     woke_ = stop->SleepersThatRan();
     stopped = stop->threads();
     stop->Resume();
@@ -264,13 +288,21 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     uint32_t stack = table_.InternThreadStack(thread, t.frames, options_.lines);
     uint8_t flags = (t.holds_gil ? kFlagGil : 0) | (idle ? kFlagIdle : 0);
     const StackKey key{stack, thread, batch, flags};
+    // Recorded with its Python frames only.
+    const bool unmerged =
+        options_.native &&
+        std::binary_search(unmerged_.begin(), unmerged_.end(), t.native_id);
     if (cpu_mode) {
       // Recorded when the window closes, with its share of the CPU.
-      if (cpu_.Observe(t.native_id, clock, &key)) ++stats_.samples;
+      if (cpu_.Observe(t.native_id, clock, &key)) {
+        ++stats_.samples;
+        if (unmerged) ++stats_.causes.native;
+      }
       continue;
     }
     table_.Add(key, 1, wall_weight_ns);
     ++stats_.samples;
+    if (unmerged) ++stats_.causes.native;
   }
   if (stats_.ticks % 64 == 0) monitor_.ForgetUnused();
   return absl::OkStatus();

@@ -13,8 +13,15 @@
 #     main -> outer -> burn_c(callback) for SECONDS, alternating C spins
 #     (burn_spin) and Python work in callback; then writes the CPU split as
 #     measured by the target itself:  c_cpu_ns thread_cpu_ns
+#   native_burn.py EXT_DIR sleepers SECONDS READY_PATH
+#     two threads asleep in the kernel: nap (time.sleep(SECONDS), one call)
+#     and wait_for_data (os.read of a pipe nobody writes); writes their
+#     TIDs to READY_PATH as JSON {"nap": tid, "read": tid}, then burns in
+#     burn_c on the main thread forever
 import json
+import os
 import sys
+import threading
 import time
 import traceback
 
@@ -47,7 +54,6 @@ def level(k):
 
 def late():
     global native_ext
-    import os
     while not os.path.exists(sys.argv[3]):
         pass  # running, so that pystrobe stops it at every tick
     import native_ext
@@ -56,7 +62,46 @@ def late():
         native_ext.burn_c(callback, 2000000, 10)
 
 
+def native_id():
+    if hasattr(threading, "get_native_id"):
+        return threading.get_native_id()
+    import ctypes
+    return ctypes.CDLL(None).syscall(186)  # gettid on x86-64, for < 3.8
+
+
+def nap():
+    time.sleep(float(sys.argv[3]))
+
+
+def wait_for_data(fd):
+    return os.read(fd, 1)
+
+
+def sleepers():
+    tids = {}
+    fds = os.pipe()
+
+    def run(name, target, *args):
+        tids[name] = native_id()
+        target(*args)
+
+    for args in (("nap", nap), ("read", wait_for_data, fds[0])):
+        t = threading.Thread(target=run, args=args)
+        t.daemon = True  # 2.7's Thread() takes no daemon=
+        t.start()
+    while len(tids) < 2:
+        time.sleep(0.01)
+    with open(sys.argv[4] + ".tmp", "w") as f:
+        json.dump(tids, f)
+    os.rename(sys.argv[4] + ".tmp", sys.argv[4])
+    while True:
+        native_ext.burn_c(callback, 2000000, 10)
+
+
 def outer():
+    if MODE == "sleepers":
+        sleepers()
+        return
     if MODE == "late":
         late()
         return
@@ -73,7 +118,6 @@ def outer():
     total = time.thread_time_ns() - start
     with open(sys.argv[4] + ".tmp", "w") as f:
         f.write("%d %d\n" % (native_ext.c_cpu_ns(), total))
-    import os
     os.rename(sys.argv[4] + ".tmp", sys.argv[4])
 
 

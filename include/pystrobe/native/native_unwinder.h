@@ -1,16 +1,16 @@
-// Native (C/C++) stacks of a stopped thread: unwound and symbolized with
+// Native (C/C++) stacks of a target's threads: unwound and symbolized with
 // elfutils libdwfl.
 //
-// One NativeUnwinder per target process. It reports every file-backed
-// executable mapping of /proc/PID/maps (and the vDSO) to a Dwfl as a
-// module, opening the files through /proc/PID/root so that targets in
-// containers resolve to their own binaries. libdwfl then parses each
-// module's CFI (.eh_frame, or .debug_frame from debug info) once and keeps
-// it, and the symbol of every program counter is looked up once and kept
-// (by address), so a repeated stack costs neither re-parsing nor lookups.
-// The mappings are re-read only when an address falls outside every known
-// module (a dlopen since the last read); the modules whose mapping did not
-// change are kept.
+// One NativeUnwinder per target process. Its modules (every file-backed
+// executable mapping of /proc/PID/maps, and the vDSO) are reported to a
+// Dwfl, opened through /proc/PID/root so that targets in containers
+// resolve to their own binaries. libdwfl then parses each module's CFI
+// (.eh_frame, or .debug_frame from debug info) once and keeps it, and the
+// symbol of every program counter is looked up once and kept (by address),
+// so a repeated stack costs neither re-parsing nor lookups. The mappings
+// are re-read only when an address falls outside every known module (a
+// dlopen since the last read); the modules whose mapping did not change
+// are kept (src/native/module_map.h).
 //
 // Why libdwfl's unwinder rather than libunwind-ptrace: _UPT_find_proc_info
 // opens the files named in /proc/PID/maps on the host file system (the
@@ -20,8 +20,11 @@
 // served here from a per-unwind page cache (one process_vm_readv per 4 KiB
 // stack page).
 //
-// Unwinding reads the thread's registers with PTRACE_GETREGS: the thread
+// Unwind() reads the thread's registers with PTRACE_GETREGS: the thread
 // must be ptrace-stopped (PtraceSuspension) by the calling thread.
+// UnwindSleeping() starts from the stack pointer and program counter of a
+// thread asleep in a system call (/proc/PID/task/TID/syscall) that is not
+// stopped: it cannot run meanwhile, so its stack holds still.
 //
 //   ASSIGN_OR_RETURN(auto unwinder, NativeUnwinder::Create(pid));
 //   {
@@ -94,23 +97,29 @@ class NativeUnwinder {
   absl::Status Unwind(pid_t tid, std::vector<NativeFrame>* frames,
                       bool* truncated = nullptr);
 
+  // The same from a sleeping thread's stack pointer and program counter
+  // alone (the other registers are unknown): a frame whose CFI needs one
+  // of them (a CFA computed from rbp, say) ends the unwind there, as
+  // truncated. An error only when the target is gone.
+  absl::Status UnwindSleeping(pid_t tid, uint64_t sp, uint64_t pc,
+                              std::vector<NativeFrame>* frames,
+                              bool* truncated = nullptr);
+
   // The symbol at `address` (looked up once, then cached).
   std::shared_ptr<const NativeSymbol> Symbolize(uint64_t address);
 
   // Counters, for tests and benchmarks.
-  uint64_t maps_reads() const { return maps_reads_; }
-  uint64_t symbol_lookups() const { return symbol_lookups_; }
-  uint64_t memory_reads() const { return memory_reads_; }
+  uint64_t maps_reads() const;
+  uint64_t symbol_lookups() const;
+  uint64_t memory_reads() const;
 
   struct Impl;
 
  private:
   explicit NativeUnwinder(std::unique_ptr<Impl> impl);
+  absl::Status UnwindFromRegisters(std::vector<NativeFrame>* frames,
+                                   bool* truncated);
   std::unique_ptr<Impl> impl_;
-  uint64_t maps_reads_ = 0;
-  uint64_t symbol_lookups_ = 0;
-  uint64_t memory_reads_ = 0;
-  friend struct Impl;
 };
 
 }  // namespace pystrobe

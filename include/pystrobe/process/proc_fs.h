@@ -66,6 +66,20 @@ struct SchedStat {
 // Parses schedstat's text without allocating (it is read on every tick).
 absl::StatusOr<SchedStat> ParseSchedstat(std::string_view text);
 
+// /proc/PID/task/TID/syscall of a thread off the CPU: "NR ARG1..ARG6 SP PC"
+// in a system call, "-1 SP PC" blocked outside one (a page fault),
+// "running" on a CPU (or woken while the file was read). Reading it needs
+// ptrace access to the thread, and does not disturb it.
+struct SyscallState {
+  bool running = false;
+  int64_t number = -1;  // the call; -1 when blocked outside one
+  uint64_t args[6] = {};
+  uint64_t sp = 0;  // the thread's user stack pointer and program counter
+  uint64_t pc = 0;  // (0 when the kernel could not say)
+};
+// Parses that file's text; InvalidArgument for anything else.
+absl::StatusOr<SyscallState> ParseSyscall(std::string_view text);
+
 class ProcFs {
  public:
   explicit ProcFs(std::string root = "/proc") : root_(std::move(root)) {}

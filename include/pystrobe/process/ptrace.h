@@ -74,16 +74,19 @@ class PtraceSuspension {
   const std::vector<pid_t>& threads() const { return tids_; }
   // The threads left running because they slept (leave_sleepers), sorted.
   std::vector<pid_t> sleepers() const;
+  struct Sleeper {
+    pid_t tid;
+    uint64_t run_count;  // schedstat's timeslices when it was seen asleep
+  };
+  // The same with the count each had then: a thread whose count is the
+  // same later has not run in between.
+  const std::vector<Sleeper>& sleeping() const { return sleepers_; }
   // Those of sleepers() that have been on a CPU since Suspend looked at
   // them (or whose accounting can no longer be read): their memory may
   // have changed while it was read. Costs one read per sleeper.
   std::vector<pid_t> SleepersThatRan() const;
 
  private:
-  struct Sleeper {
-    pid_t tid;
-    uint64_t run_count;  // schedstat's timeslices when it was seen asleep
-  };
   PtraceSuspension(pid_t pid, std::vector<pid_t> tids, std::vector<int> signals,
                    std::vector<Sleeper> sleepers)
       : pid_(pid),

@@ -51,6 +51,9 @@ class ThreadMonitor {
   // The CPU time and run count (one pread of schedstat, or the CPU time
   // from stat without it); `state` is left '?'.
   absl::StatusOr<ThreadSnapshot> ReadAccounting(pid_t tid);
+  // What /proc/PID/task/TID/syscall says now (one pread; the file is
+  // opened at the first call): where a sleeping thread is blocked.
+  absl::StatusOr<SyscallState> ReadSyscall(pid_t tid);
   // The thread's name (comm), read once and remembered.
   const std::string& Name(pid_t tid);
   // Closes the files of threads neither read nor named since the previous
@@ -62,6 +65,7 @@ class ThreadMonitor {
   struct Files {
     ScopedFd stat;
     ScopedFd schedstat;
+    ScopedFd syscall;  // opened by the first ReadSyscall
     std::string name;
     bool used = false;
   };

@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pystrobe/native/native_stacks.h"
+#include "pystrobe/process/ptrace.h"
 #include "pystrobe/process/thread_monitor.h"
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
@@ -61,7 +62,8 @@ struct SamplerOptions {
   bool lines = true;          // false: aggregate per function
   // Unwind the native stack of every stopped thread and merge it with its
   // Python frames (docs/native.md). Implies blocking; threads asleep in the
-  // kernel are left running and keep their Python frames only.
+  // kernel are left running and, in wall mode, unwound from where their
+  // system call blocked them.
   bool native = false;
   bool native_all = false;  // do not fold the interpreter's call machinery
   // Run the sampling thread at a real-time priority (SCHED_FIFO, else nice
@@ -222,9 +224,10 @@ class Sampler {
   absl::Status TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns);
   // Re-reads the threads whose stacks were torn, within this tick.
   void RereadTorn();
-  // --native: merges the native stacks of the `stopped` threads (sorted)
-  // into threads_.
-  absl::Status MergeNative(const std::vector<pid_t>& stopped);
+  // --native: merges the native stacks of the threads `stop` stopped, and
+  // in wall mode of those it left asleep, into threads_; those that kept
+  // their Python frames only go to unmerged_.
+  absl::Status MergeNative(const PtraceSuspension& stop);
   void CountError(const absl::Status& status);
   void CloseCpuWindow();
   ProfileMetadata Metadata(std::vector<std::string> comments) const;
@@ -256,6 +259,7 @@ class Sampler {
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
   std::unique_ptr<NativeStacks> native_;  // --native, made at the first tick
+  std::vector<pid_t> unmerged_;           // --native, this tick's, sorted
 };
 
 }  // namespace pystrobe

@@ -1,6 +1,7 @@
 // NativeUnwinder on a forked child of the test (its maps are the test's).
 #include "pystrobe/native/native_unwinder.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "../process/child_process.h"
 #include "gtest/gtest.h"
 #include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/thread_monitor.h"
 
 namespace pystrobe {
 namespace {
@@ -67,6 +69,56 @@ TEST(NativeUnwinderTest, AddressPastAModuleIsInNoModule) {
     EXPECT_EQ(sym->module, "[unknown]")
         << std::hex << address << " past " << libc << " (ends " << past << ")";
   }
+}
+
+[[gnu::noinline]] void NapForever() {
+  for (;;) {
+    timespec t{100, 0};
+    nanosleep(&t, nullptr);
+  }
+}
+
+// A child asleep in nanosleep, not stopped: unwound from the stack pointer
+// and program counter of its syscall file alone, its stack shows libc's
+// sleep under the function that called it.
+TEST(NativeUnwinderTest, SleepingThreadFromItsSyscallFile) {
+  ChildProcess child = ChildProcess::Spawn([] { NapForever(); });
+  ThreadMonitor monitor(child.pid());
+  absl::StatusOr<SyscallState> call;
+  for (int i = 0; i < 5000; ++i) {
+    call = monitor.ReadSyscall(child.pid());
+    ASSERT_TRUE(call.ok()) << call.status();
+    if (!call->running && call->number >= 0) break;
+    usleep(1000);
+  }
+  ASSERT_FALSE(call->running);
+  absl::StatusOr<std::unique_ptr<NativeUnwinder>> unwinder =
+      NativeUnwinder::Create(child.pid());
+  ASSERT_TRUE(unwinder.ok()) << unwinder.status();
+  std::vector<NativeFrame> frames;
+  ASSERT_TRUE((*unwinder)
+                  ->UnwindSleeping(child.pid(), call->sp, call->pc, &frames)
+                  .ok());
+  std::string names;
+  for (const NativeFrame& f : frames) {
+    names += f.symbol->function + " (" + f.symbol->module + ")\n";
+  }
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames[0].pc, call->pc);
+  EXPECT_NE(frames[0].symbol->module.find("/libc.so"), std::string::npos)
+      << names;
+  EXPECT_NE(frames[0].symbol->function.find("sleep"), std::string::npos)
+      << names;
+  auto nap =
+      std::find_if(frames.begin(), frames.end(), [](const NativeFrame& f) {
+        return f.symbol->function.find("NapForever") != std::string::npos;
+      });
+  EXPECT_NE(nap, frames.end()) << names;
+  // The child slept on: reading its stack did not wake it.
+  absl::StatusOr<SyscallState> again = monitor.ReadSyscall(child.pid());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->pc, call->pc);
+  EXPECT_EQ(again->sp, call->sp);
 }
 
 }  // namespace

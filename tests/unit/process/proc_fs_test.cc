@@ -134,6 +134,41 @@ TEST(ParseSchedstatTest, ReadsTheThreeFields) {
   EXPECT_FALSE(ParseSchedstat("").ok());
 }
 
+TEST(ParseSyscallTest, InACallOutsideOneAndRunning) {
+  absl::StatusOr<SyscallState> in = ParseSyscall(
+      "230 0x1 0x1 0x7f0a2b4fdab0 0x0 0x0 0x7f0a2c6966e8 0x7f0a2b4fda70 "
+      "0x7f0a2c0ed545\n");
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_FALSE(in->running);
+  EXPECT_EQ(in->number, 230);
+  EXPECT_EQ(in->args[2], 0x7f0a2b4fdab0u);
+  EXPECT_EQ(in->args[5], 0x7f0a2c6966e8u);
+  EXPECT_EQ(in->sp, 0x7f0a2b4fda70u);
+  EXPECT_EQ(in->pc, 0x7f0a2c0ed545u);
+
+  absl::StatusOr<SyscallState> outside =
+      ParseSyscall("-1 0x7ffd862f1610 0x55d0c0ffee00\n");
+  ASSERT_TRUE(outside.ok()) << outside.status();
+  EXPECT_EQ(outside->number, -1);
+  EXPECT_EQ(outside->sp, 0x7ffd862f1610u);
+  EXPECT_EQ(outside->pc, 0x55d0c0ffee00u);
+
+  absl::StatusOr<SyscallState> unknown = ParseSyscall("0 0 0\n");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_EQ(unknown->sp, 0u);
+  EXPECT_EQ(unknown->pc, 0u);
+
+  absl::StatusOr<SyscallState> running = ParseSyscall("running\n");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_TRUE(running->running);
+
+  EXPECT_FALSE(ParseSyscall("").ok());
+  EXPECT_FALSE(ParseSyscall("230 0x1 0x2\n").ok());
+  EXPECT_FALSE(ParseSyscall("-1 0x1 0x2 0x3 0x4 0x5 0x6 0x7 0x8\n").ok());
+  EXPECT_FALSE(ParseSyscall("7 0x1 0x2 0x3 0x4 0x5 0x6 0x7 zz\n").ok());
+  EXPECT_FALSE(ParseSyscall("7 1 2 3 4 5 6 7 8 9\n").ok());
+}
+
 TEST(ParseStatTest, CommWithSpacesAndParentheses) {
   absl::StatusOr<ThreadInfo> info = ParseStat(
       "77 (a) b (c) R 1 77 77 0 -1 4194304 1 2 3 4 1234 567 0 0 20 0 1 0 "

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,6 +105,50 @@ TEST(ThreadMonitorTest, StateAndCpuTimeMatchTheThreadsOwnAccounting) {
   ASSERT_THAT(both.status(), IsOk());
   EXPECT_EQ(both->state, 'S');
   EXPECT_EQ(monitor.Name(spinner_tid), "spinner");
+}
+
+// The syscall file of a child asleep in nanosleep names that call, read
+// again and again through one open file; the child stays asleep.
+TEST(ThreadMonitorTest, SyscallOfASleepingThread) {
+  Pipe ready = Pipe::Make();
+  ChildProcess child = ChildProcess::Spawn([&] {
+    ready.WriteValue(1);
+    for (;;) {
+      timespec t{100, 0};
+      nanosleep(&t, nullptr);
+    }
+  });
+  int one = 0;
+  ASSERT_TRUE(ready.ReadValue(&one));
+  ThreadMonitor monitor(child.pid());
+  absl::StatusOr<SyscallState> call;
+  for (int i = 0; i < 5000; ++i) {
+    call = monitor.ReadSyscall(child.pid());
+    ASSERT_TRUE(call.ok()) << call.status();
+    if (!call->running && call->number >= 0) break;
+    usleep(1000);
+  }
+  ASSERT_FALSE(call->running);
+  // nanosleep(2) or clock_nanosleep(2), as the libc makes it.
+  EXPECT_TRUE(call->number == SYS_nanosleep ||
+              call->number == SYS_clock_nanosleep)
+      << call->number;
+  EXPECT_NE(call->sp, 0u);
+  EXPECT_NE(call->pc, 0u);
+  absl::StatusOr<ThreadSnapshot> before = monitor.ReadAccounting(child.pid());
+  ASSERT_TRUE(before.ok());
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<SyscallState> again = monitor.ReadSyscall(child.pid());
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->sp, call->sp);
+    EXPECT_EQ(again->pc, call->pc);
+  }
+  // Reading never woke it.
+  absl::StatusOr<ThreadSnapshot> after = monitor.ReadAccounting(child.pid());
+  ASSERT_TRUE(after.ok());
+  if (before->has_run_count) {
+    EXPECT_EQ(after->run_count, before->run_count);
+  }
 }
 
 TEST(ThreadMonitorTest, ExitedThreadIsProcessGone) {
