@@ -520,6 +520,11 @@ TEST(NativeDlopenTest, LibraryLoadedMidRecordingIsNamed) {
         p->FunctionOf(p->LocationAt(s.location_ids[0])).name;
     if (leaf == "burn_spin") spin += s.values[0];
   }
+  // Preempted at its clock_gettime calls, a runnable-waiting target is
+  // charged there (docs/sampling.md, "An overloaded machine").
+  if (recorder->Log().find("the machine was overloaded") != std::string::npos) {
+    GTEST_SKIP() << recorder->Log();
+  }
   EXPECT_GT(spin, total / 5) << DescribeProfile(*p);
 }
 
