@@ -403,7 +403,7 @@ int RunRecord(const std::vector<std::string>& args) {
   std::fputs(FormatSummary(result->profile, result->stats, written).c_str(),
              stderr);
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
-  if (const double wait = result->WaitShare(); wait > kOverloadedWaitShare) {
+  if (const double wait = result->WaitShare(); result->Overloaded()) {
     std::fprintf(stderr,
                  "pystrobe: warning: the machine was overloaded: the target's "
                  "threads waited for a CPU %.0f%% of the time they could run "

@@ -483,18 +483,23 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   };
   c.whole.base_cpu_s = mean_cpu(sb);
   c.whole.new_cpu_s = mean_cpu(sn);
-  auto wait_share = [](const Side& s) {
-    double ran = 0, wait = 0;
+  // The share of their runnable time the side's threads waited for a CPU,
+  // and the mean wait (-1: not recorded).
+  auto wait_of = [](const Side& s, double* mean_wait_s) {
+    double ran = 0, wait = 0, waits = 0;
+    *mean_wait_s = -1;
     if (s.all_runs.empty()) return -1.0;
     for (const RunInfo& r : s.all_runs) {
       if (r.ran_s < 0 || r.wait_s < 0) return -1.0;
       ran += r.ran_s;
       wait += r.wait_s;
+      waits = r.waits < 0 || waits < 0 ? -1 : waits + r.waits;
     }
+    if (waits > 0) *mean_wait_s = wait / waits;
     return ran + wait > 0 ? wait / (ran + wait) : -1.0;
   };
-  c.whole.base_wait_share = wait_share(sb);
-  c.whole.new_wait_share = wait_share(sn);
+  c.whole.base_wait_share = wait_of(sb, &c.whole.base_mean_wait_s);
+  c.whole.new_wait_share = wait_of(sn, &c.whole.new_mean_wait_s);
 
   c.covered_share = floor_share > 0 ? covered / floor_share : 0;
   c.conclusive = c.covered_share >= options.conclusive_share;
@@ -540,9 +545,16 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   }
   c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
   // Data from an overloaded machine is not judged either way.
-  for (const auto& [name, share] : {std::pair{"BASE", c.whole.base_wait_share},
-                                    std::pair{"NEW", c.whole.new_wait_share}}) {
+  struct SideWait {
+    const char* name;
+    double share, mean_wait_s;
+  };
+  for (const auto& [name, share, mean_wait_s] :
+       {SideWait{"BASE", c.whole.base_wait_share, c.whole.base_mean_wait_s},
+        SideWait{"NEW", c.whole.new_wait_share, c.whole.new_mean_wait_s}}) {
     if (share <= options.max_wait_share) continue;
+    // Short waits: wake-ups of threads that sleep often, CPUs to spare.
+    if (mean_wait_s >= 0 && mean_wait_s < options.min_mean_wait_s) continue;
     c.conclusive = false;
     c.overloaded = true;
     c.failed = false;

@@ -90,6 +90,7 @@ void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
     if (name == "exit") absl::SimpleAtoi(value, &info.exit_code);
     if (name == "ran_s") absl::SimpleAtod(value, &info.ran_s);
     if (name == "wait_s") absl::SimpleAtod(value, &info.wait_s);
+    if (name == "waits") absl::SimpleAtod(value, &info.waits);
   }
   if (runs->size() <= static_cast<size_t>(index)) {
     runs->resize(static_cast<size_t>(index) + 1);

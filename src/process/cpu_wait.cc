@@ -39,13 +39,17 @@ void CpuWaitMonitor::Update() {
     if (first && !started_) {
       last.cpu_ns = s->cpu_ns;
       last.wait_ns = s->wait_ns;
-    } else if (s->cpu_ns < last.cpu_ns || s->wait_ns < last.wait_ns) {
+      last.waits = s->run_count;
+    } else if (s->cpu_ns < last.cpu_ns || s->wait_ns < last.wait_ns ||
+               s->run_count < last.waits) {
       last = Last{};
     }
     cpu_ns_ += s->cpu_ns - last.cpu_ns;
     wait_ns_ += s->wait_ns - last.wait_ns;
+    waits_ += s->run_count - last.waits;
     last.cpu_ns = s->cpu_ns;
     last.wait_ns = s->wait_ns;
+    last.waits = s->run_count;
     last.seen = true;
   }
   started_ = true;

@@ -13,6 +13,7 @@
 #include "launcher.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/profile/merge.h"
 #include "pystrobe/recorder/windows.h"
@@ -61,11 +62,21 @@ std::vector<std::string> RecordingComments(const RecordingResult& r,
   for (const RunSummary& run : r.runs) {
     c.push_back(absl::StrFormat(
         "pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d ran_s=%.6f "
-        "wait_s=%.6f",
-        run.index, run.wall_s, run.cpu_s, run.exit_code, run.ran_s,
-        run.wait_s));
+        "wait_s=%.6f waits=%.0f",
+        run.index, run.wall_s, run.cpu_s, run.exit_code, run.ran_s, run.wait_s,
+        run.waits));
   }
   return c;
+}
+
+bool RecordingResult::Overloaded() const {
+  double ran = 0, wait = 0, waits = 0;
+  for (const RunSummary& run : runs) {
+    ran += run.ran_s;
+    wait += run.wait_s;
+    waits += run.waits;
+  }
+  return pystrobe::Overloaded(ran, wait, waits);
 }
 
 double RecordingResult::WaitShare() const {
@@ -167,9 +178,10 @@ absl::StatusOr<RecordingResult> Recording::Run(
     auto update_wait = [&](int64_t now) {
       targets.UpdateCpuWait();
       last_wait_update = now;
-      const auto [cpu_ns, wait_ns] = targets.CpuWait();
-      run.ran_s = static_cast<double>(cpu_ns) / 1e9;
-      run.wait_s = static_cast<double>(wait_ns) / 1e9;
+      const TargetSet::CpuWaitSums sums = targets.CpuWait();
+      run.ran_s = static_cast<double>(sums.cpu_ns) / 1e9;
+      run.wait_s = static_cast<double>(sums.wait_ns) / 1e9;
+      run.waits = static_cast<double>(sums.waits);
     };
     absl::Status sink_status;
     WindowClock window(options_.window_s, MonotonicNs());

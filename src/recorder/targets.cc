@@ -146,6 +146,7 @@ void TargetSet::Retire(size_t index) {
   t.cpu_wait->Update();
   retired_cpu_ns_ += t.cpu_wait->cpu_ns();
   retired_wait_ns_ += t.cpu_wait->wait_ns();
+  retired_waits_ += t.cpu_wait->waits();
   live_.erase(live_.begin() + static_cast<long>(index));
 }
 
@@ -168,13 +169,14 @@ void TargetSet::UpdateCpuWait() {
   for (const auto& t : live_) t->cpu_wait->Update();
 }
 
-std::pair<uint64_t, uint64_t> TargetSet::CpuWait() const {
-  uint64_t cpu = retired_cpu_ns_, wait = retired_wait_ns_;
+TargetSet::CpuWaitSums TargetSet::CpuWait() const {
+  CpuWaitSums sums{retired_cpu_ns_, retired_wait_ns_, retired_waits_};
   for (const auto& t : live_) {
-    cpu += t->cpu_wait->cpu_ns();
-    wait += t->cpu_wait->wait_ns();
+    sums.cpu_ns += t->cpu_wait->cpu_ns();
+    sums.wait_ns += t->cpu_wait->wait_ns();
+    sums.waits += t->cpu_wait->waits();
   }
-  return {cpu, wait};
+  return sums;
 }
 
 void TargetSet::Discover(int64_t elapsed_ns) {

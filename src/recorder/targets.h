@@ -102,7 +102,10 @@ class TargetSet {
   // and duration, its ticks and samples (`schedule` is the closing time's).
   absl::Status NextWindow(const ScheduleStats& schedule,
                           const std::function<absl::Status()>& closed);
-  std::pair<uint64_t, uint64_t> CpuWait() const;  // {cpu_ns, wait_ns}
+  struct CpuWaitSums {
+    uint64_t cpu_ns = 0, wait_ns = 0, waits = 0;
+  };
+  CpuWaitSums CpuWait() const;
 
   // Python descendants of `pid` (at most `limit`), for the hint that a
   // process with no Python work has Python children.
@@ -129,7 +132,7 @@ class TargetSet {
   // `batch` labels in it.
   Profile retired_;
   int64_t retired_batch_ns_ = 0;
-  uint64_t retired_cpu_ns_ = 0, retired_wait_ns_ = 0;
+  uint64_t retired_cpu_ns_ = 0, retired_wait_ns_ = 0, retired_waits_ = 0;
   std::vector<ProcessSummary> summaries_;  // by order found; live ones stale
   // Attach attempts per process ("pid start exe"): a process found not to
   // be Python is not probed again until it execs something else; one still

@@ -108,6 +108,7 @@ struct RunInfo {
   // recorded, by an older pystrobe).
   double ran_s = -1;
   double wait_s = -1;
+  double waits = -1;  // times scheduled in (-1: not recorded)
 };
 
 struct FunctionTable {
@@ -161,6 +162,10 @@ struct CompareOptions {
   // were preempted (docs/sampling.md). Such a comparison is inconclusive,
   // never a FAIL. Same value as kOverloadedWaitShare in process/cpu_wait.h.
   double max_wait_share = 0.25;
+  // ... when its mean wait was at least this long (seconds; where the
+  // recording counted its waits): short waits are wake-ups of threads that
+  // sleep often, not a lack of CPUs (kOverloadedMeanWaitS).
+  double min_mean_wait_s = 0.001;
 };
 
 enum class Verdict { kRegression, kImprovement, kUnchanged, kNew, kGone };
@@ -203,6 +208,8 @@ struct WholeRun {
   // The share of their runnable time the sampled threads waited for a
   // CPU, per side (-1: not recorded).
   double base_wait_share = -1, new_wait_share = -1;
+  // Their mean wait for a CPU, seconds (-1: waits not recorded).
+  double base_mean_wait_s = -1, new_mean_wait_s = -1;
 };
 
 struct Comparison {

@@ -58,7 +58,7 @@ struct RecordingOptions {
   // command), present and future, each until it exits; the recording ends
   // when every target and root has exited.
   bool subprocesses = false;
-  int repeat = 1;                    // launch mode: run the command N times
+  int repeat = 1;  // launch mode: run the command N times
   SamplerOptions sampler;
   // A checkpoint of the profile so far goes to the sink this often (0:
   // never), so that a recording killed with SIGKILL loses at most this much.
@@ -85,6 +85,7 @@ struct RunSummary {
   // waiting for one (CpuWaitMonitor), over the run.
   double ran_s = 0;
   double wait_s = 0;
+  double waits = 0;  // times scheduled in: wait_s / waits is the mean wait
   SamplerStats stats;
 };
 
@@ -121,6 +122,9 @@ struct RecordingResult {
   // The share of their runnable time the sampled threads waited for a CPU,
   // over every run (CpuWaitMonitor::WaitShare).
   double WaitShare() const;
+  // Whether the machine was overloaded for the targets (Overloaded in
+  // process/cpu_wait.h, over every run).
+  bool Overloaded() const;
 };
 
 // Progress of the run in progress, about 4 times a second.

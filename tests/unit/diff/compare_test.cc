@@ -285,6 +285,21 @@ TEST(CompareTest, AnAttachedRecordingFromAnOverloadedMachineIsNotJudged) {
   EXPECT_FALSE(loaded.failed);
   EXPECT_TRUE(loaded.overloaded);
   EXPECT_NEAR(loaded.whole.new_wait_share, 8.0 / 18, 1e-6);
+  // The same share in many short waits (a server's workers woken for each
+  // request, CPUs to spare): judged.
+  Profile woken = Simulate(Scaled(w, "parse", 2), 42);
+  woken.comments.push_back(
+      "pystrobe.run.0=wall_s=10 cpu_s=-1 exit=-1 ran_s=10 wait_s=8 "
+      "waits=60000");
+  Comparison wakeups = CompareOrDie({Table(base)}, Table(woken));
+  EXPECT_TRUE(wakeups.failed);
+  EXPECT_FALSE(wakeups.overloaded);
+  EXPECT_NEAR(wakeups.whole.new_mean_wait_s, 8.0 / 60000, 1e-9);
+  // Long waits (time slices): not judged.
+  woken.comments.back() =
+      "pystrobe.run.0=wall_s=10 cpu_s=-1 exit=-1 ran_s=10 wait_s=8 "
+      "waits=2000";
+  EXPECT_TRUE(CompareOrDie({Table(base)}, Table(woken)).overloaded);
 }
 
 TEST(CompareTest, AUniformlySlowerMachineDoesNotFail) {

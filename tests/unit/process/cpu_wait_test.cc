@@ -23,10 +23,11 @@ class FakeProc {
   }
   ~FakeProc() { std::filesystem::remove_all(root_); }
   const std::string& root() const { return root_; }
-  void Set(pid_t tid, uint64_t cpu, uint64_t wait) {
+  void Set(pid_t tid, uint64_t cpu, uint64_t wait, uint64_t runs = 7) {
     const std::string dir = root_ + "/100/task/" + std::to_string(tid);
     std::filesystem::create_directories(dir);
-    std::ofstream(dir + "/schedstat") << cpu << " " << wait << " 7\n";
+    std::ofstream(dir + "/schedstat")
+        << cpu << " " << wait << " " << runs << "\n";
   }
   void Remove(pid_t tid) {
     std::filesystem::remove_all(root_ + "/100/task/" + std::to_string(tid));
@@ -54,6 +55,24 @@ TEST(CpuWaitMonitorTest, CountsFromTheFirstLookAndKeepsExitedThreads) {
   EXPECT_EQ(wait.cpu_ns(), 4'600u);
   EXPECT_EQ(wait.wait_ns(), 1'400u);
   EXPECT_DOUBLE_EQ(wait.WaitShare(), 1'400.0 / 6'000.0);
+}
+
+// Each time a thread is scheduled in ends a wait: the mean wait tells a
+// thread woken often on an idle machine (short waits) from runnable
+// threads that outnumber the CPUs (a time slice each).
+TEST(CpuWaitMonitorTest, CountsTheWaits) {
+  FakeProc proc;
+  proc.Set(100, 1'000, 0, 10);
+  CpuWaitMonitor wait(100, proc.root());
+  wait.Update();
+  proc.Set(100, 3'000, 1'000, 30);
+  proc.Set(101, 500, 500, 5);
+  wait.Update();
+  EXPECT_EQ(wait.waits(), 25u);
+  EXPECT_FALSE(Overloaded(0.2, 0.14, 1'000));  // 0.14 ms a wait: wake-ups
+  EXPECT_TRUE(Overloaded(1.4, 1.6, 357));      // 4.5 ms a wait: a slice
+  EXPECT_FALSE(Overloaded(3, 0.5, 100));       // 14%: not judged overloaded
+  EXPECT_TRUE(Overloaded(1, 1, -1));           // waits unknown: the share
 }
 
 TEST(CpuWaitMonitorTest, AReusedThreadIdStartsAfresh) {
