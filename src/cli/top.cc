@@ -26,7 +26,8 @@ constexpr char kUsage[] =
     "\n"
     "A live view of the functions running CPython processes spend their time\n"
     "in: own (leaf) and total (on the stack) share over the last seconds or\n"
-    "since start, per thread and process. The targets are never stopped.\n"
+    "since start, per thread and process. The targets are never stopped\n"
+    "(but with --native).\n"
     "  -p, --pid PID          the process to watch; repeat --pid (or give\n"
     "                         PID,PID,...) to watch several in one view\n"
     "  --subprocesses         also every Python descendant of the targets,\n"
@@ -37,6 +38,10 @@ constexpr char kUsage[] =
     "                         samples by the CPU time their thread used\n"
     "  --gil                  only the thread holding the GIL\n"
     "  --idle                 wall mode: keep threads that are not running\n"
+    "  --native               also the C/C++ frames (extensions, libraries,\n"
+    "                         the interpreter); stops the targets at each\n"
+    "                         tick like record --native (docs/native.md)\n"
+    "  --native-all           --native keeping the interpreter's own frames\n"
     "  --recent SECONDS       what \"recent\" covers (default 5)\n"
     "  --thread NAME|TID|pid:PID\n"
     "                         start filtered to matching threads: a thread\n"
@@ -90,6 +95,9 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
       }
     } else if (a == "--thread") {
       if (!value(&o.thread_filter)) return std::nullopt;
+    } else if (a == "--native" || a == "--native-all") {
+      s.native = true;
+      s.native_all |= a == "--native-all";
     } else {
       *error = "unknown argument '" + a + "'";
       return std::nullopt;
@@ -99,8 +107,9 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
     *error = "top needs --pid PID[,PID...]";
     return std::nullopt;
   }
-  // A live view: never stop the target, no files.
-  s.blocking = false;
+  // A live view: no files, and the target never stopped unless --native
+  // asks for its C frames (which implies the blocking mode, Sampler).
+  s.blocking = s.native;
   r.checkpoint_s = 0;
   r.window_s = kWindowS;
   return o;
@@ -110,6 +119,7 @@ std::string ModeName(const SamplerOptions& s) {
   std::string m = s.mode == WeightMode::kCpu ? "cpu" : "wall";
   if (s.gil_only) m += " gil";
   if (s.include_idle) m += " idle";
+  if (s.native) m += s.native_all ? " native-all" : " native";
   return m;
 }
 

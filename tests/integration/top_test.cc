@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "native_support.h"
 #include "record_support.h"
 #include "subprocess.h"
 
@@ -525,4 +526,37 @@ TEST_F(TopTreeTest, SeveralPidsAreWatchedTogether) {
 }
 
 }  // namespace
+// top --native: the C function the extension spins in shows on screen under
+// its Python caller's process, and the target runs on after q.
+TEST(TopNativeTest, ShowsTheCFunctionAndLeavesTheTargetRunning) {
+  if (access(kTmux, X_OK) != 0) GTEST_SKIP() << "no tmux";
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no interpreter";
+  ScopedTempDir dir(py->TempParent());
+  absl::StatusOr<Started> target =
+      StartNativeBurn(*py, dir, {"burn", "120", "READY"});
+  ASSERT_TRUE(target.ok()) << target.status();
+  const pid_t pid = target->child.pid();
+  TmuxPane pane(absl::StrCat("pystrobe-top-native-", getpid()));
+  ASSERT_TRUE(pane.Start(
+      absl::StrCat("sh -c '", PystrobeBinary(), " top --pid ", pid,
+                   " --native; echo top-exit=$?; stty -a; exec sleep 120'")));
+  std::string screen;
+  ASSERT_TRUE(pane.WaitForScreen(R"(burn_spin \()", kTimeout, &screen))
+      << screen;
+  EXPECT_THAT(screen, HasSubstr("native")) << screen;
+  pane.Keys({"q"});
+  ASSERT_TRUE(pane.WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
+  EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  ASSERT_TRUE(pane.WaitForScreen("icanon", kTimeout, &screen)) << screen;
+  ExpectSaneTerminal(screen);
+  // Never left stopped: it keeps burning (R) or is between bursts (S).
+  char state = 0;
+  for (int i = 0; i < 20 && state != 'R'; ++i) {
+    state = ProcessState(pid);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(state == 'R' || state == 'S') << state;
+}
+
 }  // namespace pystrobe::integration
