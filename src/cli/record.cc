@@ -222,9 +222,6 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       s.blocking = true;
     } else if (a == "--nonblocking") {
       s.blocking = false;
-    } else if (a == "--native" || a == "--native-all") {
-      s.native = true;
-      s.native_all |= a == "--native-all";
     } else if (a == "--function") {
       s.lines = false;
     } else if (a == "--threads") {

@@ -37,8 +37,8 @@ inline constexpr RateRange kRecordRates{0, false, 100000};
 bool ParseTargetOption(const std::vector<std::string>& args, size_t* i,
                        RecordingOptions* recording, std::string* error);
 
-// The same for -r/--rate HZ (within `rates`), --mode wall|cpu, --gil and
-// --idle.
+// The same for -r/--rate HZ (within `rates`), --mode wall|cpu, --gil,
+// --idle and --native/--native-all.
 bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
                         const RateRange& rates, SamplerOptions* sampler,
                         std::string* error);

@@ -95,9 +95,6 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
       }
     } else if (a == "--thread") {
       if (!value(&o.thread_filter)) return std::nullopt;
-    } else if (a == "--native" || a == "--native-all") {
-      s.native = true;
-      s.native_all |= a == "--native-all";
     } else {
       *error = "unknown argument '" + a + "'";
       return std::nullopt;

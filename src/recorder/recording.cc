@@ -69,23 +69,32 @@ std::vector<std::string> RecordingComments(const RecordingResult& r,
   return c;
 }
 
-bool RecordingResult::Overloaded() const {
+namespace {
+
+struct WaitSums {
   double ran = 0, wait = 0, waits = 0;
+};
+
+WaitSums SumWaits(const std::vector<RunSummary>& runs) {
+  WaitSums sums;
   for (const RunSummary& run : runs) {
-    ran += run.ran_s;
-    wait += run.wait_s;
-    waits += run.waits;
+    sums.ran += run.ran_s;
+    sums.wait += run.wait_s;
+    sums.waits += run.waits;
   }
-  return pystrobe::Overloaded(ran, wait, waits);
+  return sums;
+}
+
+}  // namespace
+
+bool RecordingResult::Overloaded() const {
+  const WaitSums s = SumWaits(runs);
+  return pystrobe::Overloaded(s.ran, s.wait, s.waits);
 }
 
 double RecordingResult::WaitShare() const {
-  double ran = 0, wait = 0;
-  for (const RunSummary& run : runs) {
-    ran += run.ran_s;
-    wait += run.wait_s;
-  }
-  return ran + wait > 0 ? wait / (ran + wait) : 0.0;
+  const WaitSums s = SumWaits(runs);
+  return s.ran + s.wait > 0 ? s.wait / (s.ran + s.wait) : 0.0;
 }
 
 Recording::Recording(RecordingOptions options) : options_(std::move(options)) {}

@@ -70,6 +70,11 @@ TEST(RecordingArgsTest, SamplerOptions) {
   EXPECT_TRUE(p.r.sampler.gil_only);
   EXPECT_TRUE(p.r.sampler.include_idle);
   EXPECT_EQ(Parse({"--mode", "wall"}).r.sampler.mode, WeightMode::kWall);
+  // --native for both record and top (top then stops the target too).
+  Parsed n = Parse({"--native"});
+  EXPECT_TRUE(n.r.sampler.native);
+  EXPECT_FALSE(n.r.sampler.native_all);
+  EXPECT_TRUE(Parse({"--native-all"}).r.sampler.native_all);
   EXPECT_EQ(Parse({"--mode", "both"}).error,
             "--mode is wall or cpu, not 'both'");
   EXPECT_EQ(Parse({"--rate"}).error, "--rate needs a value");
@@ -94,7 +99,7 @@ TEST(RecordingArgsTest, EachCommandsRateRange) {
 }
 
 TEST(RecordingArgsTest, OtherOptionsAreTheCommands) {
-  EXPECT_EQ(Parse({"--pid", "3", "--native", "--idle"}).left, "--native");
+  EXPECT_EQ(Parse({"--pid", "3", "--blocking", "--idle"}).left, "--blocking");
   EXPECT_EQ(Parse({"--recent", "5"}).left, "--recent");
   EXPECT_EQ(Parse({"--pids", "5"}).left, "--pids");
 }
