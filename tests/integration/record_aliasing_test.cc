@@ -119,6 +119,17 @@ TEST_P(RecordAliasingTest, PeriodicWorkIsSampledAtEveryPhase) {
     const double both = static_cast<double>(self["ahead"] + self["behind"]);
     const double both_count =
         static_cast<double>(counts["ahead"] + counts["behind"]);
+    // The samples a rate gives need wake-ups the machine delivers: when
+    // pystrobe's ticks were late because it did not get a CPU (its
+    // summary tells that from ticks that took too long), the test's
+    // premise is gone. Seen on this VM: a bare 1 kHz clock_nanosleep loop
+    // (bench/cost_floor.c) woke only 79% of the time.
+    if (both_count <= 0.8 * rate.hz * rate.seconds &&
+        t.recorder->Output().find("did not get the CPU it needed") !=
+            std::string::npos) {
+      GTEST_SKIP() << "the machine delayed pystrobe's wake-ups:\n"
+                   << t.recorder->Output();
+    }
     ASSERT_GT(both_count, 0.8 * rate.hz * rate.seconds)
         << "too few samples in ahead/behind\n"
         << t.recorder->Output();
