@@ -7,9 +7,12 @@
 // command line (the script passes the ranges pystrobe itself read in its
 // last steady-state sample, so the bytes, pages and iovecs are the same).
 // Optional extra reads per tick (a procfs file with pread) measure what one
-// more syscall costs right after a wake-up.
+// more syscall costs right after a wake-up. `--pid PID` starts another
+// process's ranges: each process gets one process_vm_readv per tick, after
+// the same single wake-up (a sampler of several processes).
 //
-// usage: cost_floor PID SECONDS RATE_HZ [--pread FILE]... [ADDR:LEN]...
+// usage: cost_floor PID SECONDS RATE_HZ [--pread FILE]...
+//                   [ADDR:LEN]... [--pid PID [ADDR:LEN]...]...
 // prints: iterations=N user_us=U sys_us=S failed=F
 //
 // Built by the script with `cc -O2`; not part of the CMake build.
@@ -26,8 +29,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_RANGES 1024
+#define MAX_RANGES 4096
 #define MAX_FILES 16
+#define MAX_PIDS 64
+
+// One process's ranges: remote[first, first + count), `total` bytes.
+struct Group {
+  pid_t pid;
+  int first, count;
+  size_t total;
+};
 
 static int64_t Now(void) {
   struct timespec ts;
@@ -39,10 +50,12 @@ int main(int argc, char** argv) {
   if (argc < 4) {
     fprintf(stderr,
             "usage: cost_floor PID SECONDS RATE_HZ [--pread FILE]... "
-            "[ADDR:LEN]...\n");
+            "[ADDR:LEN]... [--pid PID [ADDR:LEN]...]...\n");
     return 2;
   }
-  const pid_t pid = (pid_t)atoi(argv[1]);
+  static struct Group groups[MAX_PIDS];
+  int ngroups = 1;
+  groups[0].pid = (pid_t)atoi(argv[1]);
   const double seconds = atof(argv[2]);
   const double rate = atof(argv[3]);
   static struct iovec remote[MAX_RANGES];
@@ -61,6 +74,13 @@ int main(int argc, char** argv) {
       ++nfiles;
       continue;
     }
+    if (strcmp(argv[i], "--pid") == 0 && i + 1 < argc) {
+      if (ngroups == MAX_PIDS) return 2;
+      groups[ngroups].pid = (pid_t)atoi(argv[++i]);
+      groups[ngroups].first = ranges;
+      ++ngroups;
+      continue;
+    }
     unsigned long long address = 0, length = 0;
     if (sscanf(argv[i], "%llx:%llu", &address, &length) != 2 ||
         ranges == MAX_RANGES) {
@@ -70,10 +90,11 @@ int main(int argc, char** argv) {
     remote[ranges].iov_base = (void*)(uintptr_t)address;
     remote[ranges].iov_len = (size_t)length;
     total += (size_t)length;
+    ++groups[ngroups - 1].count;
+    groups[ngroups - 1].total += (size_t)length;
     ++ranges;
   }
   char* local_buffer = malloc(total > 0 ? total : 1);
-  struct iovec local = {local_buffer, total};
   const int64_t period = (int64_t)(1e9 / rate);
   // As pystrobe's sampler: timer slack 1/50 of the period, SCHED_FIFO 1
   // where allowed (else whatever the caller gave).
@@ -94,10 +115,14 @@ int main(int argc, char** argv) {
     struct timespec ts = {(time_t)(deadline / 1000000000),
                           (long)(deadline % 1000000000)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    if (ranges > 0 &&
-        process_vm_readv(pid, &local, 1, remote, (unsigned long)ranges, 0) !=
-            (ssize_t)total) {
-      ++failed;
+    for (int g = 0; g < ngroups; ++g) {
+      if (groups[g].count == 0) continue;
+      struct iovec local = {local_buffer, groups[g].total};
+      if (process_vm_readv(groups[g].pid, &local, 1, remote + groups[g].first,
+                           (unsigned long)groups[g].count,
+                           0) != (ssize_t)groups[g].total) {
+        ++failed;
+      }
     }
     for (int f = 0; f < nfiles; ++f) {
       if (pread(files[f], scratch, sizeof(scratch), 0) <= 0) ++failed;

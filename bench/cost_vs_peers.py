@@ -546,6 +546,60 @@ def load_generator(port, seconds):
     return threads
 
 
+def capture_tick_ranges(args, pid, tmp):
+    """{target pid: merged remote ranges} that pystrobe read in its last
+    complete tick of a short `--subprocesses` recording at 100 Hz of `pid`
+    (strace): what the floor reads per process and tick, the prefetch batch
+    and the reads after it together."""
+    trace = os.path.join(tmp, "tick.strace")
+    subprocess.run(["strace", "-f", "-qq", "-e",
+                    "trace=process_vm_readv,clock_nanosleep", "-e",
+                    "signal=none", "-s", "64", "-o", trace] +
+                   pystrobe_cmd(args, pid, 100, 1.5,
+                                os.path.join(tmp, "capture.pb.gz"),
+                                ["--subprocesses"]),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=True)
+    ticks, current = [], {}
+    with open(trace) as f:
+        for line in f:
+            if "clock_nanosleep(" in line:
+                if current:
+                    ticks.append(current)
+                current = {}
+            elif "process_vm_readv(" in line and ") = " in line:
+                m = re.search(r"process_vm_readv\((\d+),", line)
+                remote = IOVEC.findall(line)
+                if m and remote:
+                    current.setdefault(int(m.group(1)), []).extend(
+                        (int(a, 16), int(n)) for a, n in remote)
+    # The last tick that read every process the most ticks read.
+    widest = max((len(t) for t in ticks), default=0)
+    full = [t for t in ticks if len(t) == widest]
+    if not full:
+        raise RuntimeError("no process_vm_readv of pystrobe seen by strace")
+    merged = {}
+    for target, ranges in full[-1].items():
+        out = []
+        for a, n in sorted(ranges):
+            if out and a <= out[-1][0] + out[-1][1]:
+                end = max(out[-1][0] + out[-1][1], a + n)
+                out[-1] = (out[-1][0], end - out[-1][0])
+            else:
+                out.append((a, n))
+        merged[target] = out
+    return merged
+
+
+def floor_result(c, per_tick):
+    m = dict(re.findall(r"(\w+)=(\d+)", c.out.decode()))
+    it = int(m.get("iterations", 0))
+    return {"samples": it * per_tick, "ticks": it,
+            "failed": int(m.get("failed", -1)), "cpu_s": c.cpu_s,
+            "user_s": c.user_s, "sys_s": c.sys_s,
+            "per_sample_us": per(c.cpu_s, it * per_tick)}
+
+
 def bench_gunicorn(args, results):
     if not has_subprocesses(args):
         print("gunicorn: skipped: this pystrobe has no `record "
@@ -558,6 +612,8 @@ def bench_gunicorn(args, results):
         print("gunicorn: skipped: needs Debian's gunicorn and python3-flask "
               "(scripts/install-deps.sh)")
         return
+    austin = ensure_austin()
+    floor = ensure_floor()
     port = 18000 + os.getpid() % 1000
     master = subprocess.Popen(
         [gunicorn, "-w", "8", "-b", "127.0.0.1:%d" % port, "--chdir",
@@ -567,23 +623,74 @@ def bench_gunicorn(args, results):
         time.sleep(3)  # workers booted
         n = args.seconds
         with tempfile.TemporaryDirectory() as tmp:
-            load = load_generator(port, n + 2)
+            load = load_generator(port, n + 8)
+            time.sleep(1)
+            ticks = capture_tick_ranges(args, master.pid, tmp)
+            floor_args = []
+            for i, (target, ranges) in enumerate(sorted(ticks.items())):
+                floor_args += ([str(target)] if i == 0 else
+                               ["--pid", str(target)])
+                floor_args += ["%x:%d" % r for r in ranges]
+            floor_cmd = [floor, floor_args[0], str(n), "100"] + floor_args[1:]
             load_before = loadavg()
-            c = Child("pystrobe", pystrobe_cmd(
-                args, master.pid, 100, n, os.path.join(tmp, "g.pb.gz"),
-                ["--subprocesses"])).wait()
+            children = [
+                Child("pystrobe", pystrobe_cmd(
+                    args, master.pid, 100, n, os.path.join(tmp, "g.pb.gz"),
+                    ["--subprocesses"])),
+                Child("austin", [austin, "-C", "-i", "10000", "-p",
+                                 str(master.pid), "-x", str(n)],
+                      count_lines=True),
+                Child("floor", floor_cmd),
+                Child("wake-up only", [floor, str(master.pid), str(n), "100"]),
+            ] + [Child("pystrobe " + name, pystrobe_cmd(
+                args, master.pid, 100, n,
+                os.path.join(tmp, "g-%d.pb.gz" % i), ["--subprocesses"],
+                binary=binary)) for i, (name, binary) in
+                enumerate(args.also_builds)]
+            for c in children:
+                c.wait()
             if isinstance(load, subprocess.Popen):
                 load.wait()
             else:
                 for t in load:
                     t.join()
-        p = pystrobe_result(c)
-        share = 100 * c.cpu_s / p["seconds"]
-        results["gunicorn"] = dict(p, core_pct=share, load_before=load_before,
-                                   load_after=loadavg())
-        print("gunicorn 8 workers @100 Hz --subprocesses, %g s, load %s: "
-              "%d samples, %.2f s CPU = %.2f%% of one core (target < 3%%)"
-              % (n, load_before, p["samples"], c.cpu_s, share), flush=True)
+        row = {"load_before": load_before, "load_after": loadavg(),
+               "seconds": n, "processes": len(ticks),
+               "floor_bytes_per_tick": sum(l for r in ticks.values()
+                                           for _, l in r),
+               "floor_ranges_per_tick": sum(len(r) for r in ticks.values())}
+        for c in children:
+            if c.name.startswith("pystrobe"):
+                p = pystrobe_result(c)
+                row[c.name] = dict(p, per_sample_us=per(c.cpu_s,
+                                                            p["samples"]))
+            elif c.name == "austin":
+                row["austin"] = {"samples": c.lines, "cpu_s": c.cpu_s,
+                                 "user_s": c.user_s, "sys_s": c.sys_s,
+                                 "per_sample_us": per(c.cpu_s, c.lines),
+                                 "rc": c.proc.returncode}
+            elif c.name == "floor":
+                row["floor"] = floor_result(c, len(ticks))
+            else:
+                row[c.name] = floor_result(c, 1)
+        for r in row.values():
+            if isinstance(r, dict):
+                r["core_pct"] = 100 * r["cpu_s"] / n
+        results["gunicorn"] = row
+        print("gunicorn 8 workers @100 Hz, %g s, load %s -> %s; the floor "
+              "reads %d B in %d ranges per tick from %d processes" % (
+                  n, row["load_before"], row["load_after"],
+                  row["floor_bytes_per_tick"], row["floor_ranges_per_tick"],
+                  row["processes"]))
+        for name in (["pystrobe"] + ["pystrobe " + a for a, _ in
+                                     args.also_builds] +
+                     ["austin", "floor", "wake-up only"]):
+            r = row[name]
+            print("  %-16s %7d samples  %6.2f s CPU (user %.2f, sys %.2f) "
+                  "= %5.2f%% of one core  %6.1f us/sample" % (
+                      name, r["samples"], r["cpu_s"], r["user_s"], r["sys_s"],
+                      r["core_pct"], r["per_sample_us"]))
+        print("  target: pystrobe < 3% of one core", flush=True)
     finally:
         master.send_signal(signal.SIGTERM)
         try:

@@ -61,6 +61,8 @@ absl::Status RemoteMemory::ReadBatch(const std::vector<ReadRequest>& requests) {
   return absl::OkStatus();
 }
 
+void RemoteMemory::Prefetch(const std::vector<ReadRequest>& /*ranges*/) {}
+
 absl::StatusOr<const uint8_t*> RemoteMemory::View(uint64_t address, size_t size,
                                                   uint8_t* scratch) {
   PYSTROBE_RETURN_IF_ERROR(Read(address, scratch, size));
@@ -393,13 +395,14 @@ uint8_t* PageCache::NextBuffer(size_t ahead) {
   return buffers_[index].get();
 }
 
-uint32_t PageCache::Insert(uint64_t page, size_t valid_begin,
-                           size_t valid_end) {
+uint32_t PageCache::Insert(uint64_t page, size_t valid_begin, size_t valid_end,
+                           Refetch refetch) {
   const auto buffer = static_cast<uint32_t>(cached_++);
   BufferState& b = state_[buffer];
   b.page = page;
   b.valid_begin = static_cast<uint16_t>(valid_begin);
   b.valid_end = static_cast<uint16_t>(valid_end);
+  b.refetch = refetch;
   // The table holds at most max_pages_ entries in 2 * max_pages_ slots, so a
   // free slot always exists and probe sequences stay short.
   const size_t mask = slots_.size() - 1;
@@ -414,6 +417,10 @@ uint32_t PageCache::Insert(uint64_t page, size_t valid_begin,
       // and the old one keeps its bytes for views still pointing into it.
       // What the old one served counts as used in the new one.
       BufferState& old = state_[slot.buffer];
+      if (valid_begin == 0 && valid_end == kPageSize) {
+        // A read needed more of the page than was fetched.
+        b.refetch = Refetch{false, kWholeForSamples};
+      }
       if (old.touched == generation_) {
         old.touched = 0;
         b.touched = generation_;
@@ -446,7 +453,7 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
   if (status.ok()) {
     for (size_t i = 0, k = 0; i < page_count; ++i) {
       if (buffers[i] == kNoBuffer) {
-        buffers[i] = Insert(batch_[k++].address, 0, kPageSize);
+        buffers[i] = Insert(batch_[k++].address, 0, kPageSize, Refetch{});
       }
     }
     return absl::OkStatus();
@@ -465,7 +472,7 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
     ++read_count_;
     absl::Status page_status = source_->Read(page, NextBuffer(0), kPageSize);
     if (page_status.ok()) {
-      buffers[i] = Insert(page, 0, kPageSize);
+      buffers[i] = Insert(page, 0, kPageSize, Refetch{});
     } else if (!IsMemoryGone(page_status)) {
       return page_status;
     } else if (first_error.ok()) {
@@ -485,13 +492,23 @@ void PageCache::StartSample() {
     // With some slack, so that a stack that grew or shrank by a frame or
     // two is still served (the data stack grows up, the C stack down);
     // whole cache lines.
-    const size_t begin =
-        (b.used_begin > kSlackBelow ? b.used_begin - kSlackBelow : 0) &
-        ~size_t{63};
-    const size_t end =
-        std::min(kPageSize, (b.used_end + kSlackAbove + 63) & ~size_t{63});
+    // Code objects (Prefetch's) need no slack: their neighbours are other
+    // code objects, fetched when a stack runs them. A page whose part
+    // missed lately comes whole for a while.
+    Refetch refetch = b.refetch;
+    size_t begin = 0, end = kPageSize;
+    if (refetch.whole_for > 0) {
+      --refetch.whole_for;
+    } else if (refetch.exact) {
+      begin = b.used_begin & ~size_t{63};
+      end = std::min(kPageSize, (b.used_end + 63) & ~size_t{63});
+    } else {
+      begin = (b.used_begin > kSlackBelow ? b.used_begin - kSlackBelow : 0) &
+              ~size_t{63};
+      end = std::min(kPageSize, (b.used_end + kSlackAbove + 63) & ~size_t{63});
+    }
     previous_.push_back(Range{b.page, static_cast<uint16_t>(begin),
-                              static_cast<uint16_t>(end)});
+                              static_cast<uint16_t>(end), refetch});
   }
   Clear();
   // In address order, so that the source can merge neighbouring parts into
@@ -511,8 +528,61 @@ void PageCache::StartSample() {
   ++read_count_;
   if (!source_->ReadBatch(batch_).ok()) return;
   for (size_t k = 0; k < batch_.size(); ++k) {
-    Insert(previous_[k].page, previous_[k].begin, previous_[k].end);
+    Insert(previous_[k].page, previous_[k].begin, previous_[k].end,
+           previous_[k].refetch);
   }
+}
+
+void PageCache::Prefetch(const std::vector<ReadRequest>& ranges) {
+  // Each page's part to fetch: what the ranges need of it, widened to cache
+  // lines and to what is cached of it already (the new buffer replaces the
+  // old one, which must not lose bytes a later read expects).
+  previous_.clear();
+  for (const ReadRequest& r : ranges) {
+    if (r.size == 0 || Wraps(r.address, r.size)) continue;
+    const uint64_t page = r.address & ~uint64_t{kPageSize - 1};
+    const size_t begin = r.address - page;
+    if (begin + r.size > kPageSize) continue;
+    const size_t end = begin + r.size;
+    const uint32_t buffer = Find(page);
+    if (buffer != kNoBuffer && Covers(buffer, begin, end)) continue;
+    size_t from = begin & ~size_t{63};
+    size_t to = std::min(kPageSize, (end + 63) & ~size_t{63});
+    Refetch refetch{true, 0};
+    if (buffer != kNoBuffer) {
+      from = std::min<size_t>(from, state_[buffer].valid_begin);
+      to = std::max<size_t>(to, state_[buffer].valid_end);
+      refetch = state_[buffer].refetch;
+    }
+    previous_.push_back(Range{page, static_cast<uint16_t>(from),
+                              static_cast<uint16_t>(to), refetch});
+  }
+  if (previous_.empty()) return;
+  // One part per page: several ranges in one page (code objects of one
+  // module lie together) become their span.
+  std::sort(previous_.begin(), previous_.end(),
+            [](const Range& a, const Range& b) { return a.page < b.page; });
+  size_t parts = 0;
+  for (const Range& r : previous_) {
+    if (parts > 0 && previous_[parts - 1].page == r.page) {
+      Range& last = previous_[parts - 1];
+      last.begin = std::min(last.begin, r.begin);
+      last.end = std::max(last.end, r.end);
+    } else {
+      previous_[parts++] = r;
+    }
+  }
+  previous_.resize(parts);
+  if (cached_ + parts > max_pages_) return;
+  batch_.clear();
+  for (const Range& r : previous_) {
+    batch_.push_back(ReadRequest{r.page + r.begin,
+                                 NextBuffer(batch_.size()) + r.begin,
+                                 static_cast<size_t>(r.end - r.begin)});
+  }
+  ++read_count_;
+  if (!source_->ReadBatch(batch_).ok()) return;
+  for (const Range& r : previous_) Insert(r.page, r.begin, r.end, r.refetch);
 }
 
 absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {

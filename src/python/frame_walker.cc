@@ -205,12 +205,28 @@ int FrameWalker::LineFor(MemoEntry& code, int offset) {
   return code.last_line;
 }
 
+void FrameWalker::PrefetchCodes(RemoteMemory& memory, uint8_t first_skipped) {
+  const uint64_t snapshot = codes_->snapshot();
+  const auto size =
+      static_cast<size_t>(layout_->Offset(Field::kSizeofCode).value_or(0));
+  prefetch_.clear();
+  for (const RawFrame& raw : raw_) {
+    if (raw.owner >= first_skipped || raw.code == 0) continue;
+    const MemoEntry& memo = memo_[(raw.code >> 4) & (kMemoSize - 1)];
+    if (memo.address == raw.code && memo.snapshot == snapshot) continue;
+    if (codes_->ValidatedThisSnapshot(raw.code) != nullptr) continue;
+    prefetch_.push_back(ReadRequest{raw.code, nullptr, size});
+  }
+  if (prefetch_.size() > 1) memory.Prefetch(prefetch_);
+}
+
 absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
                                            std::vector<Frame>* frames) {
   // 3.10 counts f_lasti in code units, older versions in bytes.
   const int lasti_scale = version_->AtLeast(3, 10) ? 2 : 1;
   const FrameOffsets& o = offsets_;
-  size_t n = 0;
+  // First the chain, then the code objects it runs, fetched together.
+  raw_.clear();
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
@@ -220,32 +236,38 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
       return InconsistentError(absl::StrCat(
           "0x", absl::Hex(frame), " in the frame chain is not a frame"));
     }
-    const auto code = At<uint64_t>(frame_, o.code);
-    const auto lasti = At<int32_t>(frame_, o.lasti);
-    const auto back = At<uint64_t>(frame_, o.previous);
+    RawFrame raw;
+    raw.address = frame;
+    raw.code = At<uint64_t>(frame_, o.code);
+    raw.lasti = At<int32_t>(frame_, o.lasti);
+    raw_.push_back(raw);
+    frame = At<uint64_t>(frame_, o.previous);
+  }
+  PrefetchCodes(memory, UINT8_MAX);
+
+  size_t n = 0;
+  for (const RawFrame& raw : raw_) {
     PYSTROBE_ASSIGN_OR_RETURN(MemoEntry * resolved,
-                              ResolveCode(memory, code, false));
+                              ResolveCode(memory, raw.code, false));
     // f_lasti is the target's data: a torn frame can hold any int, and
     // doubling it (3.10) must not overflow.
-    const int64_t offset = static_cast<int64_t>(lasti) * lasti_scale;
+    const int64_t offset = static_cast<int64_t>(raw.lasti) * lasti_scale;
     if (offset < -2 || offset > std::numeric_limits<int32_t>::max()) {
-      return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(frame),
-                                            " has f_lasti ", lasti));
+      return InconsistentError(absl::StrCat(
+          "frame at 0x", absl::Hex(raw.address), " has f_lasti ", raw.lasti));
     }
     // Each frame object is run by a C call of the eval function of its own.
     Emit(frames, n++, resolved->info,
          LineFor(*resolved, static_cast<int>(offset)), true);
-    frame = back;
   }
   frames->resize(n);
   return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> FrameWalker::ThreadLocalBytecode(
-    RemoteMemory& memory, uint64_t code, uint64_t frame) const {
+    RemoteMemory& memory, uint64_t code, int32_t index, uint64_t frame) const {
   // Free-threaded 3.14+: a thread may run its own specialized copy of the
   // bytecode, co_tlbc->entries[tlbc_index] (_PyFrame_GetBytecode).
-  const auto index = At<int32_t>(frame_, offsets_.tlbc_index);
   if (index == 0) return code + static_cast<uint64_t>(offsets_.code_adaptive);
   uint64_t tlbc = 0;
   PYSTROBE_RETURN_IF_ERROR(memory.Read(
@@ -291,24 +313,38 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     }
     group_start = n;
   };
+  // First the chain (frames are contiguous in the data stack: few pages),
+  // then the code objects it runs, fetched together, then the frames.
+  raw_.clear();
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
     PYSTROBE_RETURN_IF_ERROR(
         frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
-    const auto previous = At<uint64_t>(frame_, o.previous);
-    const auto owner = At<uint8_t>(frame_, o.owner);
-    const bool is_entry = o.is_entry >= 0 && At<uint8_t>(frame_, o.is_entry);
-    const uint64_t current = frame;
-    last = frame;
-    frame = previous;
-    if (owner > owners.max) {
-      return InconsistentError(absl::StrCat("frame at 0x", absl::Hex(current),
-                                            " has owner ", owner));
+    RawFrame raw;
+    raw.address = frame;
+    raw.owner = At<uint8_t>(frame_, o.owner);
+    raw.is_entry = o.is_entry >= 0 && At<uint8_t>(frame_, o.is_entry);
+    raw.code = At<uint64_t>(frame_, o.code) & executable_mask;
+    raw.instr = At<uint64_t>(frame_, o.instr);
+    if (thread_local_bytecode) {
+      raw.tlbc_index = At<int32_t>(frame_, offsets_.tlbc_index);
     }
+    last = frame;
+    frame = At<uint64_t>(frame_, o.previous);
+    if (raw.owner > owners.max) {
+      return InconsistentError(absl::StrCat(
+          "frame at 0x", absl::Hex(raw.address), " has owner ", raw.owner));
+    }
+    raw_.push_back(raw);
+  }
+  PrefetchCodes(memory, owners.first_skipped);
+
+  for (const RawFrame& raw : raw_) {
+    const uint64_t current = raw.address;
     // 3.12+: an entry (or sentinel) frame lies below the frames of each
     // eval call. 3.11: the first frame of each call is flagged is_entry
     // (closed after it is emitted, below, or here when it is skipped).
-    if (owner >= owners.first_skipped) {
+    if (raw.owner >= owners.first_skipped) {
       close_group(current);
       continue;
     }
@@ -318,33 +354,32 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       ~CloseIfEntry() {
         if (entry) close(0);
       }
-    } close_if_entry{is_entry, close_group};
-    const uint64_t code = At<uint64_t>(frame_, o.code) & executable_mask;
+    } close_if_entry{raw.is_entry, close_group};
+    const uint64_t code = raw.code;
     PYSTROBE_ASSIGN_OR_RETURN(
         MemoEntry * resolved,
         ResolveCode(memory, code, executable_may_be_other));
     const CodeInfo* info = resolved->info.get();
     if (info == nullptr) continue;
-    const auto instr = At<uint64_t>(frame_, o.instr);
     // The bytecode lives inside the code object (co_code_adaptive), whose
     // ob_size counts its code units: an instruction pointer outside it means
     // the frame was torn or reused while being read.
     const int64_t units = info->code_units;
     uint64_t bytecode = code + static_cast<uint64_t>(o.code_adaptive);
     if (thread_local_bytecode) {
-      PYSTROBE_ASSIGN_OR_RETURN(bytecode,
-                                ThreadLocalBytecode(memory, code, current));
+      PYSTROBE_ASSIGN_OR_RETURN(
+          bytecode, ThreadLocalBytecode(memory, code, raw.tlbc_index, current));
     }
     // Both values are the target's data: subtract without signed overflow
     // (the difference wraps in uint64), and bound units before doubling it.
-    const auto offset = static_cast<int64_t>(instr - bytecode);
+    const auto offset = static_cast<int64_t>(raw.instr - bytecode);
     if (units < 0 || units > std::numeric_limits<int32_t>::max() / 2 ||
         offset < -2 || offset > 2 * units) {
       return InconsistentError(absl::StrCat("instruction pointer of frame 0x",
                                             absl::Hex(current),
                                             " is outside its code object"));
     }
-    if (has_first_traceable && owner != kOwnedByGenerator) {
+    if (has_first_traceable && raw.owner != kOwnedByGenerator) {
       // A frame still running its RESUME/COPY_FREE_VARS prologue is not yet
       // visible to the interpreter's own tracebacks (_PyFrame_IsIncomplete).
       if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;

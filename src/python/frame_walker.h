@@ -68,7 +68,7 @@ class FrameWalker {
   // Free-threaded 3.14+: where the bytecode of the frame loaded in frame_
   // (running code object `code`) is.
   absl::StatusOr<uint64_t> ThreadLocalBytecode(RemoteMemory& memory,
-                                               uint64_t code,
+                                               uint64_t code, int32_t index,
                                                uint64_t frame) const;
   // Loads and type-checks the code object at `address` into code_.
   // Returns false (with OK status) for a non-code object when `allow_other`.
@@ -98,6 +98,21 @@ class FrameWalker {
                                          bool allow_other);
   static int LineFor(MemoEntry& code, int offset);
 
+  // What the first pass over a chain keeps of each frame.
+  struct RawFrame {
+    uint64_t address = 0;
+    uint64_t code = 0;
+    uint64_t instr = 0;      // 3.11+
+    int32_t lasti = 0;       // <= 3.10
+    int32_t tlbc_index = 0;  // free-threaded 3.14+
+    uint8_t owner = 0;       // 3.11+
+    bool is_entry = false;   // 3.11
+  };
+  // Hints `memory` with the code objects of raw_ that this snapshot has not
+  // validated yet (frames whose owner is `first_skipped` or above run none),
+  // so that they arrive in one read rather than one read each.
+  void PrefetchCodes(RemoteMemory& memory, uint8_t first_skipped);
+
   // Offsets of the fields read for every frame, looked up once (-1: the
   // version has no such field).
   struct FrameOffsets {
@@ -122,6 +137,8 @@ class FrameWalker {
   std::array<MemoEntry, kMemoSize> memo_;
   RemoteStruct frame_;
   RemoteStruct code_;
+  std::vector<RawFrame> raw_;          // the chain being walked
+  std::vector<ReadRequest> prefetch_;  // PrefetchCodes' scratch
 };
 
 }  // namespace pystrobe

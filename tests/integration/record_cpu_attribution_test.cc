@@ -134,6 +134,9 @@ struct Running {
   std::optional<ChildProcess> target;
   // Per recording: the profile path, or "" when not recorded.
   std::vector<std::string> outputs;
+  // Per recording: pystrobe said the machine was overloaded (its threads
+  // waited for a CPU much of the time they could run).
+  std::vector<bool> overloaded;
 };
 
 class RecordCpuAttributionTest : public ::testing::TestWithParam<Interpreter> {
@@ -175,6 +178,7 @@ TEST_P(RecordCpuAttributionTest, CpuGoesToTheCodeThatUsedIt) {
         Running& r = runs[i];
         if (rec.rate == 100 && !r.pattern->at_100hz) {
           r.outputs.emplace_back();
+          r.overloaded.push_back(false);
           continue;
         }
         const std::string out =
@@ -195,6 +199,9 @@ TEST_P(RecordCpuAttributionTest, CpuGoesToTheCodeThatUsedIt) {
         ASSERT_TRUE(done->exited && done->exit_code == 0)
             << done->Describe() << "\n"
             << recorders[i]->Output();
+        runs[i].overloaded.push_back(
+            recorders[i]->Output().find("the machine was overloaded") !=
+            std::string::npos);
       }
     }
     for (Running& r : runs) {
@@ -236,6 +243,15 @@ TEST_P(RecordCpuAttributionTest, CpuGoesToTheCodeThatUsedIt) {
                          truth_total, samples)
                   << std::endl;
         EXPECT_NEAR(total, truth_total, kTotalFraction * truth_total);
+        if (r.overloaded[k]) {
+          // The known bias (docs/sampling.md): a thread preempted in the
+          // middle of its work is charged where it waited; pystrobe said
+          // so, and pystrobe-diff does not judge such a recording.
+          std::cout << "    (pystrobe: the machine was overloaded; shares "
+                       "not checked)"
+                    << std::endl;
+          continue;
+        }
         struct Column {
           const char* function;
           int index;

@@ -61,6 +61,14 @@ class RemoteMemory {
   virtual absl::StatusOr<const uint8_t*> View(uint64_t address, size_t size,
                                               uint8_t* scratch);
 
+  // A hint: these ranges (`out` unused) are about to be read. A cache may
+  // fetch the ones it lacks now, together, so that the reads that follow
+  // cost no syscall each; a walker that learns several addresses before it
+  // reads any (the code objects of a whole frame chain) says so here. Never
+  // fails: what could not be fetched is read on demand as usual. The
+  // default does nothing.
+  virtual void Prefetch(const std::vector<ReadRequest>& ranges);
+
   // How many reads reached the underlying source (syscalls for a live
   // process). Tests and benchmarks bound this per sample.
   uint64_t read_count() const { return read_count_; }
@@ -170,6 +178,11 @@ class PageCache final : public RemoteMemory {
   // No copy when the range lies inside one page.
   absl::StatusOr<const uint8_t*> View(uint64_t address, size_t size,
                                       uint8_t* scratch) override;
+  // Fetches, with one batched read of the source, the parts of the ranges
+  // that are not cached yet: of each page only the bytes the ranges cover
+  // (whole cache lines), joined with what was cached of it before. Ranges
+  // that span pages are left to Read().
+  void Prefetch(const std::vector<ReadRequest>& ranges) override;
   void Clear();
 
   RemoteMemory* source() const { return source_; }
@@ -202,17 +215,30 @@ class PageCache final : public RemoteMemory {
   };
   // What buffers_[i] holds: bytes [valid_begin, valid_end) of `page`, of
   // which [used_begin, used_end) were read in generation `touched`.
+  // How StartSample fetches a page again (see there).
+  struct Refetch {
+    // Only the cache lines used: its reads were announced by Prefetch()
+    // (code objects, whose neighbours are other code objects).
+    bool exact = false;
+    // For this many more samples the whole page: a read found a part of it
+    // missing (a stack's frames move), which costs a syscall of its own.
+    uint8_t whole_for = 0;
+  };
   struct BufferState {
     uint64_t page = 0;
     uint32_t touched = 0;
     uint16_t valid_begin = 0, valid_end = 0;
     uint16_t used_begin = 0, used_end = 0;
+    Refetch refetch;
   };
-  // A part of a page, for StartSample.
+  // A part of a page, for StartSample and Prefetch.
   struct Range {
     uint64_t page;
     uint16_t begin, end;
+    Refetch refetch;
   };
+  // Samples a page whose part missed is fetched whole.
+  static constexpr uint8_t kWholeForSamples = 64;
   static constexpr uint32_t kNoBuffer = UINT32_MAX;
   // Slack around the used part of a page that StartSample fetches too.
   static constexpr size_t kSlackBelow = 256;
@@ -228,7 +254,8 @@ class PageCache final : public RemoteMemory {
   void Touch(uint32_t buffer, size_t begin, size_t end);
   // Caches the bytes just read into buffers_[cached_] as `page`'s; returns
   // their buffer index.
-  uint32_t Insert(uint64_t page, size_t valid_begin, size_t valid_end);
+  uint32_t Insert(uint64_t page, size_t valid_begin, size_t valid_end,
+                  Refetch refetch);
   uint8_t* NextBuffer(size_t ahead);
   // Makes every page of [first_page, first_page + page_count pages) cached
   // whole; `buffers[i]` is the buffer of page i, kNoBuffer for those to
@@ -246,7 +273,7 @@ class PageCache final : public RemoteMemory {
   std::vector<Slot> slots_;  // size is a power of two, >= 2 * max_pages_
   std::vector<std::unique_ptr<uint8_t[]>> buffers_;
   std::vector<BufferState> state_;  // of buffers_[i]
-  std::vector<Range> previous_;     // StartSample's scratch
+  std::vector<Range> previous_;     // StartSample's and Prefetch's scratch
   std::vector<ReadRequest> batch_;
 };
 

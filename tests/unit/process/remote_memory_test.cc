@@ -572,6 +572,83 @@ TEST(PageCacheTest, StartSampleFetchesOnlyTheUsedPartOfEachPage) {
   EXPECT_EQ(source.read_count(), after);
 }
 
+// Prefetch() fetches what a walker announces in one read of the source, of
+// each page only the cache lines the ranges cover (joined per page), and
+// leaves what is cached alone; the announced reads then cost nothing.
+TEST(PageCacheTest, PrefetchFetchesTheMissingRangesInOneRead) {
+  PatternChild child;
+  ProcessVmMemory vm(child.pid());
+  ByteCountingMemory source(&vm);
+  PageCache cache(&source);
+  const uint64_t base = child.address();
+  uint8_t bytes[200] = {};
+  ASSERT_THAT(cache.Read(base + 100, bytes, 16), IsOk());  // page 0 whole
+  const uint64_t reads = source.read_count();
+  const size_t before = source.bytes();
+  cache.Prefetch({{base + 200, nullptr, 16},
+                  {base + kPage + 1000, nullptr, 200},
+                  {base + kPage + 1300, nullptr, 100},
+                  {base + 3 * kPage + 64, nullptr, 8}});
+  EXPECT_EQ(source.read_count(), reads + 1);
+  const size_t fetched = source.bytes() - before;
+  EXPECT_GE(fetched, 400u + 8u);   // [1000, 1400) of page 1, 8 B of page 3
+  EXPECT_LE(fetched, 512u + 64u);  // their cache lines, not the pages
+
+  ASSERT_THAT(cache.Read(base + kPage + 1000, bytes, 200), IsOk());
+  EXPECT_EQ(bytes[7], PatternByte(kPage + 1007));
+  ASSERT_THAT(cache.Read(base + kPage + 1300, bytes, 100), IsOk());
+  EXPECT_EQ(bytes[99], PatternByte(kPage + 1399));
+  ASSERT_THAT(cache.Read(base + 3 * kPage + 64, bytes, 8), IsOk());
+  EXPECT_EQ(bytes[0], PatternByte(3 * kPage + 64));
+  EXPECT_EQ(source.read_count(), reads + 1);
+
+  // Everything announced is cached already: nothing to fetch.
+  cache.Prefetch({{base + kPage + 1100, nullptr, 50}});
+  EXPECT_EQ(source.read_count(), reads + 1);
+}
+
+// A page used only through announced reads (code objects: their neighbours
+// are other code objects) comes back at the next sample without slack; one
+// whose part missed comes back whole for a while, then shrinks again.
+TEST(PageCacheTest,
+     StartSampleFetchesAnnouncedPartsExactlyAndMissedPagesWhole) {
+  PatternChild child;
+  ProcessVmMemory vm(child.pid());
+  ByteCountingMemory source(&vm);
+  PageCache cache(&source);
+  const uint64_t page = child.address() + kPage;
+  uint8_t bytes[64] = {};
+  auto prefetched_by_next_sample = [&] {
+    const size_t before = source.bytes();
+    cache.StartSample();
+    return source.bytes() - before;
+  };
+
+  cache.Prefetch({{page + 1024, nullptr, 64}});
+  ASSERT_THAT(cache.Read(page + 1024, bytes, 64), IsOk());
+  EXPECT_EQ(prefetched_by_next_sample(), 64u);  // no slack
+  ASSERT_THAT(cache.Read(page + 1024, bytes, 64), IsOk());
+  EXPECT_EQ(prefetched_by_next_sample(), 64u);  // and it stays exact
+
+  // A read outside the fetched part: the page, whole, from now on.
+  ASSERT_THAT(cache.Read(page + 3000, bytes, 8), IsOk());
+  EXPECT_EQ(bytes[0], PatternByte(kPage + 3000));
+  EXPECT_EQ(prefetched_by_next_sample(), kPage);
+  const uint64_t reads = source.read_count();
+  ASSERT_THAT(cache.Read(page + 2000, bytes, 8), IsOk());  // never used
+  EXPECT_EQ(source.read_count(), reads);
+  EXPECT_EQ(bytes[0], PatternByte(kPage + 2000));
+
+  // Used in one place only for long enough: back to that part and slack.
+  size_t last = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_THAT(cache.Read(page + 1024, bytes, 64), IsOk());
+    last = prefetched_by_next_sample();
+  }
+  EXPECT_LT(last, kPage / 2);
+  EXPECT_GE(last, 64u);
+}
+
 // View() hands out the cached page's own bytes for a range inside one page,
 // and copies into the scratch buffer only when the range straddles pages.
 TEST(PageCacheTest, ViewBorrowsFromThePageAndCopiesOnlyAcrossPages) {
