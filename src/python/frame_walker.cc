@@ -210,8 +210,12 @@ void FrameWalker::PrefetchCodes(RemoteMemory& memory, uint8_t first_skipped) {
   const auto size =
       static_cast<size_t>(layout_->Offset(Field::kSizeofCode).value_or(0));
   prefetch_.clear();
+  uint64_t last = 0;
   for (const RawFrame& raw : raw_) {
     if (raw.owner >= first_skipped || raw.code == 0) continue;
+    // Recursion runs one code object in a row of frames: announce it once.
+    if (raw.code == last) continue;
+    last = raw.code;
     const MemoEntry& memo = memo_[(raw.code >> 4) & (kMemoSize - 1)];
     if (memo.address == raw.code && memo.snapshot == snapshot) continue;
     if (codes_->ValidatedThisSnapshot(raw.code) != nullptr) continue;

@@ -238,7 +238,6 @@ class RecordingMemory final : public RemoteMemory {
 
 // The chain is walked first and the code objects it runs are announced
 // together, before any of them is read: a cache fetches them in one read.
-// A code object validated in this snapshot already is not announced again.
 TEST_P(FrameWalkerTest, AnnouncesTheChainsCodeObjectsBeforeReadingThem) {
   FakeStack stack = py_.Stack(NormalFrames());
   auto fake = py_.Memory();
@@ -263,6 +262,26 @@ TEST_P(FrameWalkerTest, AnnouncesTheChainsCodeObjectsBeforeReadingThem) {
       EXPECT_NE(a, code) << "code object read before it was announced";
     }
   }
+}
+
+// A recursive function runs one code object in many frames in a row: it is
+// announced once.
+TEST_P(FrameWalkerTest, AnnouncesARecursiveFunctionsCodeOnce) {
+  FakeStack stack = py_.Stack({{inner_, s_.inner_lasti},
+                               {inner_, s_.inner_lasti},
+                               {inner_, s_.inner_lasti},
+                               {module_, s_.module_lasti}});
+  auto fake = py_.Memory();
+  RecordingMemory memory(fake.get());
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  ASSERT_THAT(walker.Walk(memory, stack.tstate, &frames), IsOk());
+  ASSERT_EQ(frames.size(), 4u);
+  std::vector<uint64_t> announced;
+  for (const auto& e : memory.events()) {
+    if (e.announced) announced.push_back(e.address);
+  }
+  EXPECT_THAT(announced, ::testing::ElementsAre(inner_, module_));
 }
 
 TEST_P(FrameWalkerTest, EmptyStack) {
