@@ -160,15 +160,19 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   // the tick; the state read was made after the walk anyway. A thread
   // that falls asleep between the two reads is sampled as running, as one
   // that woke between them was dropped before.
+  // With --gil (wall mode) a thread without the GIL is not wanted at
+  // all: neither its state nor its stack is read.
   early_state_.clear();
-  const bool skip_sleepers =
-      !cpu_mode && !options_.blocking && !options_.include_idle;
+  const bool gil_only = options_.gil_only;
+  const bool skip_unwanted =
+      !cpu_mode && !options_.blocking && (gil_only || !options_.include_idle);
   absl::Status read =
-      skip_sleepers
+      skip_unwanted
           ? python_->ReadThreads(
                 &threads_,
-                [this](const PyThread& t) {
+                [this, gil_only](const PyThread& t) {
                   if (t.holds_gil) return false;
+                  if (gil_only) return true;
                   absl::StatusOr<char> state = monitor_.ReadState(t.native_id);
                   if (!state.ok()) return false;
                   early_state_.emplace_back(t.native_id, *state);
@@ -249,7 +253,10 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       // a single-threaded target's tick. A holder blocked in the kernel
       // with the GIL held stalls every other thread: that is worth seeing.
     } else if (t.skipped) {
-      idle = true;  // asleep when its state was read, stack unread
+      // Asleep when its state was read, or without the GIL under --gil:
+      // its stack was not read.
+      if (options_.gil_only) continue;
+      idle = true;
     } else if (t.native_id != 0) {
       // early_state_ is in the threads' order.
       const bool early = next_early < early_state_.size() &&
