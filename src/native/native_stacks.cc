@@ -67,13 +67,17 @@ NativeOutcome NativeStacks::MergeSleeping(PyThread* thread,
   } else {
     ++sleeper_reuses_;
   }
-  native_ = kept.frames;
-  return MergeWith(thread, native_);
+  return MergeWith(thread, kept.frames);
 }
 
-void NativeStacks::KeepSleepers(const std::vector<pid_t>& asleep) {
+void NativeStacks::KeepSleepers(
+    const std::vector<PtraceSuspension::Sleeper>& asleep) {
+  auto by_tid = [](const PtraceSuspension::Sleeper& s, pid_t tid) {
+    return s.tid < tid;
+  };
   for (auto it = sleeping_.begin(); it != sleeping_.end();) {
-    if (std::binary_search(asleep.begin(), asleep.end(), it->first)) {
+    auto s = std::lower_bound(asleep.begin(), asleep.end(), it->first, by_tid);
+    if (s != asleep.end() && s->tid == it->first) {
       ++it;
     } else {
       sleeping_.erase(it++);

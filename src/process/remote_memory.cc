@@ -515,11 +515,15 @@ void PageCache::StartSample() {
   // one range (a deep stack spans several adjacent pages).
   std::sort(previous_.begin(), previous_.end(),
             [](const Range& a, const Range& b) { return a.page < b.page; });
+  FetchParts();
+}
+
+void PageCache::FetchParts() {
   // Insert() hands out buffers in order, so batch_[k] lands in the k-th
   // next buffer.
   batch_.clear();
   for (const Range& r : previous_) {
-    if (batch_.size() >= max_pages_) break;
+    if (cached_ + batch_.size() >= max_pages_) break;
     batch_.push_back(ReadRequest{r.page + r.begin,
                                  NextBuffer(batch_.size()) + r.begin,
                                  static_cast<size_t>(r.end - r.begin)});
@@ -573,16 +577,7 @@ void PageCache::Prefetch(const std::vector<ReadRequest>& ranges) {
     }
   }
   previous_.resize(parts);
-  if (cached_ + parts > max_pages_) return;
-  batch_.clear();
-  for (const Range& r : previous_) {
-    batch_.push_back(ReadRequest{r.page + r.begin,
-                                 NextBuffer(batch_.size()) + r.begin,
-                                 static_cast<size_t>(r.end - r.begin)});
-  }
-  ++read_count_;
-  if (!source_->ReadBatch(batch_).ok()) return;
-  for (const Range& r : previous_) Insert(r.page, r.begin, r.end, r.refetch);
+  FetchParts();
 }
 
 absl::Status PageCache::Read(uint64_t address, void* out, size_t size) {

@@ -128,12 +128,7 @@ absl::Status Sampler::MergeNative(const PtraceSuspension& stop) {
     }
     if (outcome != NativeOutcome::kMerged) unmerged_.push_back(t.native_id);
   }
-  if (sleepers) {
-    std::vector<pid_t> tids;
-    tids.reserve(asleep.size());
-    for (const PtraceSuspension::Sleeper& s : asleep) tids.push_back(s.tid);
-    native_->KeepSleepers(tids);
-  }
+  if (sleepers) native_->KeepSleepers(asleep);
   std::sort(unmerged_.begin(), unmerged_.end());
   return absl::OkStatus();
 }
@@ -180,12 +175,13 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
                 })
           : python_->ReadThreads(&threads_);
   woke_.clear();
-  std::vector<pid_t> stopped;
+  stopped_.clear();
   if (stop) {
     absl::Status merged = absl::OkStatus();
     if (options_.native && read.ok()) merged = MergeNative(*stop);
     woke_ = stop->SleepersThatRan();
-    stopped = stop->threads();
+    // Resume() forgets them; kept in a member that keeps its capacity.
+    stopped_.assign(stop->threads().begin(), stop->threads().end());
     stop->Resume();
     PYSTROBE_RETURN_IF_ERROR(merged);
   } else if (read.ok()) {
@@ -219,8 +215,8 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       absl::StatusOr<ThreadSnapshot> acct =
           monitor_.ReadAccounting(t.native_id);
       absl::StatusOr<char> state =
-          stop ? absl::StatusOr<char>(std::binary_search(stopped.begin(),
-                                                         stopped.end(),
+          stop ? absl::StatusOr<char>(std::binary_search(stopped_.begin(),
+                                                         stopped_.end(),
                                                          t.native_id)
                                           ? 'R'
                                           : 'S')

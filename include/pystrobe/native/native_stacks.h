@@ -28,6 +28,7 @@
 #include "pystrobe/native/merge.h"
 #include "pystrobe/native/native_unwinder.h"
 #include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/ptrace.h"
 #include "pystrobe/python/python_process.h"
 
 namespace pystrobe {
@@ -57,15 +58,15 @@ class NativeStacks {
   // (SleepersThatRan).
   NativeOutcome MergeSleeping(PyThread* thread, const SyscallState& call,
                               uint64_t run_count);
-  // Drops the stacks kept for threads not in `asleep` (sorted TIDs), those
-  // that woke or exited.
-  void KeepSleepers(const std::vector<pid_t>& asleep);
+  // Drops the stacks kept for threads not in `asleep` (sorted by TID, as
+  // PtraceSuspension::sleeping() gives them): those that woke or exited.
+  void KeepSleepers(const std::vector<PtraceSuspension::Sleeper>& asleep);
   // How many sleeping stacks were unwound and how many reused.
   uint64_t sleeper_unwinds() const { return sleeper_unwinds_; }
   uint64_t sleeper_reuses() const { return sleeper_reuses_; }
 
   // The last Merge's native stack (innermost first), e.g. to show what
-  // could not be merged.
+  // could not be merged (MergeSleeping leaves it empty).
   const std::vector<NativeFrame>& last_native() const { return native_; }
   const InterpreterFrames& interpreter() const { return interpreter_; }
   NativeUnwinder& unwinder() { return *unwinder_; }

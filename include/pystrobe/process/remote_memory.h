@@ -257,6 +257,10 @@ class PageCache final : public RemoteMemory {
   uint32_t Insert(uint64_t page, size_t valid_begin, size_t valid_end,
                   Refetch refetch);
   uint8_t* NextBuffer(size_t ahead);
+  // Fetches the parts in previous_ (sorted by page, one per page) with one
+  // batched read, as many as the cache has room for; on failure caches
+  // nothing (reads then go to the source on demand).
+  void FetchParts();
   // Makes every page of [first_page, first_page + page_count pages) cached
   // whole; `buffers[i]` is the buffer of page i, kNoBuffer for those to
   // fetch.

@@ -258,6 +258,8 @@ class Sampler {
   std::vector<std::pair<pid_t, char>> early_state_;
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
+  // --blocking: the threads this tick stopped, sorted.
+  std::vector<pid_t> stopped_;
   std::unique_ptr<NativeStacks> native_;  // --native, made at the first tick
   std::vector<pid_t> unmerged_;           // --native, this tick's, sorted
 };

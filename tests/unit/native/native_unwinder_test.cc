@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../process/asleep_in_syscall.h"
 #include "../process/child_process.h"
 #include "gtest/gtest.h"
 #include "pystrobe/process/proc_fs.h"
@@ -84,13 +85,9 @@ TEST(NativeUnwinderTest, AddressPastAModuleIsInNoModule) {
 TEST(NativeUnwinderTest, SleepingThreadFromItsSyscallFile) {
   ChildProcess child = ChildProcess::Spawn([] { NapForever(); });
   ThreadMonitor monitor(child.pid());
-  absl::StatusOr<SyscallState> call;
-  for (int i = 0; i < 5000; ++i) {
-    call = monitor.ReadSyscall(child.pid());
-    ASSERT_TRUE(call.ok()) << call.status();
-    if (!call->running && call->number >= 0) break;
-    usleep(1000);
-  }
+  absl::StatusOr<SyscallState> call =
+      testing::WaitUntilInASyscall(monitor, child.pid());
+  ASSERT_TRUE(call.ok()) << call.status();
   ASSERT_FALSE(call->running);
   absl::StatusOr<std::unique_ptr<NativeUnwinder>> unwinder =
       NativeUnwinder::Create(child.pid());

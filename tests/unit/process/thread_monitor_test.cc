@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "asleep_in_syscall.h"
 #include "child_process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -121,13 +122,9 @@ TEST(ThreadMonitorTest, SyscallOfASleepingThread) {
   int one = 0;
   ASSERT_TRUE(ready.ReadValue(&one));
   ThreadMonitor monitor(child.pid());
-  absl::StatusOr<SyscallState> call;
-  for (int i = 0; i < 5000; ++i) {
-    call = monitor.ReadSyscall(child.pid());
-    ASSERT_TRUE(call.ok()) << call.status();
-    if (!call->running && call->number >= 0) break;
-    usleep(1000);
-  }
+  absl::StatusOr<SyscallState> call =
+      testing::WaitUntilInASyscall(monitor, child.pid());
+  ASSERT_TRUE(call.ok()) << call.status();
   ASSERT_FALSE(call->running);
   // nanosleep(2) or clock_nanosleep(2), as the libc makes it.
   EXPECT_TRUE(call->number == SYS_nanosleep ||
