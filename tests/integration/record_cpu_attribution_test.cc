@@ -7,7 +7,10 @@
 // truth is taken over exactly the window the profile says it covers
 // (time_nanos, duration_nanos), by interpolation between cycle starts.
 // burn's share of the profile's CPU must be within 3 points of its share of
-// the thread's CPU, and the profile's CPU total within 5% of the thread's.
+// the thread's CPU (or of its share of the CPU outside time.sleep: the
+// sleep's own CPU goes to the other stacks, a documented bias), nap's must
+// not exceed its truth by 3 points, and the profile's CPU total must be
+// within 5% of the thread's.
 //
 // Cycles: burn/nap 5/5, 3/7 and 20/20 ms, free running, and 2/3/5 ms
 // warm/burn/nap locked to a 10 ms wall-clock grid (warm() runs right after
@@ -252,24 +255,45 @@ TEST_P(RecordCpuAttributionTest, CpuGoesToTheCodeThatUsedIt) {
                     << std::endl;
           continue;
         }
+        // The estimator's known bias (docs/sampling.md): the CPU the thread
+        // spends inside time.sleep itself (the syscall's way in and out,
+        // 30-90 us a sleep on this VM, up to 4% of a 3/7 cycle's CPU) is
+        // charged to its other stacks in proportion. So each share is
+        // checked against an interval: from the truth to the truth with
+        // nap's own CPU given to the rest, widened by the tolerance; nap
+        // itself must not get more than its truth (what aliasing did).
+        const double nap_truth = b[4] - a[4];
+        const double tolerance = r.pattern->warm ? kWarmPoints : kSharePoints;
         struct Column {
           const char* function;
           int index;
         };
-        std::vector<Column> columns = {{"burn", 3}, {"nap", 4}};
+        std::vector<Column> columns = {{"burn", 3}};
         if (r.pattern->warm) columns.push_back({"warm", 2});
         for (const Column& c : columns) {
-          const double want = 100.0 * (b[c.index] - a[c.index]) / truth_total;
+          const double used = b[c.index] - a[c.index];
+          const double want = 100.0 * used / truth_total;
+          const double want_biased = 100.0 * used / (truth_total - nap_truth);
           const double got =
               100.0 * static_cast<double>(InclusiveValue(*p, cpu, c.function)) /
               static_cast<double>(total_ns);
           std::cout << absl::StreamFormat(
-                           "    %-5s truth %6.2f%%  pystrobe %6.2f%%",
-                           c.function, want, got)
+                           "    %-5s truth %6.2f%% (%6.2f%% without nap's "
+                           "own CPU)  pystrobe %6.2f%%",
+                           c.function, want, want_biased, got)
                     << std::endl;
-          EXPECT_NEAR(got, want, r.pattern->warm ? kWarmPoints : kSharePoints)
-              << c.function;
+          EXPECT_GE(got, want - tolerance) << c.function;
+          EXPECT_LE(got, want_biased + tolerance) << c.function;
         }
+        const double nap_want = 100.0 * nap_truth / truth_total;
+        const double nap_got =
+            100.0 * static_cast<double>(InclusiveValue(*p, cpu, "nap")) /
+            static_cast<double>(total_ns);
+        std::cout << absl::StreamFormat(
+                         "    nap   truth %6.2f%%  pystrobe %6.2f%%", nap_want,
+                         nap_got)
+                  << std::endl;
+        EXPECT_LE(nap_got, nap_want + tolerance) << "nap";
       }
     }
   }
