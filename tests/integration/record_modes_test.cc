@@ -238,9 +238,8 @@ TEST_F(RecordModesTest, WallShowsTheSleepCpuCountsOnlyCpuTime) {
                    "window (%.2f s)",
                    cpu_nap, profile_cpu, truth_cpu, end_s - begin_s)
             << std::endl;
-  // Each sample weighs the CPU used since the thread's previous sample, on
-  // whatever stack it is on now: the sample right after a spin ends gets up
-  // to one period (1 ms) of the spin's CPU; spins last 20-60 ms.
+  // A sleeping thread's samples stand for no CPU, and the sleep call's own
+  // CPU goes to the spins (docs/sampling.md): nap gets next to nothing.
   EXPECT_LT(cpu_nap, 5.0) << DescribeProfile(*cpu);
   EXPECT_GT(begin_s, NumberField(*truth, "window_start_unix_s"))
       << "the profile starts before the target started measuring";
