@@ -419,6 +419,7 @@ int RunRecord(const std::vector<std::string>& args) {
   if (!gate.outcome()) return command_status;
   std::fputs(gate.outcome()->report.c_str(), stdout);
   std::fflush(stdout);
+  std::fputs(gate.outcome()->verdict.c_str(), stderr);
   return command_status != 0 ? command_status : gate.outcome()->exit_code;
 }
 

@@ -327,6 +327,11 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
       out.report = RenderMarkdown(*c, r);
       break;
   }
+  // CSV and JSON have no room for the verdict a person reads (JSON has it
+  // as fields); a CI log shows stderr too.
+  if (a.format == ReportFormat::kCsv || a.format == ReportFormat::kJson) {
+    out.verdict = absl::StrCat("pystrobe-diff: ", VerdictLine(*c), "\n");
+  }
 
   if (!a.flamegraph.empty()) {
     std::vector<const Profile*> base_profiles;

@@ -80,6 +80,10 @@ TEST_F(DiffCliTest, CompareFindsTheRegressionAndGates) {
   // (4 samples over 5 runs: none in a run of the base, so "new", but under
   // the floor and not counted)
   EXPECT_THAT(r.out, HasSubstr("\r\ntiny,/srv/app.py,0,new,"));
+  // The verdict a CI log shows, on stderr: stdout stays CSV.
+  EXPECT_THAT(r.err, HasSubstr("pystrobe-diff: FAIL: 1 regression (render "
+                               "+50% self"));
+  EXPECT_THAT(r.out, Not(HasSubstr("FAIL")));
   // Ignoring the regressed function passes the gate.
   r = RunDiff(
       {"compare", base_, now_, "--fail-on-regression", "--ignore", "^render "});
@@ -107,6 +111,10 @@ TEST_F(DiffCliTest, CompareFindsTheRegressionAndGates) {
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_THAT(r.out, HasSubstr("INCONCLUSIVE: "));
   EXPECT_THAT(r.out, HasSubstr("--repeat"));
+  EXPECT_EQ(r.err, "") << "the table has the verdict already";
+  r = RunDiff({"compare", P("one.pb.gz"), P("two.pb.gz"), "--format", "json"});
+  EXPECT_THAT(r.err, HasSubstr("pystrobe-diff: INCONCLUSIVE: "));
+  EXPECT_THAT(r.err, HasSubstr("--repeat"));
   r = RunDiff({"compare", P("one.pb.gz"), P("two.pb.gz"),
                "--fail-on-inconclusive", "--format", "json"});
   EXPECT_EQ(r.exit_code, 3) << r.Describe();

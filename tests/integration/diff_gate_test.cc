@@ -212,6 +212,7 @@ TEST_F(DiffGateTest, GrowthInASharedHelperIsChargedToItsCaller) {
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   const std::set<std::string> regressed = WithVerdict(r.out, "regression");
   EXPECT_TRUE(regressed.count("render_page")) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("pystrobe-diff: FAIL: ")) << "for the CI log";
   EXPECT_THAT(r.out, HasSubstr("time grew in spin called from render_page"));
   for (const char* sibling :
        {"parse_request", "load_user", "format_reply", "log_access"}) {

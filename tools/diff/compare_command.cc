@@ -73,6 +73,7 @@ int RunCompare(const std::vector<std::string>& argv) {
   }
   std::fputs(out->report.c_str(), stdout);
   std::fflush(stdout);
+  std::fputs(out->verdict.c_str(), stderr);
   if (!options.flamegraph.empty()) {
     std::fprintf(stderr, "wrote the differential flame graph to %s\n",
                  options.flamegraph.c_str());

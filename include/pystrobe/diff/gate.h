@@ -66,7 +66,8 @@ bool ParseGateOption(const std::vector<std::string>& args, size_t* i,
                      GateOptions* options, std::string* error);
 
 struct GateOutcome {
-  std::string report;  // for stdout
+  std::string report;   // for stdout
+  std::string verdict;  // for stderr: the verdict line, with CSV and JSON
   int exit_code = kGateOk;
   Comparison comparison;
   std::string base_label;
