@@ -150,14 +150,6 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       }
       break;
     }
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) {
-        *error = a + " needs a value";
-        return false;
-      }
-      *out = args[++i];
-      return true;
-    };
     std::string v;
     if (ParseTargetOption(args, &i, &r, error) ||
         ParseSamplerOption(args, &i, kRecordRates, &s, error)) {
@@ -165,22 +157,22 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
     } else if (a == "--processes") {
       o.per_process = true;
     } else if (a == "--repeat") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtoi(v, &r.repeat) || r.repeat < 1 || r.repeat > 10000) {
         *error =
             "--repeat wants a number of runs from 1 to 10000, not '" + v + "'";
         return std::nullopt;
       }
     } else if (a == "-o" || a == "--output") {
-      if (!value(&o.output)) return std::nullopt;
+      if (!OptionValue(args, &i, &o.output, error)) return std::nullopt;
     } else if (a == "--compare") {
-      if (!value(&o.compare)) return std::nullopt;
+      if (!OptionValue(args, &i, &o.compare, error)) return std::nullopt;
     } else if (a == "--save") {
-      if (!value(&o.save)) return std::nullopt;
+      if (!OptionValue(args, &i, &o.save, error)) return std::nullopt;
     } else if (a == "-f" || a == "--format") {
       // A profile format names the output; a report format, the report of
       // --compare.
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       std::optional<OutputFormat> f = ParseOutputFormat(v);
       std::vector<std::string> as_gate = {"--format", v};
       size_t at = 0;
@@ -194,26 +186,26 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
         return std::nullopt;
       }
     } else if (a == "-d" || a == "--duration") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtod(v, &s.duration_s) || !(s.duration_s > 0)) {
         *error =
             "--duration wants a positive number of seconds, not '" + v + "'";
         return std::nullopt;
       }
     } else if (a == "--checkpoint") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtod(v, &r.checkpoint_s) || !(r.checkpoint_s >= 0)) {
         *error = "--checkpoint wants a number of seconds >= 0, not '" + v + "'";
         return std::nullopt;
       }
     } else if (a == "--every") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtod(v, &r.window_s) || !(r.window_s >= 1)) {
         *error = "--every wants a number of seconds >= 1, not '" + v + "'";
         return std::nullopt;
       }
     } else if (a == "--keep") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtoi(v, &o.keep) || o.keep < 1) {
         *error = "--keep wants a number of window files >= 1, not '" + v + "'";
         return std::nullopt;

@@ -8,12 +8,8 @@
 #include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
-namespace {
-
-// The value of the option at args[*i] (advancing *i), else false with
-// "OPTION needs a value".
-bool Value(const std::vector<std::string>& args, size_t* i, std::string* value,
-           std::string* error) {
+bool OptionValue(const std::vector<std::string>& args, size_t* i,
+                 std::string* value, std::string* error) {
   if (*i + 1 >= args.size()) {
     *error = args[*i] + " needs a value";
     return false;
@@ -21,8 +17,6 @@ bool Value(const std::vector<std::string>& args, size_t* i, std::string* value,
   *value = args[++*i];
   return true;
 }
-
-}  // namespace
 
 bool ParseTargetOption(const std::vector<std::string>& args, size_t* i,
                        RecordingOptions* r, std::string* error) {
@@ -33,7 +27,7 @@ bool ParseTargetOption(const std::vector<std::string>& args, size_t* i,
   }
   if (a != "-p" && a != "--pid") return false;
   std::string v;
-  if (!Value(args, i, &v, error)) return true;
+  if (!OptionValue(args, i, &v, error)) return true;
   // Repeated or comma-separated: every one is a target.
   for (absl::string_view part : absl::StrSplit(v, ',')) {
     int pid = 0;
@@ -56,7 +50,7 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
   const std::string& a = args[*i];
   std::string v;
   if (a == "-r" || a == "--rate") {
-    if (!Value(args, i, &v, error)) return true;
+    if (!OptionValue(args, i, &v, error)) return true;
     if (!absl::SimpleAtod(v, &s->rate_hz) ||
         !(rates.min_included ? s->rate_hz >= rates.min_hz
                              : s->rate_hz > rates.min_hz) ||
@@ -66,7 +60,7 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
           rates.min_included ? '[' : '(', rates.min_hz, rates.max_hz, v);
     }
   } else if (a == "--mode") {
-    if (!Value(args, i, &v, error)) return true;
+    if (!OptionValue(args, i, &v, error)) return true;
     if (v == "wall") {
       s->mode = WeightMode::kWall;
     } else if (v == "cpu") {

@@ -30,6 +30,11 @@ struct RateRange {
 // record: (0, 100000].
 inline constexpr RateRange kRecordRates{0, false, 100000};
 
+// The value of the option at args[*i], advancing *i to it; false with
+// "OPTION needs a value" in *error when it is the last word.
+bool OptionValue(const std::vector<std::string>& args, size_t* i,
+                 std::string* value, std::string* error);
+
 // If args[*i] is -p/--pid PID[,PID...] (repeatable: every PID is a target,
 // the first in `pid`, the others in `pids`) or --subprocesses, consumes it
 // (leaving *i on its last word) and returns true; `*error` is set for a

@@ -73,20 +73,12 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
   SamplerOptions& s = r.sampler;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= args.size()) {
-        *error = a + " needs a value";
-        return false;
-      }
-      *out = args[++i];
-      return true;
-    };
     std::string v;
     if (ParseTargetOption(args, &i, &r, error) ||
         ParseSamplerOption(args, &i, kTopRates, &s, error)) {
       if (!error->empty()) return std::nullopt;
     } else if (a == "--recent") {
-      if (!value(&v)) return std::nullopt;
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
       if (!absl::SimpleAtod(v, &o.view.recent_s) ||
           !(o.view.recent_s >= 1 && o.view.recent_s <= 3600)) {
         *error =
@@ -94,7 +86,7 @@ std::optional<TopArgs> ParseArgs(const std::vector<std::string>& args,
         return std::nullopt;
       }
     } else if (a == "--thread") {
-      if (!value(&o.thread_filter)) return std::nullopt;
+      if (!OptionValue(args, &i, &o.thread_filter, error)) return std::nullopt;
     } else {
       *error = "unknown argument '" + a + "'";
       return std::nullopt;

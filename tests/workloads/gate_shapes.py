@@ -1,7 +1,9 @@
 """Workloads of fixed work in the shapes real programs have, for the gate's
 tests on real recordings. Each measures its own CPU time per function
-(time.thread_time) and can write it as JSON (--truth FILE), so a test can
-check that the change it asked for is real without trusting pystrobe.
+(time.thread_time) and can append it to a file (--truth FILE: one line per
+run, "function=seconds" pairs separated by spaces), so a test can check
+that the change it asked for is real, and that what it did not ask for
+did not move, without trusting pystrobe.
 
     gate_shapes.py helper [--grow render_page=1.3] [--scale S]
         five request handlers doing all their work through one helper
@@ -15,7 +17,6 @@ check that the change it asked for is real without trusting pystrobe.
 --scale multiplies all work (longer runs for more samples).
 """
 import argparse
-import json
 import os
 import time
 
@@ -152,9 +153,13 @@ def main():
     {"helper": helper, "suite": suite, "dominant": dominant}[args.shape](
         grow, args.scale)
     if args.truth:
-        with open(args.truth + ".tmp", "w") as f:
-            json.dump({"cpu_seconds": SPENT}, f)
-        os.rename(args.truth + ".tmp", args.truth)
+        # One write of one line: runs one after another append whole lines.
+        line = " ".join("%s=%.9f" % kv for kv in sorted(SPENT.items()))
+        fd = os.open(args.truth, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
 
 
 if __name__ == "__main__":
