@@ -346,23 +346,14 @@ def bench_deep(args, results):
                                            sys_per_sample_us=per(
                                                c.sys_s, p["samples"]))
                 elif c.name == "austin":
-                    saturation = [m for m in c.meta if "saturation" in m]
-                    row["austin"] = {
-                        "samples": c.lines, "cpu_s": c.cpu_s,
-                        "user_s": c.user_s, "sys_s": c.sys_s,
-                        "per_sample_us": per(c.cpu_s, c.lines),
-                        "meta": saturation, "rc": c.proc.returncode}
+                    row["austin"] = dict(austin_result(c), meta=[
+                        m for m in c.meta if "saturation" in m])
                     if c.lines == 0:
                         raise RuntimeError("austin took no samples: "
                                            + c.err.decode(errors="replace")
                                            [-800:])
                 else:
-                    m = dict(re.findall(r"(\w+)=(\d+)", c.out.decode()))
-                    it = int(m.get("iterations", 0))
-                    row[c.name] = {
-                        "samples": it, "failed": int(m.get("failed", -1)),
-                        "cpu_s": c.cpu_s, "user_s": c.user_s,
-                        "sys_s": c.sys_s, "per_sample_us": per(c.cpu_s, it)}
+                    row[c.name] = floor_result(c, 1)
             p, a, f = row["pystrobe"], row["austin"], row["floor"]
             row["austin_over_pystrobe"] = a["per_sample_us"] / p[
                 "per_sample_us"]
@@ -591,7 +582,16 @@ def capture_tick_ranges(args, pid, tmp):
     return merged
 
 
+def austin_result(c):
+    """Austin's figures: one output line per sample (-C: one per thread)."""
+    return {"samples": c.lines, "cpu_s": c.cpu_s, "user_s": c.user_s,
+            "sys_s": c.sys_s, "per_sample_us": per(c.cpu_s, c.lines),
+            "rc": c.proc.returncode}
+
+
 def floor_result(c, per_tick):
+    """cost_floor's figures: `per_tick` samples per iteration (one per
+    process it reads)."""
     m = dict(re.findall(r"(\w+)=(\d+)", c.out.decode()))
     it = int(m.get("iterations", 0))
     return {"samples": it * per_tick, "ticks": it,
@@ -665,10 +665,7 @@ def bench_gunicorn(args, results):
                 row[c.name] = dict(p, per_sample_us=per(c.cpu_s,
                                                             p["samples"]))
             elif c.name == "austin":
-                row["austin"] = {"samples": c.lines, "cpu_s": c.cpu_s,
-                                 "user_s": c.user_s, "sys_s": c.sys_s,
-                                 "per_sample_us": per(c.cpu_s, c.lines),
-                                 "rc": c.proc.returncode}
+                row["austin"] = austin_result(c)
             elif c.name == "floor":
                 row["floor"] = floor_result(c, len(ticks))
             else:

@@ -70,14 +70,9 @@ NativeOutcome NativeStacks::MergeSleeping(PyThread* thread,
   return MergeWith(thread, kept.frames);
 }
 
-void NativeStacks::KeepSleepers(
-    const std::vector<PtraceSuspension::Sleeper>& asleep) {
-  auto by_tid = [](const PtraceSuspension::Sleeper& s, pid_t tid) {
-    return s.tid < tid;
-  };
+void NativeStacks::KeepSleepers(const PtraceSuspension& stop) {
   for (auto it = sleeping_.begin(); it != sleeping_.end();) {
-    auto s = std::lower_bound(asleep.begin(), asleep.end(), it->first, by_tid);
-    if (s != asleep.end() && s->tid == it->first) {
+    if (stop.FindSleeper(it->first) != nullptr) {
       ++it;
     } else {
       sleeping_.erase(it++);

@@ -306,6 +306,14 @@ std::vector<pid_t> PtraceSuspension::sleepers() const {
   return tids;
 }
 
+const PtraceSuspension::Sleeper* PtraceSuspension::FindSleeper(
+    pid_t tid) const {
+  auto s =
+      std::lower_bound(sleepers_.begin(), sleepers_.end(), tid,
+                       [](const Sleeper& a, pid_t b) { return a.tid < b; });
+  return s != sleepers_.end() && s->tid == tid ? &*s : nullptr;
+}
+
 std::vector<pid_t> PtraceSuspension::SleepersThatRan() const {
   std::vector<pid_t> ran;
   for (const Sleeper& s : sleepers_) {

@@ -482,6 +482,14 @@ absl::Status PageCache::Fetch(uint64_t first_page, size_t page_count,
   return first_error;
 }
 
+PageCache::Range PageCache::LinesOf(uint64_t page, size_t begin, size_t end,
+                                    Refetch refetch) {
+  return Range{
+      page, static_cast<uint16_t>(begin & ~size_t{63}),
+      static_cast<uint16_t>(std::min(kPageSize, (end + 63) & ~size_t{63})),
+      refetch};
+}
+
 void PageCache::StartSample() {
   // The parts of pages the last sample used, each page cached once (a page
   // refetched whole handed its use over), so no duplicates.
@@ -496,19 +504,17 @@ void PageCache::StartSample() {
     // code objects, fetched when a stack runs them. A page whose part
     // missed lately comes whole for a while.
     Refetch refetch = b.refetch;
-    size_t begin = 0, end = kPageSize;
+    Range part{b.page, 0, static_cast<uint16_t>(kPageSize), refetch};
     if (refetch.whole_for > 0) {
-      --refetch.whole_for;
+      --part.refetch.whole_for;
     } else if (refetch.exact) {
-      begin = b.used_begin & ~size_t{63};
-      end = std::min(kPageSize, (b.used_end + 63) & ~size_t{63});
+      part = LinesOf(b.page, b.used_begin, b.used_end, refetch);
     } else {
-      begin = (b.used_begin > kSlackBelow ? b.used_begin - kSlackBelow : 0) &
-              ~size_t{63};
-      end = std::min(kPageSize, (b.used_end + kSlackAbove + 63) & ~size_t{63});
+      part = LinesOf(
+          b.page, b.used_begin > kSlackBelow ? b.used_begin - kSlackBelow : 0,
+          b.used_end + kSlackAbove, refetch);
     }
-    previous_.push_back(Range{b.page, static_cast<uint16_t>(begin),
-                              static_cast<uint16_t>(end), refetch});
+    previous_.push_back(part);
   }
   Clear();
   // In address order, so that the source can merge neighbouring parts into
@@ -550,16 +556,14 @@ void PageCache::Prefetch(const std::vector<ReadRequest>& ranges) {
     const size_t end = begin + r.size;
     const uint32_t buffer = Find(page);
     if (buffer != kNoBuffer && Covers(buffer, begin, end)) continue;
-    size_t from = begin & ~size_t{63};
-    size_t to = std::min(kPageSize, (end + 63) & ~size_t{63});
-    Refetch refetch{true, 0};
+    Range part = LinesOf(page, begin, end, Refetch{true, 0});
     if (buffer != kNoBuffer) {
-      from = std::min<size_t>(from, state_[buffer].valid_begin);
-      to = std::max<size_t>(to, state_[buffer].valid_end);
-      refetch = state_[buffer].refetch;
+      const BufferState& old = state_[buffer];
+      part.begin = std::min(part.begin, old.valid_begin);
+      part.end = std::max(part.end, old.valid_end);
+      part.refetch = old.refetch;
     }
-    previous_.push_back(Range{page, static_cast<uint16_t>(from),
-                              static_cast<uint16_t>(to), refetch});
+    previous_.push_back(part);
   }
   if (previous_.empty()) return;
   // One part per page: several ranges in one page (code objects of one

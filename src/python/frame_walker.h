@@ -65,8 +65,8 @@ class FrameWalker {
   absl::Status WalkInterpreterFrames(RemoteMemory& memory, uint64_t frame,
                                      uint64_t base_frame,
                                      std::vector<Frame>* frames);
-  // Free-threaded 3.14+: where the bytecode of the frame loaded in frame_
-  // (running code object `code`) is.
+  // Free-threaded 3.14+: where the bytecode of the frame at `frame` is,
+  // running code object `code` with thread-local bytecode index `index`.
   absl::StatusOr<uint64_t> ThreadLocalBytecode(RemoteMemory& memory,
                                                uint64_t code, int32_t index,
                                                uint64_t frame) const;

@@ -105,7 +105,6 @@ absl::Status Sampler::MergeNative(const PtraceSuspension& stop) {
         NativeStacks::Create(*python_, {.keep_all = options_.native_all}));
   }
   const std::vector<pid_t>& stopped = stop.threads();
-  const std::vector<PtraceSuspension::Sleeper>& asleep = stop.sleeping();
   // A sleeping thread is charged no CPU: only wall mode records it.
   const bool sleepers = options_.mode != WeightMode::kCpu;
   unmerged_.clear();
@@ -115,10 +114,8 @@ absl::Status Sampler::MergeNative(const PtraceSuspension& stop) {
     if (std::binary_search(stopped.begin(), stopped.end(), t.native_id)) {
       outcome = native_->Merge(&t);
     } else {
-      auto s = std::lower_bound(asleep.begin(), asleep.end(), t.native_id,
-                                [](const PtraceSuspension::Sleeper& a,
-                                   pid_t b) { return a.tid < b; });
-      if (!sleepers || s == asleep.end() || s->tid != t.native_id) continue;
+      const PtraceSuspension::Sleeper* s = stop.FindSleeper(t.native_id);
+      if (!sleepers || s == nullptr) continue;
       // Read after its Python frames: if it woke in between, the file
       // says "running" or names where it sleeps now (and the suspension
       // says it ran, so its sample is discarded as woke).
@@ -128,7 +125,7 @@ absl::Status Sampler::MergeNative(const PtraceSuspension& stop) {
     }
     if (outcome != NativeOutcome::kMerged) unmerged_.push_back(t.native_id);
   }
-  if (sleepers) native_->KeepSleepers(asleep);
+  if (sleepers) native_->KeepSleepers(stop);
   std::sort(unmerged_.begin(), unmerged_.end());
   return absl::OkStatus();
 }

@@ -58,9 +58,9 @@ class NativeStacks {
   // (SleepersThatRan).
   NativeOutcome MergeSleeping(PyThread* thread, const SyscallState& call,
                               uint64_t run_count);
-  // Drops the stacks kept for threads not in `asleep` (sorted by TID, as
-  // PtraceSuspension::sleeping() gives them): those that woke or exited.
-  void KeepSleepers(const std::vector<PtraceSuspension::Sleeper>& asleep);
+  // Drops the stacks kept for threads that are not sleepers of `stop`:
+  // those that woke or exited.
+  void KeepSleepers(const PtraceSuspension& stop);
   // How many sleeping stacks were unwound and how many reused.
   uint64_t sleeper_unwinds() const { return sleeper_unwinds_; }
   uint64_t sleeper_reuses() const { return sleeper_reuses_; }

@@ -81,6 +81,9 @@ class PtraceSuspension {
   // The same with the count each had then: a thread whose count is the
   // same later has not run in between.
   const std::vector<Sleeper>& sleeping() const { return sleepers_; }
+  // The sleeper `tid`, or null when it was stopped (or is not a thread of
+  // the process).
+  const Sleeper* FindSleeper(pid_t tid) const;
   // Those of sleepers() that have been on a CPU since Suspend looked at
   // them (or whose accounting can no longer be read): their memory may
   // have changed while it was read. Costs one read per sleeper.

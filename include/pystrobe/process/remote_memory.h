@@ -213,8 +213,6 @@ class PageCache final : public RemoteMemory {
     uint32_t buffer = 0;  // index into buffers_
     uint32_t generation = 0;
   };
-  // What buffers_[i] holds: bytes [valid_begin, valid_end) of `page`, of
-  // which [used_begin, used_end) were read in generation `touched`.
   // How StartSample fetches a page again (see there).
   struct Refetch {
     // Only the cache lines used: its reads were announced by Prefetch()
@@ -224,6 +222,9 @@ class PageCache final : public RemoteMemory {
     // missing (a stack's frames move), which costs a syscall of its own.
     uint8_t whole_for = 0;
   };
+  // What buffers_[i] holds: bytes [valid_begin, valid_end) of `page`, of
+  // which [used_begin, used_end) were read in generation `touched`; how
+  // StartSample fetches it again.
   struct BufferState {
     uint64_t page = 0;
     uint32_t touched = 0;
@@ -237,6 +238,9 @@ class PageCache final : public RemoteMemory {
     uint16_t begin, end;
     Refetch refetch;
   };
+  // Bytes [begin, end) of `page` widened to whole cache lines, within it.
+  static Range LinesOf(uint64_t page, size_t begin, size_t end,
+                       Refetch refetch);
   // Samples a page whose part missed is fetched whole.
   static constexpr uint8_t kWholeForSamples = 64;
   static constexpr uint32_t kNoBuffer = UINT32_MAX;
