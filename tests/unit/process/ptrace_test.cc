@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/process/remote_memory.h"
+#include "pystrobe/process/thread_monitor.h"
 #include "status_matchers.h"
 
 namespace pystrobe {
@@ -53,6 +54,32 @@ char ThreadState(pid_t pid, pid_t tid) {
     return '?';
   }
   return stat[close + 2];
+}
+
+// glibc's pause(): the pause system call where the architecture has one,
+// else ppoll with no descriptors.
+#ifdef SYS_pause
+constexpr int64_t kPauseSyscall = SYS_pause;
+#else
+constexpr int64_t kPauseSyscall = SYS_ppoll;
+#endif
+
+// Waits (up to 20 s) until thread `tid` of `pid` sleeps inside pause(), as
+// the kernel says: its syscall file names pause and not "running", and its
+// state is S. A thread that has done everything before its pause() may
+// still be runnable, waiting for a CPU on a busy machine; only this says
+// that it got there.
+bool WaitUntilPaused(pid_t pid, pid_t tid) {
+  ThreadMonitor monitor(pid);
+  for (int i = 0; i < 20000; ++i) {
+    absl::StatusOr<SyscallState> call = monitor.ReadSyscall(tid);
+    if (call.ok() && !call->running && call->number == kPauseSyscall &&
+        ThreadState(pid, tid) == 'S') {
+      return true;
+    }
+    SleepMs(1);
+  }
+  return false;
 }
 
 // Counters in memory shared with the child, one per busy worker thread.
@@ -203,6 +230,11 @@ TEST(PtraceSuspensionTest, ResumeAndMove) {
 TEST(PtraceSuspensionTest, LeaveSleepersStopsOnlyTheRunningThreads) {
   BusyChild child;  // workers spin; the main thread sleeps in pause()
   ASSERT_TRUE(child.WaitForCountersAbove({0, 0, 0}));
+  // The workers report before the main thread reaches pause(): beside the
+  // spinning workers (and whatever else runs) it can wait for a CPU, in
+  // state R, for many milliseconds. A runnable thread must be stopped, so
+  // suspend only once it really sleeps.
+  ASSERT_TRUE(WaitUntilPaused(child.pid(), child.pid()));
   std::vector<pid_t> workers = child.tids();
   workers.erase(std::find(workers.begin(), workers.end(), child.pid()));
   absl::StatusOr<PtraceSuspension> stop =
