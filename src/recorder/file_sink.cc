@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pystrobe/base/scoped_fd.h"
+#include "pystrobe/recorder/run_plan.h"
 
 namespace pystrobe {
 
@@ -86,6 +87,15 @@ absl::Status FileSink::Write(const Profile& profile, bool /*final*/) {
   absl::StatusOr<std::string> bytes = RenderProfile(profile, format_, render_);
   if (!bytes.ok()) return bytes.status();
   return WriteFileAtomically(path_, *bytes);
+}
+
+absl::Status FileSink::WritePair(const Profile& base, const Profile& now,
+                                 bool final) {
+  absl::StatusOr<std::string> bytes = RenderProfile(base, format_, render_);
+  if (!bytes.ok()) return bytes.status();
+  absl::Status written = WriteFileAtomically(BaseOutputPath(path_), *bytes);
+  if (!written.ok()) return written;
+  return Write(now, final);
 }
 
 }  // namespace pystrobe

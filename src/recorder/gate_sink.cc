@@ -30,6 +30,68 @@ absl::Status GateSink::WriteFrom(const Sampler& sampler,
   return Write(sampler.BuildProfile(comments), final);
 }
 
+void GateSink::CompareWithInterleavedBase(std::string base_label) {
+  interleaved_label_ = std::move(base_label);
+}
+
+absl::Status GateSink::WritePair(const Profile& base, const Profile& now,
+                                 bool final) {
+  if (!final) return absl::OkStatus();
+  if (!interleaved_label_.empty()) {
+    LoadedProfile b;
+    b.label = interleaved_label_;
+    b.profile = base;
+    LoadedProfile n;
+    n.label = label_;
+    n.profile = now;
+    absl::StatusOr<GateOutcome> out =
+        RunGate(options_, {std::move(b)}, interleaved_label_, n);
+    if (!out.ok()) return out.status();
+    outcome_ = *std::move(out);
+  }
+  return Save(now);
+}
+
+Decision GateSink::Decided(const Profile* base_so_far,
+                           const Profile& now_so_far) {
+  std::vector<LoadedProfile> bases;
+  std::string base_label;
+  if (base_so_far != nullptr && !interleaved_label_.empty()) {
+    bases.emplace_back();
+    bases.back().label = base_label = interleaved_label_;
+    bases.back().profile = *base_so_far;
+  } else if (!base_.empty()) {
+    if (!stored_base_) {
+      absl::StatusOr<std::vector<LoadedProfile>> loaded =
+          LoadBase(BaselineStore(options_.store), base_, options_.last,
+                   &stored_base_label_);
+      // The final Write reports a bad BASE.
+      if (!loaded.ok()) return Decision::kUndecided;
+      stored_base_ = *std::move(loaded);
+    }
+    bases = *stored_base_;
+    base_label = stored_base_label_;
+  } else {
+    return Decision::kUndecided;
+  }
+  LoadedProfile now;
+  now.label = label_;
+  now.profile = now_so_far;
+  // Only the verdict is wanted: no flame graph, the shortest report.
+  GateOptions quick = options_;
+  quick.flamegraph.clear();
+  quick.format = ReportFormat::kTable;
+  quick.top = 1;
+  quick.color = "never";
+  absl::StatusOr<GateOutcome> out =
+      RunGate(quick, std::move(bases), base_label, now);
+  if (!out.ok()) return Decision::kUndecided;
+  const Comparison& c = out->comparison;
+  if (c.overloaded) return Decision::kOverloaded;
+  if (c.failed || c.conclusive) return Decision::kConclusive;
+  return Decision::kUndecided;
+}
+
 absl::Status GateSink::Write(const Profile& profile, bool final) {
   if (!final) return absl::OkStatus();
   LoadedProfile now;
@@ -42,6 +104,10 @@ absl::Status GateSink::Write(const Profile& profile, bool final) {
     if (!out.ok()) return out.status();
     outcome_ = *std::move(out);
   }
+  return Save(profile);
+}
+
+absl::Status GateSink::Save(const Profile& profile) {
   if (!save_as_.empty()) {
     absl::StatusOr<std::string> bytes = EncodePprof(profile);
     if (!bytes.ok()) return bytes.status();
@@ -60,6 +126,24 @@ absl::Status TeeSink::Write(const Profile& profile, bool final) {
     if (!st.ok()) return st;
   }
   return absl::OkStatus();
+}
+
+absl::Status TeeSink::WritePair(const Profile& base, const Profile& now,
+                                bool final) {
+  for (ProfileSink* s : sinks_) {
+    absl::Status st = s->WritePair(base, now, final);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+Decision TeeSink::Decided(const Profile* base_so_far,
+                          const Profile& now_so_far) {
+  for (ProfileSink* s : sinks_) {
+    const Decision d = s->Decided(base_so_far, now_so_far);
+    if (d != Decision::kUndecided) return d;
+  }
+  return Decision::kUndecided;
 }
 
 absl::Status TeeSink::WriteFrom(const Sampler& sampler,

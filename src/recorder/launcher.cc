@@ -41,7 +41,7 @@ bool WorthRetrying(const absl::Status& s) {
 }  // namespace
 
 absl::StatusOr<LaunchedCommand> LaunchedCommand::Start(
-    std::vector<std::string> argv) {
+    std::vector<std::string> argv, const std::string& working_dir) {
   if (argv.empty()) return absl::InvalidArgumentError("no command to run");
   std::vector<char*> cargv;
   cargv.reserve(argv.size() + 1);
@@ -57,6 +57,11 @@ absl::StatusOr<LaunchedCommand> LaunchedCommand::Start(
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (!working_dir.empty() && chdir(working_dir.c_str()) != 0) {
+      std::fprintf(stderr, "pystrobe: cannot enter %s: %s\n",
+                   working_dir.c_str(), std::strerror(errno));
+      _exit(127);
+    }
     execvp(cargv[0], cargv.data());
     std::fprintf(stderr, "pystrobe: cannot run %s: %s\n", cargv[0],
                  std::strerror(errno));

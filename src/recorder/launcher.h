@@ -31,10 +31,13 @@ class LaunchedCommand {
     double cpu_s = 0;   // user + system CPU of CMD and what it waited for
   };
 
-  // Forks and execs `argv` (searched in PATH). The child restores the
-  // default SIGINT/SIGTERM/SIGHUP dispositions. A command that cannot be
-  // executed exits 127 with a message, as a shell's would.
-  static absl::StatusOr<LaunchedCommand> Start(std::vector<std::string> argv);
+  // Forks and execs `argv` (searched in PATH), in `working_dir` when given
+  // (an interleaved recording's base arm). The child restores the default
+  // SIGINT/SIGTERM/SIGHUP dispositions. A command that cannot be executed
+  // (or a folder that cannot be entered) exits 127 with a message, as a
+  // shell's would.
+  static absl::StatusOr<LaunchedCommand> Start(
+      std::vector<std::string> argv, const std::string& working_dir = "");
 
   LaunchedCommand(LaunchedCommand&& other) noexcept;
   LaunchedCommand& operator=(LaunchedCommand&&) = delete;

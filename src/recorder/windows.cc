@@ -57,19 +57,23 @@ bool IsStamp(absl::string_view s) {
 
 }  // namespace
 
-std::string WindowPattern(const std::string& output) {
+std::string InsertBeforeExtension(const std::string& output,
+                                  const std::string& part) {
   const OutputName n = SplitOutput(output);
-  return absl::StrCat(n.dir, n.stem, ".YYYYmmdd-HHMMSS", n.extension);
+  return absl::StrCat(n.dir, n.stem, ".", part, n.extension);
+}
+
+std::string WindowPattern(const std::string& output) {
+  return InsertBeforeExtension(output, "YYYYmmdd-HHMMSS");
 }
 
 std::string WindowPath(const std::string& output, int64_t start_unix_ns) {
-  const OutputName n = SplitOutput(output);
   const time_t seconds = static_cast<time_t>(start_unix_ns / 1'000'000'000);
   tm utc{};
   gmtime_r(&seconds, &utc);
   char stamp[32];
   strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &utc);
-  return absl::StrCat(n.dir, n.stem, ".", stamp, n.extension);
+  return InsertBeforeExtension(output, stamp);
 }
 
 std::vector<std::string> ListWindowFiles(const std::string& output) {

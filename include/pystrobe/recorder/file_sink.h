@@ -42,6 +42,10 @@ class FileSink : public ProfileSink {
   absl::Status WriteFrom(const Sampler& sampler,
                          const std::vector<std::string>& comments,
                          bool final) override;
+  // An interleaved recording: `now` to the path, `base` beside it
+  // (BaseOutputPath: "out.pb.gz" -> "out.base.pb.gz").
+  absl::Status WritePair(const Profile& base, const Profile& now,
+                         bool final) override;
 
   const std::string& path() const { return path_; }
 

@@ -27,6 +27,11 @@ class GateSink : public ProfileSink {
   GateSink(GateOptions options, std::string base, std::string save_as,
            std::string label);
 
+  // An interleaved recording (record --base-command/--base-dir): the new
+  // arm's profile is compared with the base arm's (WritePair), and
+  // `base_label` ("base (interleaved: CMD)") names it in the report.
+  void CompareWithInterleavedBase(std::string base_label);
+
   // Before recording: BASE can be read (a file, or a baseline with
   // entries), so that a typo fails now and not after the runs.
   absl::Status Check() const;
@@ -39,6 +44,14 @@ class GateSink : public ProfileSink {
   absl::Status WriteFrom(const Sampler& sampler,
                          const std::vector<std::string>& comments,
                          bool final) override;
+  // Interleaved: `now` is compared with `base` and saved (with --save).
+  absl::Status WritePair(const Profile& base, const Profile& now,
+                         bool final) override;
+  // --repeat auto: the comparison of the runs so far (without its flame
+  // graph), decided when it FAILs, is conclusive, or is not judged because
+  // a side was overloaded. A BASE from the store is read once.
+  Decision Decided(const Profile* base_so_far,
+                   const Profile& now_so_far) override;
 
   // After the final Write: the gate's outcome (when comparing) and the
   // saved entry (when saving).
@@ -46,10 +59,16 @@ class GateSink : public ProfileSink {
   const std::optional<BaselineEntry>& saved() const { return saved_; }
 
  private:
+  absl::Status Save(const Profile& profile);
+
   GateOptions options_;
   std::string base_;
   std::string save_as_;
   std::string label_;
+  std::string interleaved_label_;  // non-empty: compare with the base arm
+  // BASE from the store, read by the first Decided.
+  std::optional<std::vector<LoadedProfile>> stored_base_;
+  std::string stored_base_label_;
   std::optional<GateOutcome> outcome_;
   std::optional<BaselineEntry> saved_;
 };
@@ -63,6 +82,11 @@ class TeeSink : public ProfileSink {
   absl::Status WriteFrom(const Sampler& sampler,
                          const std::vector<std::string>& comments,
                          bool final) override;
+  absl::Status WritePair(const Profile& base, const Profile& now,
+                         bool final) override;
+  // The first sink's answer that is not kUndecided.
+  Decision Decided(const Profile* base_so_far,
+                   const Profile& now_so_far) override;
 
  private:
   std::vector<ProfileSink*> sinks_;

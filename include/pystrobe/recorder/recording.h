@@ -6,7 +6,10 @@
 // Sampler per process on one shared TickSchedule, merges processes (each
 // sample labelled `pid` and `process`) and runs (labelled `run`) into one
 // profile, and hands profiles to a sink: a checkpoint of the profile so far
-// every `checkpoint_s` seconds, and the final one.
+// every `checkpoint_s` seconds, and the final one. A recording for the gate
+// can choose each run's rate from a sample budget, interleave runs of a
+// base version with runs of the new one (two profiles, paired run by run)
+// and add runs until the sink has decided (run_plan.h).
 //
 //   RecordingOptions o;
 //   o.command = {"python3", "suite.py"};
@@ -22,11 +25,13 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "pystrobe/profile/profile.h"
+#include "pystrobe/recorder/run_plan.h"
 #include "pystrobe/sampler/sampler.h"
 
 namespace pystrobe {
@@ -48,6 +53,27 @@ class ProfileSink {
                                  bool final) {
     return Write(sampler.BuildProfile(comments), final);
   }
+  // An interleaved recording's two profiles, the base arm's runs and the
+  // new arm's (the same run labels, paired by them). By default only the
+  // new one is written.
+  virtual absl::Status WritePair(const Profile& /*base*/, const Profile& now,
+                                 bool final) {
+    return Write(now, final);
+  }
+  // `--repeat auto`: after each run (pair) from the third on, whether the
+  // runs so far decide the verdict. `base_so_far` is null without
+  // interleaving. Called once per run, so it must be cheap next to a run.
+  virtual Decision Decided(const Profile* /*base_so_far*/,
+                           const Profile& /*now_so_far*/) {
+    return Decision::kUndecided;
+  }
+};
+
+// The other version an interleaved recording runs (`record --base-command
+// CMD`, `--base-dir DIR`).
+struct BaseArmOptions {
+  std::vector<std::string> command;  // empty: the new arm's command
+  std::string working_dir;           // empty: the current one
 };
 
 struct RecordingOptions {
@@ -58,7 +84,19 @@ struct RecordingOptions {
   // command), present and future, each until it exits; the recording ends
   // when every target and root has exited.
   bool subprocesses = false;
-  int repeat = 1;  // launch mode: run the command N times
+  int repeat = 1;  // launch mode: run the command N times (pairs with `base`)
+  // Launch mode: with a base arm, each of the `repeat` runs is a pair, a run
+  // of the base arm and one of the command, in InterleavedOrder; the sink
+  // gets both profiles (WritePair).
+  std::optional<BaseArmOptions> base;
+  // --repeat auto: `repeat` is the most runs; runs are added one at a time
+  // until the sink has decided (ProfileSink::Decided) or the next run would
+  // end after `budget_s` seconds.
+  bool repeat_auto = false;
+  double budget_s = 300;
+  // Launch mode: each run's rate from this budget (the rate of `sampler`
+  // is then unused); unset, every run samples at sampler.rate_hz.
+  std::optional<SampleBudgetOptions> sample_budget;
   SamplerOptions sampler;
   // A checkpoint of the profile so far goes to the sink this often (0:
   // never), so that a recording killed with SIGKILL loses at most this much.
@@ -76,11 +114,13 @@ struct RecordingOptions {
 
 // One run of a launched command (attach mode: the one recording).
 struct RunSummary {
-  int index = 0;
-  pid_t pid = 0;       // the Python process sampled
-  double wall_s = 0;   // from launch to exit (attach: recording length)
-  double cpu_s = -1;   // CPU of the command and its children; -1 unknown
-  int exit_code = -1;  // the command's exit status; -1 attach mode
+  int index = 0;        // the run (the pair, interleaved): its `run` label
+  Arm arm = Arm::kNew;  // interleaved: which version ran
+  double rate_hz = 0;   // the rate it asked for
+  pid_t pid = 0;        // the Python process sampled
+  double wall_s = 0;    // from launch to exit (attach: recording length)
+  double cpu_s = -1;    // CPU of the command and its children; -1 unknown
+  int exit_code = -1;   // the command's exit status; -1 attach mode
   // The sampled process's threads: time on a CPU and time runnable but
   // waiting for one (CpuWaitMonitor), over the run.
   double ran_s = 0;
@@ -110,7 +150,16 @@ struct RecordingResult {
   // the sink had the whole profile.
   Profile profile;
   std::vector<RunSummary> runs;
-  SamplerStats stats;  // summed over the runs and processes
+  // Interleaved: the base arm's runs and profile, and the id both
+  // profiles carry (pystrobe.interleaved).
+  std::vector<RunSummary> base_runs;
+  Profile base_profile;
+  std::string interleaved_id;
+  // --repeat auto: why the runs stopped (RunPlan::Describe and ReasonName).
+  std::string stop_reason;
+  std::string stop_reason_name;
+  double budget_s = 0;
+  SamplerStats stats;  // summed over the runs (of both arms) and processes
   // Attach mode: every process sampled, in the order found.
   std::vector<ProcessSummary> processes;
   std::vector<ChildrenHint> hints;
@@ -147,12 +196,16 @@ class Recording {
   RecordingOptions options_;
 };
 
-// The comments a recording adds to its profile: pystrobe.target
-// (launched|attached), pystrobe.runs=N and, per run,
-// pystrobe.run.I=wall_s=W cpu_s=C exit=E ran_s=R wait_s=Q (R, Q: the sampled
-// process's threads on a CPU and waiting for one).
+// The comments a recording adds to its profile (`arm`'s, interleaved):
+// pystrobe.target (launched|attached), pystrobe.runs=N and, per run,
+// pystrobe.run.I=wall_s=W cpu_s=C exit=E ran_s=R wait_s=Q waits=K
+// rate_hz=H (R, Q: the sampled process's threads on a CPU and waiting for
+// one, K: times scheduled in; H: the rate asked for); interleaved,
+// pystrobe.interleaved=ID (16 hex digits, the same in both profiles) and
+// pystrobe.arm=base|new; with --repeat auto, pystrobe.repeat=auto
+// budget_s=B stop=conclusive|overloaded|budget|limit|planned.
 std::vector<std::string> RecordingComments(const RecordingResult& r,
-                                           bool launched);
+                                           bool launched, Arm arm = Arm::kNew);
 
 }  // namespace pystrobe
 

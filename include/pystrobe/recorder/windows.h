@@ -31,6 +31,11 @@ namespace pystrobe {
 std::string WindowPath(const std::string& output, int64_t start_unix_ns);
 // The same with "YYYYmmdd-HHMMSS" for the stamp, for messages.
 std::string WindowPattern(const std::string& output);
+// `part` inserted before the extension of `output` by the same rule
+// ("app.pb.gz", "base" -> "app.base.pb.gz"): the names of window files and
+// of an interleaved recording's base profile (run_plan.h).
+std::string InsertBeforeExtension(const std::string& output,
+                                  const std::string& part);
 
 // The window files of `output` in its folder, oldest first: exactly the
 // names WindowPath makes for it (other files, temp files and other
