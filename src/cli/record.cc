@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
@@ -21,6 +22,7 @@
 #include "pystrobe/recorder/file_sink.h"
 #include "pystrobe/recorder/gate_sink.h"
 #include "pystrobe/recorder/recording.h"
+#include "pystrobe/recorder/run_plan.h"
 #include "pystrobe/recorder/windows.h"
 #include "recording_args.h"
 #include "summary.h"
@@ -51,11 +53,29 @@ constexpr char kUsage[] =
     "                         numeric label `run` (pystrobe-diff uses the\n"
     "                         runs to measure run-to-run noise); exits with\n"
     "                         the first non-zero exit status of a run\n"
+    "  --repeat auto          with --compare or a base: add runs (pairs) one\n"
+    "                         at a time until the verdict is decided, the\n"
+    "                         next run would exceed --budget, or 100 runs\n"
+    "  --budget SECONDS       --repeat auto's time budget (default 300)\n"
+    "  --samples N            recordings for the gate (--repeat N>1,\n"
+    "                         --compare, --save, a base) without --rate:\n"
+    "                         choose each run's rate for about N samples a\n"
+    "                         run (default 2000; first run 1000 Hz, then\n"
+    "                         N / the last run's seconds, 100-4000 Hz)\n"
+    "  --base-command 'CMD'   interleave runs of CMD (the base version; words\n"
+    "                         split as a shell splits simple words) with runs\n"
+    "                         of COMMAND: --repeat N pairs (default 5), base\n"
+    "                         first in even pairs, new first in odd ones;\n"
+    "                         NEW to -o, BASE beside it (out.base.pb.gz),\n"
+    "                         then the gate as with --compare\n"
+    "  --base-dir DIR         run the base arm in DIR (e.g. a git worktree of\n"
+    "                         main); alone, the base arm runs COMMAND there\n"
     "  -o, --output FILE      default pystrobe-PID-YYYYmmdd-HHMMSS.EXT\n"
     "  -f, --format FORMAT    pprof (default, .pb.gz), collapsed (.txt),\n"
     "                         speedscope (.speedscope.json), flamegraph "
     "(.svg)\n"
-    "  -r, --rate HZ          samples per second (default 100)\n"
+    "  -r, --rate HZ          samples per second (default 100; a recording\n"
+    "                         for the gate: chosen per run, see --samples)\n"
     "  -d, --duration SECONDS stop after this long (per run; default: until\n"
     "                         the target exits or Ctrl-C)\n"
     "  --mode wall|cpu        wall (default): where time goes, waiting\n"
@@ -108,14 +128,19 @@ constexpr char kUsage[] =
 struct RecordArgs {
   RecordingOptions recording;
   GateOptions gate;
-  std::string compare;  // BASE
-  std::string save;     // NAME
+  std::string compare;       // BASE
+  std::string save;          // NAME
+  std::string base_command;  // --base-command, as given
   std::string output;
   OutputFormat format = OutputFormat::kPprof;
   bool per_thread = false;
   bool per_process = false;
   int keep = 0;  // --keep: window files kept (0: all)
 };
+
+constexpr double kDefaultRateHz = 100;
+constexpr int kDefaultPairs = 5;     // interleaved without --repeat
+constexpr int kAutoRunsLimit = 100;  // --repeat auto
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_checkpoint{false};
@@ -140,6 +165,10 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
   RecordArgs o;
   RecordingOptions& r = o.recording;
   SamplerOptions& s = r.sampler;
+  s.rate_hz = 0;  // given or not: -r takes only rates > 0
+  bool repeat_given = false, budget_given = false;
+  int samples = 0;  // --samples
+  std::optional<BaseArmOptions> base;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {
@@ -158,9 +187,48 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       o.per_process = true;
     } else if (a == "--repeat") {
       if (!OptionValue(args, &i, &v, error)) return std::nullopt;
-      if (!absl::SimpleAtoi(v, &r.repeat) || r.repeat < 1 || r.repeat > 10000) {
+      repeat_given = true;
+      if (v == "auto") {
+        r.repeat_auto = true;
+        r.repeat = kAutoRunsLimit;
+      } else if (!absl::SimpleAtoi(v, &r.repeat) || r.repeat < 1 ||
+                 r.repeat > 10000) {
         *error =
-            "--repeat wants a number of runs from 1 to 10000, not '" + v + "'";
+            "--repeat wants a number of runs from 1 to 10000 or auto, "
+            "not '" +
+            v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--budget") {
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
+      budget_given = true;
+      if (!absl::SimpleAtod(v, &r.budget_s) || !(r.budget_s > 0)) {
+        *error = "--budget wants a positive number of seconds, not '" + v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--samples") {
+      if (!OptionValue(args, &i, &v, error)) return std::nullopt;
+      if (!absl::SimpleAtoi(v, &samples) || samples < 10 ||
+          samples > 10'000'000) {
+        *error =
+            "--samples wants a number of samples per run from 10 to "
+            "10000000, not '" +
+            v + "'";
+        return std::nullopt;
+      }
+    } else if (a == "--base-command") {
+      if (!OptionValue(args, &i, &o.base_command, error)) return std::nullopt;
+      absl::StatusOr<std::vector<std::string>> words =
+          SplitShellWords(o.base_command);
+      if (!words.ok()) {
+        *error = absl::StrCat("--base-command: ", words.status().message());
+        return std::nullopt;
+      }
+      if (!base) base.emplace();
+      base->command = *std::move(words);
+    } else if (a == "--base-dir") {
+      if (!base) base.emplace();
+      if (!OptionValue(args, &i, &base->working_dir, error)) {
         return std::nullopt;
       }
     } else if (a == "-o" || a == "--output") {
@@ -247,6 +315,44 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
         "with pystrobe-diff instead of --compare/--save";
     return std::nullopt;
   }
+  if (base) {
+    if (!o.compare.empty() || r.pid != 0 || r.window_s > 0) {
+      *error =
+          "--base-command/--base-dir interleave runs of two versions and "
+          "compare them: not with --compare, --pid or --every";
+      return std::nullopt;
+    }
+    if (!repeat_given) r.repeat = kDefaultPairs;
+    r.base = std::move(base);
+  }
+  if (r.repeat_auto && o.compare.empty() && !r.base) {
+    *error =
+        "--repeat auto adds runs until the gate decides: it needs --compare "
+        "BASE or a base (--base-command, --base-dir)";
+    return std::nullopt;
+  }
+  if (budget_given && !r.repeat_auto) {
+    *error = "--budget is --repeat auto's time budget: it needs --repeat auto";
+    return std::nullopt;
+  }
+  if (samples > 0 && s.rate_hz > 0) {
+    *error = "--samples chooses each run's rate: not with --rate";
+    return std::nullopt;
+  }
+  // A launched recording for the gate samples enough per run unless the
+  // user fixed the rate (issue 17: sampling noise falls with samples).
+  const bool for_gate = r.repeat > 1 || r.repeat_auto || !o.compare.empty() ||
+                        !o.save.empty() || r.base.has_value();
+  if (s.rate_hz == 0) {
+    if (!r.command.empty() && (for_gate || samples > 0)) {
+      SampleBudgetOptions budget;
+      if (samples > 0) budget.samples = samples;
+      r.sample_budget = budget;
+      s.rate_hz = budget.first_hz;
+    } else {
+      s.rate_hz = kDefaultRateHz;
+    }
+  }
   return o;
 }
 
@@ -262,12 +368,19 @@ std::string DefaultOutput(const std::string& who, OutputFormat format,
   return absl::StrFormat("pystrobe-%s-%s.%s", who, stamp, Extension(format));
 }
 
-void PrintStatus(const RunSummary& run, int runs, double duration_s) {
+// `runs` < 0: --repeat auto, the number of runs is not known yet.
+void PrintStatus(const RunSummary& run, int runs, bool interleaved,
+                 double duration_s) {
   const SamplerStats& s = run.stats;
   const double seconds = static_cast<double>(s.elapsed_ns) / 1e9;
   std::string line = "\rpystrobe: ";
-  if (runs > 1)
-    absl::StrAppendFormat(&line, "run %d/%d, ", run.index + 1, runs);
+  const char* unit = interleaved ? "pair" : "run";
+  if (runs > 1) {
+    absl::StrAppendFormat(&line, "%s %d/%d, ", unit, run.index + 1, runs);
+  } else if (runs < 0) {
+    absl::StrAppendFormat(&line, "%s %d, ", unit, run.index + 1);
+  }
+  if (interleaved) absl::StrAppend(&line, ArmName(run.arm), ", ");
   absl::StrAppendFormat(&line, "%.1f s", seconds);
   if (duration_s > 0) {
     absl::StrAppendFormat(&line, " (%.0f s left)",
@@ -282,16 +395,36 @@ void PrintStatus(const RunSummary& run, int runs, double duration_s) {
   std::fputs(line.c_str(), stderr);
 }
 
-// One line per run of a --repeat recording.
+std::string FormatRun(const RunSummary& run, const std::string& name) {
+  return absl::StrFormat(
+      "pystrobe: %s: %.2f s wall, %.2f s CPU, exit %d, %llu samples at %.0f "
+      "Hz\n",
+      name, run.wall_s, run.cpu_s, run.exit_code,
+      static_cast<unsigned long long>(run.stats.samples), run.rate_hz);
+}
+
+// One line per run of a --repeat recording; interleaved, per run of each
+// arm in the order they ran.
 std::string FormatRunsSummary(const RecordingResult& r) {
-  if (r.runs.size() < 2) return "";
   std::string out;
-  for (const RunSummary& run : r.runs) {
-    absl::StrAppendFormat(&out,
-                          "pystrobe: run %d: %.2f s wall, %.2f s CPU, exit "
-                          "%d, %llu samples\n",
-                          run.index + 1, run.wall_s, run.cpu_s, run.exit_code,
-                          static_cast<unsigned long long>(run.stats.samples));
+  if (!r.interleaved_id.empty()) {
+    for (size_t pair = 0; pair < r.runs.size() || pair < r.base_runs.size();
+         ++pair) {
+      for (Arm arm : InterleavedOrder(static_cast<int>(pair))) {
+        const std::vector<RunSummary>& runs =
+            arm == Arm::kBase ? r.base_runs : r.runs;
+        if (pair >= runs.size()) continue;
+        out += FormatRun(runs[pair],
+                         absl::StrCat("pair ", pair + 1, " ", ArmName(arm)));
+      }
+    }
+  } else if (r.runs.size() >= 2) {
+    for (const RunSummary& run : r.runs) {
+      out += FormatRun(run, absl::StrCat("run ", run.index + 1));
+    }
+  }
+  if (!r.stop_reason.empty()) {
+    absl::StrAppend(&out, "pystrobe: --repeat auto: ", r.stop_reason, "\n");
   }
   return out;
 }
@@ -339,6 +472,15 @@ int RunRecord(const std::vector<std::string>& args) {
     return kExitFailure;
   }
   GateSink gate(o.gate, o.compare, o.save, o.output);
+  if (r.base) {
+    std::string base_command =
+        o.base_command.empty() ? absl::StrJoin(r.command, " ") : o.base_command;
+    if (!r.base->working_dir.empty()) {
+      absl::StrAppend(&base_command, " in ", r.base->working_dir);
+    }
+    gate.CompareWithInterleavedBase(
+        absl::StrCat("base (interleaved: ", base_command, ")"));
+  }
   if (absl::Status base = gate.Check(); !base.ok()) {
     PrintError(base);
     return kExitUsage;
@@ -358,14 +500,19 @@ int RunRecord(const std::vector<std::string>& args) {
 
   const bool tty = isatty(STDERR_FILENO) != 0;
   const double duration_s = r.sampler.duration_s;
+  const bool interleaved = r.base.has_value();
   absl::StatusOr<RecordingResult> result = Recording(r).Run(
       g_stop,
-      [tty, duration_s](const RunSummary& run, int runs) {
-        if (tty) PrintStatus(run, runs, duration_s);
+      [tty, interleaved, duration_s](const RunSummary& run, int runs) {
+        if (tty) PrintStatus(run, runs, interleaved, duration_s);
       },
       &sink);
   if (tty) std::fputs("\r\x1b[K", stderr);
   if (!result.ok()) {
+    if (absl::IsAborted(result.status())) {  // an interleaved arm failed
+      PrintError(result.status());
+      return kExitUsage;
+    }
     if (absl::IsInvalidArgument(result.status())) {  // the gate's bad input
       PrintError(result.status());
       return kExitUsage;
@@ -391,6 +538,11 @@ int RunRecord(const std::vector<std::string>& args) {
   }
   std::fputs(FormatSummary(result->profile, result->stats, written).c_str(),
              stderr);
+  if (interleaved) {
+    std::fprintf(
+        stderr, "pystrobe: the base arm's runs: %s (interleaved id %s)\n",
+        BaseOutputPath(o.output).c_str(), result->interleaved_id.c_str());
+  }
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
   if (const double wait = result->WaitShare(); result->Overloaded()) {
     std::fprintf(stderr,
