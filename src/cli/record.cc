@@ -335,6 +335,10 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
     *error = "--budget is --repeat auto's time budget: it needs --repeat auto";
     return std::nullopt;
   }
+  if (samples > 0 && r.command.empty()) {
+    *error = "--samples chooses the rate of launched runs: it needs -- COMMAND";
+    return std::nullopt;
+  }
   if (samples > 0 && s.rate_hz > 0) {
     *error = "--samples chooses each run's rate: not with --rate";
     return std::nullopt;
