@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "attribution.h"
 #include "normalization.h"
+#include "remedy.h"
 #include "replicates.h"
 #include "statistics.h"
 
@@ -55,6 +56,30 @@ double DeltaPct(double base, double now) {
   return now > 0 ? kInf : 0;
 }
 
+// Seconds per replicate: a launched run's wall time, a batch's length (0:
+// unknown).
+double ReplicateSeconds(const Side& s) {
+  double sum = 0;
+  int n = 0;
+  for (const RunInfo& r : s.runs) {
+    if (r.wall_s > 0) {
+      sum += r.wall_s;
+      ++n;
+    }
+  }
+  if (n > 0) return sum / n;
+  if (s.kind == diff::ReplicateKind::kBatches && s.duration_s > 0) {
+    return s.duration_s / s.n;
+  }
+  return 0;
+}
+
+// Samples per second while a replicate ran (0: unknown).
+double SampleRate(const Side& s) {
+  const double seconds = ReplicateSeconds(s);
+  return seconds > 0 ? Mean(s.samples) / seconds : 0;
+}
+
 // One function's normalized values of one metric on both sides.
 struct Measure {
   std::vector<double> base, now;
@@ -70,6 +95,12 @@ struct Measure {
   double se = kInf;
   double test_df = 0;
   double detectable_pct = kInf;
+  // The one-sided upper confidence limit of the change, in percent of the
+  // base (+inf untested): below the threshold, the data show the function
+  // did not grow by that much (an equivalence bound, as TOST's).
+  double upper_pct = kInf;
+  double s2 = 0;           // the per-replicate variance it was tested with
+  double sampling_s2 = 0;  // of which sampling noise (Poisson, per side)
   size_t test_index = 0;
   Verdict verdict = Verdict::kUnchanged;
   double delta_pct = 0;
@@ -87,13 +118,24 @@ std::vector<double> Normalized(const std::vector<double>* raw,
 void Describe(const std::vector<double>* raw_base, const Side& base,
               const std::vector<double>* raw_now, const Side& now,
               const Scaling& s, double unit, const CompareOptions& options,
-              Measure* m) {
+              bool paired, Measure* m) {
   m->base = Normalized(raw_base, s.base, unit);
   m->now = Normalized(raw_now, s.now, unit);
   m->mean_base = Mean(m->base);
   m->mean_now = Mean(m->now);
-  m->ss = SumSquares(m->base, m->mean_base) + SumSquares(m->now, m->mean_now);
-  m->df = static_cast<double>(base.n - 1 + now.n - 1);
+  if (paired) {
+    // Interleaved runs: the differences within pairs, so that what drifted
+    // between pairs cancels. Half their sum of squares on n - 1 degrees of
+    // freedom is the variance per side that gives the paired t's standard
+    // error, s_d^2 / n, through the same s^2 (1/n + 1/n) as unpaired runs.
+    std::vector<double> d(m->base.size());
+    for (size_t r = 0; r < d.size(); ++r) d[r] = m->now[r] - m->base[r];
+    m->ss = SumSquares(d, Mean(d)) / 2;
+    m->df = static_cast<double>(d.size()) - 1;
+  } else {
+    m->ss = SumSquares(m->base, m->mean_base) + SumSquares(m->now, m->mean_now);
+    m->df = static_cast<double>(base.n - 1 + now.n - 1);
+  }
   auto raw_sum = [](const std::vector<double>* v) {
     double x = 0;
     if (v != nullptr) {
@@ -125,7 +167,7 @@ struct Row {
 // verdicts against the threshold); returns the number of tests.
 size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
                 double unit, const CompareOptions& options, bool test_self,
-                bool test_total, std::vector<Row>* rows_out) {
+                bool test_total, bool paired, std::vector<Row>* rows_out) {
   std::vector<Row>& rows = *rows_out;
   for (Row& row : rows) {
     // Afresh: the rows may carry another scaling's results.
@@ -136,9 +178,9 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
     const Series* b = ib == sb.functions.end() ? nullptr : &ib->second;
     const Series* n = in == sn.functions.end() ? nullptr : &in->second;
     Describe(b ? &b->self : nullptr, sb, n ? &n->self : nullptr, sn, scaling,
-             unit, options, &row.self);
+             unit, options, paired, &row.self);
     Describe(b ? &b->total : nullptr, sb, n ? &n->total : nullptr, sn, scaling,
-             unit, options, &row.total);
+             unit, options, paired, &row.total);
     row.in_base = row.total.mean_base > 0;
     row.in_now = row.total.mean_now > 0;
   }
@@ -189,6 +231,8 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
       s2 = std::max(s2,
                     std::max(sample_b * m->mean_base, sample_n * m->mean_now));
     }
+    m->s2 = s2;
+    m->sampling_s2 = std::max(sample_b * m->mean_base, sample_n * m->mean_now);
     // The per-side speed scale's uncertainty moves NEW's mean as a whole.
     m->se = std::sqrt(s2 * (1.0 / sb.n + 1.0 / sn.n) +
                       scaling.log_scale_variance * m->mean_base * m->mean_base);
@@ -211,6 +255,10 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
   for (Measure* m : tested) {
     m->p = adjusted[m->test_index];
     if (m->mean_base > 0) {
+      const double t_upper =
+          stats::StudentTwoSidedQuantile(2 * options.alpha, m->test_df);
+      m->upper_pct =
+          100 * (m->mean_now - m->mean_base + t_upper * m->se) / m->mean_base;
       m->detectable_pct =
           100 *
           stats::DetectableDifference(m->se, m->test_df, options.alpha / tests,
@@ -279,8 +327,18 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     base_tables.push_back(&b);
   }
 
-  const Side sb = diff::BuildSide(base_tables);
-  const Side sn = diff::BuildSide({&now});
+  // A single launched run stands for its time batches only when the other
+  // side has no runs to lend their spread (docs/statistics.md).
+  Side sb = diff::BuildSide(base_tables);
+  Side sn = diff::BuildSide({&now});
+  if (sb.kind == diff::ReplicateKind::kBatches && base.size() == 1 &&
+      base[0].single_run && sn.launched && sn.n > 1) {
+    sb = diff::BuildSide(base_tables, /*split_single_run=*/false);
+  }
+  if (sn.kind == diff::ReplicateKind::kBatches && now.single_run &&
+      sb.launched && sb.n > 1) {
+    sn = diff::BuildSide({&now}, /*split_single_run=*/false);
+  }
   Normalize mode = options.normalize;
   if (mode == Normalize::kAuto) {
     mode = sb.launched && sn.launched ? Normalize::kTime : Normalize::kShare;
@@ -303,8 +361,13 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       }
     }
   }
-  const size_t tests =
-      Evaluate(sb, sn, scaling, unit, options, test_self, test_total, &rows);
+  // Interleaved arms of one recording: run I of each side is pair I.
+  const bool paired = base.size() == 1 && !now.interleaved_id.empty() &&
+                      base[0].interleaved_id == now.interleaved_id &&
+                      sb.kind == diff::ReplicateKind::kRuns &&
+                      sn.kind == diff::ReplicateKind::kRuns && sb.n == sn.n;
+  const size_t tests = Evaluate(sb, sn, scaling, unit, options, test_self,
+                                test_total, paired, &rows);
   if (scaling.unapplied_log_scale != 0) {
     // NEW's functions pointed to a speed shift too uncertain to correct
     // by (a real change in one of few functions can look the same). A
@@ -358,11 +421,22 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   c.runs_new = sn.n;
   c.fixed_work = time_mode;
   c.metric = options.metric;
-  c.replicates =
-      absl::StrCat("base: ", sb.description, "; new: ", sn.description);
+  c.paired = paired;
+  c.samples_base = Mean(sb.samples);
+  c.samples_new = Mean(sn.samples);
+  c.replicates = paired ? absl::StrCat(sb.n, " interleaved pairs of runs")
+                        : absl::StrCat("base: ", sb.description,
+                                       "; new: ", sn.description);
   double floor_share = 0, covered = 0;
   absl::flat_hash_map<FunctionKey, std::vector<FunctionKey>> paths;
-  std::vector<std::pair<double, double>> detectable_by_share;
+  struct Coverage {
+    double detectable_pct, share;
+    const Measure* measure;
+    bool operator<(const Coverage& o) const {
+      return detectable_pct < o.detectable_pct;
+    }
+  };
+  std::vector<Coverage> detectable_by_share;
   for (Row& row : rows) {
     FunctionDiff d;
     d.key = row.key;
@@ -419,8 +493,22 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     if (row.self.above_floor && row.in_base) {
       const double share = row.self.share;
       floor_share += share;
-      if (cover.detectable_pct <= options.threshold_pct) covered += share;
-      detectable_by_share.emplace_back(cover.detectable_pct, share);
+      // Covered: the data show it did not grow by the threshold (upper
+      // confidence limit below it). A power bound (detectable change
+      // within the threshold) asks ~4.5 standard errors instead of ~2 and
+      // left A/A comparisons of a 0.5 s benchmark INCONCLUSIVE at 2,000
+      // samples a run (docs/statistics.md).
+      if (cover.upper_pct <= options.threshold_pct) covered += share;
+      // What the typical function would need: its confidence margin
+      // against the room the threshold leaves above its change (the
+      // variance must shrink by this ratio squared).
+      const double margin = cover.upper_pct - cover.delta_pct;
+      const double room =
+          std::max(options.threshold_pct - std::max(cover.delta_pct, 0.0),
+                   options.threshold_pct / 2);
+      detectable_by_share.push_back(
+          {std::isfinite(margin) ? options.threshold_pct * margin / room : kInf,
+           share, &cover});
     }
     c.rows.push_back(std::move(d));
   }
@@ -504,43 +592,55 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   c.covered_share = floor_share > 0 ? covered / floor_share : 0;
   c.conclusive = c.covered_share >= options.conclusive_share;
   if (!c.conclusive) {
-    // The share-weighted median of the detectable changes, and the number
-    // of runs that would bring it to the threshold (it shrinks with the
-    // square root of the replicates).
+    // The share-weighted median of what the functions would need, and the
+    // runs or rate that would bring it to the threshold (the margin
+    // shrinks with the square root of the replicates and samples).
     std::sort(detectable_by_share.begin(), detectable_by_share.end());
     double acc = 0, median = kInf;
-    for (const auto& [pct, share] : detectable_by_share) {
-      acc += share;
+    const Measure* typical = nullptr;
+    for (const Coverage& cov : detectable_by_share) {
+      acc += cov.share;
       if (acc >= floor_share / 2) {
-        median = pct;
+        median = cov.detectable_pct;
+        typical = cov.measure;
         break;
       }
     }
-    const int n = std::min(sb.n, sn.n);
-    if (std::isinf(median) || n < 2) {
-      c.suggested_runs = std::max(5, 2 * n);
-    } else {
-      c.suggested_runs =
-          static_cast<int>(std::ceil(n * (median / options.threshold_pct) *
-                                     (median / options.threshold_pct)));
-      c.suggested_runs = std::clamp(c.suggested_runs, n + 1, 100);
+    // Which part of the typical function's variance dominates decides the
+    // cheapest remedy: a higher rate (no CI time) or more runs.
+    diff::RemedyInput need;
+    need.detectable_pct = median;
+    need.threshold_pct = options.threshold_pct;
+    need.replicates = std::min(sb.n, sn.n);
+    need.runs = sb.kind != diff::ReplicateKind::kBatches &&
+                sn.kind != diff::ReplicateKind::kBatches;
+    if (typical != nullptr) {
+      need.variance = typical->s2;
+      need.sampling_variance = typical->sampling_s2;
     }
+    need.replicate_s = std::max(ReplicateSeconds(sb), ReplicateSeconds(sn));
+    need.rate_hz = std::min(SampleRate(sb), SampleRate(sn));
+    const diff::Remedy remedy = diff::PrescribeRemedy(need);
+    c.suggested_runs = remedy.runs;
+    c.suggested_rate_hz = remedy.rate_hz;
+    c.sampling_share = remedy.sampling_share;
+    c.remedy = remedy.text;
     if (tests == 0) {
       c.inconclusive_reason =
           sb.n < 2 && sn.n < 2
               ? "each side is a single recording, so there is no "
                 "run-to-run spread to judge a change by"
               : "no function is above the noise floor on both sides";
-    } else if (std::isinf(median)) {
+    } else if (std::isinf(median) || typical == nullptr) {
       c.inconclusive_reason = absl::StrFormat(
-          "a %g%% change was detectable only for functions holding %.0f%% "
+          "a %g%% growth was ruled out only for functions holding %.0f%% "
           "of the time",
           options.threshold_pct, 100 * c.covered_share);
     } else {
       c.inconclusive_reason = absl::StrFormat(
-          "a %g%% change was detectable only for functions holding %.0f%% "
-          "of the time (typical detectable change: %.0f%%)",
-          options.threshold_pct, 100 * c.covered_share, median);
+          "a %g%% growth was ruled out only for functions holding %.0f%% "
+          "of the time (typical upper bound: %+.0f%%)",
+          options.threshold_pct, 100 * c.covered_share, typical->upper_pct);
     }
   }
   c.failed = c.regressions > 0 || (options.fail_on_new && c.new_functions > 0);
@@ -559,6 +659,8 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     c.overloaded = true;
     c.failed = false;
     c.suggested_runs = 0;
+    c.suggested_rate_hz = 0;
+    c.remedy = "record it again on a quieter machine";
     c.inconclusive_reason = absl::StrFormat(
         "%s was recorded on an overloaded machine: its threads waited for a "
         "CPU %.0f%% of the time they could run (over %.0f%% is not judged; "

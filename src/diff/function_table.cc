@@ -190,6 +190,10 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
           runs_declared > kMaxUnits) {
         runs_declared = 0;
       }
+    } else if (absl::ConsumePrefix(&v, "pystrobe.interleaved=")) {
+      table.interleaved_id = std::string(v);
+    } else if (absl::ConsumePrefix(&v, "pystrobe.arm=")) {
+      table.arm = std::string(v);
     } else {
       ParseRunComment(c, &table.runs);
     }
@@ -205,20 +209,33 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
   };
   const char* unit_label = nullptr;
   int64_t unit_count = 1;
-  if (int64_t runs = units_of("run"); runs > 0) {
+  const int64_t run_units = units_of("run");
+  const int64_t batch_units = units_of("batch");
+  if (run_units == 1 && runs_declared <= 1 && batch_units > 1) {
+    // One launched run: its time batches are the units, judged like an
+    // attached recording's (exchangeable batches are replicates; phases
+    // are not).
+    unit_label = "batch";
+    unit_count = batch_units;
+    table.units = UnitKind::kBatches;
+    table.launched = true;
+    table.single_run = true;
+  } else if (int64_t runs = run_units; runs > 0) {
     unit_label = "run";
     unit_count = std::max(runs, runs_declared);
     table.units = UnitKind::kRuns;
     table.launched = true;
-  } else if (int64_t batches = units_of("batch"); batches > 0) {
+  } else if (int64_t batches = batch_units; batches > 0) {
     unit_label = "batch";
     unit_count = batches;
     table.units = UnitKind::kBatches;
   }
   table.accounting = table.runs;
-  if (table.units != UnitKind::kRuns) table.runs.clear();
-  table.runs.resize(
-      table.units == UnitKind::kRuns ? static_cast<size_t>(unit_count) : 0);
+  if (table.units != UnitKind::kRuns)
+    table.runs.resize(table.single_run ? 1 : 0);
+  if (table.units == UnitKind::kRuns) {
+    table.runs.resize(static_cast<size_t>(unit_count));
+  }
   const size_t units = static_cast<size_t>(unit_count);
 
   struct Accumulator {
@@ -230,6 +247,8 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
   // Edges by (caller, callee) key indices: their totals, and the samples
   // counted (to revisit for the edges kept).
   absl::flat_hash_map<uint64_t, int64_t> edge_total;
+  // Leaf calls by (caller + 1, leaf) key indices (caller 0: none), per unit.
+  absl::flat_hash_map<uint64_t, std::vector<int64_t>> leaf_call_by_unit;
   std::vector<uint64_t> edge_scratch;
   struct Counted {
     size_t sample;
@@ -272,6 +291,25 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
       table.samples_by_unit[batch] += 1;
     }
     bool leaf = true;
+    int64_t leaf_key = -1, leaf_caller = -1;
+    for (uint64_t id : s.location_ids) {
+      if (id == 0 || id > key_of_location.size()) continue;
+      const int64_t k = key_of_location[id - 1];
+      if (k < 0) continue;
+      if (leaf_key < 0) {
+        leaf_key = k;
+      } else if (k != leaf_key) {
+        leaf_caller = k;  // the first other function: recursion folds
+        break;
+      }
+    }
+    if (leaf_key >= 0) {
+      std::vector<int64_t>& v =
+          leaf_call_by_unit[(static_cast<uint64_t>(leaf_caller + 1) << 32) |
+                            static_cast<uint64_t>(leaf_key)];
+      if (v.empty()) v.assign(units, 0);
+      v[batch] += weight;
+    }
     for (uint64_t id : s.location_ids) {
       if (id == 0 || id > key_of_location.size()) continue;
       int64_t k = key_of_location[id - 1];
@@ -350,6 +388,18 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
   for (auto& [edge, stats] : kept) {
     table.edges.emplace(EdgeKey{keys[edge >> 32], keys[edge & 0xffffffffu]},
                         std::move(stats));
+  }
+  for (auto& [call, by_unit] : leaf_call_by_unit) {
+    FunctionStats stats;
+    for (int64_t w : by_unit) stats.self += w;
+    if (stats.self < std::max<int64_t>(1, min_edge)) continue;
+    stats.total = stats.self;
+    stats.self_by_unit = std::move(by_unit);
+    const uint64_t caller = call >> 32;
+    table.leaf_calls.emplace(
+        EdgeKey{caller == 0 ? FunctionKey{} : keys[caller - 1],
+                keys[call & 0xffffffffu]},
+        std::move(stats));
   }
   return table;
 }

@@ -268,11 +268,24 @@ std::string ApplyNativeFrames(NativeFrames mode, const LoadedProfile& now,
 absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
                                     const std::string& base,
                                     const LoadedProfile& now_as_read) {
-  GateOutcome out;
+  std::string label;
   BaselineStore store(a.store);
   absl::StatusOr<std::vector<LoadedProfile>> bases =
-      LoadBase(store, base, a.last, &out.base_label);
+      LoadBase(store, base, a.last, &label);
   if (!bases.ok()) return bases.status();
+  return RunGate(a, *std::move(bases), label, now_as_read);
+}
+
+absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
+                                    std::vector<LoadedProfile> base_profiles,
+                                    const std::string& base_label,
+                                    const LoadedProfile& now_as_read) {
+  GateOutcome out;
+  out.base_label = base_label;
+  if (base_profiles.empty()) {
+    return absl::InvalidArgumentError("no baseline profile to compare with");
+  }
+  std::vector<LoadedProfile>* bases = &base_profiles;
   std::optional<LoadedProfile> now_stripped;
   const std::string native_note =
       ApplyNativeFrames(a.native, now_as_read, &*bases, &now_stripped);
@@ -334,8 +347,8 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
   }
 
   if (!a.flamegraph.empty()) {
-    std::vector<const Profile*> base_profiles;
-    for (const LoadedProfile& b : *bases) base_profiles.push_back(&b.profile);
+    std::vector<const Profile*> base_views;
+    for (const LoadedProfile& b : *bases) base_views.push_back(&b.profile);
     DiffFlameGraphOptions f;
     f.sample_type = type->type;
     f.normalize =
@@ -348,7 +361,7 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& a,
     f.title =
         absl::StrCat("pystrobe-diff: ", out.base_label, " -> ", now.label);
     absl::StatusOr<std::string> svg =
-        RenderDiffFlameGraph(base_profiles, now.profile, f);
+        RenderDiffFlameGraph(base_views, now.profile, f);
     absl::Status written =
         svg.ok() ? WriteFileAtomically(a.flamegraph, *svg) : svg.status();
     if (!written.ok()) return absl::InvalidArgumentError(written.message());

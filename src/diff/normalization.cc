@@ -10,21 +10,43 @@
 namespace pystrobe::diff {
 namespace {
 
-// Functions fit to serve as reference for the median of ratios.
-std::vector<const FunctionKey*> ReferenceFunctions(const Side& base,
-                                                   const Side& now) {
-  std::vector<const FunctionKey*> out;
-  for (const auto& [key, b] : base.functions) {
-    auto it = now.functions.find(key);
-    if (it == now.functions.end()) continue;
-    const Series& n = it->second;
+// A part of the time (a leaf call, or a function's self time) on both
+// sides: its time in each replicate.
+struct Part {
+  const std::vector<double>* base;
+  const std::vector<double>* now;
+};
+
+// The parts the time is split into: self time by leaf and caller where the
+// tables have it (work done through one shared helper still splits into one
+// part per caller), else by function (tables built by hand).
+std::vector<Part> Parts(const Side& base, const Side& now) {
+  std::vector<Part> out;
+  if (!base.leaf_calls.empty() && !now.leaf_calls.empty()) {
+    for (const auto& [key, b] : base.leaf_calls) {
+      auto it = now.leaf_calls.find(key);
+      if (it != now.leaf_calls.end()) out.push_back({&b, &it->second});
+    }
+  } else {
+    for (const auto& [key, b] : base.functions) {
+      auto it = now.functions.find(key);
+      if (it != now.functions.end()) out.push_back({&b.self, &it->second.self});
+    }
+  }
+  return out;
+}
+
+// Parts fit to serve as reference for the median of ratios.
+std::vector<Part> ReferenceParts(const Side& base, const Side& now) {
+  std::vector<Part> out;
+  for (const Part& p : Parts(base, now)) {
     bool ok = true;
     double sum_b = 0, sum_n = 0;
-    for (double x : b.self) {
+    for (double x : *p.base) {
       ok = ok && x > 0;
       sum_b += x;
     }
-    for (double x : n.self) {
+    for (double x : *p.now) {
       ok = ok && x > 0;
       sum_n += x;
     }
@@ -40,7 +62,7 @@ std::vector<const FunctionKey*> ReferenceFunctions(const Side& base,
     if (samples_b < kMinReferenceSamples || samples_n < kMinReferenceSamples) {
       continue;
     }
-    out.push_back(&key);
+    out.push_back(p);
   }
   return out;
 }
@@ -55,7 +77,7 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
     s.method = "no scaling";
     return s;
   }
-  const std::vector<const FunctionKey*> refs = ReferenceFunctions(base, now);
+  const std::vector<Part> refs = ReferenceParts(base, now);
   s.reference_functions = static_cast<int>(refs.size());
   if (refs.size() >= 3) {
     s.median_of_ratios = true;
@@ -66,11 +88,9 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
     std::vector<double> weight(k), log_mean_b(k), log_mean_n(k);
     std::vector<std::pair<double, double>> side_ratio(k);
     for (size_t f = 0; f < k; ++f) {
-      const Series& b = base.functions.at(*refs[f]);
-      const Series& n = now.functions.at(*refs[f]);
       double time_b = 0, time_n = 0;
-      for (double x : b.self) time_b += x;
-      for (double x : n.self) time_n += x;
+      for (double x : *refs[f].base) time_b += x;
+      for (double x : *refs[f].now) time_n += x;
       log_mean_b[f] = std::log(time_b / base.n);
       log_mean_n[f] = std::log(time_n / now.n);
       const double share =
@@ -122,26 +142,47 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
     // Each replicate's deviation from its side, from the same functions,
     // and that estimate's own noise (1.57 sigma^2 / k_eff for a median).
     std::vector<double> noise;
-    auto deviations = [&](const Side& side, const std::vector<double>& log_mean,
+    auto deviations = [&](bool of_base, const std::vector<double>& log_mean,
                           std::vector<double>* out) {
       for (size_t r = 0; r < out->size(); ++r) {
         std::vector<std::pair<double, double>> ratios;
         for (size_t f = 0; f < k; ++f) {
           if (!kept[f]) continue;
           ratios.emplace_back(
-              std::log(side.functions.at(*refs[f]).self[r]) - log_mean[f],
+              std::log((of_base ? *refs[f].base : *refs[f].now)[r]) -
+                  log_mean[f],
               weight[f]);
         }
-        const double m = stats::WeightedMedian(ratios);
+        // The weighted mean of the parts within 3 robust deviations of
+        // their median: as robust to a part that misbehaved in this
+        // replicate as a median, and far less noisy (a median of five
+        // equal parts throws most of their samples away).
+        const double mid = stats::WeightedMedian(ratios);
+        std::vector<std::pair<double, double>> dev;
+        for (const auto& [x, w] : ratios)
+          dev.emplace_back(std::fabs(x - mid), w);
+        const double limit =
+            3 * std::max(1.4826 * stats::WeightedMedian(dev), 0.01);
+        double sum_w = 0, sum_w2 = 0, sum_x = 0;
+        for (const auto& [x, w] : ratios) {
+          if (std::fabs(x - mid) > limit) continue;
+          sum_w += w;
+          sum_w2 += w * w;
+          sum_x += w * x;
+        }
+        const double m = sum_x / sum_w;
         double spread_r = 0;
-        for (const auto& [x, w] : ratios) spread_r += w * (x - m) * (x - m);
-        noise.push_back(1.57 * (spread_r / sw) / std::max(1.0, k_eff - 1));
+        for (const auto& [x, w] : ratios) {
+          if (std::fabs(x - mid) <= limit) spread_r += w * (x - m) * (x - m);
+        }
+        const double k_r = sum_w2 > 0 ? sum_w * sum_w / sum_w2 : 1;
+        noise.push_back((spread_r / sum_w) / std::max(1.0, k_r - 1));
         (*out)[r] = m;
       }
     };
     std::vector<double> dev_b(s.base.size()), dev_n(s.now.size());
-    deviations(base, log_mean_b, &dev_b);
-    deviations(now, log_mean_n, &dev_n);
+    deviations(true, log_mean_b, &dev_b);
+    deviations(false, log_mean_n, &dev_n);
     // Per-run factors only when the runs differ in speed by more than the
     // factors' own estimation noise (twice its variance).
     double mean_noise = 0;
@@ -162,7 +203,7 @@ Scaling ComputeScaling(const Side& base, const Side& now, Normalize mode) {
       s.now[r] = std::exp(log_new + (s.per_run ? dev_n[r] : 0));
     }
     s.method = absl::StrFormat(
-        "%s scaled %s by a median of ratios over %d functions",
+        "%s scaled %s by a median of ratios over %d parts (leaf calls)",
         mode == Normalize::kTime ? "time per run" : "shares",
         s.per_run ? "per replicate" : "per side", s.reference_functions);
   } else if (mode == Normalize::kShare) {

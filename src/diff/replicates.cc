@@ -75,13 +75,16 @@ const char* KindName(ReplicateKind kind) {
   return "?";
 }
 
-Side BuildSide(const std::vector<const FunctionTable*>& tables) {
+Side BuildSide(const std::vector<const FunctionTable*>& tables,
+               bool split_single_run) {
   Side side;
   side.launched = !tables.empty();
   bool all_runs = true;
   for (const FunctionTable* t : tables) {
-    side.launched = side.launched && t->launched && t->units == UnitKind::kRuns;
-    all_runs = all_runs && t->units == UnitKind::kRuns;
+    const bool one_run = t->single_run && !split_single_run;
+    side.launched = side.launched && t->launched &&
+                    (t->units == UnitKind::kRuns || one_run);
+    all_runs = all_runs && (t->units == UnitKind::kRuns || one_run);
   }
   // Column assignment per table.
   std::vector<Columns> columns(tables.size());
@@ -108,6 +111,10 @@ Side BuildSide(const std::vector<const FunctionTable*>& tables) {
         for (size_t r = 0; r < t.total_by_unit.size(); ++r) {
           side.runs.push_back(r < t.runs.size() ? t.runs[r] : RunInfo{});
         }
+      } else if (t.single_run) {
+        // One launched run, whole: its batches are one column.
+        c.of_unit.assign(t.total_by_unit.size(), n++);
+        side.runs.push_back(t.runs.empty() ? RunInfo{} : t.runs[0]);
       } else {
         c.of_unit.assign(t.total_by_unit.size(), n++);
       }
@@ -136,6 +143,7 @@ Side BuildSide(const std::vector<const FunctionTable*>& tables) {
           static_cast<double>(t.samples_by_unit[u]);
     }
     side.grand_total += static_cast<double>(t.grand_total);
+    side.duration_s += static_cast<double>(t.duration_ns) / 1e9;
     samples += static_cast<double>(t.sample_count);
     for (const auto& [key, f] : t.functions) {
       Series& s = side.functions[key];
@@ -151,15 +159,22 @@ Side BuildSide(const std::vector<const FunctionTable*>& tables) {
             static_cast<double>(f.total_by_unit[u]);
       }
     }
-    for (const auto& [key, e] : t.edges) {
-      std::vector<double>& v = side.edges[key];
-      if (v.empty()) v.assign(cols, 0);
-      for (size_t u = 0; u < of.size(); ++u) {
-        if (of[u] < 0) continue;
-        v[static_cast<size_t>(of[u])] +=
-            static_cast<double>(e.total_by_unit[u]);
+    auto add = [&](const absl::flat_hash_map<EdgeKey, FunctionStats>& from,
+                   bool self,
+                   absl::flat_hash_map<EdgeKey, std::vector<double>>* to) {
+      for (const auto& [key, e] : from) {
+        std::vector<double>& v = (*to)[key];
+        if (v.empty()) v.assign(cols, 0);
+        const std::vector<int64_t>& by_unit =
+            self ? e.self_by_unit : e.total_by_unit;
+        for (size_t u = 0; u < of.size() && u < by_unit.size(); ++u) {
+          if (of[u] < 0) continue;
+          v[static_cast<size_t>(of[u])] += static_cast<double>(by_unit[u]);
+        }
       }
-    }
+    };
+    add(t.edges, /*self=*/false, &side.edges);
+    add(t.leaf_calls, /*self=*/true, &side.leaf_calls);
   }
   side.weight_per_sample = samples > 0 ? side.grand_total / samples : 0;
   switch (side.kind) {

@@ -42,12 +42,16 @@ struct Side {
   std::vector<double> samples;  // the sample count of each replicate
   double weight_per_sample = 0;
   double grand_total = 0;
+  double duration_s = 0;      // the recordings' length, summed
   std::vector<RunInfo> runs;  // launched runs' own accounting, where known
   // Every recorded run's accounting, attached recordings' too (their time
   // batches are the replicates): the wait share is the whole side's.
   std::vector<RunInfo> all_runs;
   absl::flat_hash_map<FunctionKey, Series> functions;
   absl::flat_hash_map<EdgeKey, std::vector<double>> edges;  // total only
+  // Self time by leaf and caller (FunctionTable::leaf_calls): the parts
+  // normalization takes its references from.
+  absl::flat_hash_map<EdgeKey, std::vector<double>> leaf_calls;
   // Batches of a single recording: the exchangeability test's z (von
   // Neumann, weighted over the main functions) and its outcome.
   bool batches_tested = false;
@@ -62,7 +66,11 @@ inline constexpr int kMinBatchReplicates = 4;
 // ...and their shares' von Neumann z is above this (one-sided 1%).
 inline constexpr double kExchangeableZ = -2.33;
 
-Side BuildSide(const std::vector<const FunctionTable*>& tables);
+// `split_single_run`: a single launched run (FunctionTable::single_run) may
+// stand for its time batches; false keeps it one replicate of fixed work
+// (when the other side has runs, whose spread it borrows in seconds).
+Side BuildSide(const std::vector<const FunctionTable*>& tables,
+               bool split_single_run = true);
 
 const char* KindName(ReplicateKind kind);
 

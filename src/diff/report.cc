@@ -120,10 +120,14 @@ std::string Settings(const Comparison& c, const ReportOptions& o) {
                          " per run");
   return absl::StrFormat(
       "%s; %s decide%s; threshold +%g%%, alpha %g, noise floor %g%% share; "
-      "%d vs %d replicates",
+      "%d vs %d replicates%s%s",
       what, c.metric == Metric::kBoth ? "self and total" : MetricName(c.metric),
       c.metric == Metric::kBoth ? "" : "s", o.compare.threshold_pct,
-      o.compare.alpha, 100 * o.compare.min_share, c.runs_base, c.runs_new);
+      o.compare.alpha, 100 * o.compare.min_share, c.runs_base, c.runs_new,
+      c.paired ? " (interleaved pairs)" : "",
+      c.samples_base > 0 ? absl::StrFormat(" of ~%.0f vs ~%.0f samples",
+                                           c.samples_base, c.samples_new)
+                         : std::string());
 }
 
 std::string BaseDescription(const Comparison& c, const ReportOptions& o) {
@@ -250,8 +254,7 @@ std::string VerdictLine(const Comparison& c) {
       notes.empty() ? "" : absl::StrCat(" (", absl::StrJoin(notes, ", "), ")");
   if (!c.conclusive) {
     return absl::StrCat("INCONCLUSIVE: no regression found", noted, ", but ",
-                        c.inconclusive_reason, " (record more runs: --repeat ",
-                        c.suggested_runs, ")");
+                        c.inconclusive_reason, " (", c.remedy, ")");
   }
   return absl::StrCat("OK: no regression", noted);
 }
@@ -410,6 +413,13 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
   absl::StrAppend(
       &out, "  \"inconclusive_reason\": ", str(c.inconclusive_reason), ",\n");
   absl::StrAppend(&out, "  \"suggested_runs\": ", c.suggested_runs, ",\n");
+  absl::StrAppend(&out, "  \"suggested_rate_hz\": ", c.suggested_rate_hz,
+                  ",\n");
+  absl::StrAppend(&out, "  \"remedy\": ", str(c.remedy), ",\n");
+  absl::StrAppend(&out, "  \"sampling_share\": ", c.sampling_share, ",\n");
+  absl::StrAppend(&out, "  \"samples_base\": ", c.samples_base, ",\n");
+  absl::StrAppend(&out, "  \"samples_new\": ", c.samples_new, ",\n");
+  absl::StrAppend(&out, "  \"paired\": ", c.paired ? "true" : "false", ",\n");
   absl::StrAppend(&out, "  \"runs_base\": ", c.runs_base, ",\n");
   absl::StrAppend(&out, "  \"runs_new\": ", c.runs_new, ",\n");
   absl::StrAppend(&out, "  \"replicates\": ", str(c.replicates), ",\n");

@@ -117,6 +117,14 @@ struct FunctionTable {
   int64_t sample_count = 0;  // number of samples (samples/count if present)
   int64_t duration_ns = 0;
   bool launched = false;  // recorded by `record -- CMD` (fixed work)
+  // A launched recording of one run whose units are its time batches (item
+  // 6 of docs/statistics.md's replicates: judged like an attached one).
+  bool single_run = false;
+  // Interleaved recordings (`record --base-command`): the id both arms'
+  // profiles carry (pystrobe.interleaved=ID) and this one's arm ("base",
+  // "new"); run I of the base arm pairs with run I of the new arm.
+  std::string interleaved_id;
+  std::string arm;
   UnitKind units = UnitKind::kWhole;
   std::vector<int64_t> total_by_unit;    // grand total per unit
   std::vector<int64_t> samples_by_unit;  // sample count per unit
@@ -128,6 +136,12 @@ struct FunctionTable {
   // Caller -> callee; `self` is unused, `total` the weight of samples with
   // that call on their stack (once per sample).
   absl::flat_hash_map<EdgeKey, FunctionStats> edges;
+  // Self time by the leaf and its direct caller (`caller` empty for a leaf
+  // at the root): a partition of the samples finer than self time by
+  // function, so that work done through one shared helper still splits into
+  // many parts, the references that normalization measures a run's speed
+  // by. `self`/`self_by_unit` are set; parts under 0.1% are left out.
+  absl::flat_hash_map<EdgeKey, FunctionStats> leaf_calls;
   std::vector<std::string> comments;  // the profile's, for reports
 };
 
@@ -228,11 +242,24 @@ struct Comparison {
   // judged, whatever the functions show.
   bool overloaded = false;
   int suggested_runs = 0;  // --repeat that would likely make it conclusive
+  // A --rate that would instead, at no CI time (0: none would, alone).
+  double suggested_rate_hz = 0;
+  // Of the typical function's variance, the share sampling noise made
+  // (-1: unknown): above half, a higher rate is the remedy.
+  double sampling_share = -1;
+  // The cheapest remedy and its cost, for the verdict line: "sample
+  // faster: --rate 2400, +0 s of CI time ..." or "record more runs: ...".
+  std::string remedy;
+  // Mean samples per replicate on each side.
+  double samples_base = 0, samples_new = 0;
   ValueType value_type;
   int base_entries = 1;             // how many baseline profiles were merged
   int runs_base = 1, runs_new = 1;  // replicates per side
   std::string replicates;   // one line: what the replicates are, per side
   bool fixed_work = false;  // compared as time per run
+  // Interleaved base and new runs (record --base-command), tested on the
+  // differences within pairs.
+  bool paired = false;
   Metric metric = Metric::kBoth;
   WholeRun whole;
   std::string method;  // one line naming the test used, for reports

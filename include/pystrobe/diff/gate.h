@@ -80,6 +80,14 @@ absl::StatusOr<GateOutcome> RunGate(const GateOptions& options,
                                     const std::string& base,
                                     const LoadedProfile& now);
 
+// The same with BASE already in memory (one profile, or the entries of a
+// merged baseline), e.g. the base runs of an interleaved recording (record
+// --base-command): `base_label` names it in the report.
+absl::StatusOr<GateOutcome> RunGate(const GateOptions& options,
+                                    std::vector<LoadedProfile> base,
+                                    const std::string& base_label,
+                                    const LoadedProfile& now);
+
 }  // namespace pystrobe
 
 #endif  // PYSTROBE_DIFF_GATE_H_

@@ -198,5 +198,53 @@ TEST(FunctionTableTest, AttachedRecordingsHaveBatches) {
   EXPECT_TRUE(t->runs.empty());
 }
 
+// Self time split by the leaf's caller: a partition of the samples (their
+// weights sum to the grand total), recursion folded into one caller.
+TEST(FunctionTableTest, LeafCallsPartitionTheSamples) {
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(Hand(), {});
+  ASSERT_THAT(t, IsOk());
+  const FunctionKey main_k{"main", "/a.py", 0};
+  const FunctionKey fib_k{"Calc.fib", "/a.py", 0};
+  const FunctionKey parse_k{"parse", "/b.py", 0};
+  ASSERT_EQ(t->leaf_calls.size(), 3u);
+  EXPECT_EQ(t->leaf_calls.at({main_k, fib_k}).self, 300);  // fib <- fib <- main
+  EXPECT_THAT(t->leaf_calls.at({main_k, parse_k}).self_by_unit,
+              ElementsAre(100, 200));
+  EXPECT_EQ(t->leaf_calls.at({FunctionKey{}, main_k}).self, 50);  // a root
+  int64_t sum = 0;
+  for (const auto& [call, stats] : t->leaf_calls) sum += stats.self;
+  EXPECT_EQ(sum, t->grand_total);
+}
+
+// One launched run: its time batches are its units (a steady run is judged
+// by them, docs/statistics.md); several runs keep runs.
+TEST(FunctionTableTest, OneLaunchedRunIsCutIntoItsBatches) {
+  testing::Workload w = testing::ServiceWorkload();
+  w.samples = 4000;
+  w.batches = 8;
+  absl::StatusOr<FunctionTable> one =
+      BuildFunctionTable(testing::SimulateRuns(w, 1, 3), {});
+  ASSERT_THAT(one, IsOk());
+  EXPECT_EQ(one->units, UnitKind::kBatches);
+  EXPECT_TRUE(one->launched);
+  EXPECT_TRUE(one->single_run);
+  EXPECT_EQ(one->total_by_unit.size(), 8u);
+  absl::StatusOr<FunctionTable> two =
+      BuildFunctionTable(testing::SimulateRuns(w, 2, 3), {});
+  ASSERT_THAT(two, IsOk());
+  EXPECT_EQ(two->units, UnitKind::kRuns);
+  EXPECT_FALSE(two->single_run);
+}
+
+TEST(FunctionTableTest, InterleavedArms) {
+  Profile p = testing::SimulateRuns(testing::ServiceWorkload(), 2, 4);
+  p.comments.push_back("pystrobe.interleaved=00ff00ff00ff00ff");
+  p.comments.push_back("pystrobe.arm=base");
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->interleaved_id, "00ff00ff00ff00ff");
+  EXPECT_EQ(t->arm, "base");
+}
+
 }  // namespace
 }  // namespace pystrobe

@@ -115,18 +115,18 @@ inline Profile Simulate(const Workload& w, uint64_t seed) {
   return p;
 }
 
-// `runs` launched runs of fixed work, as `pystrobe record --repeat` writes
-// them: each run is Simulate(w) with its own seed, its weights scaled by a
-// machine-speed factor (lognormal, sd `speed_sd`; `speed` times it), every
-// sample labelled "run", and the comments of a launched recording.
-inline Profile SimulateRuns(const Workload& w, int runs, uint64_t seed,
-                            double speed_sd = 0.05, double speed = 1.0) {
-  std::mt19937_64 rng(seed * 7919 + 17);
-  std::normal_distribution<double> log_speed(0, speed_sd);
+// Launched runs of fixed work, as `pystrobe record --repeat` writes them:
+// run r is Simulate(per_run[r]) with its own seed, its weights scaled by
+// speed[r] (the machine's speed in that run), every sample labelled "run",
+// and the comments of a launched recording.
+inline Profile SimulateRunsOf(const std::vector<Workload>& per_run,
+                              const std::vector<double>& speed, uint64_t seed) {
   Profile out;
+  const int runs = static_cast<int>(per_run.size());
   for (int r = 0; r < runs; ++r) {
-    Profile one = Simulate(w, seed * 1000 + static_cast<uint64_t>(r));
-    const double factor = speed * std::exp(log_speed(rng));
+    Profile one = Simulate(per_run[static_cast<size_t>(r)],
+                           seed * 1000 + static_cast<uint64_t>(r));
+    const double factor = speed[static_cast<size_t>(r)];
     if (r == 0) {
       out.sample_types = one.sample_types;
       out.default_sample_type = one.default_sample_type;
@@ -151,6 +151,20 @@ inline Profile SimulateRuns(const Workload& w, int runs, uint64_t seed,
   out.comments.push_back("pystrobe.target=launched");
   out.comments.push_back(absl::StrCat("pystrobe.runs=", runs));
   return out;
+}
+
+// `runs` runs of the same workload, each at a machine-speed factor drawn
+// lognormal (sd `speed_sd`) around `speed`.
+inline Profile SimulateRuns(const Workload& w, int runs, uint64_t seed,
+                            double speed_sd = 0.05, double speed = 1.0) {
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::normal_distribution<double> log_speed(0, speed_sd);
+  std::vector<double> speeds;
+  for (int r = 0; r < runs; ++r) {
+    speeds.push_back(speed * std::exp(log_speed(rng)));
+  }
+  return SimulateRunsOf(std::vector<Workload>(static_cast<size_t>(runs), w),
+                        speeds, seed);
 }
 
 }  // namespace pystrobe::testing

@@ -70,6 +70,8 @@ Comparison Sample() {
   c.runs_base = 15;
   c.runs_new = 5;
   c.replicates = "base: 15 replicates from 3 baseline entries; new: 5 runs";
+  c.samples_base = 1520;
+  c.samples_new = 1498;
   c.method = "a test method";
   c.rows[0].decided_by = Metric::kTotal;
   c.rows[0].cause = "time grew in fibonacci called from fun_notification";
@@ -202,14 +204,15 @@ TEST(DiffReportTest, VerdictLines) {
   c.failed = false;
   c.conclusive = false;
   c.inconclusive_reason =
-      "a 10% change was detectable only for functions "
-      "holding 20% of the time";
+      "a 10% growth was ruled out only for functions holding 20% of the "
+      "time";
   c.suggested_runs = 12;
+  c.remedy = "record more runs: --repeat 12, +3.5 s per side";
   EXPECT_EQ(VerdictLine(c),
             "INCONCLUSIVE: no regression found (1 improvement, 1 new "
-            "function, 1 gone function), but a 10% change was detectable "
+            "function, 1 gone function), but a 10% growth was ruled out "
             "only for functions holding 20% of the time (record more runs: "
-            "--repeat 12)");
+            "--repeat 12, +3.5 s per side)");
 }
 
 TEST(DiffReportTest, JsonHasTheGateFields) {
@@ -219,6 +222,12 @@ TEST(DiffReportTest, JsonHasTheGateFields) {
   EXPECT_THAT(json, HasSubstr("\"conclusive\": false"));
   EXPECT_THAT(json, HasSubstr("\"runs_base\": 15"));
   EXPECT_THAT(json, HasSubstr("\"runs_new\": 5"));
+  c.remedy = "sample faster: --rate 2400, +0 s of CI time";
+  c.suggested_rate_hz = 2400;
+  const std::string with_remedy = RenderJson(c, Options());
+  EXPECT_THAT(with_remedy, HasSubstr("\"suggested_rate_hz\": 2400"));
+  EXPECT_THAT(with_remedy, HasSubstr("\"remedy\": \"sample faster: --rate "
+                                     "2400, +0 s of CI time\""));
   EXPECT_THAT(json, HasSubstr("\"detectable_pct\": 8.5"));
   EXPECT_THAT(json, HasSubstr("\"cause\": \"time grew in fibonacci called from "
                               "fun_notification\""));
