@@ -543,9 +543,19 @@ int RunRecord(const std::vector<std::string>& args) {
   std::fputs(FormatSummary(result->profile, result->stats, written).c_str(),
              stderr);
   if (interleaved) {
-    std::fprintf(
-        stderr, "pystrobe: the base arm's runs: %s (interleaved id %s)\n",
-        BaseOutputPath(o.output).c_str(), result->interleaved_id.c_str());
+    // The counts above are of both arms; the functions, of the new one.
+    uint64_t base_samples = 0;
+    for (const RunSummary& run : result->base_runs) {
+      base_samples += run.stats.samples;
+    }
+    std::fprintf(stderr,
+                 "pystrobe: interleaved (id %s): %zu runs of the new command "
+                 "above, %zu of the base (%llu of the samples) written to "
+                 "%s\n",
+                 result->interleaved_id.c_str(), result->runs.size(),
+                 result->base_runs.size(),
+                 static_cast<unsigned long long>(base_samples),
+                 BaseOutputPath(o.output).c_str());
   }
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
   if (const double wait = result->WaitShare(); result->Overloaded()) {

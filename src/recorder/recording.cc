@@ -188,13 +188,15 @@ absl::StatusOr<RecordingResult> Recording::Run(
   };
   const int runs_total = repeat_auto ? -1 : planned;
 
+  // The end of the previous run (pair) and its Decided: the budget counts
+  // the gate's time too.
+  int64_t pair_start = MonotonicNs();
   bool more = true;
   for (int pair = 0; more && !stop.load(); ++pair) {
     const double rate_hz =
         budget ? budget->rate_hz() : options_.sampler.rate_hz;
     SamplerOptions sampler = options_.sampler;
     sampler.rate_hz = rate_hz;
-    const int64_t pair_start = MonotonicNs();
     std::vector<SamplerStats> pair_stats;
     std::vector<Arm> order = {Arm::kNew};
     if (interleaved) {
@@ -448,7 +450,9 @@ absl::StatusOr<RecordingResult> Recording::Run(
     }
     if (stop.load()) break;
     if (budget) budget->Observe(pair_stats);
-    const double pair_s = static_cast<double>(MonotonicNs() - pair_start) / 1e9;
+    const int64_t pair_end = MonotonicNs();
+    const double pair_s = static_cast<double>(pair_end - pair_start) / 1e9;
+    pair_start = pair_end;
     more = plan.Continue(
         pair_s, sink != nullptr ? std::function<Decision()>(decided) : nullptr);
   }
