@@ -184,7 +184,8 @@ TEST(RecordGateRunsTest, RepeatAutoStopsByItselfAndSaysWhy) {
   const CommandResult r =
       RunCommand({PystrobeBinary(), "record", "--repeat", "auto", "--budget",
                   "60", "-o", out, "--base-dir", base_dir.path(), "--", py,
-                  Workload("gate_shapes.py"), "helper"},
+                  // Pairs of >= 1 s: 60 s end before the 100-pair limit.
+                  Workload("gate_shapes.py"), "helper", "--scale", "2"},
                  absl::Seconds(240));
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe();
   EXPECT_THAT(r.err, ::testing::ContainsRegex(
