@@ -66,6 +66,13 @@ int64_t NumericLabel(const Sample& s, const char* key) {
   return -1;
 }
 
+bool IsCpuWait(const Sample& s) {
+  for (const Label& l : s.labels) {
+    if (l.key == "cpu_wait") return l.str == "true";
+  }
+  return false;
+}
+
 // "pystrobe.run.3=wall_s=1.2 cpu_s=1.1 exit=0" -> run 3's accounting.
 void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
   constexpr absl::string_view kPrefix = "pystrobe.run.";
@@ -268,6 +275,12 @@ absl::StatusOr<FunctionTable> BuildFunctionTable(const Profile& profile,
     if (wi >= s.values.size()) continue;
     int64_t weight = s.values[wi];
     if (weight <= 0) continue;  // pprof diff profiles carry negatives
+    // A thread that waited for a CPU (record found it in the run queue,
+    // docs/sampling.md): the machine's time, not the code's.
+    if (!options.keep_cpu_wait && IsCpuWait(s)) {
+      ++table.cpu_wait_samples;
+      continue;
+    }
     bool dropped = false;
     for (uint64_t id : s.location_ids) {
       if (id == 0 || id > key_of_location.size()) continue;

@@ -90,6 +90,9 @@ struct TableOptions {
   // profile's default_sample_type, else its last sample type.
   std::string sample_type;
   std::vector<std::string> ignore;  // regexes on "name file" to drop
+  // Keep samples labelled cpu_wait=true (a thread in the run queue, not on
+  // a CPU): by default they are left out, as the machine's time.
+  bool keep_cpu_wait = false;
 };
 
 // What the units of a table are.
@@ -112,9 +115,10 @@ struct RunInfo {
 };
 
 struct FunctionTable {
-  ValueType value_type;      // what the weights are (e.g. wall/nanoseconds)
-  int64_t grand_total = 0;   // sum of the weights of all samples
-  int64_t sample_count = 0;  // number of samples (samples/count if present)
+  ValueType value_type;          // what the weights are (e.g. wall/nanoseconds)
+  int64_t grand_total = 0;       // sum of the weights of all samples
+  int64_t sample_count = 0;      // number of samples (samples/count if present)
+  int64_t cpu_wait_samples = 0;  // sample records left out as cpu_wait
   int64_t duration_ns = 0;
   bool launched = false;  // recorded by `record -- CMD` (fixed work)
   // A launched recording of one run whose units are its time batches (item

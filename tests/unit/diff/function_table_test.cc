@@ -246,5 +246,22 @@ TEST(FunctionTableTest, InterleavedArms) {
   EXPECT_EQ(t->arm, "base");
 }
 
+// Samples of a thread waiting for a CPU (label cpu_wait=true) are the
+// machine's time: left out unless asked for.
+TEST(FunctionTableTest, CpuWaitSamplesAreLeftOut) {
+  Profile p = Hand();
+  p.samples[1].labels.push_back({"cpu_wait", "true", 0, ""});  // parse_5
+  absl::StatusOr<FunctionTable> t = BuildFunctionTable(p, {});
+  ASSERT_THAT(t, IsOk());
+  EXPECT_EQ(t->grand_total, 550);
+  EXPECT_EQ(t->cpu_wait_samples, 1);
+  EXPECT_EQ(t->functions.at({"parse", "/b.py", 0}).self, 200);
+  TableOptions keep;
+  keep.keep_cpu_wait = true;
+  absl::StatusOr<FunctionTable> all = BuildFunctionTable(p, keep);
+  ASSERT_THAT(all, IsOk());
+  EXPECT_EQ(all->grand_total, 650);
+}
+
 }  // namespace
 }  // namespace pystrobe
