@@ -111,6 +111,7 @@ TEST(CompareTest, AaWithRunsFailsAtMostAtTheNominalRate) {
     Comparison c = CompareOrDie({Table(SimulateRuns(w, 5, 2 * i + 1, 0.08))},
                                 Table(SimulateRuns(w, 5, 2 * i + 2, 0.08)));
     failed += c.failed ? 1 : 0;
+    if (c.failed) Dump("aa-fail", c);
     inconclusive += c.conclusive ? 0 : 1;
     EXPECT_TRUE(c.fixed_work);
     EXPECT_EQ(c.runs_base, 5);
@@ -160,7 +161,12 @@ TEST(CompareTest, ThirtyPercentSlowerIsNamedAndTheOthersAreUnchanged) {
       "A/B, parse +30%% (20%% of the run), 5 vs 5 runs: named %d of "
       "20\n",
       named);
-  EXPECT_GE(named, 18);
+  // 15, not 18 (stop 18): each run's speed is now taken out within and
+  // between the sides alike, and the uncertainty of the sides' shift is
+  // carried by every test; this workload's sampler is sticky (0.9: ~1,000
+  // independent samples a run), so that costs power here, and A/A went
+  // from 4 FAILs in 100 to 1.
+  EXPECT_GE(named, 15);
 }
 
 // Five callers do all their work through one helper; render_page's calls
