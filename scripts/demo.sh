@@ -182,20 +182,22 @@ say "the same as Markdown, for a pull-request comment (--format markdown):"
 
 # The CI recipe: fixed work, runs as replicates, one command.
 ci_script=tests/workloads/diff_gate.py
-say "CI: $pystrobe record --repeat 5 --save ci -- $python $ci_script --rounds 100 (the main branch)"
-"$pystrobe" record --repeat 5 --mode cpu -r 500 -o "$out/ci-main.pb.gz" \
-  --save ci --store "$store" -- "$python" "$ci_script" --rounds 100 2>/dev/null
+# At its defaults: a recording for the gate chooses its own rate (about
+# 2,000 samples a run).
+say "CI: $pystrobe record --repeat 5 --save ci -- $python $ci_script --rounds 40 (the main branch)"
+"$pystrobe" record --repeat 5 -o "$out/ci-main.pb.gz" \
+  --save ci --store "$store" -- "$python" "$ci_script" --rounds 40 2>/dev/null
 say "CI: the same code again: $pystrobe record --repeat 5 --compare ci --fail-on-regression -- ..."
 ci_aa=0
-"$pystrobe" record --repeat 5 --mode cpu -r 500 -o "$out/ci-aa.pb.gz" \
+"$pystrobe" record --repeat 5 -o "$out/ci-aa.pb.gz" \
   --compare ci --store "$store" --fail-on-regression --top 5 \
-  -- "$python" "$ci_script" --rounds 100 2>/dev/null || ci_aa=$?
+  -- "$python" "$ci_script" --rounds 40 2>/dev/null || ci_aa=$?
 say "CI: a pull request that makes beta 50% slower:"
 ci_ab=0
-"$pystrobe" record --repeat 5 --mode cpu -r 500 -o "$out/ci-pr.pb.gz" \
+"$pystrobe" record --repeat 5 -o "$out/ci-pr.pb.gz" \
   --compare ci --store "$store" --fail-on-regression --threshold 15 \
   --format markdown --top 5 \
-  -- "$python" "$ci_script" --rounds 100 --scale beta=1.5 2>/dev/null \
+  -- "$python" "$ci_script" --rounds 40 --scale beta=1.5 2>/dev/null \
   | tee "$work/ci.md" || ci_ab=$?
 echo "demo: the A/A run exited $ci_aa (0: OK or INCONCLUSIVE), the pull request $ci_ab (1: FAIL)"
 
