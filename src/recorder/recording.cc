@@ -113,6 +113,80 @@ double RecordingResult::WaitShare() const {
   return s.ran + s.wait > 0 ? s.wait / (s.ran + s.wait) : 0.0;
 }
 
+namespace {
+
+// The comments a recording's profile (an arm's) opens with, and in
+// `*command_line` the command line the summary names: the Python process
+// behind a launched command, or the first attached process.
+std::vector<std::string> FirstComments(bool launched, bool follow,
+                                       const std::vector<pid_t>& pids,
+                                       const std::vector<std::string>& command,
+                                       const std::string& working_dir,
+                                       const PythonProcess* first_python,
+                                       std::string* command_line) {
+  *command_line = launched ? absl::StrJoin(command, " ")
+                           : ProcFs().CommandLine(pids.front()).value_or("");
+  if (!launched && pids.size() > 1) {
+    *command_line =
+        absl::StrCat(*command_line, " (and ", pids.size() - 1, " more)");
+  }
+  if (launched && !follow && first_python != nullptr) {
+    *command_line =
+        ProcFs().CommandLine(first_python->pid()).value_or(*command_line);
+  }
+  std::vector<std::string> comments;
+  comments.push_back(absl::StrCat("command_line=", *command_line));
+  if (launched) {
+    comments.push_back(
+        absl::StrCat("pystrobe.command=", absl::StrJoin(command, " ")));
+  }
+  if (!working_dir.empty()) {
+    comments.push_back(absl::StrCat("pystrobe.working_dir=", working_dir));
+  }
+  comments.push_back(absl::StrCat("pystrobe_version=", PYSTROBE_VERSION));
+  return comments;
+}
+
+// The end of an attached recording: hints about Python children of idle
+// targets, and the one profile to the sink.
+absl::StatusOr<RecordingResult> FinishAttached(
+    RecordingResult result, TargetSet* targets,
+    const std::vector<std::string>& base_comments, const ScheduleStats& sched,
+    bool stopped, bool look_for_children, ProfileSink* sink) {
+  result.stopped = stopped;
+  result.processes = targets->Processes();
+  if (look_for_children) {
+    for (const ProcessSummary& p : result.processes) {
+      // (Almost) nothing sampled: every thread idle at nearly every tick.
+      if (p.stats.samples * 10 >= std::max<uint64_t>(p.stats.ticks, 10)) {
+        continue;
+      }
+      std::vector<pid_t> children = TargetSet::PythonDescendants(p.pid, 8);
+      if (!children.empty()) result.hints.push_back({p.pid, children});
+    }
+  }
+  std::vector<std::string> comments = base_comments;
+  for (std::string& c : RecordingComments(result, /*launched=*/false)) {
+    comments.push_back(std::move(c));
+  }
+  if (const Sampler* single = targets->single()) {
+    // Written straight from the sampler (its memory stays near the
+    // recording's), summarized from its leaves.
+    if (sink != nullptr) {
+      PYSTROBE_RETURN_IF_ERROR(sink->WriteFrom(*single, comments, true));
+    }
+    result.profile = single->BuildLeafProfile(std::move(comments));
+    return result;
+  }
+  result.profile = targets->BuildProfile(comments, sched);
+  if (sink != nullptr) {
+    PYSTROBE_RETURN_IF_ERROR(sink->Write(result.profile, true));
+  }
+  return result;
+}
+
+}  // namespace
+
 Recording::Recording(RecordingOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<RecordingResult> Recording::Run(
@@ -162,8 +236,9 @@ absl::StatusOr<RecordingResult> Recording::Run(
   }
   if (repeat_auto) result.budget_s = options_.budget_s;
   std::optional<SampleBudget> budget;
-  if (launched && options_.sample_budget)
+  if (launched && options_.sample_budget) {
     budget.emplace(*options_.sample_budget);
+  }
   RunPlan plan({planned, interleaved, repeat_auto, options_.budget_s,
                 /*min_runs_to_decide=*/3});
   // The rates asked for, weighted by the time sampled at each.
@@ -237,31 +312,11 @@ absl::StatusOr<RecordingResult> Recording::Run(
       }
       targets.Discover(0);
       if (st.base_comments.empty()) {
-        const pid_t first = launched ? 0 : pids.front();
-        std::string command_line =
-            launched ? absl::StrJoin(st.command, " ")
-                     : ProcFs().CommandLine(first).value_or("");
-        if (!launched && pids.size() > 1) {
-          command_line =
-              absl::StrCat(command_line, " (and ", pids.size() - 1, " more)");
-        }
-        if (launched && !follow && targets.first_python() != nullptr) {
-          command_line = ProcFs()
-                             .CommandLine(targets.first_python()->pid())
-                             .value_or(command_line);
-        }
+        std::string command_line;
+        st.base_comments =
+            FirstComments(launched, follow, pids, st.command, st.working_dir,
+                          targets.first_python(), &command_line);
         if (arm == Arm::kNew) result.command_line = command_line;
-        st.base_comments.push_back(absl::StrCat("command_line=", command_line));
-        if (launched) {
-          st.base_comments.push_back(absl::StrCat(
-              "pystrobe.command=", absl::StrJoin(st.command, " ")));
-        }
-        if (!st.working_dir.empty()) {
-          st.base_comments.push_back(
-              absl::StrCat("pystrobe.working_dir=", st.working_dir));
-        }
-        st.base_comments.push_back(
-            absl::StrCat("pystrobe_version=", PYSTROBE_VERSION));
       }
       const std::vector<std::string>& base_comments = st.base_comments;
 
@@ -417,36 +472,9 @@ absl::StatusOr<RecordingResult> Recording::Run(
         continue;
       }
       // Attached: one recording.
-      result.stopped = stop.load();
-      result.processes = targets.Processes();
-      if (!follow && !options_.sampler.include_idle) {
-        for (const ProcessSummary& p : result.processes) {
-          // (Almost) nothing sampled: every thread idle at nearly every tick.
-          if (p.stats.samples * 10 >= std::max<uint64_t>(p.stats.ticks, 10)) {
-            continue;
-          }
-          std::vector<pid_t> children = TargetSet::PythonDescendants(p.pid, 8);
-          if (!children.empty()) result.hints.push_back({p.pid, children});
-        }
-      }
-      std::vector<std::string> comments = base_comments;
-      for (std::string& c : RecordingComments(result, launched)) {
-        comments.push_back(std::move(c));
-      }
-      if (const Sampler* single = targets.single()) {
-        // Written straight from the sampler (its memory stays near the
-        // recording's), summarized from its leaves.
-        if (sink != nullptr) {
-          PYSTROBE_RETURN_IF_ERROR(sink->WriteFrom(*single, comments, true));
-        }
-        result.profile = single->BuildLeafProfile(std::move(comments));
-        return result;
-      }
-      result.profile = targets.BuildProfile(comments, schedule.stats());
-      if (sink != nullptr) {
-        PYSTROBE_RETURN_IF_ERROR(sink->Write(result.profile, true));
-      }
-      return result;
+      return FinishAttached(std::move(result), &targets, base_comments,
+                            schedule.stats(), stop.load(),
+                            !follow && !options_.sampler.include_idle, sink);
     }
     if (stop.load()) break;
     if (budget) budget->Observe(pair_stats);
