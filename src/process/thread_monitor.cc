@@ -92,6 +92,7 @@ absl::StatusOr<ThreadSnapshot> ThreadMonitor::ReadAccounting(pid_t tid) {
                               ParseSchedstat(std::string_view(buf, n)));
     snapshot.cpu_ns = stat.cpu_ns;
     snapshot.run_count = stat.run_count;
+    snapshot.wait_ns = stat.wait_ns;
     snapshot.has_run_count = true;
     return snapshot;
   }

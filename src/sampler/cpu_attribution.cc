@@ -31,6 +31,11 @@ bool CpuAttribution::Observe(pid_t tid, const ThreadClock& clock,
     t.asleep_at.insert(key->stack);
     return false;
   }
+  if (clock.waiting_for_cpu) {
+    // Runnable, but in a run queue (the kernel said so afterwards): the
+    // thread used no CPU there.
+    return false;
+  }
   if (!clock.holds_gil && (t.asleep_at.contains(key->stack) ||
                            t.asleep_before.contains(key->stack))) {
     // Woken where it slept, not yet back to Python code: it waits for a

@@ -44,6 +44,14 @@ Sampler::Sampler(PythonProcess* python, SamplerOptions options)
       // than a few seconds give it little power (docs/statistics.md).
       table_(1'000'000'000) {
   if (options_.native) options_.blocking = true;
+  // --blocking stops every thread at each tick, and each is scheduled in
+  // again when resumed: its schedstat says more about pystrobe than about
+  // the target.
+  // Wall mode under --gil reads nothing of any thread per tick (that is
+  // what --gil is for: docs/sampling.md); the filter would add a pread of
+  // the holder's schedstat per tick, and of every former holder's.
+  filter_waits_ = options_.cpu_wait && !options_.blocking &&
+                  !(options_.gil_only && options_.mode != WeightMode::kCpu);
 }
 
 void Sampler::CountError(const absl::Status& status) {
@@ -90,6 +98,49 @@ void Sampler::RereadTorn() {
       ++stats_.recovered;
     }
   }
+}
+
+void Sampler::Record(pid_t tid, const HeldSample& sample, bool waiting) {
+  StackKey key = sample.key;
+  // The batch as numbered now: batches may have merged while it was held.
+  if (sample.has_key) key.batch = table_.BatchFor(sample.elapsed_ns);
+  if (options_.mode == WeightMode::kCpu) {
+    ThreadClock clock = sample.clock;
+    clock.waiting_for_cpu = waiting && clock.state == 'R';
+    if (!sample.has_key) {
+      cpu_.Observe(tid, clock, nullptr);
+      return;
+    }
+    if (cpu_.Observe(tid, clock, &key)) {
+      ++stats_.samples;
+      if (sample.unmerged) ++stats_.causes.native;
+    } else if (clock.waiting_for_cpu) {
+      ++stats_.cpu_wait;
+    }
+    return;
+  }
+  if (waiting) {
+    key.flags |= kFlagCpuWait;
+    ++stats_.cpu_wait;
+  }
+  table_.Add(key, 1, sample.weight_ns);
+  ++stats_.samples;
+  if (sample.unmerged) ++stats_.causes.native;
+}
+
+void Sampler::ReleaseHeld(int64_t elapsed_ns) {
+  if (!filter_waits_) return;
+  auto record = [this](pid_t tid, const HeldSample& s, bool waiting) {
+    Record(tid, s, waiting);
+  };
+  // A last reading settles what it can; the rest goes as running.
+  for (pid_t tid : waits_.ThreadsHolding()) {
+    absl::StatusOr<ThreadSnapshot> acct = monitor_.ReadAccounting(tid);
+    if (!acct.ok() || !acct->has_run_count) continue;
+    const SchedReading reading{acct->cpu_ns, acct->wait_ns, acct->run_count};
+    waits_.Observe(tid, '?', elapsed_ns, &reading, record);
+  }
+  waits_.Flush(record);
 }
 
 void Sampler::CloseCpuWindow() {
@@ -199,6 +250,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   }
   const uint32_t batch = table_.BatchFor(elapsed_ns);
   size_t next_early = 0;
+  // Wait-aware samples: a sample of a runnable thread is held until a later
+  // schedstat reading says whether it waited for a CPU then (Record).
+  const bool filter = filter_waits_;
+  auto record = [this](pid_t tid, const HeldSample& s, bool waiting) {
+    Record(tid, s, waiting);
+  };
   for (const PyThread& t : threads_) {
     const bool woke = !woke_.empty() && std::find(woke_.begin(), woke_.end(),
                                                   t.native_id) != woke_.end();
@@ -207,6 +264,19 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     bool idle = false;
     ThreadClock clock;
     bool have_clock = false;
+    // What the wait filter learns of this thread at this tick: its state
+    // ('R', '?' not known, else not runnable; 0: nothing) and schedstat.
+    char filter_state = 0;
+    SchedReading reading;
+    const SchedReading* have_reading = nullptr;
+    auto read_schedstat = [&] {
+      absl::StatusOr<ThreadSnapshot> acct =
+          monitor_.ReadAccounting(t.native_id);
+      if (acct.ok() && acct->has_run_count) {
+        reading = {acct->cpu_ns, acct->wait_ns, acct->run_count};
+        have_reading = &reading;
+      }
+    };
     if (cpu_mode) {
       if (t.native_id == 0) continue;
       absl::StatusOr<ThreadSnapshot> acct =
@@ -228,6 +298,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       }
       clock = {*state, acct->cpu_ns, t.holds_gil};
       have_clock = true;
+      // cpu mode reads schedstat anyway: the filter costs no syscall.
+      filter_state = *state;
+      if (acct->has_run_count) {
+        reading = {acct->cpu_ns, acct->wait_ns, acct->run_count};
+        have_reading = &reading;
+      }
     } else if (options_.blocking) {
       // A stopped thread reads as 't'; whether it ran since the last tick
       // is what its CPU time says.
@@ -241,13 +317,30 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       }
     } else if (t.native_id != 0 && t.holds_gil && python_->gil_enabled()) {
       // The GIL holder runs Python (or C code that kept the GIL): not idle,
-      // and no procfs read. That read (a pread of stat, ~3 us of kernel
-      // time, more than the whole walk of a 100-deep stack) was a third of
-      // a single-threaded target's tick. A holder blocked in the kernel
-      // with the GIL held stalls every other thread: that is worth seeing.
+      // and no read of its state. That read (a pread of stat, ~3 us of
+      // kernel time, more than the whole walk of a 100-deep stack) was a
+      // third of a single-threaded target's tick. A holder blocked in the
+      // kernel with the GIL held stalls every other thread: that is worth
+      // seeing. The wait filter reads its schedstat (one pread): a holder
+      // preempted at a system call's return waits there with the GIL.
+      if (filter) {
+        filter_state = 'R';
+        read_schedstat();
+      }
     } else if (t.skipped) {
       // Asleep when its state was read, or without the GIL under --gil:
       // its stack was not read.
+      if (!options_.gil_only && next_early < early_state_.size() &&
+          early_state_[next_early].first == t.native_id) {
+        ++next_early;
+      }
+      if (filter && t.native_id != 0) {
+        // Asleep: that settles its held samples without a reading. Under
+        // --gil its state was not read: schedstat only if it holds some.
+        const char state = options_.gil_only ? '?' : 'S';
+        if (waits_.WantsReading(t.native_id, state)) read_schedstat();
+        waits_.Observe(t.native_id, state, elapsed_ns, have_reading, record);
+      }
       if (options_.gil_only) continue;
       idle = true;
     } else if (t.native_id != 0) {
@@ -263,10 +356,25 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
         continue;
       }
       idle = state.ok() && *state != 'R';
+      const bool wanted_here = !options_.gil_only || t.holds_gil;
+      if (filter && state.ok() && wanted_here) {
+        filter_state = *state;
+        if (*state == 'R') read_schedstat();
+      }
     }
+    // A look that records no sample still tells the filter what it saw.
+    auto observe_only = [&] {
+      if (filter && filter_state != 0) {
+        waits_.Observe(t.native_id, filter_state, elapsed_ns, have_reading,
+                       record);
+      }
+    };
     // Which samples are wanted at all: in cpu mode the attribution decides
     // (below), in wall mode idle threads go unless --idle.
-    if (!cpu_mode && idle && !options_.include_idle) continue;
+    if (!cpu_mode && idle && !options_.include_idle) {
+      observe_only();
+      continue;
+    }
     const bool wanted = !options_.gil_only || t.holds_gil;
     bool readable = wanted && !t.frames.empty();
     if (wanted && woke) {
@@ -279,31 +387,42 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       if (!cpu_mode || clock.state == 'R') CountError(t.status);
       readable = false;
     }
+    HeldSample sample;
+    sample.elapsed_ns = elapsed_ns;
+    sample.weight_ns = wall_weight_ns;
+    sample.clock = clock;
     if (!readable) {
-      if (have_clock) cpu_.Observe(t.native_id, clock, nullptr);
+      if (have_clock) {
+        // Its CPU still counts, in order with the thread's other looks.
+        if (filter) {
+          waits_.Add(t.native_id, filter_state, have_reading, sample, record);
+        } else {
+          cpu_.Observe(t.native_id, clock, nullptr);
+        }
+      } else {
+        observe_only();
+      }
       continue;
     }
     uint32_t thread = table_.InternThread(t.native_id, t.thread_id,
                                           monitor_.Name(t.native_id));
     uint32_t stack = table_.InternThreadStack(thread, t.frames, options_.lines);
     uint8_t flags = (t.holds_gil ? kFlagGil : 0) | (idle ? kFlagIdle : 0);
-    const StackKey key{stack, thread, batch, flags};
+    sample.key = StackKey{stack, thread, batch, flags};
+    sample.has_key = true;
     // Recorded with its Python frames only.
-    const bool unmerged =
+    sample.unmerged =
         options_.native &&
         std::binary_search(unmerged_.begin(), unmerged_.end(), t.native_id);
-    if (cpu_mode) {
-      // Recorded when the window closes, with its share of the CPU.
-      if (cpu_.Observe(t.native_id, clock, &key)) {
-        ++stats_.samples;
-        if (unmerged) ++stats_.causes.native;
-      }
-      continue;
+    // In cpu mode recorded when the attribution window closes, with its
+    // share of the CPU; in wall mode now, or when the filter lets it go.
+    if (filter && filter_state != 0) {
+      waits_.Add(t.native_id, filter_state, have_reading, sample, record);
+    } else {
+      Record(t.native_id, sample, false);
     }
-    table_.Add(key, 1, wall_weight_ns);
-    ++stats_.samples;
-    if (unmerged) ++stats_.causes.native;
   }
+  if (filter) waits_.EndTick(elapsed_ns, record);
   if (stats_.ticks % 64 == 0) monitor_.ForgetUnused();
   return absl::OkStatus();
 }
@@ -331,6 +450,7 @@ absl::Status Sampler::Tick(int64_t elapsed_ns, int64_t wall_weight_ns) {
 
 void Sampler::Finish(int64_t elapsed_ns) {
   stats_.elapsed_ns = elapsed_ns;
+  ReleaseHeld(elapsed_ns - window_origin_ns_);
   if (options_.mode == WeightMode::kCpu) {
     cpu_.Finish([this](const StackKey& key, int64_t count, int64_t cpu) {
       table_.Add(key, count, cpu);
@@ -380,6 +500,8 @@ absl::Status Sampler::NextWindow(
 }
 
 void Sampler::SettleWindow() {
+  // Held samples belong to this window.
+  ReleaseHeld(stats_.elapsed_ns - window_origin_ns_);
   if (options_.mode != WeightMode::kCpu) return;
   // Settles every thread's CPU into this window; the next starts afresh
   // (at most one tick interval per thread between them goes uncounted),
@@ -445,6 +567,11 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
   }
   m.comments.push_back(absl::StrCat("pystrobe.rereads=", window.rereads));
   m.comments.push_back(absl::StrCat("pystrobe.recovered=", window.recovered));
+  if (filter_waits_) {
+    // Samples of threads waiting for a CPU: labelled cpu_wait=true in a
+    // wall profile, left out of a cpu profile.
+    m.comments.push_back(absl::StrCat("pystrobe.cpu_wait=", window.cpu_wait));
+  }
   return m;
 }
 

@@ -161,7 +161,8 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     s.values = {value.count, value.weight_ns};
     const ThreadLabel& t = threads_[key.thread];
     s.labels.reserve(5 + ((key.flags & kFlagGil) ? 1 : 0) +
-                     ((key.flags & kFlagIdle) ? 1 : 0));
+                     ((key.flags & kFlagIdle) ? 1 : 0) +
+                     ((key.flags & kFlagCpuWait) ? 1 : 0));
     s.labels.push_back(
         Label{"thread_name", t.name.empty() ? "?" : t.name, 0, ""});
     s.labels.push_back(Label{"thread_id", "", static_cast<int64_t>(t.tid), ""});
@@ -172,6 +173,9 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     s.labels.push_back(Label{"batch", "", static_cast<int64_t>(key.batch), ""});
     if (key.flags & kFlagGil) s.labels.push_back(Label{"gil", "true", 0, ""});
     if (key.flags & kFlagIdle) s.labels.push_back(Label{"idle", "true", 0, ""});
+    if (key.flags & kFlagCpuWait) {
+      s.labels.push_back(Label{"cpu_wait", "true", 0, ""});
+    }
     p.samples.push_back(std::move(s));
   }
   return p;
@@ -222,6 +226,9 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
   const int64_t gil = w.String("gil");
   const int64_t idle = w.String("idle");
   const int64_t yes = w.String("true");
+  // Interned at its first use: profiles without such samples keep the
+  // string table they had.
+  int64_t cpu_wait = 0;
   std::vector<int64_t> thread_names(threads_.size());
   for (size_t i = 0; i < threads_.size(); ++i) {
     thread_names[i] =
@@ -246,6 +253,10 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
     labels.push_back({batch, 0, static_cast<int64_t>(key.batch), 0});
     if (key.flags & kFlagGil) labels.push_back({gil, yes, 0, 0});
     if (key.flags & kFlagIdle) labels.push_back({idle, yes, 0, 0});
+    if (key.flags & kFlagCpuWait) {
+      if (cpu_wait == 0) cpu_wait = w.String("cpu_wait");
+      labels.push_back({cpu_wait, yes, 0, 0});
+    }
     w.AddSample(locations, values, labels);
   }
   PprofHeader header;

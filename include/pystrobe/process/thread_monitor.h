@@ -31,6 +31,9 @@ struct ThreadSnapshot {
   // Times the thread was scheduled onto a CPU (schedstat); valid only when
   // has_run_count (kernels without schedstat do not say).
   uint64_t run_count = 0;
+  // Time spent runnable but waiting for a CPU (schedstat's run_delay),
+  // valid with has_run_count; grows when a wait ends.
+  uint64_t wait_ns = 0;
   bool has_run_count = false;
 };
 
@@ -48,8 +51,8 @@ class ThreadMonitor {
   absl::StatusOr<char> ReadState(pid_t tid);
   // The CPU time alone (one pread of schedstat, or of stat without it).
   absl::StatusOr<uint64_t> ReadCpu(pid_t tid);
-  // The CPU time and run count (one pread of schedstat, or the CPU time
-  // from stat without it); `state` is left '?'.
+  // The CPU time, run-queue delay and run count (one pread of schedstat,
+  // or the CPU time from stat without it); `state` is left '?'.
   absl::StatusOr<ThreadSnapshot> ReadAccounting(pid_t tid);
   // What /proc/PID/task/TID/syscall says now (one pread; the file is
   // opened at the first call): where a sleeping thread is blocked.

@@ -26,7 +26,10 @@
 // and sleeps 7 ms several percent of its CPU to the sleep. The kernel
 // cannot tell a woken thread waiting for a CPU from one on a CPU (both are
 // R; procfs CPU counters only move at scheduler ticks and switches), hence
-// the GIL: Python code runs only with it.
+// the GIL: Python code runs only with it. A thread preempted while holding
+// the GIL is told apart afterwards, from its run-queue delay
+// (CpuWaitFilter, cpu_wait_filter.h): the sampler then hands the sample
+// over with `waiting_for_cpu`, and it is not running either.
 //
 //   CpuAttribution cpu;
 //   cpu.Observe(tid, {.state = 'R', .cpu_ns = c, .holds_gil = true}, &key);
@@ -54,6 +57,9 @@ struct ThreadClock {
   char state = '?';        // R, S, D, ...
   uint64_t cpu_ns = 0;     // CPU time since the thread started
   bool holds_gil = false;  // the thread held the GIL when its stack was read
+  // State R, but schedstat revealed afterwards that the thread was waiting
+  // for a CPU then (CpuWaitFilter): not a running sample.
+  bool waiting_for_cpu = false;
 };
 
 class CpuAttribution {

@@ -41,6 +41,7 @@
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/python_process.h"
 #include "pystrobe/sampler/cpu_attribution.h"
+#include "pystrobe/sampler/cpu_wait_filter.h"
 #include "pystrobe/sampler/schedule.h"
 #include "pystrobe/sampler/stack_table.h"
 
@@ -70,6 +71,14 @@ struct SamplerOptions {
   // -20) where permitted, so that ticks are on time on a loaded machine
   // (docs/sampling.md); dropped if sampling keeps it busy.
   bool raise_priority = true;
+  // Tell samples of a thread waiting for a CPU (state R, in a run queue)
+  // from running ones, after the fact, from the kernel's run-queue delay
+  // (CpuWaitFilter, docs/sampling.md): in cpu mode they are not running
+  // samples, in wall mode they carry the label cpu_wait=true. Samples are
+  // held up to 50 ms before they are recorded; costs a pread of schedstat
+  // per running thread and tick in wall mode. Not with --blocking, nor in
+  // wall mode under --gil (which reads no procfs file per tick).
+  bool cpu_wait = true;
   // Unused: ticks are stratified (see above). Kept for source compatibility.
   double jitter = 0.1;
 };
@@ -109,6 +118,9 @@ struct SamplerStats {
   SampleErrors causes;
   uint64_t rereads = 0;    // torn stacks read again within their tick
   uint64_t recovered = 0;  // of those, read consistently on a retry
+  // Samples of a runnable thread that was waiting for a CPU (cpu_wait):
+  // in wall mode recorded with cpu_wait=true, in cpu mode not recorded.
+  uint64_t cpu_wait = 0;
   int64_t elapsed_ns = 0;
   int64_t sampling_cpu_ns = 0;  // pystrobe's own CPU time in the loop
   int64_t busy_ns = 0;          // wall time spent inside ticks
@@ -124,7 +136,8 @@ struct SamplerStats {
          {std::pair{&ticks, o.ticks}, std::pair{&samples, o.samples},
           std::pair{&late, o.late}, std::pair{&missed, o.missed},
           std::pair{&errors, o.errors}, std::pair{&rereads, o.rereads},
-          std::pair{&recovered, o.recovered}}) {
+          std::pair{&recovered, o.recovered},
+          std::pair{&cpu_wait, o.cpu_wait}}) {
       *mine += sign > 0 ? theirs : -theirs;
     }
     for (auto [mine, theirs] : {std::pair{&elapsed_ns, o.elapsed_ns},
@@ -230,6 +243,11 @@ class Sampler {
   absl::Status MergeNative(const PtraceSuspension& stop);
   void CountError(const absl::Status& status);
   void CloseCpuWindow();
+  // Records a sample the wait filter let go (or one that bypassed it).
+  void Record(pid_t tid, const HeldSample& sample, bool waiting);
+  // Settles the held samples with a last schedstat reading, then records
+  // every one (end of a recording or of a window).
+  void ReleaseHeld(int64_t elapsed_ns);
   ProfileMetadata Metadata(std::vector<std::string> comments) const;
 
   PythonProcess* python_;
@@ -247,6 +265,10 @@ class Sampler {
   // cpu mode: who gets the CPU; its window started at cpu_window_start_ns_
   // (elapsed) in raw batch cpu_window_batch_.
   CpuAttribution cpu_;
+  // Samples held until the kernel says whether their thread was waiting
+  // for a CPU (options_.cpu_wait, not --blocking).
+  CpuWaitFilter waits_;
+  bool filter_waits_ = false;
   int64_t cpu_window_start_ns_ = 0;
   int64_t cpu_window_batch_ = -1;
   // The last snapshot, handed back to ReadThreads so that it reuses its

@@ -36,6 +36,9 @@ namespace pystrobe {
 enum SampleFlags : uint8_t {
   kFlagGil = 1,   // the thread held the GIL
   kFlagIdle = 2,  // the thread was not running on a CPU
+  // State R, but waiting for a CPU, as the kernel's run-queue delay told
+  // afterwards (CpuWaitFilter): label cpu_wait=true.
+  kFlagCpuWait = 4,
 };
 
 struct StackKey {
