@@ -518,15 +518,45 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   // path (the direct caller: "time grew in spin called from render_page");
   // the others are callers whose totals grew with it, marked affected.
   {
+    // A self-time regression of X whose growth came through one caller
+    // (X called more from render_page, its other callers unchanged) is
+    // that call's growth: the caller heads the group, X is affected, as
+    // the code that changed is the caller's.
+    absl::flat_hash_map<FunctionKey, FunctionKey> through_one_caller;
+    {
+      absl::flat_hash_map<FunctionKey, std::pair<FunctionKey, double>> top;
+      absl::flat_hash_map<FunctionKey, double> grown;
+      for (const auto& [caller, callees] : growth.calls) {
+        for (const auto& [callee, g] : callees) {
+          if (!(g > 0) || caller == callee) continue;
+          grown[callee] += g;
+          auto [it, fresh] = top.try_emplace(callee, caller, g);
+          if (!fresh && g > it->second.second) it->second = {caller, g};
+        }
+      }
+      for (const FunctionDiff& d : c.rows) {
+        if (d.verdict != Verdict::kRegression ||
+            d.decided_by != Metric::kSelf) {
+          continue;
+        }
+        auto t = top.find(d.key);
+        if (t == top.end() || t->second.second < 0.8 * grown[d.key]) continue;
+        auto caller_path = paths.find(t->second.first);
+        if (caller_path != paths.end() && caller_path->second.back() == d.key) {
+          through_one_caller.emplace(d.key, t->second.first);
+        }
+      }
+    }
     absl::flat_hash_map<FunctionKey, FunctionDiff*> head;
     for (FunctionDiff& d : c.rows) {
       if (d.verdict != Verdict::kRegression) continue;
       const std::vector<FunctionKey>& path = paths.at(d.key);
       FunctionDiff*& h = head[path.back()];
       auto rank = [&](const FunctionDiff* x) {
-        return x->decided_by == Metric::kSelf
-                   ? 0
-                   : static_cast<int>(paths.at(x->key).size());
+        if (x->decided_by == Metric::kSelf) {
+          return through_one_caller.contains(x->key) ? 1000 : 0;
+        }
+        return static_cast<int>(paths.at(x->key).size());
       };
       if (h == nullptr || rank(&d) < rank(h)) h = &d;
     }

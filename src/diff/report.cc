@@ -478,6 +478,8 @@ std::string RenderJson(const Comparison& c, const ReportOptions& options) {
         ", \"p_value\": ", JsonNumber(d.p_value),
         ", \"detectable_pct\": ", JsonNumber(d.detectable_pct),
         ", \"cause\": ", d.cause.empty() ? "null" : str(d.cause),
+        ", \"explained_by\": ",
+        d.explained_by.empty() ? "null" : str(d.explained_by),
         ", \"above_floor\": ", d.above_floor ? "true" : "false",
         ", \"impact\": ", JsonNumber(d.impact), ", \"calls\": null}");
   }
@@ -496,16 +498,17 @@ std::string RenderCsv(const Comparison& c, const ReportOptions& options) {
   std::string out =
       "function,file,line,verdict,base_self,new_self,base_total,new_total,"
       "delta_pct,p_value,impact,values,calls,detectable_pct,decided_by,"
-      "cause\r\n";
+      "cause,explained_by\r\n";
   const std::string unit = ValueUnit(c, options);
   for (const FunctionDiff* d : SelectRows(c, options)) {
-    absl::StrAppend(
-        &out, field(d->key.name), ",", field(d->key.file), ",", d->key.line,
-        ",", VerdictName(d->verdict), ",", num(d->base_self), ",",
-        num(d->new_self), ",", num(d->base_total), ",", num(d->new_total), ",",
-        num(d->delta_pct), ",", num(d->p_value), ",", num(d->impact), ",", unit,
-        ",not measured,", num(d->detectable_pct), ",",
-        MetricName(d->decided_by), ",", field(d->cause), "\r\n");
+    absl::StrAppend(&out, field(d->key.name), ",", field(d->key.file), ",",
+                    d->key.line, ",", VerdictName(d->verdict), ",",
+                    num(d->base_self), ",", num(d->new_self), ",",
+                    num(d->base_total), ",", num(d->new_total), ",",
+                    num(d->delta_pct), ",", num(d->p_value), ",",
+                    num(d->impact), ",", unit, ",not measured,",
+                    num(d->detectable_pct), ",", MetricName(d->decided_by), ",",
+                    field(d->cause), ",", field(d->explained_by), "\r\n");
   }
   return out;
 }

@@ -202,6 +202,40 @@ TEST(CompareTest, GrowthInASharedHelperIsChargedToTheCaller) {
   }
 }
 
+// The shared helper's own self time grows too when one caller calls it
+// twice as much (+20% here): that is the caller's change, one regression
+// headed by render_page, spin listed as affected (a gate run named spin as
+// the regression, counted as a false alarm: spin's code did not change).
+TEST(CompareTest, AHelperCalledMoreByOneCallerIsThatCallersRegression) {
+  Workload w;
+  w.samples = 20000;
+  w.batches = 5;
+  w.stacks = {{"main", "render_page", "spin"},
+              {"main", "parse_request", "spin"},
+              {"main", "load_user", "spin"},
+              {"main", "format_reply", "spin"},
+              {"main", "log_access", "spin"}};
+  w.weights = {0.2, 0.2, 0.2, 0.2, 0.2};
+  Workload slower = w;
+  slower.weights[0] *= 2;
+  slower.samples = 24000;
+  for (int i = 0; i < 3; ++i) {
+    Comparison c = CompareOrDie({Table(SimulateRuns(w, 5, 700 + i, 0.02))},
+                                Table(SimulateRuns(slower, 5, 750 + i, 0.02)));
+    Dump("through-one-caller", c);
+    ASSERT_TRUE(c.failed) << i;
+    EXPECT_EQ(c.regressions, 1) << i;
+    const FunctionDiff& rp = RowOf(c, "render_page");
+    EXPECT_EQ(rp.verdict, Verdict::kRegression);
+    EXPECT_FALSE(rp.affected);
+    const FunctionDiff& spin = RowOf(c, "spin");
+    if (spin.verdict == Verdict::kRegression) {
+      EXPECT_TRUE(spin.affected) << i;
+      EXPECT_EQ(spin.explained_by, "render_page");
+    }
+  }
+}
+
 TEST(CompareTest, ADominantFunctionThatGrowsFailsWithTimePerRun) {
   Workload w;
   w.samples = 5000;

@@ -132,7 +132,7 @@ TEST(DiffReportTest, CsvQuotesFieldsAndHasOneLinePerRow) {
   EXPECT_EQ(lines[0],
             "function,file,line,verdict,base_self,new_self,base_total,"
             "new_total,delta_pct,p_value,impact,values,calls,detectable_pct,"
-            "decided_by,cause");
+            "decided_by,cause,explained_by");
   EXPECT_THAT(csv, HasSubstr(R"("Handler.<lambda>, ""q"" | x","/srv/a,b.py")"));
 }
 
