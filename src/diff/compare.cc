@@ -518,16 +518,19 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
   // path (the direct caller: "time grew in spin called from render_page");
   // the others are callers whose totals grew with it, marked affected.
   {
-    // A self-time regression of X whose growth came through one caller
-    // (X called more from render_page, its other callers unchanged) is
-    // that call's growth: the caller heads the group, X is affected, as
-    // the code that changed is the caller's.
+    // A self-time regression of a helper X shared by several callers,
+    // whose growth came through one of them (X called more from
+    // render_page, its other callers unchanged), is that call's growth:
+    // the caller heads the group, X is affected, as the code that changed
+    // is the caller's.
     absl::flat_hash_map<FunctionKey, FunctionKey> through_one_caller;
     {
       absl::flat_hash_map<FunctionKey, std::pair<FunctionKey, double>> top;
       absl::flat_hash_map<FunctionKey, double> grown;
+      absl::flat_hash_map<FunctionKey, int> callers;
       for (const auto& [caller, callees] : growth.calls) {
         for (const auto& [callee, g] : callees) {
+          if (!(caller == callee)) ++callers[callee];
           if (!(g > 0) || caller == callee) continue;
           grown[callee] += g;
           auto [it, fresh] = top.try_emplace(callee, caller, g);
@@ -539,8 +542,14 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
             d.decided_by != Metric::kSelf) {
           continue;
         }
+        // Only a helper shared by several callers: a function with one
+        // caller that got slower is its own regression (beta +50% self,
+        // not main's).
         auto t = top.find(d.key);
-        if (t == top.end() || t->second.second < 0.8 * grown[d.key]) continue;
+        if (t == top.end() || callers[d.key] < 2 ||
+            t->second.second < 0.8 * grown[d.key]) {
+          continue;
+        }
         auto caller_path = paths.find(t->second.first);
         if (caller_path != paths.end() && caller_path->second.back() == d.key) {
           through_one_caller.emplace(d.key, t->second.first);
