@@ -37,12 +37,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Python() {
-  if (access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
-  static const std::vector<Interpreter> all = FindInterpreters();
-  const Interpreter* py = NewestInterpreter(all);
-  return py == nullptr ? "" : py->path;
-}
+std::string Python() { return GateTestPython(); }
 
 std::string Workload() {
   return std::string(PYSTROBE_SOURCE_DIR) + "/tests/workloads/diff_gate.py";

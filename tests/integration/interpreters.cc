@@ -229,6 +229,13 @@ std::vector<Interpreter> FindInterpreters() {
   return found;
 }
 
+std::string GateTestPython() {
+  if (access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
+  static const std::vector<Interpreter> all = FindInterpreters();
+  const Interpreter* py = NewestInterpreter(all);
+  return py == nullptr ? "" : py->path;
+}
+
 const Interpreter* NewestInterpreter(const std::vector<Interpreter>& all) {
   const Interpreter* best = nullptr;
   auto key = [](const Interpreter& py) {

@@ -62,6 +62,11 @@ std::vector<Interpreter> FindInterpreters();
 // non-debug builds), or nullptr.
 const Interpreter* NewestInterpreter(const std::vector<Interpreter>& all);
 
+// The interpreter the gate's tests run their fixed-work workloads with:
+// Debian's /usr/bin/python3 when present, else the newest one found ("":
+// none).
+std::string GateTestPython();
+
 // "Py3_12_1=/root/.pyenv/.../python3.12 Debian3_11=/usr/bin/python3.11 ..."
 std::string DescribeInterpreters(const std::vector<Interpreter>& all);
 
