@@ -498,7 +498,15 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
       // within the threshold) asks ~4.5 standard errors instead of ~2 and
       // left A/A comparisons of a 0.5 s benchmark INCONCLUSIVE at 2,000
       // samples a run (docs/statistics.md).
-      if (cover.upper_pct <= options.threshold_pct) covered += share;
+      // A function found to have changed (a regression or improvement) is
+      // decided too: the question is answered where its time is.
+      const bool changed = row.self.verdict == Verdict::kRegression ||
+                           row.self.verdict == Verdict::kImprovement ||
+                           row.total.verdict == Verdict::kRegression ||
+                           row.total.verdict == Verdict::kImprovement;
+      if (changed || cover.upper_pct <= options.threshold_pct) {
+        covered += share;
+      }
       // What the typical function would need: its confidence margin
       // against the room the threshold leaves above its change (the
       // variance must shrink by this ratio squared).
