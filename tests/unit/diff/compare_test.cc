@@ -103,6 +103,38 @@ Workload Slower(Workload w, const std::string& leaf, double factor) {
   return w;
 }
 
+// Five callers doing all their work through one helper, spin: 20,000
+// samples a run.
+Workload FiveCallersOfSpin() {
+  Workload w;
+  w.samples = 20000;
+  w.batches = 5;
+  w.stacks = {{"main", "render_page", "spin"},
+              {"main", "parse_request", "spin"},
+              {"main", "load_user", "spin"},
+              {"main", "format_reply", "spin"},
+              {"main", "log_access", "spin"}};
+  w.weights = {0.2, 0.2, 0.2, 0.2, 0.2};
+  return w;
+}
+
+// Fixed work where the calls of `caller` to `leaf` take `factor` times as
+// long: the run is longer by the extra time.
+Workload SlowerCalls(Workload w, const std::string& caller,
+                     const std::string& leaf, double factor) {
+  double before = 0, after = 0;
+  for (size_t i = 0; i < w.stacks.size(); ++i) {
+    before += w.weights[i];
+    const std::vector<std::string>& st = w.stacks[i];
+    if (st.back() == leaf && st.size() >= 2 && st[st.size() - 2] == caller) {
+      w.weights[i] *= factor;
+    }
+    after += w.weights[i];
+  }
+  w.samples = static_cast<int>(std::lround(w.samples * after / before));
+  return w;
+}
+
 TEST(CompareTest, AaWithRunsFailsAtMostAtTheNominalRate) {
   const Workload w = Runs();
   int failed = 0, inconclusive = 0;
@@ -172,18 +204,8 @@ TEST(CompareTest, ThirtyPercentSlowerIsNamedAndTheOthersAreUnchanged) {
 // Five callers do all their work through one helper; render_page's calls
 // grow by half. Self time is all in spin, so only the call edge tells.
 TEST(CompareTest, GrowthInASharedHelperIsChargedToTheCaller) {
-  Workload w;
-  w.samples = 20000;
-  w.batches = 5;
-  w.stacks = {{"main", "render_page", "spin"},
-              {"main", "parse_request", "spin"},
-              {"main", "load_user", "spin"},
-              {"main", "format_reply", "spin"},
-              {"main", "log_access", "spin"}};
-  w.weights = {0.2, 0.2, 0.2, 0.2, 0.2};
-  Workload slower = w;
-  slower.weights[0] *= 1.5;
-  slower.samples = 22000;
+  const Workload w = FiveCallersOfSpin();
+  const Workload slower = SlowerCalls(w, "render_page", "spin", 1.5);
   for (int i = 0; i < 5; ++i) {
     Comparison c = CompareOrDie({Table(SimulateRuns(w, 5, 900 + i, 0.02))},
                                 Table(SimulateRuns(slower, 5, 950 + i, 0.02)));
@@ -207,18 +229,8 @@ TEST(CompareTest, GrowthInASharedHelperIsChargedToTheCaller) {
 // headed by render_page, spin listed as affected (a gate run named spin as
 // the regression, counted as a false alarm: spin's code did not change).
 TEST(CompareTest, AHelperCalledMoreByOneCallerIsThatCallersRegression) {
-  Workload w;
-  w.samples = 20000;
-  w.batches = 5;
-  w.stacks = {{"main", "render_page", "spin"},
-              {"main", "parse_request", "spin"},
-              {"main", "load_user", "spin"},
-              {"main", "format_reply", "spin"},
-              {"main", "log_access", "spin"}};
-  w.weights = {0.2, 0.2, 0.2, 0.2, 0.2};
-  Workload slower = w;
-  slower.weights[0] *= 2;
-  slower.samples = 24000;
+  const Workload w = FiveCallersOfSpin();
+  const Workload slower = SlowerCalls(w, "render_page", "spin", 2);
   for (int i = 0; i < 3; ++i) {
     Comparison c = CompareOrDie({Table(SimulateRuns(w, 5, 700 + i, 0.02))},
                                 Table(SimulateRuns(slower, 5, 750 + i, 0.02)));
