@@ -212,6 +212,12 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
   const double sample_n =
       sn.weight_per_sample * unit / stats::GeometricMean(scaling.now);
 
+  // Poisson's variance of a count (sample * mean in normalized units), up
+  // to count_floor_samples samples.
+  auto count_floor = [&](double sample, double mean) {
+    return std::min(sample * mean,
+                    options.count_floor_samples * sample * sample);
+  };
   std::vector<double> raw_p;
   std::vector<Measure*> tested;
   auto test = [&](Measure* m, const stats::VarianceTrend& prior) {
@@ -226,12 +232,14 @@ size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
       df = m->df + options.prior_df;
     }
     if (!(df > 0)) return;  // no variance to judge by: untested
-    // At least the sampling noise of a count: with speed taken out of the
-    // large functions, the pooled trend no longer carries it, and a small
-    // start-up function seen in one run of five (argparse's import: 2 ms
-    // -> 12 ms, p = 0.03) passed for a regression.
-    s2 =
-        std::max(s2, std::max(sample_b * m->mean_base, sample_n * m->mean_now));
+    // At least the sampling noise of a small count: with speed taken out
+    // of the large functions, the pooled trend no longer carries it, and a
+    // small start-up function seen in one run of five (argparse's import:
+    // 2 ms -> 12 ms, p = 0.03) passed for a regression. Not Poisson's for
+    // large counts: that cost render_page's +30% in 5 interleaved pairs
+    // (165 samples a run, whose pairs differed by 0.4x Poisson's variance).
+    s2 = std::max(s2, std::max(count_floor(sample_b, m->mean_base),
+                               count_floor(sample_n, m->mean_now)));
     m->s2 = s2;
     m->sampling_s2 = std::max(sample_b * m->mean_base, sample_n * m->mean_now);
     // The per-side speed scale's uncertainty moves NEW's mean as a whole.

@@ -170,6 +170,12 @@ struct CompareOptions {
   // how much a function's own between-replicate variance is shrunk towards
   // what functions of its size show.
   double prior_df = 3;
+  // A function's per-replicate variance is at least the sampling noise of
+  // its count: Poisson, up to this many samples (variance in samples^2).
+  // Beyond it the jittered grid's error is a quantization per stretch of
+  // the function, well below Poisson for functions that run longer than a
+  // tick (docs/statistics.md), and the replicates' own spread speaks.
+  double count_floor_samples = 50;
   // The comparison is conclusive when the functions above the noise floor
   // whose detectable change is within the threshold hold at least this
   // share of the self time above the floor.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -386,6 +387,57 @@ TEST(CompareTest, AUniformlySlowerMachineDoesNotFail) {
     EXPECT_NEAR(c.whole.delta_pct, 90, 10);
     EXPECT_NEAR(c.whole.speed_scale, 1.9, 0.15);
   }
+}
+
+// Launched runs as a jittered grid samples them: each run's count of a
+// function is its time over the period, give or take a quantization per
+// stretch (here a sample or two), far below Poisson's sqrt(count).
+Profile GridRuns(const std::vector<std::vector<int>>& counts) {
+  Profile p;
+  p.sample_types = {{"samples", "count"}, {"wall", "nanoseconds"}};
+  p.default_sample_type = "wall";
+  p.period_type = {"wall", "nanoseconds"};
+  p.period = 1'000'000;
+  const uint64_t main_id =
+      p.AddLocation({p.AddFunction({"main", "main", "/srv/app.py", 1}), 0});
+  std::vector<uint64_t> leaves;
+  for (const char* name : {"work", "rest"}) {
+    leaves.push_back(
+        p.AddLocation({p.AddFunction({name, name, "/srv/app.py", 1}), 0}));
+  }
+  for (size_t r = 0; r < counts.size(); ++r) {
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      Sample s;
+      s.location_ids = {leaves[i], main_id};
+      s.values = {counts[r][i], int64_t{counts[r][i]} * p.period};
+      s.labels = {Label{"thread_name", "MainThread", 0, ""},
+                  Label{"run", "", static_cast<int64_t>(r), ""}};
+      p.duration_nanos += s.values.back();
+      p.samples.push_back(std::move(s));
+    }
+  }
+  p.comments = {"pystrobe.target=launched",
+                absl::StrCat("pystrobe.runs=", counts.size())};
+  return p;
+}
+
+TEST(CompareTest, ALargeFunctionIsJudgedByItsSpreadNotByPoisson) {
+  // 400 samples a run within two: Poisson's floor (sd 20 samples, 5%)
+  // would leave +12% in doubt in 5 runs a side; the spread is 0.4%.
+  const Profile base =
+      GridRuns({{400, 600}, {401, 599}, {399, 602}, {402, 598}, {398, 601}});
+  const Profile same =
+      GridRuns({{401, 600}, {399, 601}, {400, 599}, {398, 602}, {402, 598}});
+  const Profile slower =
+      GridRuns({{448, 600}, {449, 601}, {447, 599}, {450, 600}, {446, 602}});
+  Comparison aa = CompareOrDie({Table(base)}, Table(same));
+  Dump("grid a/a", aa);
+  EXPECT_LT(RowOf(aa, "work").detectable_pct, 6);
+  EXPECT_TRUE(aa.conclusive);
+  EXPECT_THAT(Named(aa, Verdict::kRegression), IsEmpty());
+  Comparison grew = CompareOrDie({Table(base)}, Table(slower));
+  Dump("grid +12%", grew);
+  EXPECT_THAT(Named(grew, Verdict::kRegression), ElementsAre("work"));
 }
 
 TEST(CompareTest, OneRunAgainstOneRunIsInconclusive) {
