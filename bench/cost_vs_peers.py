@@ -31,12 +31,20 @@ side in ONE run so that the machine's load and speed are the same for all:
             3% of one core in total. Skipped (with a message) while pystrobe
             has no --subprocesses, or gunicorn/flask are missing.
 
+Peers from the package index (bench/peers.py): py-spy 0.4.3 and Austin
+4.0.0 (austin-dist), pip-installed into ~/.cache/pystrobe/peers-venv on
+first use, attach to the same targets in the same run: deep at 1 kHz,
+the 200-thread service at 100 Hz (py-spy --idle), gunicorn at 100 Hz
+(py-spy --subprocesses, austin -C); py-spy --nonblocking, as pystrobe
+does not stop the target. Austin 4's wheel needs glibc 2.38 and runs
+through the forky root's glibc. --no-peers leaves them out.
+
 Austin is built from Debian trixie's `austin` source package into
 ~/.cache/pystrobe/austin (a private apt state with one deb-src line; the
 machine's sources are untouched), never committed.
 
 usage: bench/cost_vs_peers.py [--pystrobe build/pystrobe] [--seconds 20]
-           [--reps N] [--out FILE.json] [deep] [threads] [native]
+           [--reps N] [--out FILE.json] [--no-peers] [deep] [threads] [native]
            [gunicorn]
 """
 import argparse
@@ -51,6 +59,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import peers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -326,6 +336,14 @@ def bench_deep(args, results):
                     args, target.pid, 1000, n,
                     os.path.join(tmp, "deep-%d.pb.gz" % i), binary=binary))
                      for i, (name, binary) in enumerate(args.also_builds)]
+                raw = os.path.join(tmp, "deep.pyspy.txt")
+                children += [c for c in (
+                    peers.start(Child, "py-spy", args.pyspy, peers.pyspy_record(
+                        args.pyspy or [], target.pid, 1000, n, raw), n, raw),
+                    peers.start(Child, "austin 4", args.austin4,
+                                peers.austin4_record(args.austin4 or [],
+                                                     target.pid, 1000, n), n))
+                    if c is not None]
                 for c in children:
                     c.wait()
             finally:
@@ -345,6 +363,8 @@ def bench_deep(args, results):
                                                c.user_s, p["samples"]),
                                            sys_per_sample_us=per(
                                                c.sys_s, p["samples"]))
+                elif c.name in ("py-spy", "austin 4"):
+                    row[c.name] = peers.result(c, per)
                 elif c.name == "austin":
                     row["austin"] = dict(austin_result(c), meta=[
                         m for m in c.meta if "saturation" in m])
@@ -366,8 +386,10 @@ def bench_deep(args, results):
                       row["ranges"], row["pages"]))
             for name in (["pystrobe"] + ["pystrobe " + a for a, _ in
                                          args.also_builds] +
-                         ["austin", "floor", "floor+stat", "floor+schedstat",
-                          "wake-up only"]):
+                         ["austin", "py-spy", "austin 4", "floor",
+                          "floor+stat", "floor+schedstat", "wake-up only"]):
+                if name not in row:
+                    continue
                 r = row[name]
                 print("  %-16s %7d samples  %7.2f s CPU (user %.2f, sys %.2f)"
                       "  %7.1f us/sample" % (name, r["samples"], r["cpu_s"],
@@ -401,7 +423,20 @@ def bench_threads(args, results):
                     args, t.pid, 100, n,
                     os.path.join(tmp, name[:3].strip() + ".pb.gz"),
                     ["--idle"])) for name, t in targets.items()}
-                for c in children.values():
+                # The peers on the 200-thread service, every thread a
+                # sample as pystrobe's --idle.
+                big = targets["200 threads"].pid
+                raw = os.path.join(tmp, "threads.pyspy.txt")
+                peer_children = [c for c in (
+                    peers.start(Child, "py-spy", args.pyspy,
+                                peers.pyspy_record(args.pyspy or [], big, 100,
+                                                   n, raw, ["--idle"]), n,
+                                raw),
+                    peers.start(Child, "austin 4", args.austin4,
+                                peers.austin4_record(args.austin4 or [], big,
+                                                     10000, n), n))
+                    if c is not None]
+                for c in list(children.values()) + peer_children:
                     c.wait()
             finally:
                 for t in targets.values():
@@ -415,6 +450,15 @@ def bench_threads(args, results):
                                  per_tick_us=per(c.cpu_s, p["ticks"]))
             row["ratio"] = (row["200 threads"]["per_thread_sample_us"] /
                             row["1 thread"]["per_thread_sample_us"])
+            for c in peer_children:
+                r = peers.result(c, per)
+                # py-spy's summary counts ticks, its raw output thread-
+                # samples; Austin's "Error rate E/N" counts thread-samples.
+                thread_samples = (r["thread_samples"] if c.name == "py-spy"
+                                  else r["samples"])
+                row["200 threads, " + c.name] = dict(
+                    r, thread_samples=thread_samples,
+                    per_thread_sample_us=per(c.cpu_s, thread_samples))
             rows.append(row)
             print("threads 3.12 x50 @100 Hz --idle, %g s, load %s -> %s"
                   % (n, row["load_before"], row["load_after"]))
@@ -426,6 +470,15 @@ def bench_threads(args, results):
                           r["per_thread_sample_us"], r["per_tick_us"]))
             print("  200 threads / 1 thread = %.2fx per thread-sample "
                   "(target <= 2x)" % row["ratio"], flush=True)
+            for c in peer_children:
+                r = row["200 threads, " + c.name]
+                print("  200 threads, %-8s %8d thread-samples %6.2f s CPU "
+                      "%7.1f us/thread-sample (pystrobe: %.1f)%s" % (
+                          c.name, r["thread_samples"], r["cpu_s"],
+                          r["per_thread_sample_us"],
+                          row["200 threads"]["per_thread_sample_us"],
+                          ", interrupted 5 s after its end: behind"
+                          if r["interrupted"] else ""), flush=True)
     results["threads"] = rows
 
 
@@ -642,7 +695,16 @@ def bench_gunicorn(args, results):
                       count_lines=True),
                 Child("floor", floor_cmd),
                 Child("wake-up only", [floor, str(master.pid), str(n), "100"]),
-            ] + [Child("pystrobe " + name, pystrobe_cmd(
+            ] + [c for c in (
+                peers.start(Child, "py-spy", args.pyspy, peers.pyspy_record(
+                    args.pyspy or [], master.pid, 100, n,
+                    os.path.join(tmp, "g.pyspy.txt"), ["--subprocesses"]),
+                    n, os.path.join(tmp, "g.pyspy.txt")),
+                peers.start(Child, "austin 4", args.austin4,
+                            peers.austin4_record(args.austin4 or [],
+                                                 master.pid, 10000, n, ["-C"]),
+                            n))
+                if c is not None] + [Child("pystrobe " + name, pystrobe_cmd(
                 args, master.pid, 100, n,
                 os.path.join(tmp, "g-%d.pb.gz" % i), ["--subprocesses"],
                 binary=binary)) for i, (name, binary) in
@@ -666,6 +728,8 @@ def bench_gunicorn(args, results):
                                                             p["samples"]))
             elif c.name == "austin":
                 row["austin"] = austin_result(c)
+            elif c.name in ("py-spy", "austin 4"):
+                row[c.name] = peers.result(c, per)
             elif c.name == "floor":
                 row["floor"] = floor_result(c, len(ticks))
             else:
@@ -681,7 +745,10 @@ def bench_gunicorn(args, results):
                   row["processes"]))
         for name in (["pystrobe"] + ["pystrobe " + a for a, _ in
                                      args.also_builds] +
-                     ["austin", "floor", "wake-up only"]):
+                     ["austin", "py-spy", "austin 4", "floor",
+                      "wake-up only"]):
+            if name not in row:
+                continue
             r = row[name]
             print("  %-16s %7d samples  %6.2f s CPU (user %.2f, sys %.2f) "
                   "= %5.2f%% of one core  %6.1f us/sample" % (
@@ -708,6 +775,9 @@ def main():
                    metavar="NAME=BINARY",
                    help="deep: attach another pystrobe build too, in the "
                    "same run (before/after figures under the same load)")
+    p.add_argument("--no-peers", dest="peers", action="store_false",
+                   help="leave out py-spy and Austin 4 (PyPI, installed "
+                   "into ~/.cache/pystrobe/peers-venv on first use)")
     p.add_argument("benchmarks", nargs="*",
                    default=["deep", "threads", "native", "gunicorn"])
     args = p.parse_args()
@@ -721,8 +791,19 @@ def main():
         args.also_builds.append((name, os.path.abspath(binary)))
     if not os.access(PY312, os.X_OK):
         raise SystemExit("cost_vs_peers: needs " + PY312)
+    args.pyspy = args.austin4 = None
+    if args.peers:
+        args.pyspy, why = peers.pyspy()
+        if args.pyspy is None:
+            print("py-spy: skipped: " + why)
+        args.austin4, why = peers.austin4()
+        if args.austin4 is None:
+            print("austin 4: skipped: " + why)
     results = {"machine": {"nproc": os.cpu_count(), "kernel": os.uname().release,
-                           "pystrobe": args.pystrobe}}
+                           "pystrobe": args.pystrobe,
+                           "py-spy": peers.PYSPY_VERSION if args.pyspy else None,
+                           "austin 4": peers.AUSTIN4_VERSION if args.austin4
+                           else None}}
     for name in args.benchmarks:
         {"deep": bench_deep, "threads": bench_threads,
          "native": bench_native,
