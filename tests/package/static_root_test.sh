@@ -19,37 +19,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 target_py=$here/stack_target.py
 forky=${PYSTROBE_FORKY_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/pystrobe/forky-root}
 
-fail() { echo "static_root_test: FAIL: $*" >&2; exit 1; }
+name=static_root_test
+work=$(mktemp -d)
+# shellcheck source=tests/package/lib.sh
+. "$here/lib.sh"
+trap 'stop_targets; rm -rf "$work"' EXIT
 for b in pystrobe pystrobe-diff; do
   [ -x "$static/$b" ] || fail "$static/$b is missing"
   file "$static/$b" | grep -q 'statically linked' || fail "file: $b is not statically linked"
   if ldd "$static/$b" >/dev/null 2>&1; then fail "ldd lists libraries of $b"; fi
 done
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# start_target TRUTH PYTHON...: the stack target in the background, $target
-# its PID once it has written TRUTH.
-start_target() {
-  local truth=$1
-  shift
-  "$@" &
-  target=$!
-  pids+=("$target")
-  for _ in $(seq 100); do [ -f "$truth" ] && return; sleep 0.1; done
-  fail "the target did not report its stack ($*)"
-}
-# python_frames DUMP_OUTPUT: "function file:line" of each Python frame.
-python_frames() {
-  grep -E '^    ' "$1" | grep -v '\[native\]$' |
-    sed -E 's/^    (.*) \((.*)\)$/\1 \2/'
-}
 # in_root ROOT CMD...: CMD chrooted in ROOT with ROOT/proc mounted in a
 # private mount namespace (gone when the command ends).
 in_root() {
@@ -67,12 +47,10 @@ cp "$static/pystrobe" "$static/pystrobe-diff" "$root/"
 start_target "$work/truth" python3 "$target_py" "$work/truth"
 in_root "$root" /pystrobe dump --pid "$target" >"$work/dump" 2>"$work/err" ||
   fail "dump in the empty root exited $?: $(cat "$work/err")"
-python_frames "$work/dump" >"$work/frames"
-diff -u "$work/truth" "$work/frames" || fail "empty root: dump differs from the target's own stack"
+expect_stack "$work/truth" "$work/dump" "empty root"
 in_root "$root" /pystrobe dump --pid "$target" --native >"$work/native" 2>"$work/err" ||
   fail "dump --native in the empty root exited $?: $(cat "$work/err")"
-python_frames "$work/native" >"$work/frames"
-diff -u "$work/truth" "$work/frames" || fail "empty root: --native Python frames differ"
+expect_stack "$work/truth" "$work/native" "empty root, --native"
 # time.sleep ends in the C library's clock_nanosleep (glibc) or nanosleep.
 grep -E '^    .*nanosleep .*\[native\]$' "$work/native" >/dev/null ||
   fail "empty root: no native sleep frame in: $(cat "$work/native")"
@@ -90,7 +68,7 @@ fi
 dir=tmp/pystrobe-static-test.$$
 mkdir -p "$forky/$dir"
 cp "$static/pystrobe" "$target_py" "$forky/$dir/"
-trap 'cleanup; rm -rf "$forky/$dir"' EXIT
+trap 'stop_targets; rm -rf "$work" "$forky/$dir"' EXIT
 in_root "$forky" /usr/bin/python3.14 "/$dir/stack_target.py" "/$dir/truth" &
 pids+=("$!")
 for _ in $(seq 100); do [ -f "$forky/$dir/truth" ] && break; sleep 0.1; done
@@ -99,8 +77,7 @@ fpid=$(pgrep -f "^/usr/bin/python3.14 /$dir/stack_target.py" | head -n 1)
 [ -n "$fpid" ] || fail "no python3.14 process found"
 in_root "$forky" "/$dir/pystrobe" dump --pid "$fpid" >"$work/fdump" 2>"$work/err" ||
   fail "dump in the forky root exited $?: $(cat "$work/err")"
-python_frames "$work/fdump" >"$work/fframes"
-diff -u "$forky/$dir/truth" "$work/fframes" || fail "forky root: dump differs from python3.14's own stack"
+expect_stack "$forky/$dir/truth" "$work/fdump" "forky root, python3.14"
 grep -q '^Python 3.14' "$work/fdump" || fail "forky root: not 3.14: $(head -n 2 "$work/fdump")"
 kill "$fpid"
 echo "static_root_test: forky root: dump of its python3.14 agrees with the target"
