@@ -54,7 +54,7 @@ build=${BUILD_DIR:-build}
 rate=${RATE:-1000}
 
 say "installing what is missing and building pystrobe, pystrobe-diff"
-scripts/install-deps.sh >/dev/null
+scripts/install-deps.sh --for demo >/dev/null
 if [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
