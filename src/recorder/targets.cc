@@ -107,7 +107,7 @@ void TargetSet::Start(std::unique_ptr<PythonProcess> python) {
   t->python = std::move(python);
   if (begun_) t->sampler->Begin(start_unix_ns_);
   t->summary = summaries_.size();
-  summaries_.push_back({pid, t->sampler->process(), {}, false});
+  summaries_.push_back({pid, t->sampler->process(), {}, false, std::nullopt});
   live_.push_back(std::move(t));
 }
 
