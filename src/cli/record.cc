@@ -92,6 +92,8 @@ constexpr char kUsage[] =
     "  --idle                 wall mode: keep threads that are not running\n"
     "  --blocking             stop the target for each sample (consistent\n"
     "                         stacks; slows the target)\n"
+    "  --nonblocking          do not stop the target (the default; undoes an\n"
+    "                         earlier --blocking)\n"
     "  --native               also the C/C++ frames of running threads\n"
     "                         (extensions, libraries), merged with the Python\n"
     "                         frames; implies --blocking (docs/native.md)\n"
