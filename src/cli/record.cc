@@ -579,15 +579,8 @@ int RunRecord(const std::vector<std::string>& args) {
                  BaseOutputPath(o.output).c_str());
   }
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
-  if (const double wait = result->WaitShare(); result->Overloaded()) {
-    std::fprintf(stderr,
-                 "pystrobe: warning: the machine was overloaded: the target's "
-                 "threads waited for a CPU %.0f%% of the time they could run "
-                 "(more runnable threads than CPUs, the target's or others'); "
-                 "times include that wait, and --mode cpu charges it to where "
-                 "they were preempted (pystrobe-diff will not judge this "
-                 "recording)\n",
-                 100 * wait);
+  if (std::string wait = DescribeCpuWait(*result); !wait.empty()) {
+    std::fprintf(stderr, "pystrobe: %s\n", wait.c_str());
   }
   if (gate.saved()) {
     std::fprintf(stderr, "pystrobe: saved baseline %s@%d\n",

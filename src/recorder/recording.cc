@@ -133,6 +133,34 @@ bool RecordingResult::Overloaded() const {
   return pystrobe::Overloaded(s.ran, s.wait, s.waits);
 }
 
+std::string DescribeCpuWait(const RecordingResult& r) {
+  const WaitSums s = SumWaits(r);
+  const CpuWaitKind kind = ClassifyCpuWait(s.ran, s.wait, s.waits);
+  if (kind == CpuWaitKind::kLittle) return "";
+  const double share = s.wait / (s.ran + s.wait);
+  const std::string mean =
+      s.waits > 0 ? absl::StrFormat(", %.2f ms per wait on average",
+                                    1e3 * s.wait / s.waits)
+                  : "";
+  if (kind == CpuWaitKind::kLongWaits) {
+    return absl::StrFormat(
+        "warning: the machine was overloaded: the target's threads waited "
+        "for a CPU %.0f%% of the time they could run%s (long waits: more "
+        "runnable threads than CPUs, the target's or others'); times include "
+        "that wait, and --mode cpu charges it to where they were preempted "
+        "(pystrobe-diff will not judge this recording)",
+        100 * share, mean);
+  }
+  return absl::StrFormat(
+      "note: the target's threads waited for a CPU %.0f%% of the time they "
+      "could run%s (many short waits: its own threads taking turns, e.g. "
+      "handing the GIL to each other, not a loaded machine); wall-mode "
+      "shares include that time, runnable but not running (samples "
+      "labelled cpu_wait=true, which pystrobe-diff leaves out), and "
+      "pystrobe-diff judges this recording",
+      100 * share, mean);
+}
+
 double RecordingResult::WaitShare() const {
   const WaitSums s = SumWaits(*this);
   return s.ran + s.wait > 0 ? s.wait / (s.ran + s.wait) : 0.0;

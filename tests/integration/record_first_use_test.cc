@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
@@ -176,6 +178,69 @@ TEST_F(RecordFirstUseTest, AnEarlyEndSaysWhenAndHow) {
     EXPECT_THAT(c, HasSubstr("wait_s=")) << c;
   }
   EXPECT_TRUE(run_comment) << "no pystrobe.run comment";
+}
+
+// Four threads hashing (the GIL released) on this 2-core machine: they
+// wait for a CPU well over a quarter of their runnable time. The summary
+// states the share and the kind of waiting that the profile's own
+// accounting (its pystrobe.run comment) gives, by the one rule of
+// process/cpu_wait.h.
+TEST_F(RecordFirstUseTest, WaitingForACpuIsStatedAsTheProfileMeasuredIt) {
+  const std::string script =
+      "import hashlib, threading, time\n"
+      "data = b'x' * (1 << 20)\n"
+      "def hash_for(seconds):\n"
+      "    end = time.time() + seconds\n"
+      "    while time.time() < end: hashlib.sha256(data).digest()\n"
+      "ts = [threading.Thread(target=hash_for, args=(3,)) for _ in "
+      "range(4)]\n"
+      "for t in ts: t.start()\n"
+      "for t in ts: t.join()\n";
+  const std::string out = dir_.path() + "/pool.pb.gz";
+  absl::StatusOr<std::unique_ptr<Recorder>> rec = Recorder::Start(
+      {"record", "-r", "100", "-o", out, "--", py_.path, "-c", script},
+      dir_.path());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  std::optional<RecorderExit> done = (*rec)->Wait(kTimeout);
+  ASSERT_TRUE(done.has_value() && done->exited && done->exit_code == 0)
+      << (*rec)->Output();
+  absl::StatusOr<Profile> p = ReadProfile(out);
+  ASSERT_TRUE(p.ok()) << p.status();
+  double ran = -1, wait = -1, waits = -1;
+  for (const std::string& c : p->comments) {
+    if (!absl::StartsWith(c, "pystrobe.run.0=")) continue;
+    for (absl::string_view field : absl::StrSplit(c, ' ')) {
+      std::vector<std::string> kv = absl::StrSplit(field, '=');
+      double* to = kv.size() < 2              ? nullptr
+                   : kv.end()[-2] == "ran_s"  ? &ran
+                   : kv.end()[-2] == "wait_s" ? &wait
+                   : kv.end()[-2] == "waits"  ? &waits
+                                              : nullptr;
+      if (to != nullptr) {
+        ASSERT_TRUE(absl::SimpleAtod(kv.back(), to)) << c;
+      }
+    }
+  }
+  ASSERT_GT(ran, 0) << "no run accounting in the profile";
+  const double share = wait / (ran + wait);
+  ASSERT_GT(share, 0.25) << "4 hashing threads on "
+                         << sysconf(_SC_NPROCESSORS_ONLN)
+                         << " CPUs waited only " << share;
+  const std::string output = (*rec)->Output();
+  const bool long_waits = waits <= 0 || wait / waits >= 0.001;
+  EXPECT_THAT(output,
+              HasSubstr(absl::StrFormat("waited for a CPU %.0f%% of the time "
+                                        "they could run, %.2f ms per wait",
+                                        100 * share, 1e3 * wait / waits)));
+  if (long_waits) {
+    EXPECT_THAT(output, HasSubstr("pystrobe: warning: the machine was "
+                                  "overloaded"));
+  } else {
+    EXPECT_THAT(output, HasSubstr("pystrobe: note: the target's threads"));
+    EXPECT_THAT(output, HasSubstr("many short waits"));
+  }
+  std::cout << "wait share " << share << ", mean wait " << 1e3 * wait / waits
+            << " ms" << std::endl;
 }
 
 }  // namespace

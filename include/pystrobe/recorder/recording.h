@@ -187,6 +187,14 @@ struct RecordingResult {
 // (their exit status is pystrobe's own).
 std::string DescribeTargetEnd(const RecordingResult& r, double asked_s);
 
+// What the targets' wait for a CPU means, when they waited more than
+// kOverloadedWaitShare of their runnable time (ClassifyCpuWait over every
+// run), else "": the share, the mean wait, whether it looks like a loaded
+// machine (long waits; pystrobe-diff will not judge the recording) or the
+// process's own threads taking turns (short waits; judged), and what that
+// does to the shares. Attached and launched recordings alike.
+std::string DescribeCpuWait(const RecordingResult& r);
+
 // Progress of the run in progress, about 4 times a second.
 using RecordingProgress =
     std::function<void(const RunSummary& run, int runs_total)>;
