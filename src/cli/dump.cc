@@ -23,12 +23,12 @@ namespace pystrobe {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: pystrobe dump --pid PID [--json] [--nonblocking] [--native]\n"
-    "                     [--subprocesses]\n"
+    "usage: pystrobe dump (-p|--pid) PID [--json] [--nonblocking]\n"
+    "                     [--native | --native-all] [--subprocesses]\n"
     "\n"
     "Prints the Python stack of every thread of process PID, innermost frame\n"
     "first.\n"
-    "  --pid PID       the CPython process to read\n"
+    "  -p, --pid PID   the CPython process to read\n"
     "  --json          one JSON object instead of text\n"
     "  --nonblocking   do not stop the target while reading (by default its\n"
     "                  threads are stopped for a few milliseconds, so every\n"

@@ -13,7 +13,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: pystrobe COMMAND [OPTIONS]\n"
     "\n"
-    "An out-of-process sampling profiler for CPython 2.7 and 3.6-3.13.\n"
+    "An out-of-process sampling profiler for CPython 2.7 and 3.6-3.15.\n"
     "\n"
     "commands:\n"
     "  record (--pid PID | -- COMMAND ...)  sample into a profile (pprof,\n"

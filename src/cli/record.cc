@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "exit_codes.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
@@ -70,10 +72,14 @@ constexpr char kUsage[] =
     "                         then the gate as with --compare\n"
     "  --base-dir DIR         run the base arm in DIR (e.g. a git worktree of\n"
     "                         main); alone, the base arm runs COMMAND there\n"
-    "  -o, --output FILE      default pystrobe-PID-YYYYmmdd-HHMMSS.EXT\n"
-    "  -f, --format FORMAT    pprof (default, .pb.gz), collapsed (.txt),\n"
-    "                         speedscope (.speedscope.json), flamegraph "
-    "(.svg)\n"
+    "  -o, --output FILE      default pystrobe-PID-YYYYmmdd-HHMMSS.EXT; "
+    "without\n"
+    "                         -f its extension names the format\n"
+    "  -f, --format FORMAT    the profile's: pprof (default, .pb.gz, .pb),\n"
+    "                         collapsed (.txt, .collapsed), speedscope\n"
+    "                         (.speedscope.json), flamegraph (.svg); with\n"
+    "                         --compare also the report's: table, json,\n"
+    "                         csv, markdown\n"
     "  -r, --rate HZ          samples per second (default 100; a recording\n"
     "                         for the gate: chosen per run, see --samples)\n"
     "  -d, --duration SECONDS stop after this long (per run; default: until\n"
@@ -86,6 +92,8 @@ constexpr char kUsage[] =
     "  --idle                 wall mode: keep threads that are not running\n"
     "  --blocking             stop the target for each sample (consistent\n"
     "                         stacks; slows the target)\n"
+    "  --nonblocking          do not stop the target (the default; undoes an\n"
+    "                         earlier --blocking)\n"
     "  --native               also the C/C++ frames of running threads\n"
     "                         (extensions, libraries), merged with the Python\n"
     "                         frames; implies --blocking (docs/native.md)\n"
@@ -121,9 +129,7 @@ constexpr char kUsage[] =
     "                         --fail-on-inconclusive)\n"
     "  --save NAME            also store the recording as the next entry of\n"
     "                         baseline NAME\n"
-    "  -f, --format table|json|csv|markdown   with --compare: the report's\n"
-    "                         format\n"
-    "and pystrobe-diff compare's options:\n";
+    "and pystrobe-diff compare's options (--format: see -f above):\n";
 
 struct RecordArgs {
   RecordingOptions recording;
@@ -132,7 +138,7 @@ struct RecordArgs {
   std::string save;          // NAME
   std::string base_command;  // --base-command, as given
   std::string output;
-  OutputFormat format = OutputFormat::kPprof;
+  OutputFormat format = OutputFormat::kPprof;  // -f, or by -o's extension
   bool per_thread = false;
   bool per_process = false;
   int keep = 0;  // --keep: window files kept (0: all)
@@ -169,6 +175,7 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
   bool repeat_given = false, budget_given = false;
   int samples = 0;  // --samples
   std::optional<BaseArmOptions> base;
+  std::optional<OutputFormat> format;  // -f with a profile format
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {
@@ -245,7 +252,7 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       std::vector<std::string> as_gate = {"--format", v};
       size_t at = 0;
       if (f) {
-        o.format = *f;
+        format = *f;
       } else if (!ParseGateOption(as_gate, &at, &o.gate, error) ||
                  !error->empty()) {
         *error = "unknown format '" + v +
@@ -293,6 +300,12 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       return std::nullopt;
     }
   }
+  absl::StatusOr<OutputFormat> chosen = ChooseOutputFormat(format, o.output);
+  if (!chosen.ok()) {
+    *error = std::string(chosen.status().message());
+    return std::nullopt;
+  }
+  o.format = *chosen;
   if ((r.pid == 0) == r.command.empty()) {
     *error = "record needs either --pid PID or -- COMMAND";
     return std::nullopt;
@@ -440,7 +453,13 @@ int RunRecord(const std::vector<std::string>& args) {
     if (a == "--") break;
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
-      std::fputs(kGateOptionsHelp, stdout);
+      // The gate's --format is -f above (one option, two meanings by value).
+      for (absl::string_view line :
+           absl::StrSplit(kGateOptionsHelp, '\n', absl::SkipEmpty())) {
+        if (absl::StartsWith(line, "  --format ")) continue;
+        std::fwrite(line.data(), 1, line.size(), stdout);
+        std::fputc('\n', stdout);
+      }
       return kExitOk;
     }
   }
@@ -540,7 +559,9 @@ int RunRecord(const std::vector<std::string>& args) {
         o.keep > 0 ? absl::StrCat(", the newest ", o.keep, " kept").c_str()
                    : "");
   }
-  std::fputs(FormatSummary(result->profile, result->stats, written).c_str(),
+  std::fputs(FormatSummary(result->profile, result->stats, written,
+                           DescribeTargetEnd(*result, duration_s))
+                 .c_str(),
              stderr);
   if (interleaved) {
     // The counts above are of both arms; the functions, of the new one.
@@ -558,15 +579,8 @@ int RunRecord(const std::vector<std::string>& args) {
                  BaseOutputPath(o.output).c_str());
   }
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
-  if (const double wait = result->WaitShare(); result->Overloaded()) {
-    std::fprintf(stderr,
-                 "pystrobe: warning: the machine was overloaded: the target's "
-                 "threads waited for a CPU %.0f%% of the time they could run "
-                 "(more runnable threads than CPUs, the target's or others'); "
-                 "times include that wait, and --mode cpu charges it to where "
-                 "they were preempted (pystrobe-diff will not judge this "
-                 "recording)\n",
-                 100 * wait);
+  if (std::string wait = DescribeCpuWait(*result); !wait.empty()) {
+    std::fprintf(stderr, "pystrobe: %s\n", wait.c_str());
   }
   if (gate.saved()) {
     std::fprintf(stderr, "pystrobe: saved baseline %s@%d\n",

@@ -34,7 +34,8 @@ std::string DescribeErrors(const SamplerStats& stats) {
 }
 
 std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
-                          const std::string& output_path) {
+                          const std::string& output_path,
+                          const std::string& end) {
   const double seconds = static_cast<double>(stats.elapsed_ns) / 1e9;
   const std::string errors = DescribeErrors(stats);
   std::string out = absl::StrFormat(
@@ -44,7 +45,9 @@ std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
       seconds > 0 ? static_cast<double>(stats.ticks) / seconds : 0.0,
       stats.late, stats.missed, stats.errors,
       errors.empty() ? "" : absl::StrCat(" (", errors, ")"),
-      stats.target_exited ? "; the target exited" : "");
+      !end.empty()          ? absl::StrCat("; ", end)
+      : stats.target_exited ? "; the target exited"
+                            : "");
   if (std::string shortfall = RateShortfall(stats); !shortfall.empty()) {
     absl::StrAppendFormat(&out, "pystrobe: warning: %s\n", shortfall);
   }

@@ -13,9 +13,11 @@ namespace pystrobe {
 // Samples, duration, achieved rate, late and missed ticks, errors and their
 // causes, a warning when the achieved rate fell short of the requested one
 // (RateShortfall), the 10 functions with the most self time and their
-// share, and where the profile went with how to open it.
+// share, and where the profile went with how to open it. `end`: how the
+// targets ended the recording (DescribeTargetEnd), "" if they did not.
 std::string FormatSummary(const Profile& profile, const SamplerStats& stats,
-                          const std::string& output_path);
+                          const std::string& output_path,
+                          const std::string& end = "");
 
 // With several processes: one line per process (pid, samples, whether it
 // exited, command line), the first 20. For a target with (almost) no

@@ -184,6 +184,11 @@ int RunTop(const std::vector<std::string>& args) {
     header.achieved_hz = run.stats.achieved_rate_hz();
     header.elapsed_s = static_cast<double>(run.stats.elapsed_ns) / 1e9;
     header.errors = run.stats.errors;
+    if (!state.paused) {  // the wait line freezes with the view
+      header.ran_s = run.ran_s;
+      header.wait_s = run.wait_s;
+      header.waits = run.waits;
+    }
     int columns = 80, rows = 24;
     terminal.Size(&columns, &rows);
     // One column spare: a full last line would scroll some terminals.

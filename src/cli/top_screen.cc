@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "pystrobe/process/cpu_wait.h"
 
 namespace pystrobe {
 namespace {
@@ -317,10 +318,22 @@ std::vector<std::string> RenderTop(const LiveView& view, const TopState& state,
       selected, threads.size(), SortName(state.query.sort), header.errors);
   if (state.paused) status = "PAUSED  " + status;
   lines.push_back(status);
+  // The wait for a CPU, by the rule of record's summary (cpu_wait.h).
+  std::string wait_note;
+  const CpuWaitKind wait =
+      ClassifyCpuWait(header.ran_s, header.wait_s, header.waits);
+  if (wait != CpuWaitKind::kLittle) {
+    wait_note = absl::StrFormat(
+        "CPU wait %.0f%% of runnable time: %s",
+        100 * header.wait_s / (header.ran_s + header.wait_s),
+        wait == CpuWaitKind::kLongWaits
+            ? "long waits, an overloaded machine (times include them)"
+            : "short waits, its own threads taking turns");
+  }
   lines.push_back(state.editing
                       ? "filter (thread name, tid or pid:PID): " + state.edit +
                             "_   Enter applies, Esc cancels"
-                      : "");
+                      : wait_note);
 
   // A third of the rows below the header at most for the processes.
   std::vector<std::string> foot =

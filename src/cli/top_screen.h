@@ -43,6 +43,9 @@ struct TopHeader {
   double achieved_hz = 0;
   double elapsed_s = 0;
   uint64_t errors = 0;
+  // The targets' threads since start: on a CPU, waiting for one, waits
+  // (RunSummary): above kOverloadedWaitShare the status line says so.
+  double ran_s = 0, wait_s = 0, waits = 0;
 };
 
 enum class KeyResult { kNone, kChanged, kQuit };

@@ -3,11 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -327,6 +330,44 @@ absl::StatusOr<ThreadInfo> ParseStat(std::string_view text) {
   }
   info.cpu_ticks = utime + stime;
   return info;
+}
+
+std::optional<int> ParseExitStatus(std::string_view text) {
+  const size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = text.substr(close + 1);
+  if (!rest.empty() && rest.back() == '\n') rest.remove_suffix(1);
+  // Field 3 is the state; the exit code is field 52, the last one.
+  std::string_view value;
+  for (int field = 3; field <= 52; ++field) {
+    value = NextField(&rest);
+    if (value.empty()) return std::nullopt;
+    if (field == 3 && value != "Z" && value != "X") return std::nullopt;
+  }
+  uint64_t status = 0;
+  if (!ParseDecimal(value, &status) || status > 0xffff) return std::nullopt;
+  return static_cast<int>(status);
+}
+
+std::string DescribeWaitStatus(int wait_status) {
+  if (WIFSIGNALED(wait_status)) {
+    const int sig = WTERMSIG(wait_status);
+    const char* name = sigabbrev_np(sig);
+    return name != nullptr
+               ? absl::StrCat("killed by signal ", sig, " (SIG", name, ")")
+               : absl::StrCat("killed by signal ", sig);
+  }
+  if (WIFEXITED(wait_status)) {
+    return absl::StrCat("exit status ", WEXITSTATUS(wait_status));
+  }
+  return absl::StrCat("wait status ", wait_status);
+}
+
+std::optional<int> ProcFs::ExitStatus(pid_t pid) const {
+  absl::StatusOr<std::string> text =
+      ReadProcFile(absl::StrCat(PidPath(pid), "/stat"), pid);
+  if (!text.ok()) return std::nullopt;
+  return ParseExitStatus(*text);
 }
 
 std::string ProcFs::PidPath(pid_t pid) const {

@@ -19,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "proc_files.h"
 #include "pystrobe/base/errors.h"
+#include "pystrobe/process/capabilities.h"
 #include "pystrobe/process/proc_fs.h"
 
 namespace pystrobe {
@@ -332,64 +333,6 @@ void PtraceSuspension::Resume() {
   signals_.clear();
 }
 
-namespace {
-
-// The effective capability set in a status file ("CapEff:\t...") as a bit
-// mask; nullopt when unreadable.
-std::optional<uint64_t> EffectiveCapabilities(const std::string& status_path) {
-  absl::StatusOr<std::string> status = ReadProcFile(status_path, 0);
-  if (!status.ok()) return std::nullopt;
-  const size_t at = status->find("\nCapEff:");
-  if (at == std::string::npos) return std::nullopt;
-  const size_t end = status->find('\n', at + 1);
-  uint64_t caps = 0;
-  if (!absl::SimpleHexAtoi(
-          absl::StripAsciiWhitespace(status->substr(
-              at + 8,
-              end == std::string::npos ? std::string::npos : end - at - 8)),
-          &caps)) {
-    return std::nullopt;
-  }
-  return caps;
-}
-
-// Why a kernel may refuse root, as far as procfs tells.
-std::string WhyRootIsRefused(pid_t pid, int yama_scope) {
-  if (yama_scope >= 3) {
-    return absl::StrCat("kernel.yama.ptrace_scope is ", yama_scope,
-                        ", which forbids all tracing until the next reboot");
-  }
-  std::string why;
-  const std::optional<uint64_t> ours =
-      EffectiveCapabilities("/proc/self/status");
-  const std::optional<uint64_t> theirs =
-      EffectiveCapabilities(absl::StrCat("/proc/", pid, "/status"));
-  if (ours && theirs && (*theirs & ~*ours) != 0) {
-    why = absl::StrCat("the process holds capabilities pystrobe lacks (mask 0x",
-                       absl::Hex(*theirs & ~*ours),
-                       "), so only CAP_SYS_PTRACE in its user namespace lets "
-                       "pystrobe in; ");
-  }
-  char ours_ns[64] = {0}, theirs_ns[64] = {0};
-  const ssize_t a =
-      readlink("/proc/self/ns/user", ours_ns, sizeof(ours_ns) - 1);
-  const ssize_t b = readlink(absl::StrCat("/proc/", pid, "/ns/user").c_str(),
-                             theirs_ns, sizeof(theirs_ns) - 1);
-  if (a > 0 && b > 0 && std::string(ours_ns) != std::string(theirs_ns)) {
-    absl::StrAppend(&why, "it runs in another user namespace (",
-                    std::string(theirs_ns),
-                    "), where pystrobe's root is not "
-                    "root; run pystrobe inside that namespace (container); ");
-  }
-  absl::StrAppend(&why,
-                  "otherwise a security module (Yama, AppArmor, SELinux) or "
-                  "a seccomp policy forbids tracing it: see dmesg or the "
-                  "audit log");
-  return why;
-}
-
-}  // namespace
-
 std::string PermissionAdvice(pid_t pid) {
   std::string owner;
   struct stat st;
@@ -402,7 +345,7 @@ std::string PermissionAdvice(pid_t pid) {
     return absl::StrCat("cannot read process ", pid, owner,
                         ": the kernel refused, although pystrobe runs as "
                         "root: ",
-                        WhyRootIsRefused(pid, scope));
+                        ExplainRootRefusal(ReadRootRefusal(pid)));
   }
   std::string advice =
       absl::StrCat("cannot read process ", pid, owner, ": permission denied; ");

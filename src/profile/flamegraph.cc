@@ -19,6 +19,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "flamegraph_heading.h"
 #include "frames.h"
 #include "pystrobe/profile/formats.h"
 #include "pystrobe/profile/profile.h"
@@ -376,11 +377,17 @@ std::string RenderFlameGraph(const Profile& profile,
                         kImageWidth, height);
   absl::StrAppendFormat(&out, "<text id=\"title\" x=\"%.0f\" y=\"24\">",
                         kImageWidth / 2);
-  AppendXmlEscaped(options.title, &out);
+  // The default graph says what it shows (a differential one has its own
+  // title and legend).
+  profile_internal::FlameGraphHeading heading{options.title, style.subtitle};
+  if (options.title == RenderOptions{}.title && style.subtitle.empty()) {
+    heading = profile_internal::HeadingFor(profile);
+  }
+  AppendXmlEscaped(heading.title, &out);
   out.append("</text>\n");
   absl::StrAppendFormat(&out, "<text id=\"subtitle\" x=\"%.0f\" y=\"42\">",
                         kImageWidth / 2);
-  AppendXmlEscaped(style.subtitle, &out);
+  AppendXmlEscaped(heading.subtitle, &out);
   out.append("</text>\n");
   absl::StrAppendFormat(&out,
                         "<text id=\"reset\" class=\"button hid\" x=\"%.0f\" "
@@ -397,6 +404,9 @@ std::string RenderFlameGraph(const Profile& profile,
   for (const Placed& p : visible) {
     const Node& n = tree.nodes[p.node];
     const std::string& name = tree.names[n.name];
+    // Labels without the long path above site-packages or the stdlib; the
+    // tooltip keeps it whole.
+    const std::string label = profile_internal::ShortFrameLabel(name);
     // `visible` is in depth-first order: trim the path to this frame's
     // parent, then add it. The root "all" is not part of any path.
     if (p.depth > 0) {
@@ -437,7 +447,7 @@ std::string RenderFlameGraph(const Profile& profile,
                           "<g class=\"f\" data-x=\"%.7g\" data-w=\"%.7g\" "
                           "data-d=\"%d\" data-n=\"",
                           fx, share, p.depth);
-    AppendXmlEscaped(name, &out);
+    AppendXmlEscaped(label, &out);
     out.append("\"><title>");
     AppendXmlEscaped(tooltip, &out);
     absl::StrAppendFormat(&out,
@@ -447,7 +457,7 @@ std::string RenderFlameGraph(const Profile& profile,
     AppendXmlEscaped(color, &out);
     absl::StrAppendFormat(&out, "\"/><text x=\"%.2f\" y=\"%.0f\">", px + 3,
                           py + kFrameHeight - 4);
-    AppendXmlEscaped(FitLabel(name, pw), &out);
+    AppendXmlEscaped(FitLabel(label, pw), &out);
     out.append("</text></g>\n");
   }
   absl::StrAppendFormat(&out,

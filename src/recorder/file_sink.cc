@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "pystrobe/base/scoped_fd.h"
 #include "pystrobe/recorder/run_plan.h"
 
@@ -21,6 +23,24 @@ std::optional<OutputFormat> ParseOutputFormat(const std::string& name) {
   return std::nullopt;
 }
 
+namespace {
+
+const char* FormatName(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kPprof:
+      return "pprof";
+    case OutputFormat::kCollapsed:
+      return "collapsed";
+    case OutputFormat::kSpeedscope:
+      return "speedscope";
+    case OutputFormat::kFlameGraph:
+      return "flamegraph";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
 const char* Extension(OutputFormat format) {
   switch (format) {
     case OutputFormat::kPprof:
@@ -33,6 +53,34 @@ const char* Extension(OutputFormat format) {
       return "svg";
   }
   return "out";
+}
+
+std::optional<OutputFormat> FormatForPath(const std::string& path) {
+  auto ends_with = [&path](absl::string_view suffix) {
+    return path.size() > suffix.size() && absl::EndsWith(path, suffix);
+  };
+  if (ends_with(".svg")) return OutputFormat::kFlameGraph;
+  if (ends_with(".speedscope.json")) return OutputFormat::kSpeedscope;
+  if (ends_with(".txt") || ends_with(".collapsed")) {
+    return OutputFormat::kCollapsed;
+  }
+  if (ends_with(".pb.gz") || ends_with(".pb")) return OutputFormat::kPprof;
+  return std::nullopt;
+}
+
+absl::StatusOr<OutputFormat> ChooseOutputFormat(
+    std::optional<OutputFormat> given, const std::string& path) {
+  std::optional<OutputFormat> named = FormatForPath(path);
+  if (!given) return named.value_or(OutputFormat::kPprof);
+  if (named && *named != *given) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-f ", FormatName(*given), " contradicts -o ", path,
+                     " (a ", FormatName(*named),
+                     " file by its extension): drop -f, or name the "
+                     "file .",
+                     Extension(*given)));
+  }
+  return *given;
 }
 
 absl::StatusOr<std::string> RenderProfile(const Profile& profile,

@@ -64,11 +64,17 @@ std::vector<std::string> RecordingComments(const RecordingResult& r,
       arm == Arm::kBase ? r.base_runs : r.runs;
   c.push_back(absl::StrCat("pystrobe.runs=", runs.size()));
   for (const RunSummary& run : runs) {
-    c.push_back(absl::StrFormat(
-        "pystrobe.run.%d=wall_s=%.6f cpu_s=%.6f exit=%d ran_s=%.6f "
-        "wait_s=%.6f waits=%.0f rate_hz=%.6g",
-        run.index, run.wall_s, run.cpu_s, run.exit_code, run.ran_s, run.wait_s,
-        run.waits, run.rate_hz));
+    // What is not known (an attached target's CPU and exit) is left out:
+    // readers take a missing field as unknown.
+    std::string line =
+        absl::StrFormat("pystrobe.run.%d=wall_s=%.6f", run.index, run.wall_s);
+    if (run.cpu_s >= 0) absl::StrAppendFormat(&line, " cpu_s=%.6f", run.cpu_s);
+    if (run.exit_code >= 0)
+      absl::StrAppendFormat(&line, " exit=%d", run.exit_code);
+    absl::StrAppendFormat(&line,
+                          " ran_s=%.6f wait_s=%.6f waits=%.0f rate_hz=%.6g",
+                          run.ran_s, run.wait_s, run.waits, run.rate_hz);
+    c.push_back(std::move(line));
   }
   if (!r.interleaved_id.empty()) {
     c.push_back(absl::StrCat("pystrobe.interleaved=", r.interleaved_id));
@@ -103,9 +109,56 @@ WaitSums SumWaits(const RecordingResult& r) {
 
 }  // namespace
 
+std::string DescribeTargetEnd(const RecordingResult& r, double asked_s) {
+  if (!r.attached || r.stopped || !r.stats.target_exited) return "";
+  const double ran_s = static_cast<double>(r.stats.elapsed_ns) / 1e9;
+  // The duration ran out at the same moment (within a tick or two).
+  if (asked_s > 0 && ran_s >= asked_s - 0.05) return "";
+  std::string out = r.processes.size() > 1 ? "every target exited after "
+                                           : "the target exited after ";
+  if (asked_s > 0) {
+    absl::StrAppendFormat(&out, "%.1f of the %g s asked", ran_s, asked_s);
+  } else {
+    absl::StrAppendFormat(&out, "%.1f s", ran_s);
+  }
+  if (r.processes.size() == 1 && r.processes[0].wait_status) {
+    absl::StrAppend(&out, " (", DescribeWaitStatus(*r.processes[0].wait_status),
+                    ")");
+  }
+  return out;
+}
+
 bool RecordingResult::Overloaded() const {
   const WaitSums s = SumWaits(*this);
   return pystrobe::Overloaded(s.ran, s.wait, s.waits);
+}
+
+std::string DescribeCpuWait(const RecordingResult& r) {
+  const WaitSums s = SumWaits(r);
+  const CpuWaitKind kind = ClassifyCpuWait(s.ran, s.wait, s.waits);
+  if (kind == CpuWaitKind::kLittle) return "";
+  const double share = s.wait / (s.ran + s.wait);
+  const std::string mean =
+      s.waits > 0 ? absl::StrFormat(", %.2f ms per wait on average",
+                                    1e3 * s.wait / s.waits)
+                  : "";
+  if (kind == CpuWaitKind::kLongWaits) {
+    return absl::StrFormat(
+        "warning: the machine was overloaded: the target's threads waited "
+        "for a CPU %.0f%% of the time they could run%s (long waits: more "
+        "runnable threads than CPUs, the target's or others'); times include "
+        "that wait, and --mode cpu charges it to where they were preempted "
+        "(pystrobe-diff will not judge this recording)",
+        100 * share, mean);
+  }
+  return absl::StrFormat(
+      "note: the target's threads waited for a CPU %.0f%% of the time they "
+      "could run%s (many short waits: its own threads taking turns, e.g. "
+      "handing the GIL to each other, not a loaded machine); wall-mode "
+      "shares include that time, runnable but not running (samples "
+      "labelled cpu_wait=true, which pystrobe-diff leaves out), and "
+      "pystrobe-diff judges this recording",
+      100 * share, mean);
 }
 
 double RecordingResult::WaitShare() const {
@@ -154,6 +207,7 @@ absl::StatusOr<RecordingResult> FinishAttached(
     const std::vector<std::string>& base_comments, const ScheduleStats& sched,
     bool stopped, bool look_for_children, ProfileSink* sink) {
   result.stopped = stopped;
+  result.attached = true;
   result.processes = targets->Processes();
   if (look_for_children) {
     for (const ProcessSummary& p : result.processes) {

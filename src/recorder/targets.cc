@@ -55,7 +55,8 @@ struct TargetSet::Target {
   std::unique_ptr<CpuWaitMonitor> cpu_wait;
   uint64_t start_ticks = 0;
   std::string exe;
-  size_t summary = 0;  // index into summaries_
+  size_t summary = 0;      // index into summaries_
+  bool end_noted = false;  // its exit seen, its wait status read
 };
 
 TargetSet::TargetSet(SamplerOptions options, bool follow_children)
@@ -106,7 +107,7 @@ void TargetSet::Start(std::unique_ptr<PythonProcess> python) {
   t->python = std::move(python);
   if (begun_) t->sampler->Begin(start_unix_ns_);
   t->summary = summaries_.size();
-  summaries_.push_back({pid, t->sampler->process(), {}, false});
+  summaries_.push_back({pid, t->sampler->process(), {}, false, std::nullopt});
   live_.push_back(std::move(t));
 }
 
@@ -120,6 +121,12 @@ absl::Status TargetSet::Tick(int64_t elapsed_ns, int64_t wall_weight_ns) {
   for (size_t i = 0; i < live_.size();) {
     Sampler& s = *live_[i]->sampler;
     PYSTROBE_RETURN_IF_ERROR(s.Tick(elapsed_ns, wall_weight_ns));
+    if (s.stats().target_exited && !live_[i]->end_noted) {
+      // Now, while it may still be a zombie: once reaped, nobody can tell.
+      live_[i]->end_noted = true;
+      ProcessSummary& summary = summaries_[live_[i]->summary];
+      summary.wait_status = proc_.ExitStatus(summary.pid);
+    }
     // One process (never more) keeps its sampler to the end: it is what
     // WriteFrom writes, and its exit ends the recording anyway.
     if (s.stats().target_exited && single() == nullptr) {

@@ -25,7 +25,7 @@ constexpr char kUsage[] =
     "Every command takes --store DIR (default .pystrobe/baselines).\n"
     "pystrobe-diff COMMAND --help shows a command's options.\n"
     "Exit status: 0 OK, 1 regression (compare --fail-on-regression),\n"
-    "2 bad input or usage.\n";
+    "2 bad input or usage, 3 inconclusive (compare --fail-on-inconclusive).\n";
 
 }  // namespace
 

@@ -35,6 +35,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/profile/profile.h"
 
 namespace pystrobe {
@@ -184,12 +185,12 @@ struct CompareOptions {
   // their runnable time was recorded on an overloaded machine: its times
   // include the wait and its cpu-mode split leans towards where the threads
   // were preempted (docs/sampling.md). Such a comparison is inconclusive,
-  // never a FAIL. Same value as kOverloadedWaitShare in process/cpu_wait.h.
-  double max_wait_share = 0.25;
+  // never a FAIL. record's summary uses the same rule (ClassifyCpuWait).
+  double max_wait_share = kOverloadedWaitShare;
   // ... when its mean wait was at least this long (seconds; where the
   // recording counted its waits): short waits are wake-ups of threads that
   // sleep often, not a lack of CPUs (kOverloadedMeanWaitS).
-  double min_mean_wait_s = 0.001;
+  double min_mean_wait_s = kOverloadedMeanWaitS;
 };
 
 enum class Verdict { kRegression, kImprovement, kUnchanged, kNew, kGone };

@@ -75,12 +75,29 @@ inline constexpr double kOverloadedWaitShare = 0.25;
 // on 2 CPUs).
 inline constexpr double kOverloadedMeanWaitS = 0.001;
 
-// Whether threads that ran `ran_s`, waited `wait_s` in `waits` waits
-// (< 0: not known) were on an overloaded machine.
-inline bool Overloaded(double ran_s, double wait_s, double waits) {
+// How much threads that ran `ran_s` and waited `wait_s` in `waits` waits
+// (<= 0: not known) waited for a CPU, and what kind of waiting it was.
+enum class CpuWaitKind {
+  kLittle,      // at most kOverloadedWaitShare of their runnable time
+  kShortWaits,  // more, in waits shorter than kOverloadedMeanWaitS on
+                // average: wake-ups and hand-offs (the GIL) among threads
+                // that run briefly, CPUs to spare
+  kLongWaits,   // more, in waits of time slices (or of unknown length):
+                // more runnable threads than CPUs, the target's or others'
+};
+inline CpuWaitKind ClassifyCpuWait(double ran_s, double wait_s, double waits) {
   if (ran_s + wait_s <= 0 || wait_s / (ran_s + wait_s) <= kOverloadedWaitShare)
-    return false;
-  return waits <= 0 || wait_s / waits >= kOverloadedMeanWaitS;
+    return CpuWaitKind::kLittle;
+  return waits <= 0 || wait_s / waits >= kOverloadedMeanWaitS
+             ? CpuWaitKind::kLongWaits
+             : CpuWaitKind::kShortWaits;
+}
+
+// Whether threads that ran `ran_s`, waited `wait_s` in `waits` waits
+// (< 0: not known) were on an overloaded machine: long waits above the
+// share. The recorder's summary and pystrobe-diff's gate use this one rule.
+inline bool Overloaded(double ran_s, double wait_s, double waits) {
+  return ClassifyCpuWait(ran_s, wait_s, waits) == CpuWaitKind::kLongWaits;
 }
 
 }  // namespace pystrobe

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,14 @@ struct ThreadInfo {
 // contain spaces and parentheses; the state follows the last ')'.
 absl::StatusOr<ThreadInfo> ParseStat(std::string_view text);
 
+// How a dead process ended, from the text of its /proc/PID/stat while it
+// is a zombie (state Z or X): field 52, the wait status its parent will
+// get (Linux 3.5+). nullopt while it runs, or when the field is missing.
+std::optional<int> ParseExitStatus(std::string_view stat_text);
+
+// A wait status in words: "exit status 3", "killed by signal 9 (SIGKILL)".
+std::string DescribeWaitStatus(int wait_status);
+
 // /proc/PID/task/TID/schedstat: "cpu_ns wait_ns run_count\n" (time on a
 // CPU, time waiting for one, times scheduled in). Needs CONFIG_SCHED_INFO.
 struct SchedStat {
@@ -98,6 +107,9 @@ class ProcFs {
   // Every thread of the process, sorted by TID. Threads that exit while the
   // list is read are left out.
   absl::StatusOr<std::vector<ThreadInfo>> ListThreads(pid_t pid) const;
+  // How the process ended (ParseExitStatus), while it is a zombie; nullopt
+  // while it runs or once its parent reaped it.
+  std::optional<int> ExitStatus(pid_t pid) const;
   // A single thread, or ProcessGoneError if it exited.
   absl::StatusOr<ThreadInfo> ReadThread(pid_t pid, pid_t tid) const;
   // Path to open a file of the target's mount namespace:

@@ -25,6 +25,14 @@ enum class OutputFormat { kPprof, kCollapsed, kSpeedscope, kFlameGraph };
 std::optional<OutputFormat> ParseOutputFormat(const std::string& name);
 // The file name extension of a format: "pb.gz", "txt", ...
 const char* Extension(OutputFormat format);
+// The format a file name's extension names: .svg, .speedscope.json,
+// .txt/.collapsed, .pb.gz/.pb; nullopt for any other name.
+std::optional<OutputFormat> FormatForPath(const std::string& path);
+// The format of a recording's output: `given` (-f) if any, else the one
+// `path`'s extension names, else pprof. A contradiction (-f pprof with
+// app.svg) is an InvalidArgument naming both.
+absl::StatusOr<OutputFormat> ChooseOutputFormat(
+    std::optional<OutputFormat> given, const std::string& path);
 // The profile in `format`.
 absl::StatusOr<std::string> RenderProfile(const Profile& profile,
                                           OutputFormat format,

@@ -135,6 +135,9 @@ struct ProcessSummary {
   std::string process;  // its command line (the `process` label)
   SamplerStats stats;
   bool exited = false;
+  // How it ended (a wait status), where /proc told: read while it was a
+  // zombie, before its parent reaped it.
+  std::optional<int> wait_status;
 };
 
 // A target that did (almost) no Python work, whose children are Python:
@@ -167,7 +170,8 @@ struct RecordingResult {
   std::string python_version;
   // Launch mode: the first non-zero exit status of a run, else 0.
   int exit_code = 0;
-  bool stopped = false;  // ended by `stop` (a signal), not by the target
+  bool stopped = false;   // ended by `stop` (a signal), not by the target
+  bool attached = false;  // --pid: the targets were running already
   // The share of their runnable time the sampled threads waited for a CPU,
   // over every run (CpuWaitMonitor::WaitShare).
   double WaitShare() const;
@@ -175,6 +179,21 @@ struct RecordingResult {
   // process/cpu_wait.h, over every run).
   bool Overloaded() const;
 };
+
+// How an attached recording ended, when the targets ended it: "the target
+// exited after 1.9 of the 10 s asked (killed by signal 9 (SIGKILL))", how
+// left out where not known. `asked_s` is --duration (0: none). "" when the
+// duration ran out or the user stopped it, and for launched commands
+// (their exit status is pystrobe's own).
+std::string DescribeTargetEnd(const RecordingResult& r, double asked_s);
+
+// What the targets' wait for a CPU means, when they waited more than
+// kOverloadedWaitShare of their runnable time (ClassifyCpuWait over every
+// run), else "": the share, the mean wait, whether it looks like a loaded
+// machine (long waits; pystrobe-diff will not judge the recording) or the
+// process's own threads taking turns (short waits; judged), and what that
+// does to the shares. Attached and launched recordings alike.
+std::string DescribeCpuWait(const RecordingResult& r);
 
 // Progress of the run in progress, about 4 times a second.
 using RecordingProgress =

@@ -80,6 +80,30 @@ TEST(TopScreenTest, FitsTheTerminalAndShowsTheHotFunctionFirst) {
   EXPECT_THAT(lines[23], HasSubstr("q quit"));
 }
 
+// The third line states the wait for a CPU above a quarter of the
+// runnable time, and its kind, by record's rule.
+TEST(TopScreenTest, TheWaitForACpuIsStated) {
+  LiveView view;
+  view.AddWindow(Window());
+  TopHeader header;
+  header.pid = 4242;
+  header.rate_hz = 100;
+  header.ran_s = 3;
+  header.wait_s = 1;  // 25%: not above
+  header.waits = 100;
+  EXPECT_EQ(RenderTop(view, TopState{}, header, 100, 24)[2], "");
+  header.wait_s = 1.87;
+  header.ran_s = 3.25;
+  header.waits = 5125;  // 0.36 ms per wait
+  EXPECT_EQ(RenderTop(view, TopState{}, header, 100, 24)[2],
+            "CPU wait 37% of runnable time: short waits, its own threads "
+            "taking turns");
+  header.waits = 500;  // 3.7 ms per wait
+  EXPECT_THAT(RenderTop(view, TopState{}, header, 100, 24)[2],
+              HasSubstr("CPU wait 37% of runnable time: long waits, an "
+                        "overloaded machine"));
+}
+
 TEST(TopScreenTest, KeysChangeTheState) {
   LiveView view;
   view.AddWindow(Window());
