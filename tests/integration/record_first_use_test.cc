@@ -40,16 +40,8 @@ constexpr char kSpin[] =
     "    while time.thread_time() < end: pass\n"
     "spin_a_second()\n";
 
-class RecordFirstUseTest : public ::testing::Test {
+class RecordFirstUseTest : public DefaultInterpreterTest {
  protected:
-  void SetUp() override {
-    std::optional<Interpreter> py = DefaultInterpreter();
-    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
-    py_ = *py;
-    std::cout << "interpreter: " << py_.name << " " << py_.path << std::endl;
-    ASSERT_FALSE(dir_.path().empty());
-  }
-
   // Records kSpin launched with `args` before `--`; "" or what went wrong.
   std::string RecordSpin(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {"record", "-r", "200"};
@@ -73,9 +65,6 @@ class RecordFirstUseTest : public ::testing::Test {
     CommandResult r = RunCommand({"/usr/bin/file", "-b", path});
     return r.out;
   }
-
-  Interpreter py_;
-  ScopedTempDir dir_;
 };
 
 TEST_F(RecordFirstUseTest, TheExtensionNamesTheFormat) {

@@ -107,16 +107,8 @@ int64_t TracerPid(pid_t pid) {
   return tracer;
 }
 
-class RecordModesTest : public ::testing::Test {
+class RecordModesTest : public DefaultInterpreterTest {
  protected:
-  void SetUp() override {
-    std::optional<Interpreter> py = DefaultInterpreter();
-    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
-    py_ = *py;
-    std::cout << "interpreter: " << py_.name << " " << py_.path << std::endl;
-    ASSERT_FALSE(dir_.path().empty());
-  }
-
   // Starts `workload` and waits for its ready file.
   void StartTarget(const std::string& workload,
                    std::vector<std::string> args = {}) {
@@ -159,8 +151,6 @@ class RecordModesTest : public ::testing::Test {
     return ReadJsonObject(dir_.path() + "/truth.json");
   }
 
-  Interpreter py_;
-  ScopedTempDir dir_;
   std::optional<ChildProcess> target_;
 };
 

@@ -63,21 +63,11 @@ std::string Comment(const Profile& p, const std::string& key) {
   return "";
 }
 
-class RecordSessionTest : public ::testing::Test {
+class RecordSessionTest : public DefaultInterpreterTest {
  protected:
-  void SetUp() override {
-    std::optional<Interpreter> py = DefaultInterpreter();
-    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
-    py_ = *py;
-    std::cout << "interpreter: " << py_.name << " " << py_.path << std::endl;
-    ASSERT_FALSE(dir_.path().empty());
-  }
   std::string P(const std::string& name) const {
     return dir_.path() + "/" + name;
   }
-
-  Interpreter py_;
-  ScopedTempDir dir_;
 };
 
 // Three runs; the second exits 4 (its own count in a file says which run it

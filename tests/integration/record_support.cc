@@ -210,6 +210,14 @@ std::vector<Interpreter> AccuracyInterpreters() {
   return out;
 }
 
+void DefaultInterpreterTest::SetUp() {
+  std::optional<Interpreter> py = DefaultInterpreter();
+  if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
+  py_ = *py;
+  std::cout << "interpreter: " << py_.name << " " << py_.path << std::endl;
+  ASSERT_FALSE(dir_.path().empty());
+}
+
 std::optional<Interpreter> DefaultInterpreter() {
   std::vector<Interpreter> all = FindInterpreters();
   for (const Interpreter& py : all) {

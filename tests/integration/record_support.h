@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "interpreters.h"
 #include "pystrobe/profile/profile.h"
 #include "subprocess.h"
@@ -86,6 +87,16 @@ class Recorder {
 
 // The interpreters the issue names for the accuracy test (3.8, 3.10, 3.12,
 // 3.13 from pyenv and Debian's 3.11; release builds only), those installed.
+// A test of `pystrobe record` on the default interpreter (CPython 3.8+;
+// skipped without one) in a fresh temporary folder.
+class DefaultInterpreterTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+
+  Interpreter py_;
+  ScopedTempDir dir_;
+};
+
 std::vector<Interpreter> AccuracyInterpreters();
 // The interpreter for the tests that are not per interpreter: Debian's
 // /usr/bin/python3.11 when present, else the newest found; nullopt if none.

@@ -94,15 +94,8 @@ int64_t RssKib(pid_t pid) {
   return kib;
 }
 
-class RecordWindowsTest : public ::testing::Test {
+class RecordWindowsTest : public DefaultInterpreterTest {
  protected:
-  void SetUp() override {
-    std::optional<Interpreter> py = DefaultInterpreter();
-    if (!py) GTEST_SKIP() << "no CPython 3.8+ found";
-    py_ = *py;
-    std::cout << "interpreter: " << py_.name << " " << py_.path << std::endl;
-    ASSERT_FALSE(dir_.path().empty());
-  }
   std::string P(const std::string& name) const {
     return dir_.path() + "/" + name;
   }
@@ -168,8 +161,6 @@ class RecordWindowsTest : public ::testing::Test {
     EXPECT_EQ(samples, SummarySamples(output)) << output;
   }
 
-  Interpreter py_;
-  ScopedTempDir dir_;
   std::optional<ChildProcess> target_;
 };
 
