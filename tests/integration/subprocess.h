@@ -133,6 +133,7 @@ uint64_t ReadSyscallNumber();
 // its samples are uneven in time, which is noise the test did not ask for.
 #define SKIP_IF_OVERLOADED(result)                                             \
   if ((result).out.find("overloaded machine") != std::string::npos ||          \
+      (result).err.find("overloaded machine") != std::string::npos ||          \
       (result).err.find("the machine was overloaded") != std::string::npos ||  \
       (result).err.find("did not get the CPU it needed") != std::string::npos) \
   GTEST_SKIP() << "the machine was overloaded while recording:\n"              \
