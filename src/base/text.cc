@@ -96,4 +96,9 @@ bool MatchOptionValue(const std::vector<std::string>& args, size_t* i,
   return false;
 }
 
+std::string_view Basename(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
 }  // namespace pystrobe

@@ -1,4 +1,5 @@
 #include "pystrobe/native/merge.h"
+#include "pystrobe/base/text.h"
 
 #include <algorithm>
 #include <array>
@@ -8,11 +9,6 @@
 
 namespace pystrobe {
 namespace {
-
-std::string_view Basename(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
 
 // The symbol without the suffixes GCC gives to parts and clones of a
 // function (".cold", ".isra.0", ".constprop.0", ".lto_priv.0").

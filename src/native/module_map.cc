@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
+#include "pystrobe/base/text.h"
 
 namespace pystrobe {
 namespace {
@@ -55,11 +56,6 @@ std::string Demangle(const char* raw) {
   std::string result(out);
   std::free(out);
   return result;
-}
-
-std::string_view Basename(std::string_view path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "pystrobe/recorder/recording.h"
+#include "pystrobe/base/clock.h"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -23,18 +24,6 @@
 
 namespace pystrobe {
 namespace {
-
-int64_t RealtimeNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void Accumulate(const SamplerStats& s, SamplerStats* sum) {
   sum->AddCounts(s);
@@ -297,7 +286,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
                 /*min_runs_to_decide=*/3});
   // The rates asked for, weighted by the time sampled at each.
   double rate_seconds = 0, sampled_seconds = 0;
-  int64_t last_checkpoint = MonotonicNs();
+  int64_t last_checkpoint = ClockNs(CLOCK_MONOTONIC);
   auto set_child = [&](pid_t p) {
     if (options_.current_child != nullptr) options_.current_child->store(p);
   };
@@ -319,7 +308,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
 
   // The end of the previous run (pair) and its Decided: the budget counts
   // the gate's time too.
-  int64_t pair_start = MonotonicNs();
+  int64_t pair_start = ClockNs(CLOCK_MONOTONIC);
   bool more = true;
   for (int pair = 0; more && !stop.load(); ++pair) {
     const double rate_hz =
@@ -335,7 +324,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
     for (const Arm arm : order) {
       if (stop.load()) break;
       ArmState& st = state(arm);
-      const int64_t run_start = MonotonicNs();
+      const int64_t run_start = ClockNs(CLOCK_MONOTONIC);
       std::optional<LaunchedCommand> command;
       TargetSet targets(sampler, follow);
       // Never leave a launched command running unprofiled.
@@ -376,7 +365,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
 
       TickSchedule schedule(
           {sampler.rate_hz, sampler.duration_s, sampler.raise_priority});
-      targets.Begin(RealtimeNs());
+      targets.Begin(ClockNs(CLOCK_REALTIME));
       RunSummary run;
       run.index = pair;
       run.arm = arm;
@@ -385,7 +374,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       if (const PythonProcess* p = targets.first_python()) run.pid = p->pid();
       // Whether the machine let the targets run: read 4 times a second (a
       // procfs walk of their threads), and at the end.
-      int64_t last_wait_update = MonotonicNs();
+      int64_t last_wait_update = ClockNs(CLOCK_MONOTONIC);
       auto update_wait = [&](int64_t now) {
         targets.UpdateCpuWait();
         last_wait_update = now;
@@ -395,7 +384,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
         run.waits = static_cast<double>(sums.waits);
       };
       absl::Status sink_status;
-      WindowClock window(options_.window_s, MonotonicNs());
+      WindowClock window(options_.window_s, ClockNs(CLOCK_MONOTONIC));
       // With children followed, whether the tree is done is read from /proc:
       // at the progress pace, not per tick.
       bool tree_done = false;
@@ -434,7 +423,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
             run.pid = targets.first_python()->pid();
           }
         }
-        const int64_t now = MonotonicNs();
+        const int64_t now = ClockNs(CLOCK_MONOTONIC);
         run.stats = targets.Stats(sched);
         run.wall_s = static_cast<double>(now - run_start) / 1e9;
         if (now - last_wait_update >= 250'000'000) update_wait(now);
@@ -470,7 +459,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
       if (!sampled.ok()) return fail(sampled);
       if (!sink_status.ok()) return fail(sink_status);
       targets.Finish(schedule.stats().elapsed_ns);
-      update_wait(MonotonicNs());
+      update_wait(ClockNs(CLOCK_MONOTONIC));
       run.stats = targets.Stats(schedule.stats());
       if (progress) progress(run, runs_total);
       if (targets.Processes().empty()) {
@@ -509,7 +498,8 @@ absl::StatusOr<RecordingResult> Recording::Run(
         }
         if (result.exit_code == 0) result.exit_code = out.exit_code;
       }
-      run.wall_s = static_cast<double>(MonotonicNs() - run_start) / 1e9;
+      run.wall_s =
+          static_cast<double>(ClockNs(CLOCK_MONOTONIC) - run_start) / 1e9;
       Accumulate(run.stats, &result.stats);
       rate_seconds += rate_hz * static_cast<double>(run.stats.elapsed_ns) / 1e9;
       sampled_seconds += static_cast<double>(run.stats.elapsed_ns) / 1e9;
@@ -532,7 +522,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
     }
     if (stop.load()) break;
     if (budget) budget->Observe(pair_stats);
-    const int64_t pair_end = MonotonicNs();
+    const int64_t pair_end = ClockNs(CLOCK_MONOTONIC);
     const double pair_s = static_cast<double>(pair_end - pair_start) / 1e9;
     pair_start = pair_end;
     more = plan.Continue(

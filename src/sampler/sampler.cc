@@ -1,4 +1,5 @@
 #include "pystrobe/sampler/sampler.h"
+#include "pystrobe/base/clock.h"
 
 #include <sched.h>
 #include <sys/prctl.h>
@@ -23,15 +24,7 @@
 #include "pystrobe/process/ptrace.h"
 
 namespace pystrobe {
-namespace {
-
-int64_t Now(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Sampler::Sampler(PythonProcess* python, SamplerOptions options)
     : python_(python),
@@ -473,7 +466,7 @@ absl::Status Sampler::Run(
     stats_.busy_ns = s.busy_ns;
     stats_.tick_priority = s.tick_priority;
   };
-  Begin(Now(CLOCK_REALTIME));
+  Begin(ClockNs(CLOCK_REALTIME));
   absl::Status status = schedule.Run(
       stop,
       [this](int64_t elapsed_ns, int64_t weight) -> absl::StatusOr<bool> {
@@ -517,7 +510,7 @@ void Sampler::StartWindow() {
   table_ = StackTable(1'000'000'000);
   window_base_ = stats_;
   window_origin_ns_ = stats_.elapsed_ns;
-  start_unix_ns_ = Now(CLOCK_REALTIME);
+  start_unix_ns_ = ClockNs(CLOCK_REALTIME);
 }
 
 SamplerStats Sampler::window_stats() const {

@@ -1,4 +1,5 @@
 #include "pystrobe/sampler/schedule.h"
+#include "pystrobe/base/clock.h"
 
 #include <sched.h>
 #include <sys/prctl.h>
@@ -14,12 +15,6 @@
 
 namespace pystrobe {
 namespace {
-
-int64_t Now(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 // The sampling thread's scheduling class while it samples. On a machine
 // with more runnable threads than CPUs a normal thread wakes late, and later
@@ -108,11 +103,11 @@ absl::Status TickSchedule::Run(const std::atomic<bool>& stop,
         0, 0, 0);
   ScopedTickPriority priority(options_.raise_priority);
   stats_.tick_priority = priority.raised();
-  start_unix_ns_ = Now(CLOCK_REALTIME);
-  const int64_t start = Now(CLOCK_MONOTONIC);
+  start_unix_ns_ = ClockNs(CLOCK_REALTIME);
+  const int64_t start = ClockNs(CLOCK_MONOTONIC);
   int64_t next_duty_check = start + 250'000'000;
   int64_t busy_at_check = 0;
-  const int64_t cpu_start = Now(CLOCK_THREAD_CPUTIME_ID);
+  const int64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   int64_t next_progress = start;
   int64_t k = 0;  // the period of the next tick
   int64_t planned = start + phase(rng);
@@ -125,7 +120,7 @@ absl::Status TickSchedule::Run(const std::atomic<bool>& stop,
     }
     SleepUntil(planned);
     if (stop.load(std::memory_order_relaxed)) break;
-    const int64_t now = Now(CLOCK_MONOTONIC);
+    const int64_t now = ClockNs(CLOCK_MONOTONIC);
     stats_.elapsed_ns = now - start;
     if (stats_.elapsed_ns >= end) break;
     if (now - planned > period / 2) ++stats_.late;
@@ -141,7 +136,7 @@ absl::Status TickSchedule::Run(const std::atomic<bool>& stop,
       break;
     }
     if (!*more) break;
-    const int64_t after = Now(CLOCK_MONOTONIC);
+    const int64_t after = ClockNs(CLOCK_MONOTONIC);
     stats_.busy_ns += after - now;
     if (after >= next_duty_check) {
       // Busy more than half of the last quarter second: give the priority
@@ -158,10 +153,10 @@ absl::Status TickSchedule::Run(const std::atomic<bool>& stop,
     if (progress && now >= next_progress) {
       // Read at the progress rate, not per tick: a syscall per tick shows
       // in the cost per sample.
-      stats_.sampling_cpu_ns = Now(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+      stats_.sampling_cpu_ns = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
       progress(stats_);
       next_progress = now + 250'000'000;
-      resume = Now(CLOCK_MONOTONIC);
+      resume = ClockNs(CLOCK_MONOTONIC);
     }
     // The next tick: at a random point of the next period. Periods whose
     // point has already passed are skipped (and counted), never bunched up.
@@ -181,8 +176,8 @@ absl::Status TickSchedule::Run(const std::atomic<bool>& stop,
       planned = start + k * period + phase(rng);
     }
   }
-  stats_.elapsed_ns = Now(CLOCK_MONOTONIC) - start;
-  stats_.sampling_cpu_ns = Now(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+  stats_.elapsed_ns = ClockNs(CLOCK_MONOTONIC) - start;
+  stats_.sampling_cpu_ns = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
   return result;
 }
 

@@ -28,6 +28,10 @@ void AppendJsonEscaped(std::string_view s, std::string* out);
 // `s` as a quoted JSON string.
 std::string JsonQuoted(std::string_view s);
 
+// The last component of a path ("libpython3.12.so.1.0" of
+// "/usr/lib/libpython3.12.so.1.0"); the path itself when it has no slash.
+std::string_view Basename(std::string_view path);
+
 // Command lines: if args[*i] is option `name` with a value ("--name V" or
 // "--name=V"), stores the value, leaves *i on the option's last word and
 // returns true; `*error` says when the value is missing. False otherwise.
