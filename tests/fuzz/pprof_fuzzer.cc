@@ -1,10 +1,14 @@
 // libFuzzer target for what pystrobe-diff does with every profile file it is
 // given (a CI artifact: untrusted bytes): ParseProfileBytes, the function
 // LoadProfileFile hands the file's bytes to (gzip, protobuf, pprof's
-// references), then the function table and the comparison `compare` builds
-// from a profile that decoded. Any input must give a profile or one
-// InvalidArgument, never a crash, leak or hang; a profile that decoded must
-// encode again (EncodePprof) and decode to as many samples.
+// references, the checks for something to compare), then BuildFunctionTable,
+// what `compare`, `show` and `save` build from a profile that decoded. Any
+// input must give a profile or one InvalidArgument, never a crash, leak or
+// hang.
+//
+// Not here: Compare() on the tables (a third of the speed again; the
+// statistics get their inputs from BuildFunctionTable, whose outputs are
+// checked by unit tests) and an EncodePprof round trip.
 //
 // Seeds: tests/fuzz/corpus/pprof/ (profiles pystrobe wrote, gzipped and not).
 #include <cstddef>
@@ -16,7 +20,6 @@
 #include "absl/status/statusor.h"
 #include "pystrobe/diff/compare.h"
 #include "pystrobe/diff/profile_files.h"
-#include "pystrobe/profile/formats.h"
 
 namespace {
 
@@ -42,26 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const Profile& profile = loaded->profile;
 
-  absl::StatusOr<std::string> encoded = EncodePprof(profile);
-  Check(encoded.ok(), "a decoded profile does not encode");
-  absl::StatusOr<Profile> again = DecodePprof(*encoded);
-  Check(again.ok(), "an encoded profile does not decode");
-  Check(again->samples.size() == profile.samples.size(),
-        "the round trip changed the number of samples");
-  Check(again->sample_types.size() == profile.sample_types.size(),
-        "the round trip changed the sample types");
-
   // What `pystrobe-diff compare` and `show` do next with it.
-  for (Granularity by : {Granularity::kFunction, Granularity::kLine}) {
-    TableOptions options;
-    options.by = by;
-    absl::StatusOr<FunctionTable> table = BuildFunctionTable(profile, options);
-    if (!table.ok()) {
-      continue;
-    }
-    absl::StatusOr<Comparison> comparison =
-        Compare({*table}, *table, CompareOptions{});
-    (void)comparison;
-  }
+  absl::StatusOr<FunctionTable> table = BuildFunctionTable(profile, {});
+  (void)table;
   return 0;
 }
