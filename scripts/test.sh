@@ -51,7 +51,8 @@ ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 900
 # Each libFuzzer target (tests/fuzz: pprof files, /proc/PID/maps, ELF,
 # baseline metadata, the frame walker, line tables) for
 # PYSTROBE_FUZZ_SECONDS (default 20) over its seed corpus, built with clang
-# under ASan+UBSan in build-fuzz/: about 4 minutes with the build.
+# under ASan+UBSan in build-fuzz/: 2 minutes of runs, after a clang build of
+# the libraries (about 10 minutes on 2 loaded cores, once; then incremental).
 echo "test.sh: fuzz targets (clang, ASan+UBSan), a short run of each"
 scripts/fuzz.sh build-fuzz
 
