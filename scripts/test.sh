@@ -4,7 +4,8 @@
 # ~/.pyenv/versions and /usr/bin/python3.*, Debian forky's 3.13-3.15 chrooted
 # and the free-threaded 3.13t, both set up by install-deps.sh), then the unit
 # tests again under
-# AddressSanitizer and UndefinedBehaviorSanitizer. CI runs exactly this.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then a short run of each
+# fuzzer (scripts/fuzz.sh). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,5 +47,13 @@ echo "test.sh: unit tests under ASan+UBSan"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug \
   -DPYSTROBE_SANITIZE=address,undefined
 ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 900
+
+# Each libFuzzer target (tests/fuzz: pprof files, /proc/PID/maps, ELF,
+# baseline metadata, the frame walker, line tables) for
+# PYSTROBE_FUZZ_SECONDS (default 20) over its seed corpus, built with clang
+# under ASan+UBSan in build-fuzz/: 2 minutes of runs, after a clang build of
+# the libraries (about 10 minutes on 2 loaded cores, once; then incremental).
+echo "test.sh: fuzz targets (clang, ASan+UBSan), a short run of each"
+scripts/fuzz.sh build-fuzz
 
 echo "test.sh: all tests passed"

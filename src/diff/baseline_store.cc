@@ -193,32 +193,6 @@ std::string ValidUtf8(absl::string_view s) {
   return out;
 }
 
-std::string MetadataJson(const std::string& name, int number,
-                         const std::string& profile_file,
-                         const BaselineMetadata& m) {
-  std::string out = "{\n";
-  auto field = [&out](absl::string_view key, absl::string_view value) {
-    out.append("  ");
-    AppendJsonString(key, &out);
-    out.append(": ");
-    AppendJsonString(ValidUtf8(value), &out);
-    out.append(",\n");
-  };
-  field("name", name);
-  absl::StrAppend(&out, "  \"number\": ", number, ",\n");
-  field("profile", profile_file);
-  field("time", m.time);
-  field("host", m.host);
-  field("git_commit", m.git_commit);
-  absl::StrAppend(&out, "  \"git_dirty\": ", m.git_dirty ? "true" : "false",
-                  ",\n");
-  field("python_version", m.python_version);
-  out.append("  \"command_line\": ");
-  AppendJsonString(ValidUtf8(m.command_line), &out);
-  out.append("\n}\n");
-  return out;
-}
-
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError(errno, "cannot read", path);
@@ -238,30 +212,6 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
     }
   }
   return data;
-}
-
-absl::StatusOr<BaselineMetadata> ParseMetadata(const std::string& path,
-                                               const std::string& json) {
-  google::protobuf::Struct s;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(json, &s);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not valid baseline metadata JSON"));
-  }
-  const auto& fields = s.fields();
-  auto str = [&fields](const char* key) -> std::string {
-    auto it = fields.find(key);
-    return it == fields.end() ? "" : it->second.string_value();
-  };
-  BaselineMetadata m;
-  m.time = str("time");
-  m.host = str("host");
-  m.git_commit = str("git_commit");
-  auto dirty = fields.find("git_dirty");
-  m.git_dirty = dirty != fields.end() && dirty->second.bool_value();
-  m.python_version = str("python_version");
-  m.command_line = str("command_line");
-  return m;
 }
 
 // Takes the lowest free number above every number in use: entries, stray
@@ -298,6 +248,57 @@ absl::StatusOr<int> ReserveNumber(const std::string& dir) {
 
 }  // namespace
 
+std::string BaselineMetadataJson(const std::string& name, int number,
+                                 const std::string& profile_file,
+                                 const BaselineMetadata& m) {
+  std::string out = "{\n";
+  auto field = [&out](absl::string_view key, absl::string_view value) {
+    out.append("  ");
+    AppendJsonString(key, &out);
+    out.append(": ");
+    AppendJsonString(ValidUtf8(value), &out);
+    out.append(",\n");
+  };
+  field("name", name);
+  absl::StrAppend(&out, "  \"number\": ", number, ",\n");
+  field("profile", profile_file);
+  field("time", m.time);
+  field("host", m.host);
+  field("git_commit", m.git_commit);
+  absl::StrAppend(&out, "  \"git_dirty\": ", m.git_dirty ? "true" : "false",
+                  ",\n");
+  field("python_version", m.python_version);
+  out.append("  \"command_line\": ");
+  AppendJsonString(ValidUtf8(m.command_line), &out);
+  out.append("\n}\n");
+  return out;
+}
+
+absl::StatusOr<BaselineMetadata> ParseBaselineMetadata(const std::string& path,
+                                                       std::string_view json) {
+  google::protobuf::Struct s;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &s);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not valid baseline metadata JSON"));
+  }
+  const auto& fields = s.fields();
+  auto str = [&fields](const char* key) -> std::string {
+    auto it = fields.find(key);
+    return it == fields.end() ? "" : it->second.string_value();
+  };
+  BaselineMetadata m;
+  m.time = str("time");
+  m.host = str("host");
+  m.git_commit = str("git_commit");
+  auto dirty = fields.find("git_dirty");
+  m.git_dirty = dirty != fields.end() && dirty->second.bool_value();
+  m.python_version = str("python_version");
+  m.command_line = str("command_line");
+  return m;
+}
+
 absl::StatusOr<BaselineEntry> BaselineStore::Save(
     const std::string& name, const std::string& profile_bytes,
     const BaselineMetadata& metadata) {
@@ -325,7 +326,8 @@ absl::StatusOr<BaselineEntry> BaselineStore::Save(
   if (status.ok()) {
     status = WriteFileAtomically(
         entry.metadata_path,
-        MetadataJson(name, number, stem + kProfileSuffix, entry.metadata));
+        BaselineMetadataJson(name, number, stem + kProfileSuffix,
+                             entry.metadata));
   }
   if (!status.ok()) {
     // Nothing half-made stays behind: without metadata the profile is
@@ -367,7 +369,8 @@ absl::StatusOr<std::vector<BaselineEntry>> BaselineStore::List(
     e.profile_path = absl::StrCat(dir, "/", stem, kProfileSuffix);
     if (!Exists(e.profile_path)) continue;  // not an entry we wrote
     PYSTROBE_ASSIGN_OR_RETURN(std::string json, ReadSmallFile(e.metadata_path));
-    PYSTROBE_ASSIGN_OR_RETURN(e.metadata, ParseMetadata(e.metadata_path, json));
+    PYSTROBE_ASSIGN_OR_RETURN(e.metadata,
+                              ParseBaselineMetadata(e.metadata_path, json));
     // Two files claiming one number can only come from hand edits; keep the
     // first, deterministically.
     by_number.emplace(number, std::move(e));

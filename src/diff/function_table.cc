@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <regex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -92,12 +93,24 @@ void ParseRunComment(const std::string& c, std::vector<RunInfo>* runs) {
     if (e == absl::string_view::npos) continue;
     const absl::string_view name = field.substr(0, e);
     const std::string value(field.substr(e + 1));
-    if (name == "wall_s") absl::SimpleAtod(value, &info.wall_s);
-    if (name == "cpu_s") absl::SimpleAtod(value, &info.cpu_s);
-    if (name == "exit") absl::SimpleAtoi(value, &info.exit_code);
-    if (name == "ran_s") absl::SimpleAtod(value, &info.ran_s);
-    if (name == "wait_s") absl::SimpleAtod(value, &info.wait_s);
-    if (name == "waits") absl::SimpleAtod(value, &info.waits);
+    // A field that does not parse keeps its default: comments come from
+    // files, and files from anywhere.
+    auto number = [&value](auto* out) {
+      std::remove_pointer_t<decltype(out)> parsed{};
+      bool ok = false;
+      if constexpr (std::is_same_v<decltype(parsed), double>) {
+        ok = absl::SimpleAtod(value, &parsed);
+      } else {
+        ok = absl::SimpleAtoi(value, &parsed);
+      }
+      if (ok) *out = parsed;
+    };
+    if (name == "wall_s") number(&info.wall_s);
+    if (name == "cpu_s") number(&info.cpu_s);
+    if (name == "exit") number(&info.exit_code);
+    if (name == "ran_s") number(&info.ran_s);
+    if (name == "wait_s") number(&info.wait_s);
+    if (name == "waits") number(&info.waits);
   }
   if (runs->size() <= static_cast<size_t>(index)) {
     runs->resize(static_cast<size_t>(index) + 1);

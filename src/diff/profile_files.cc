@@ -14,6 +14,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -125,10 +126,16 @@ std::string CommentValue(const Profile& p, absl::string_view key) {
 }  // namespace
 
 absl::StatusOr<LoadedProfile> LoadProfileFile(const std::string& path) {
+  PYSTROBE_ASSIGN_OR_RETURN(std::string bytes, ReadProfileBytes(path));
+  return ParseProfileBytes(path, std::move(bytes));
+}
+
+absl::StatusOr<LoadedProfile> ParseProfileBytes(const std::string& path,
+                                                std::string bytes) {
   LoadedProfile loaded;
   loaded.label = path;
   loaded.path = path;
-  PYSTROBE_ASSIGN_OR_RETURN(loaded.bytes, ReadProfileBytes(path));
+  loaded.bytes = std::move(bytes);
   if (loaded.bytes.empty()) {
     return Bad(absl::StrCat(path, " is empty, not a pprof profile"));
   }

@@ -65,6 +65,39 @@ bool ModuleMap::Range::operator==(const Range& o) const {
          std::tie(o.start, o.end, o.offset, o.path);
 }
 
+std::vector<ModuleMap::FoundModule> ModuleMap::FindModules(
+    const std::vector<MemoryMapping>& maps) {
+  // A module spans the consecutive mappings of one file (its r--, r-x,
+  // r-- and rw- segments), from the one at the lowest address: libdwfl
+  // takes the load bias from where the file's first PT_LOAD lies.
+  std::vector<FoundModule> found;
+  bool open = false;  // found.back() may still grow
+  bool executable = false;
+  auto flush = [&] {
+    if (open && !executable) found.pop_back();
+    open = false;
+    executable = false;
+  };
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const MemoryMapping& m = maps[i];
+    const bool file =
+        !m.path.empty() && (m.path[0] == '/' || m.path == "[vdso]");
+    if (open && file && m.path == found.back().range.path &&
+        m.start == found.back().range.end) {
+      found.back().range.end = m.end;
+      executable |= m.executable;
+      continue;
+    }
+    flush();
+    if (!file) continue;
+    found.push_back({{m.start, m.end, m.offset, m.path}, i});
+    open = true;
+    executable = m.executable;
+  }
+  flush();
+  return found;
+}
+
 absl::StatusOr<std::unique_ptr<ModuleMap>> ModuleMap::Create(
     pid_t pid, const std::string& proc_root, RemoteMemory* memory) {
   std::unique_ptr<ModuleMap> map(new ModuleMap(pid, proc_root, memory));
@@ -102,38 +135,10 @@ absl::Status ModuleMap::Report() {
   last_report_ = std::chrono::steady_clock::now();
   PYSTROBE_ASSIGN_OR_RETURN(std::vector<MemoryMapping> maps,
                             proc_.ReadMaps(pid_));
-  // A module spans the consecutive mappings of one file (its r--, r-x,
-  // r-- and rw- segments), from the one at the lowest address: libdwfl
-  // takes the load bias from where the file's first PT_LOAD lies.
+  const std::vector<FoundModule> modules = FindModules(maps);
   std::vector<Range> found;
-  std::vector<const MemoryMapping*> first_of;
-  bool open = false;  // found.back() may still grow
-  bool executable = false;
-  auto flush = [&] {
-    if (open && !executable) {
-      found.pop_back();
-      first_of.pop_back();
-    }
-    open = false;
-    executable = false;
-  };
-  for (const MemoryMapping& m : maps) {
-    const bool file =
-        !m.path.empty() && (m.path[0] == '/' || m.path == "[vdso]");
-    if (open && file && m.path == found.back().path &&
-        m.start == found.back().end) {
-      found.back().end = m.end;
-      executable |= m.executable;
-      continue;
-    }
-    flush();
-    if (!file) continue;
-    found.push_back({m.start, m.end, m.offset, m.path});
-    first_of.push_back(&m);
-    open = true;
-    executable = m.executable;
-  }
-  flush();
+  found.reserve(modules.size());
+  for (const FoundModule& module : modules) found.push_back(module.range);
   if (found == modules_ && dwfl_ != nullptr) return absl::OkStatus();
 
   if (dwfl_ == nullptr) {
@@ -145,7 +150,7 @@ absl::Status ModuleMap::Report() {
   dwfl_report_begin(dwfl_.get());
   for (size_t i = 0; i < found.size(); ++i) {
     const Range& r = found[i];
-    const MemoryMapping& m = *first_of[i];
+    const MemoryMapping& m = maps[modules[i].first_mapping];
     const std::string key = absl::StrCat(r.path, "@", r.start);
     std::unique_ptr<File>& file = files_[key];
     if (file == nullptr) {

@@ -68,6 +68,18 @@ class ModuleMap {
     std::string path;
     bool operator==(const Range& o) const;
   };
+  // The modules of a process as its maps show them: each file-backed
+  // (or vDSO) run of consecutive mappings of one file that holds an
+  // executable mapping, with the index in `maps` of its first mapping.
+  // Pure, so that tests and tests/fuzz/proc_maps_fuzzer.cc can feed it
+  // any maps text ParseMaps accepts.
+  struct FoundModule {
+    Range range;
+    size_t first_mapping = 0;
+  };
+  static std::vector<FoundModule> FindModules(
+      const std::vector<MemoryMapping>& maps);
+
   // How find_elf reaches one module's file: a path (through
   // /proc/PID/root, or /proc/PID/map_files for a deleted file), or the
   // bytes of the vDSO.

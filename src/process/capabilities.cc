@@ -117,7 +117,11 @@ RootRefusal ReadRootRefusal(pid_t pid) {
   if (absl::StatusOr<std::string> s =
           ReadProcFile("/proc/sys/kernel/yama/ptrace_scope", 0);
       s.ok()) {
-    absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &r.yama_scope);
+    // A value that is not a number keeps the default (no Yama).
+    int scope = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &scope)) {
+      r.yama_scope = scope;
+    }
   }
   return r;
 }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,19 @@ struct BaselineEntry {
   std::string metadata_path;
   BaselineMetadata metadata;
 };
+
+// The JSON of an entry's metadata file, as Save writes it (bytes that are
+// not UTF-8 become '?').
+std::string BaselineMetadataJson(const std::string& name, int number,
+                                 const std::string& profile_file,
+                                 const BaselineMetadata& metadata);
+
+// Reads an entry's metadata file's text (the store is a team's files, hand
+// edits included). InvalidArgument naming `path` when it is not JSON;
+// missing or mistyped fields read as empty.
+// tests/fuzz/baseline_metadata_fuzzer.cc feeds this function.
+absl::StatusOr<BaselineMetadata> ParseBaselineMetadata(const std::string& path,
+                                                       std::string_view json);
 
 class BaselineStore {
  public:

@@ -30,6 +30,13 @@ struct LoadedProfile {
 // the file.
 absl::StatusOr<LoadedProfile> LoadProfileFile(const std::string& path);
 
+// What LoadProfileFile does with the bytes once read: decodes them and
+// checks there is something to compare, with the same messages, naming
+// `path`. Bytes from a CI artifact are untrusted: tests/fuzz/pprof_fuzzer.cc
+// feeds this function.
+absl::StatusOr<LoadedProfile> ParseProfileBytes(const std::string& path,
+                                                std::string bytes);
+
 // BASE of a comparison: a profile file, NAME (latest entry), NAME@N, or
 // with `last` > 0 the last `last` entries of NAME. `*label` names it for
 // reports ("api@3", "api@2..@4", "base.pb.gz").

@@ -156,5 +156,45 @@ TEST_F(BaselineStoreTest, ConcurrentSavesNeverShareANumber) {
   EXPECT_EQ(contents.size(), static_cast<size_t>(kSavers));
 }
 
+// ParseBaselineMetadata and BaselineMetadataJson, what List reads and Save
+// writes (and what tests/fuzz/baseline_metadata_fuzzer.cc feeds).
+TEST(BaselineMetadataTest, WhatSaveWritesReadsBack) {
+  BaselineMetadata m;
+  m.time = "2026-12-07T10:00:00Z";
+  m.host = "ci-7";
+  m.git_commit = "ab12cd3";
+  m.git_dirty = true;
+  m.python_version = "3.11.2";
+  static constexpr char kCommand[] = "python3 \"a\"\n\t\\ \x01 \0 end";
+  m.command_line = std::string(kCommand, sizeof(kCommand) - 1);
+  const std::string json = BaselineMetadataJson("api", 3, "0003_x.pb.gz", m);
+  absl::StatusOr<BaselineMetadata> back =
+      ParseBaselineMetadata("0003_x.json", json);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->time, m.time);
+  EXPECT_EQ(back->host, m.host);
+  EXPECT_EQ(back->git_commit, m.git_commit);
+  EXPECT_TRUE(back->git_dirty);
+  EXPECT_EQ(back->python_version, m.python_version);
+  EXPECT_EQ(back->command_line, m.command_line);
+}
+
+TEST(BaselineMetadataTest, HandEditsReadAsEmptyOrFailNamingTheFile) {
+  absl::StatusOr<BaselineMetadata> m = ParseBaselineMetadata(
+      "0001_x.json", R"({"host": 7, "git_dirty": "yes", "extra": [1, {}]})");
+  ASSERT_THAT(m, IsOk());
+  EXPECT_EQ(m->host, "");
+  EXPECT_FALSE(m->git_dirty);
+  const absl::Status bad =
+      ParseBaselineMetadata("0001_x.json", "{\"host\": ").status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()),
+              HasSubstr("0001_x.json is not valid"));
+  EXPECT_THAT(ParseBaselineMetadata("0001_x.json", "[1]"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseBaselineMetadata("0001_x.json", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace pystrobe
