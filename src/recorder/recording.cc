@@ -456,6 +456,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
         // restarts.
         window.Restart(now);
         sink_status.Update(targets.NextWindow(sched, [&] {
+          sink->WindowClosing();
           checkpoint(sched);
           return sink_status;
         }));
