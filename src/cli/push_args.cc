@@ -32,7 +32,7 @@ const char kPushOptionsHelp[] =
     "                         (default: the system's)\n"
     "  --push-timeout SECONDS one request's limit (default 10); a backend\n"
     "                         that is down or slow is retried with backoff\n"
-    "                         (1 s doubling to 30 s), windows in order\n"
+    "                         (1 s doubling to 10 s), windows in order\n"
     "  --spool DIR            windows that cannot be sent yet wait in DIR\n"
     "                         (default: up to 16 in memory), and a later\n"
     "                         recording with the same DIR sends them first\n"

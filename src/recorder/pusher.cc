@@ -150,8 +150,15 @@ void Pusher::Run() {
   int64_t outage_start_ns = 0;
   bool head_failed = false;  // the oldest waiting window failed before
   bool spool_full_reported = false;
+  bool drain_started = false;
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
+    if (finishing_ && !drain_started) {
+      // The end of the recording: one more attempt now, whatever the
+      // backoff said (an outage may have just ended).
+      drain_started = true;
+      next_attempt_ns = 0;
+    }
     const int64_t now = NowNs();
     const bool in_backoff = now < next_attempt_ns;
     // Windows that cannot go now wait on disk, behind the spool's.

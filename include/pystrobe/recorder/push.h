@@ -87,7 +87,7 @@ struct PushOptions {
   size_t memory_windows = 16;
   // Backoff between attempts: initial, doubling up to the max.
   double backoff_initial_s = 1;
-  double backoff_max_s = 30;
+  double backoff_max_s = 10;
 };
 
 // What happened to the windows. A window counts once in `sent` or
