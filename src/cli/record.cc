@@ -525,7 +525,8 @@ int RunRecord(const std::vector<std::string>& args) {
   std::unique_ptr<Pusher> pusher;
   std::optional<PushSink> push_sink;
   if (o.push.enabled) {
-    o.push.who.pid = launched || !r.pids.empty() ? 0 : r.pid;
+    // process.pid names one process: not a tree or several.
+    o.push.who.pid = launched || !r.pids.empty() || r.subprocesses ? 0 : r.pid;
     absl::StatusOr<std::unique_ptr<Pusher>> started =
         Pusher::Start(o.push.options, [](const std::string& line) {
           std::fprintf(stderr, "pystrobe: %s\n", line.c_str());
