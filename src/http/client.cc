@@ -1,5 +1,6 @@
 // One HTTP/1.1 exchange on its own connection, within one deadline; TLS by
 // OpenSSL (libssl-dev: its static archives link into the static build).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -186,10 +187,27 @@ class Connection {
     if (!ctx_) return absl::InternalError(SslError("TLS set-up"));
     SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
-    const int loaded = options.ca_file.empty()
-                           ? SSL_CTX_set_default_verify_paths(ctx_.get())
-                           : SSL_CTX_load_verify_locations(
-                                 ctx_.get(), options.ca_file.c_str(), nullptr);
+    int loaded = 0;
+    if (!options.ca_file.empty()) {
+      loaded = SSL_CTX_load_verify_locations(ctx_.get(),
+                                             options.ca_file.c_str(), nullptr);
+    } else {
+      // OpenSSL's own default (Debian's /usr/lib/ssl, or SSL_CERT_FILE),
+      // and the bundle where this host keeps it: the static binary runs on
+      // distributions whose OpenSSL directory is elsewhere.
+      loaded = SSL_CTX_set_default_verify_paths(ctx_.get());
+      for (const char* bundle :
+           {"/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem",
+            "/etc/ssl/cert.pem"}) {
+        if (access(bundle, R_OK) == 0 &&
+            SSL_CTX_load_verify_locations(ctx_.get(), bundle, nullptr) == 1) {
+          loaded = 1;
+          break;
+        }
+      }
+      ERR_clear_error();
+    }
     if (loaded != 1) {
       return absl::FailedPreconditionError(SslError(
           options.ca_file.empty()
@@ -199,8 +217,18 @@ class Connection {
     ssl_.reset(SSL_new(ctx_.get()));
     if (!ssl_) return absl::InternalError(SslError("TLS set-up"));
     SSL_set_fd(ssl_.get(), fd_.get());
-    SSL_set_tlsext_host_name(ssl_.get(), url_.host.c_str());
-    SSL_set1_host(ssl_.get(), url_.host.c_str());
+    // The certificate must name the host: its IP address for an address
+    // (no SNI then, RFC 6066), else its DNS name.
+    in6_addr ip{};
+    const bool is_ip = inet_pton(AF_INET, url_.host.c_str(), &ip) == 1 ||
+                       inet_pton(AF_INET6, url_.host.c_str(), &ip) == 1;
+    if (is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_.get()),
+                                    url_.host.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl_.get(), url_.host.c_str());
+      SSL_set1_host(ssl_.get(), url_.host.c_str());
+    }
     for (;;) {
       const int r = SSL_connect(ssl_.get());
       if (r == 1) return absl::OkStatus();
@@ -214,7 +242,8 @@ class Connection {
       const long verify = SSL_get_verify_result(ssl_.get());
       if (verify != X509_V_OK) {
         ERR_clear_error();
-        return absl::UnavailableError(
+        // Not a passing trouble: retrying would not make it verify.
+        return absl::FailedPreconditionError(
             absl::StrCat("TLS: the server's certificate does not verify: ",
                          X509_verify_cert_error_string(verify)));
       }

@@ -268,9 +268,10 @@ void Pusher::Run() {
     if (!absl::IsUnavailable(sent)) {
       // Refused: retrying would not help. One line per kind of refusal.
       lock.unlock();
-      ReportError(absl::StrCat("push to ", options_.target.given,
-                               " refused a window: ", sent.message(),
-                               "; such windows are dropped (counted)"));
+      ReportError(absl::StrCat(
+          "push to ", options_.target.given,
+          absl::IsPermissionDenied(sent) ? " refused a window: " : ": ",
+          sent.message(), "; such windows are dropped (counted)"));
       lock.lock();
       continue;
     }

@@ -539,6 +539,84 @@ TEST_F(RecordPushTest, UnauthorizedIsOneLineAndCountedDrops) {
             static_cast<int>(windows));
 }
 
+// A CA and a certificate for 127.0.0.1 it signed, made with the openssl
+// command in `dir`: ca.pem, server.pem, server.key.
+bool MakeCertificates(const std::string& dir) {
+  std::ofstream(dir + "/ext.cnf") << "subjectAltName=IP:127.0.0.1\n";
+  for (const std::vector<std::string>& argv :
+       std::vector<std::vector<std::string>>{
+           {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2",
+            "-subj", "/CN=pystrobe test CA"},
+           {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+            dir + "/server.key", "-out", dir + "/server.csr", "-subj",
+            "/CN=127.0.0.1"},
+           {"openssl", "x509", "-req", "-in", dir + "/server.csr", "-CA",
+            dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+            "-out", dir + "/server.pem", "-days", "2", "-extfile",
+            dir + "/ext.cnf"}}) {
+    std::vector<std::string> full = argv;
+    full[0] = "/usr/bin/openssl";
+    CommandResult r = RunCommand(full);
+    if (!r.exited || r.exit_code != 0) {
+      ADD_FAILURE() << r.Describe();
+      return false;
+    }
+  }
+  return true;
+}
+
+// https: with --push-ca the backend's certificate verifies and every window
+// is sent; without it (a CA the system does not trust) the first window
+// says so in one line, and every window is a counted drop.
+TEST_F(RecordPushTest, HttpsVerifiesTheBackendWithPushCa) {
+  if (access("/usr/bin/openssl", X_OK) != 0) {
+    GTEST_SKIP() << "no /usr/bin/openssl to make test certificates";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartTarget());
+  ScopedTempDir backend_dir;
+  const std::string certs = backend_dir.path();
+  ASSERT_TRUE(MakeCertificates(certs));
+  auto backend =
+      StartFakeBackend(py_, backend_dir.path(),
+                       {"--tls", certs + "/server.pem", certs + "/server.key"});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  const std::string url = absl::StrCat("https://127.0.0.1:", backend->second);
+  for (bool trusted : {true, false}) {
+    SCOPED_TRACE(trusted ? "--push-ca" : "no --push-ca");
+    ScopedTempDir out;
+    std::vector<std::string> args = {"record",
+                                     "--pid",
+                                     std::to_string(target_->pid()),
+                                     "-r",
+                                     "100",
+                                     "--every",
+                                     "1",
+                                     "-d",
+                                     "3.5",
+                                     "-o",
+                                     out.path() + "/app.pb.gz",
+                                     "--push",
+                                     url};
+    if (trusted) {
+      args.push_back("--push-ca");
+      args.push_back(certs + "/ca.pem");
+    }
+    BackgroundRecording rec(args);
+    const CommandResult& done = rec.Wait();
+    ASSERT_TRUE(done.exited && done.exit_code == 0) << done.Describe();
+    const int64_t windows =
+        static_cast<int64_t>(WindowFiles(out.path()).size());
+    ASSERT_GE(windows, 3) << done.err;
+    const std::vector<int64_t> counts = PushSummary(done.err);
+    ASSERT_EQ(counts.size(), 4u) << done.err;
+    EXPECT_EQ(counts[0], trusted ? windows : 0) << done.err;
+    EXPECT_EQ(counts[3], trusted ? 0 : windows) << done.err;
+    EXPECT_EQ(CountLines(done.err, "does not verify"), trusted ? 0 : 1)
+        << done.err;
+  }
+}
+
 TEST_F(RecordPushTest, PyroscopeIngestRequestsCarryTheWindows) {
   ASSERT_NO_FATAL_FAILURE(StartTarget());
   ScopedTempDir backend_dir;

@@ -8,6 +8,7 @@ pprof as the multipart field `profile`).
 
   fake_backend.py DIR --status 401     # every request: 401, counted
   fake_backend.py DIR --pyroscope      # checks and keeps each /ingest
+  fake_backend.py DIR --tls CERT KEY   # https (any mode above, or 200)
 
 Writes DIR/port when listening; appends one JSON line per request to
 DIR/requests.jsonl; with --pyroscope, the profile of request N to
@@ -64,6 +65,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--status", type=int, default=200)
     ap.add_argument("--pyroscope", action="store_true")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     count = [0]
 
@@ -99,6 +101,11 @@ def main():
             self.wfile.write(reply)
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls[0], args.tls[1])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     tmp = os.path.join(args.dir, "port.tmp")
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))
