@@ -249,10 +249,16 @@ void Pusher::Run() {
       if (outage_start_ns > 0) {
         const double away_s =
             static_cast<double>(NowNs() - outage_start_ns) / 1e9;
-        const std::string line = absl::StrFormat(
-            "push to %s: the backend is back after %.0f s; %u windows wait "
-            "and go in order",
-            options_.target.given, away_s, counts_.waiting);
+        const std::string line =
+            counts_.waiting > 0
+                ? absl::StrFormat(
+                      "push to %s: the backend is back after %.0f s; %u more "
+                      "windows wait and go in order",
+                      options_.target.given, away_s, counts_.waiting)
+                : absl::StrFormat(
+                      "push to %s: the backend is back after %.0f s; the "
+                      "windows that waited were sent",
+                      options_.target.given, away_s);
         last_error_.clear();
         lock.unlock();
         if (report_) report_(line);
