@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,11 +28,22 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/pystrobe-push-test-XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d == nullptr ? "" : d;
-}
+// A fresh folder under /tmp, removed with its contents.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() {
+    char tmpl[] = "/tmp/pystrobe-push-test-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    path_ = d == nullptr ? "" : d;
+  }
+  ~ScopedTempDir() {
+    if (!path_.empty()) std::filesystem::remove_all(path_);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 Profile TwoFrameProfile() {
   Profile p;
@@ -155,7 +167,8 @@ TEST(BuildPushRequestTest, PyroscopeIngest) {
 }
 
 TEST(SpoolTest, BoundDropsTheOldestAndKeepsOrderAcrossReopen) {
-  const std::string dir = TempDir() + "/spool";
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path() + "/spool";
   SpooledWindow w{"/v1development/profiles", "application/x-protobuf", "w0",
                   std::string(1000, 'x')};
   const int64_t one = static_cast<int64_t>(EncodeSpooledWindow(w).size());
@@ -204,7 +217,8 @@ bool WaitForSpooled(const Pusher& p, uint64_t n) {
 }
 
 TEST(PusherTest, UnreachableBackendSpoolsInOrderWithOneLine) {
-  const std::string dir = TempDir() + "/spool";
+  ScopedTempDir tmp;
+  const std::string dir = tmp.path() + "/spool";
   PushOptions o;
   o.target = *ParsePushTarget(absl::StrCat("http://127.0.0.1:", DeadPort()));
   o.spool_dir = dir;
