@@ -40,7 +40,7 @@ esac
 demo_packages=(
   build-essential cmake ninja-build pkg-config
   libdw-dev libelf-dev libabsl-dev libprotobuf-dev protobuf-compiler
-  zlib1g-dev libgtest-dev libgmock-dev python3 procps
+  zlib1g-dev libgtest-dev libgmock-dev python3 procps libssl-dev
 )
 
 packages=(
@@ -50,6 +50,8 @@ packages=(
   python3-numpy
   libabsl-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+  # TLS for --push to an https backend (static archives too: docs/push.md).
+  libssl-dev
   golang-go python3 python3.11-dbg
   procps util-linux libxml2-utils
   # Servers for the --subprocesses tests (issue 11).
@@ -89,6 +91,17 @@ if [ "$mode" = demo ]; then
   echo "install-deps: --for demo: no test interpreters"
   exit 0
 fi
+# --- The OpenTelemetry Collector the --push tests run (issue 19) ---
+# Built from the Go module proxy with the machine's Go 1.26 into
+# ~/.cache/pystrobe/otelcol-<version>/ (about 3 minutes the first time);
+# without that Go, the push tests skip and say why.
+collector_script=$(cd "$(dirname "$0")/.." && pwd)/tests/push/build_collector.sh
+if [ -x "${PYSTROBE_GO:-/usr/local/go/bin/go}" ]; then
+  echo "install-deps: OpenTelemetry Collector at $("$collector_script")"
+else
+  echo "install-deps: no Go 1.26 at /usr/local/go/bin/go: the push tests will skip" >&2
+fi
+
 if [ "${PYSTROBE_NO_INTERPRETERS:-0}" = 1 ]; then
   echo "install-deps: PYSTROBE_NO_INTERPRETERS=1: no forky root, no 3.13t"
   exit 0

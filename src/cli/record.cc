@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,12 +18,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "exit_codes.h"
+#include "push_args.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/diff/gate.h"
 #include "pystrobe/process/cpu_wait.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/recorder/file_sink.h"
 #include "pystrobe/recorder/gate_sink.h"
+#include "pystrobe/recorder/push_sink.h"
 #include "pystrobe/recorder/recording.h"
 #include "pystrobe/recorder/run_plan.h"
 #include "pystrobe/recorder/windows.h"
@@ -117,6 +120,10 @@ constexpr char kUsage[] =
     "                         memory stays bounded by one window\n"
     "  --keep K               with --every: keep only the newest K window "
     "files\n"
+    "\n";
+
+// After the push options (push_args.h).
+constexpr char kGateUsage[] =
     "\n"
     "The regression gate in the same command (CI):\n"
     "  --compare BASE         compare the recording with BASE (a profile "
@@ -141,7 +148,8 @@ struct RecordArgs {
   OutputFormat format = OutputFormat::kPprof;  // -f, or by -o's extension
   bool per_thread = false;
   bool per_process = false;
-  int keep = 0;  // --keep: window files kept (0: all)
+  int keep = 0;   // --keep: window files kept (0: all)
+  PushArgs push;  // --push and its options
 };
 
 constexpr double kDefaultRateHz = 100;
@@ -293,7 +301,8 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
       s.lines = false;
     } else if (a == "--threads") {
       o.per_thread = true;
-    } else if (ParseGateOption(args, &i, &o.gate, error)) {
+    } else if (ParseGateOption(args, &i, &o.gate, error) ||
+               ParsePushOption(args, &i, &o.push, error)) {
       if (!error->empty()) return std::nullopt;
     } else {
       *error = "unknown argument '" + a + "'";
@@ -318,6 +327,7 @@ std::optional<RecordArgs> ParseArgs(const std::vector<std::string>& args,
     *error = "--keep rotates the windows of --every: it needs --every";
     return std::nullopt;
   }
+  if (!CheckPushArgs(o.push, r.window_s, error)) return std::nullopt;
   if (r.window_s > 0 && r.repeat > 1) {
     *error = "--every and --repeat do not combine (windows of one run)";
     return std::nullopt;
@@ -453,6 +463,8 @@ int RunRecord(const std::vector<std::string>& args) {
     if (a == "--") break;
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
+      std::fputs(kPushOptionsHelp, stdout);
+      std::fputs(kGateUsage, stdout);
       // The gate's --format is -f above (one option, two meanings by value).
       for (absl::string_view line :
            absl::StrSplit(kGateOptionsHelp, '\n', absl::SkipEmpty())) {
@@ -508,8 +520,29 @@ int RunRecord(const std::vector<std::string>& args) {
     PrintError(base);
     return kExitUsage;
   }
-  TeeSink sink(
-      {r.window_s > 0 ? static_cast<ProfileSink*>(&windows) : &file, &gate});
+  // --push: the window files go through the push's sink, which sends each
+  // closed window from the pusher's thread.
+  std::unique_ptr<Pusher> pusher;
+  std::optional<PushSink> push_sink;
+  if (o.push.enabled) {
+    // process.pid names one process: not a tree or several.
+    o.push.who.pid = launched || !r.pids.empty() || r.subprocesses ? 0 : r.pid;
+    absl::StatusOr<std::unique_ptr<Pusher>> started =
+        Pusher::Start(o.push.options, [](const std::string& line) {
+          std::fprintf(stderr, "pystrobe: %s\n", line.c_str());
+        });
+    if (!started.ok()) {
+      PrintError(started.status());
+      return kExitFailure;
+    }
+    pusher = *std::move(started);
+    push_sink.emplace(&windows, pusher.get(), o.push.options.target,
+                      o.push.who);
+  }
+  ProfileSink* files =
+      r.window_s > 0 ? static_cast<ProfileSink*>(&windows) : &file;
+  if (push_sink) files = &*push_sink;
+  TeeSink sink({files, &gate});
 
   struct sigaction action {};
   action.sa_sigaction = OnSignal;
@@ -531,7 +564,16 @@ int RunRecord(const std::vector<std::string>& args) {
       },
       &sink);
   if (tty) std::fputs("\r\x1b[K", stderr);
+  std::string push_summary;
+  if (pusher) {
+    // What waits gets a last chance, bounded: a dead backend does not hold
+    // the end of the recording for long.
+    const PushCounts counts =
+        pusher->Finish(std::max(5.0, o.push.options.http.timeout_s));
+    push_summary = FormatPushSummary(o.push, counts);
+  }
   if (!result.ok()) {
+    std::fputs(push_summary.c_str(), stderr);
     if (absl::IsAborted(result.status())) {  // an interleaved arm failed
       PrintError(result.status());
       return kExitUsage;
@@ -578,6 +620,7 @@ int RunRecord(const std::vector<std::string>& args) {
                  static_cast<unsigned long long>(base_samples),
                  BaseOutputPath(o.output).c_str());
   }
+  std::fputs(push_summary.c_str(), stderr);
   std::fputs(FormatProcessesSummary(*result).c_str(), stderr);
   if (std::string wait = DescribeCpuWait(*result); !wait.empty()) {
     std::fprintf(stderr, "pystrobe: %s\n", wait.c_str());

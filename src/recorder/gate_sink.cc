@@ -120,6 +120,10 @@ absl::Status GateSink::Save(const Profile& profile) {
   return absl::OkStatus();
 }
 
+void TeeSink::WindowClosing() {
+  for (ProfileSink* s : sinks_) s->WindowClosing();
+}
+
 absl::Status TeeSink::Write(const Profile& profile, bool final) {
   for (ProfileSink* s : sinks_) {
     absl::Status st = s->Write(profile, final);

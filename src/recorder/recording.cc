@@ -445,6 +445,7 @@ absl::StatusOr<RecordingResult> Recording::Run(
         // restarts.
         window.Restart(now);
         sink_status.Update(targets.NextWindow(sched, [&] {
+          sink->WindowClosing();
           checkpoint(sched);
           return sink_status;
         }));

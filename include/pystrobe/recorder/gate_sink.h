@@ -84,6 +84,7 @@ class TeeSink : public ProfileSink {
                          bool final) override;
   absl::Status WritePair(const Profile& base, const Profile& now,
                          bool final) override;
+  void WindowClosing() override;
   // The first sink's answer that is not kUndecided.
   Decision Decided(const Profile* base_so_far,
                    const Profile& now_so_far) override;

@@ -60,6 +60,10 @@ class ProfileSink {
                                  bool final) {
     return Write(now, final);
   }
+  // --every: the next write (Write or WriteFrom, final false) is a
+  // window's last, complete; the aggregation restarts after it. A sink
+  // that sends windows on (--push) sends that one.
+  virtual void WindowClosing() {}
   // `--repeat auto`: after each run (pair) from the third on, whether the
   // runs so far decide the verdict. `base_so_far` is null without
   // interleaving. Called once per run, so it must be cheap next to a run.
