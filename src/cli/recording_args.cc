@@ -72,6 +72,8 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
     s->gil_only = true;
   } else if (a == "--idle") {
     s->include_idle = true;
+  } else if (a == "--async") {
+    s->async_tasks = true;
   } else if (a == "--native" || a == "--native-all") {
     s->native = true;
     s->native_all |= a == "--native-all";

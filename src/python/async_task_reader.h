@@ -25,6 +25,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "frame_walker.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/process/remote_memory.h"
@@ -60,13 +62,21 @@ class AsyncTaskReader {
   // cannot be read, saying why in one line.
   absl::Status Read(const std::vector<PyThread>& threads, AsyncSnapshot* out);
 
+  // PythonProcess::ApplyTaskStacks.
+  absl::Status ApplyTaskStacks(std::vector<PyThread>* threads,
+                               std::vector<std::string>* task_names);
+
  private:
   // Finds the .AsyncioDebug section among the target's mappings and reads
   // the offsets into layout_; remembers a failure only for builds that can
   // never have it (the module may simply not be imported yet).
   absl::Status Prepare();
+  absl::Status FindModule();
   absl::StatusOr<std::vector<uint64_t>> ListTasks(uint64_t head);
-  absl::Status ReadTask(uint64_t address, AsyncTask* task);
+  // Reads the task at `address`; its coroutine chain only when
+  // `with_chain` (a pending task's).
+  absl::Status ReadTask(uint64_t address, AsyncTask* task,
+                        bool with_chain = true);
   absl::Status ReadChain(uint64_t coro, std::vector<Frame>* frames);
   absl::StatusOr<std::string> ReadName(uint64_t object);
   absl::StatusOr<std::string> TypeName(uint64_t object);
@@ -75,9 +85,16 @@ class AsyncTaskReader {
 
   Context c_;
   bool prepared_ = false;
+  // Why Prepare() failed last, and when to look at the mappings again (a
+  // sampler calls it every tick: the module may be imported later).
+  absl::Status last_failure_;
+  absl::Time retry_at_ = absl::InfinitePast();
   Layout layout_;  // the interpreter's, plus the module's offsets
   // Type name by type address (types live as long as the process).
   absl::flat_hash_map<uint64_t, std::string> type_names_;
+  // ApplyTaskStacks' scratch, reused across samples.
+  AsyncTask scratch_;
+  std::vector<Frame> logical_;
 };
 
 }  // namespace pystrobe

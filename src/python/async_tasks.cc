@@ -139,6 +139,17 @@ bool IsUnsupportedAsync(const absl::Status& status) {
 
 absl::Status AsyncTaskReader::Prepare() {
   if (prepared_) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  if (now < retry_at_) return last_failure_;
+  absl::Status status = FindModule();
+  if (!status.ok()) {
+    last_failure_ = status;
+    retry_at_ = now + absl::Seconds(1);
+  }
+  return status;
+}
+
+absl::Status AsyncTaskReader::FindModule() {
   const PythonVersion& v = *c_.version;
   if (!v.AtLeast(3, 14)) {
     // 3.11-3.13 keep tasks only in asyncio.tasks' WeakSets, reachable
@@ -403,7 +414,8 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
   return absl::OkStatus();
 }
 
-absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task) {
+absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task,
+                                       bool with_chain) {
   task->address = address;
   RemoteStruct s;
   PYSTROBE_RETURN_IF_ERROR(
@@ -439,7 +451,8 @@ absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task) {
                             s.Get<uint64_t>(layout_, Field::kTaskCoro));
   PYSTROBE_RETURN_IF_ERROR(
       ReadAwaitedBy(awaited_by, is_set != 0, &task->awaited_by));
-  if (task->state == TaskState::kPending) {
+  task->frames.clear();
+  if (with_chain && task->state == TaskState::kPending) {
     PYSTROBE_RETURN_IF_ERROR(ReadChain(coro, &task->frames));
   }
   return absl::OkStatus();
@@ -529,6 +542,59 @@ absl::Status AsyncTaskReader::Read(const std::vector<PyThread>& threads,
         std::remove_if(task.awaited_by.begin(), task.awaited_by.end(),
                        [&](uint64_t a) { return !seen.contains(a); }),
         task.awaited_by.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AsyncTaskReader::ApplyTaskStacks(
+    std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
+  task_names->assign(threads->size(), std::string());
+  PYSTROBE_RETURN_IF_ERROR(Prepare());
+  const int32_t running_offset =
+      *layout_.Offset(Field::kTstateAsyncioRunningTask);
+  const uint64_t gi_iframe =
+      static_cast<uint64_t>(*layout_.Offset(Field::kGenIframe));
+  const int32_t coro_offset = *layout_.Offset(Field::kTaskCoro);
+  for (size_t i = 0; i < threads->size(); ++i) {
+    PyThread& t = (*threads)[i];
+    if (!t.status.ok() || t.frames.empty()) continue;
+    uint64_t running = 0;
+    if (!c_.memory->Read(t.tstate + running_offset, &running, 8).ok() ||
+        running == 0) {
+      continue;
+    }
+    uint64_t coro = 0;
+    if (!c_.memory->Read(running + coro_offset, &coro, 8).ok()) continue;
+    const uint64_t frame = coro + gi_iframe;
+    size_t k = 0;
+    while (k < t.frames.size() && t.frames[k].address != frame) ++k;
+    if (k == t.frames.size()) continue;  // between steps, or torn
+    if (!ReadTask(running, &scratch_, false).ok()) continue;
+    (*task_names)[i] = scratch_.name;
+    // The running task's frames, then its awaiters' chains, then the
+    // event loop below it. The first awaiter is followed where there are
+    // several (a task awaited by more than one other).
+    logical_.assign(t.frames.begin(), t.frames.begin() + k + 1);
+    absl::flat_hash_set<uint64_t> seen = {running};
+    bool ok = true;
+    for (int hop = 0; !scratch_.awaited_by.empty(); ++hop) {
+      const uint64_t awaiter = scratch_.awaited_by.front();
+      if (hop >= kMaxChain || !seen.insert(awaiter).second) break;  // a ring
+      if (!ReadTask(awaiter, &scratch_, true).ok()) {
+        ok = false;
+        break;
+      }
+      logical_.insert(logical_.end(), scratch_.frames.begin(),
+                      scratch_.frames.end());
+    }
+    if (!ok) {
+      // The chain could not be read whole: the thread's own stack, never
+      // a partial path.
+      (*task_names)[i].clear();
+      continue;
+    }
+    logical_.insert(logical_.end(), t.frames.begin() + k + 1, t.frames.end());
+    t.frames.swap(logical_);
   }
   return absl::OkStatus();
 }

@@ -48,6 +48,7 @@ struct PythonProcess::Impl {
   absl::Status ReadThreadList(std::vector<PyThread>* threads, size_t* count,
                               const PythonProcess::SkipStackFn& skip);
   void ResolveNativeIds(std::vector<PyThread>& threads);
+  void MakeTaskReader();
 };
 
 namespace {
@@ -272,21 +273,31 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
   }
 }
 
+absl::Status PythonProcess::ApplyTaskStacks(
+    std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
+  impl_->MakeTaskReader();
+  return impl_->task_reader->ApplyTaskStacks(threads, task_names);
+}
+
+void PythonProcess::Impl::MakeTaskReader() {
+  Impl& m = *this;
+  if (m.task_reader) return;
+  AsyncTaskReader::Context context;
+  context.proc = &m.proc;
+  context.pid = m.pid;
+  context.version = &m.version;
+  context.layout = &m.layout;
+  context.memory = m.cache.get();
+  context.walker = m.walker.get();
+  context.coro_type = m.coro_type;
+  context.gen_type = m.gen_type;
+  m.task_reader = std::make_unique<AsyncTaskReader>(context);
+}
+
 absl::Status PythonProcess::ReadTasks(const std::vector<PyThread>& threads,
                                       AsyncSnapshot* snapshot) {
   Impl& m = *impl_;
-  if (!m.task_reader) {
-    AsyncTaskReader::Context context;
-    context.proc = &m.proc;
-    context.pid = m.pid;
-    context.version = &m.version;
-    context.layout = &m.layout;
-    context.memory = m.cache.get();
-    context.walker = m.walker.get();
-    context.coro_type = m.coro_type;
-    context.gen_type = m.gen_type;
-    m.task_reader = std::make_unique<AsyncTaskReader>(context);
-  }
+  m.MakeTaskReader();
   return m.task_reader->Read(threads, snapshot);
 }
 

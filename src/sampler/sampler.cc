@@ -224,9 +224,18 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
           : python_->ReadThreads(&threads_);
   woke_.clear();
   stopped_.clear();
+  // --async: threads running an asyncio task get the task's logical stack
+  // (read while the target is still stopped, with --blocking).
+  auto apply_tasks = [&] {
+    if (!options_.async_tasks) return;
+    task_names_.assign(threads_.size(), std::string());
+    if (!read.ok()) return;
+    async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
+  };
   if (stop) {
     absl::Status merged = absl::OkStatus();
     if (options_.native && read.ok()) merged = MergeNative(*stop);
+    apply_tasks();
     woke_ = stop->SleepersThatRan();
     // Resume() forgets them; kept in a member that keeps its capacity.
     stopped_.assign(stop->threads().begin(), stop->threads().end());
@@ -234,6 +243,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     PYSTROBE_RETURN_IF_ERROR(merged);
   } else if (read.ok()) {
     RereadTorn();
+    apply_tasks();
   }
   if (!read.ok()) return read;
   ++stats_.ticks;
@@ -404,8 +414,10 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       }
       continue;
     }
-    uint32_t thread = table_.InternThread(t.native_id, t.thread_id,
-                                          monitor_.Name(t.native_id));
+    const size_t index = static_cast<size_t>(&t - threads_.data());
+    uint32_t thread = table_.InternThread(
+        t.native_id, t.thread_id, monitor_.Name(t.native_id),
+        index < task_names_.size() ? task_names_[index] : kNoTask);
     uint32_t stack = table_.InternThreadStack(thread, t.frames, options_.lines);
     uint8_t flags = (t.holds_gil ? kFlagGil : 0) | (idle ? kFlagIdle : 0);
     sample.key = StackKey{stack, thread, batch, flags};

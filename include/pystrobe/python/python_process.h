@@ -153,6 +153,18 @@ class PythonProcess {
   absl::Status ReadTasks(const std::vector<PyThread>& threads,
                          AsyncSnapshot* snapshot);
 
+  // Rewrites the stack of every thread of `threads` (the last ReadThreads()
+  // snapshot) that is running an asyncio task into that task's logical
+  // stack, innermost first: the running task's frames down to its
+  // coroutine, then each awaiting task's coroutine chain up to the root
+  // task, then the thread's frames below the task (the event loop).
+  // `task_names` gets, per thread, the running task's name ("" for a thread
+  // running none, or whose awaiters could not be read: its stack is then
+  // left as it was). Reads only the running tasks and their awaiters, not
+  // every task. IsUnsupportedAsync(status) as ReadTasks.
+  absl::Status ApplyTaskStacks(std::vector<PyThread>* threads,
+                               std::vector<std::string>* task_names);
+
   // The reader that reaches the target (below the page cache), for counting
   // syscalls.
   const RemoteMemory& memory() const;
