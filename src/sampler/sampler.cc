@@ -15,6 +15,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pystrobe/base/errors.h"
@@ -230,6 +231,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     if (!options_.async_tasks) return;
     task_names_.assign(threads_.size(), std::string());
     if (!read.ok()) return;
+    // Every task first: ReadTasks finds the running ones' frames on their
+    // threads' own stacks, which ApplyTaskStacks then rewrites.
+    if (options_.async_waiting && !cpu_mode) {
+      async_status_ = python_->ReadTasks(threads_, &tasks_);
+      if (!async_status_.ok()) return;
+    }
     async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
   };
   if (stop) {
@@ -435,8 +442,42 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     }
   }
   if (filter) waits_.EndTick(elapsed_ns, record);
+  if (options_.async_waiting && !cpu_mode && async_status_.ok()) {
+    RecordWaitingTasks(batch, wall_weight_ns);
+  }
   if (stats_.ticks % 64 == 0) monitor_.ForgetUnused();
   return absl::OkStatus();
+}
+
+void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
+  absl::flat_hash_map<uint64_t, const AsyncTask*> by_address;
+  for (const AsyncTask& t : tasks_.tasks) by_address[t.address] = &t;
+  for (const AsyncTask& t : tasks_.tasks) {
+    if (t.state != TaskState::kPending || !t.status.ok() || t.frames.empty()) {
+      continue;
+    }
+    // Its chain, then each awaiter's up to the root task (the first
+    // awaiter where there are several; a ring ends the walk).
+    waiting_stack_.assign(t.frames.begin(), t.frames.end());
+    const AsyncTask* at = &t;
+    for (int hop = 0; hop < 256 && !at->awaited_by.empty(); ++hop) {
+      auto it = by_address.find(at->awaited_by.front());
+      if (it == by_address.end() || it->second == &t) break;
+      at = it->second;
+      waiting_stack_.insert(waiting_stack_.end(), at->frames.begin(),
+                            at->frames.end());
+    }
+    // Under the thread whose list holds it (0: its thread exited).
+    pid_t tid = 0;
+    for (const PyThread& th : threads_) {
+      if (th.thread_id == t.thread_id) tid = th.native_id;
+    }
+    const uint32_t thread = table_.InternThread(
+        tid, t.thread_id, tid != 0 ? monitor_.Name(tid) : kNoTask, t.name);
+    const uint32_t stack = table_.InternStack(waiting_stack_, options_.lines);
+    table_.Add(StackKey{stack, thread, batch, kFlagIdle}, 1, wall_weight_ns);
+    ++stats_.samples;
+  }
 }
 
 void Sampler::Begin(int64_t start_unix_ns) {

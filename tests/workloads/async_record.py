@@ -7,7 +7,8 @@ The main task awaits a `server` task, which runs a TaskGroup holding one
 Python spinning for a random 4-8 ms of this thread's CPU time, no await
 inside) and then nap() (asyncio.sleep for a random 2-6 ms). The workload
 measures itself over the recorded window: this thread's CPU time, the CPU
-and wall time spent inside burn(), and the window's wall time.
+and wall time spent inside burn(), the wall time nap() waits, and the
+window's wall time.
 
 Protocol, through files in DIR (as the target sees it):
 - DIR/ready  written once the loop runs;
@@ -15,8 +16,8 @@ Protocol, through files in DIR (as the target sees it):
              are zeroed and measuring starts;
 - DIR/stop   created by the test once the profiler is done: DIR/truth.json
              is written ({"window_s", "total_cpu_s", "burn_cpu_s",
-             "burn_wall_s"}) and the workload exits 0. It exits by itself
-             after 10 minutes.
+             "burn_wall_s", "nap_wall_s"}) and the workload exits 0. It
+             exits by itself after 10 minutes.
 """
 
 import asyncio
@@ -28,7 +29,8 @@ import time
 
 DIR = sys.argv[1]
 thread_time = time.thread_time
-STATE = {"measuring": False, "burn_cpu": 0.0, "burn_wall": 0.0}
+STATE = {"measuring": False, "burn_cpu": 0.0, "burn_wall": 0.0,
+         "nap_wall": 0.0}
 RNG = random.Random()
 
 
@@ -46,7 +48,10 @@ async def burn():
 
 
 async def nap():
+    wall0 = time.monotonic()
     await asyncio.sleep(RNG.uniform(0.002, 0.006))
+    if STATE["measuring"]:
+        STATE["nap_wall"] += time.monotonic() - wall0
 
 
 async def handle():
@@ -81,7 +86,8 @@ async def control(server_task):
     truth = {"window_s": time.monotonic() - wall0,
              "total_cpu_s": thread_time() - cpu0,
              "burn_cpu_s": STATE["burn_cpu"],
-             "burn_wall_s": STATE["burn_wall"]}
+             "burn_wall_s": STATE["burn_wall"],
+             "nap_wall_s": STATE["nap_wall"]}
     write_atomically(os.path.join(DIR, "truth.json"), json.dumps(truth))
     server_task.cancel()
 

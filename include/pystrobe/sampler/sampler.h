@@ -39,6 +39,7 @@
 #include "pystrobe/process/ptrace.h"
 #include "pystrobe/process/thread_monitor.h"
 #include "pystrobe/profile/profile.h"
+#include "pystrobe/python/async_tasks.h"
 #include "pystrobe/python/python_process.h"
 #include "pystrobe/sampler/cpu_attribution.h"
 #include "pystrobe/sampler/cpu_wait_filter.h"
@@ -84,6 +85,12 @@ struct SamplerOptions {
   // the event loop) and label it task=NAME (PythonProcess::ApplyTaskStacks;
   // CPython 3.14+, see async_status()).
   bool async_tasks = false;
+  // --async all (wall mode, with async_tasks): also one sample per waiting
+  // (pending) task per tick, weighted like a thread sample, at the task's
+  // logical stack (its coroutine chain, then its awaiters' up to the root
+  // task), labelled task=NAME and idle=true: where requests wait shows as
+  // their share of wall time. Reads every task at every tick.
+  bool async_waiting = false;
   // Unused: ticks are stratified (see above). Kept for source compatibility.
   double jitter = 0.1;
 };
@@ -287,6 +294,10 @@ class Sampler {
   // --async: the running task of each of threads_ ("" for none).
   std::vector<std::string> task_names_;
   absl::Status async_status_;
+  AsyncSnapshot tasks_;               // --async all: this tick's tasks
+  std::vector<Frame> waiting_stack_;  // --async all: scratch
+  // --async all: a sample for each waiting task of tasks_.
+  void RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns);
   inline static const std::string kNoTask;
   // States read before the walk this tick (ReadThreads' skip), in the
   // threads' order.
