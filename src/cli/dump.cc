@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/process/process_tree.h"
 #include "pystrobe/process/ptrace.h"
+#include "pystrobe/python/async_tasks.h"
 #include "pystrobe/python/python_process.h"
 
 namespace pystrobe {
@@ -25,6 +27,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: pystrobe dump (-p|--pid) PID [--json] [--nonblocking]\n"
     "                     [--native | --native-all] [--subprocesses]\n"
+    "                     [--async]\n"
     "\n"
     "Prints the Python stack of every thread of process PID, innermost frame\n"
     "first.\n"
@@ -41,6 +44,12 @@ constexpr char kUsage[] =
     "                  every thread, sleeping ones too (docs/native.md)\n"
     "  --native-all    --native without folding the interpreter's own call\n"
     "                  machinery (eval loop, call trampolines, start-up)\n"
+    "  --async         also the asyncio tasks of every event loop: name,\n"
+    "                  state, coroutine chain, what awaits what (the task\n"
+    "                  tree, as python -m asyncio pstree prints it), and\n"
+    "                  tasks awaiting each other in a ring (CPython 3.14+;\n"
+    "                  elsewhere one line says why and the thread stacks\n"
+    "                  stand alone, docs/asyncio.md)\n"
     "\n"
     "Thread names are the OS's (/proc/PID/task/TID/comm): CPython 3.14+ sets\n"
     "them from threading.Thread.name, older versions leave the program's\n"
@@ -54,6 +63,7 @@ struct DumpOptions {
   bool subprocesses = false;
   bool native = false;
   bool native_all = false;
+  bool async = false;
 };
 
 // Attempts at a consistent snapshot when the target keeps running (or, in
@@ -80,6 +90,9 @@ std::optional<DumpOptions> ParseArgs(const std::vector<std::string>& args,
       continue;
     } else if (arg == "--nonblocking") {
       options.nonblocking = true;
+      continue;
+    } else if (arg == "--async") {
+      options.async = true;
       continue;
     } else if (arg == "--subprocesses") {
       options.subprocesses = true;
@@ -127,8 +140,193 @@ std::string NativeWhere(const Frame& f) {
   return f.code->native_module;
 }
 
+// --async: what ReadTasks gave.
+struct AsyncView {
+  absl::Status status;  // IsUnsupportedAsync: why there are no tasks
+  AsyncSnapshot snapshot;
+};
+
+void WriteFrames(JsonWriter& json, const std::vector<Frame>& frames,
+                 bool has_qualname) {
+  json.Key("frames");
+  json.BeginArray();
+  for (const Frame& f : frames) {
+    json.BeginObject();
+    json.Key("function");
+    json.String(f.code->name);
+    if (f.code->is_native()) {
+      json.Key("native");
+      json.Bool(true);
+      json.Key("module");
+      json.String(f.code->native_module);
+    }
+    if (has_qualname) {
+      json.Key("qualname");
+      json.String(f.code->qualname);
+    }
+    json.Key("file");
+    json.String(f.code->filename);
+    json.Key("line");
+    json.Int(f.line);
+    json.EndObject();
+  }
+  json.EndArray();
+}
+
+// "async": {"error": "..."} when the tasks cannot be read, else loops,
+// tasks (frames innermost first, awaited_by and its inverse awaits, as task
+// ids: the Task objects' addresses, id(task) in the target) and cycles.
+void WriteAsync(JsonWriter& json, const AsyncView& a, bool has_qualname) {
+  json.Key("async");
+  json.BeginObject();
+  if (!a.status.ok()) {
+    json.Key("error");
+    json.String(std::string(a.status.message()));
+    json.EndObject();
+    return;
+  }
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>> awaits;
+  for (const AsyncTask& t : a.snapshot.tasks) {
+    for (uint64_t by : t.awaited_by) awaits[by].push_back(t.address);
+  }
+  json.Key("loops");
+  json.BeginArray();
+  for (const AsyncSnapshot::Loop& l : a.snapshot.loops) {
+    json.BeginObject();
+    json.Key("thread_id");
+    json.Uint(l.thread_id);
+    json.Key("loop");
+    json.Uint(l.loop);
+    json.Key("running_task");
+    json.Uint(l.running_task);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("tasks");
+  json.BeginArray();
+  for (const AsyncTask& t : a.snapshot.tasks) {
+    json.BeginObject();
+    json.Key("id");
+    json.Uint(t.address);
+    json.Key("name");
+    json.String(t.name);
+    json.Key("state");
+    json.String(TaskStateName(t.state));
+    json.Key("thread_id");
+    json.Uint(t.thread_id);
+    if (!t.status.ok()) {
+      json.Key("error");
+      json.String(std::string(t.status.message()));
+    }
+    json.Key("awaited_by");
+    json.BeginArray();
+    for (uint64_t by : t.awaited_by) json.Uint(by);
+    json.EndArray();
+    json.Key("awaits");
+    json.BeginArray();
+    if (auto it = awaits.find(t.address); it != awaits.end()) {
+      for (uint64_t to : it->second) json.Uint(to);
+    }
+    json.EndArray();
+    WriteFrames(json, t.frames, has_qualname);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("cycles");
+  json.BeginArray();
+  for (const std::vector<uint64_t>& cycle : FindAwaitCycles(a.snapshot)) {
+    json.BeginArray();
+    for (uint64_t id : cycle) json.Uint(id);
+    json.EndArray();
+  }
+  json.EndArray();
+  json.Key("errors");
+  json.Int(a.snapshot.errors);
+  json.EndObject();
+}
+
+// The task tree as `python -m asyncio pstree` draws it: each root task,
+// its coroutine chain outermost first, and under its innermost frame the
+// tasks it awaits; then the tasks caught in await cycles.
+std::string RenderAsyncText(const AsyncView& a, bool has_qualname) {
+  if (!a.status.ok()) {
+    return absl::StrCat("\n", std::string(a.status.message()), "\n");
+  }
+  const AsyncSnapshot& snap = a.snapshot;
+  std::string out =
+      absl::StrFormat("\nasyncio: %d task%s in %d event loop%s",
+                      snap.tasks.size(), snap.tasks.size() == 1 ? "" : "s",
+                      snap.loops.size(), snap.loops.size() == 1 ? "" : "s");
+  if (snap.errors > 0) absl::StrAppend(&out, ", ", snap.errors, " unreadable");
+  out += "\n";
+  absl::flat_hash_map<uint64_t, const AsyncTask*> by_address;
+  absl::flat_hash_map<uint64_t, std::vector<const AsyncTask*>> children;
+  for (const AsyncTask& t : snap.tasks) by_address[t.address] = &t;
+  for (const AsyncTask& t : snap.tasks) {
+    for (uint64_t by : t.awaited_by) children[by].push_back(&t);
+  }
+  auto frame_text = [&](const Frame& f) {
+    const std::string& name = has_qualname && !f.code->qualname.empty()
+                                  ? f.code->qualname
+                                  : f.code->name;
+    return absl::StrFormat("%s %s:%d", name, f.code->filename, f.line);
+  };
+  absl::flat_hash_map<uint64_t, bool> drawn;
+  // Depth-first; `prefix` is the indentation of this task's line.
+  std::function<void(const AsyncTask&, const std::string&, bool)> draw =
+      [&](const AsyncTask& t, const std::string& prefix, bool last) {
+        absl::StrAppend(&out, prefix,
+                        last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ",
+                        "(T) ", t.name, " [", TaskStateName(t.state), "]");
+        if (!t.status.ok()) {
+          absl::StrAppend(&out, " <unreadable: ", t.status.message(), ">");
+        }
+        out += "\n";
+        std::string inner = prefix + (last ? "    " : "\u2502   ");
+        if (drawn[t.address]) {
+          absl::StrAppend(&out, inner, "\u2514\u2500\u2500 (shown above)\n");
+          return;
+        }
+        drawn[t.address] = true;
+        // Outermost first down to the innermost frame, each one level in.
+        for (auto f = t.frames.rbegin(); f != t.frames.rend(); ++f) {
+          absl::StrAppend(&out, inner, "\u2514\u2500\u2500  ", frame_text(*f),
+                          "\n");
+          inner += "    ";
+        }
+        auto it = children.find(t.address);
+        if (it == children.end()) return;
+        for (size_t i = 0; i < it->second.size(); ++i) {
+          draw(*it->second[i], inner, i + 1 == it->second.size());
+        }
+      };
+  std::vector<const AsyncTask*> roots;
+  for (const AsyncTask& t : snap.tasks) {
+    bool has_awaiter = false;
+    for (uint64_t by : t.awaited_by) has_awaiter |= by_address.contains(by);
+    if (!has_awaiter) roots.push_back(&t);
+  }
+  for (size_t i = 0; i < roots.size(); ++i) {
+    draw(*roots[i], "", i + 1 == roots.size());
+  }
+  // Tasks no root leads to: those awaiting each other in a ring, and what
+  // awaits them.
+  for (const AsyncTask& t : snap.tasks) {
+    if (!drawn[t.address]) draw(t, "", true);
+  }
+  for (const std::vector<uint64_t>& cycle : FindAwaitCycles(snap)) {
+    std::vector<std::string> names;
+    for (uint64_t id : cycle) names.push_back(by_address[id]->name);
+    names.push_back(by_address[cycle.front()]->name);
+    absl::StrAppend(&out, "warning: tasks await each other in a cycle: ",
+                    absl::StrJoin(names, " \u2192 "), "\n");
+  }
+  return out;
+}
+
 std::string RenderJson(const PythonProcess& python,
-                       const std::vector<ThreadView>& views) {
+                       const std::vector<ThreadView>& views,
+                       const AsyncView* async) {
   std::string out;
   JsonWriter json(&out);
   json.BeginObject();
@@ -168,39 +366,19 @@ std::string RenderJson(const PythonProcess& python,
       json.Key("native_error");
       json.String(v.native_note);
     }
-    json.Key("frames");
-    json.BeginArray();
-    for (const Frame& f : t.frames) {
-      json.BeginObject();
-      json.Key("function");
-      json.String(f.code->name);
-      if (f.code->is_native()) {
-        json.Key("native");
-        json.Bool(true);
-        json.Key("module");
-        json.String(f.code->native_module);
-      }
-      if (has_qualname) {
-        json.Key("qualname");
-        json.String(f.code->qualname);
-      }
-      json.Key("file");
-      json.String(f.code->filename);
-      json.Key("line");
-      json.Int(f.line);
-      json.EndObject();
-    }
-    json.EndArray();
+    WriteFrames(json, t.frames, has_qualname);
     json.EndObject();
   }
   json.EndArray();
+  if (async != nullptr) WriteAsync(json, *async, has_qualname);
   json.EndObject();
   out.push_back('\n');
   return out;
 }
 
 std::string RenderText(const PythonProcess& python, const std::string& cmdline,
-                       const std::vector<ThreadView>& views) {
+                       const std::vector<ThreadView>& views,
+                       const AsyncView* async) {
   const char* flavour = !python.version().free_threaded ? ""
                         : python.gil_enabled() ? " free-threaded, GIL enabled"
                                                : " free-threaded, no GIL";
@@ -235,6 +413,7 @@ std::string RenderText(const PythonProcess& python, const std::string& cmdline,
                             f.line);
     }
   }
+  if (async != nullptr) out += RenderAsyncText(*async, has_qualname);
   return out;
 }
 
@@ -262,6 +441,14 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
 
   absl::StatusOr<std::vector<PyThread>> threads;
   absl::flat_hash_map<pid_t, std::string> native_notes;
+  // --async: tasks are read in the same stop as the threads, whose stacks
+  // give the running task's frames.
+  std::optional<AsyncView> async;
+  auto read_tasks = [&] {
+    if (!o.async || !threads.ok()) return;
+    async.emplace();
+    async->status = (*python)->ReadTasks(*threads, &async->snapshot);
+  };
   if (o.native) {
     absl::StatusOr<std::unique_ptr<NativeStacks>> native =
         NativeStacks::Create(**python, {.keep_all = o.native_all});
@@ -275,6 +462,7 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
       return ExplainFailure(pid, stop.status());
     }
     threads = (*python)->ReadThreads();
+    read_tasks();
     if (threads.ok()) {
       for (PyThread& t : *threads) {
         switch ((*native)->Merge(&t)) {
@@ -302,7 +490,11 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
   } else if (o.nonblocking) {
     for (int attempt = 0; attempt < kSnapshotAttempts; ++attempt) {
       threads = (*python)->ReadThreads();
-      if (!threads.ok() || AllConsistent(*threads)) break;
+      read_tasks();
+      if (!threads.ok() || (AllConsistent(*threads) &&
+                            (!async || async->snapshot.errors == 0))) {
+        break;
+      }
     }
   } else {
     // Running threads are stopped; sleeping ones are left asleep (stopping
@@ -316,6 +508,7 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
         return ExplainFailure(pid, stop.status());
       }
       threads = (*python)->ReadThreads();
+      read_tasks();
       woke = stop->SleepersThatRan();
       stop->Resume();
       if (!threads.ok() || woke.empty()) break;
@@ -346,8 +539,15 @@ absl::StatusOr<std::string> DumpProcess(const ProcFs& proc, pid_t pid,
     }
     views.push_back(std::move(v));
   }
-  return o.json ? RenderJson(**python, views)
-                : RenderText(**python, cmdline, views);
+  if (async && !async->status.ok() && !IsUnsupportedAsync(async->status)) {
+    // A read that failed as a whole (the target exited, its memory moved):
+    // said like an unsupported build, the thread stacks stand alone.
+    async->status = absl::UnavailableError(absl::StrCat(
+        "asyncio tasks: could not be read: ", async->status.message()));
+  }
+  const AsyncView* a = async ? &*async : nullptr;
+  return o.json ? RenderJson(**python, views, a)
+                : RenderText(**python, cmdline, views, a);
 }
 
 }  // namespace

@@ -72,6 +72,13 @@ bool ParseSamplerOption(const std::vector<std::string>& args, size_t* i,
     s->gil_only = true;
   } else if (a == "--idle") {
     s->include_idle = true;
+  } else if (a == "--async" || a == "--async=all") {
+    s->async_tasks = true;
+    // `--async all`: waiting tasks too.
+    if (a == "--async=all" || (*i + 1 < args.size() && args[*i + 1] == "all")) {
+      if (a == "--async") ++*i;
+      s->async_waiting = true;
+    }
   } else if (a == "--native" || a == "--native-all") {
     s->native = true;
     s->native_all |= a == "--native-all";

@@ -103,6 +103,11 @@ std::string FormatProcessesSummary(const RecordingResult& result) {
       absl::StrAppendFormat(&out, "  ... and %d more\n", ps.size() - kShown);
     }
   }
+  for (const ProcessSummary& p : ps) {
+    if (p.async_note.empty()) continue;
+    absl::StrAppendFormat(&out, "pystrobe: process %d: %s\n", p.pid,
+                          p.async_note);
+  }
   for (const ChildrenHint& h : result.hints) {
     std::uint64_t samples = 0;
     for (const ProcessSummary& p : ps) {

@@ -38,6 +38,9 @@ constexpr char kUsage[] =
     "                         samples by the CPU time their thread used\n"
     "  --gil                  only the thread holding the GIL\n"
     "  --idle                 wall mode: keep threads that are not running\n"
+    "  --async                a thread running an asyncio task at the\n"
+    "                         task's logical stack, awaiters included\n"
+    "                         (CPython 3.14+, docs/asyncio.md)\n"
     "  --native               also the C/C++ frames (extensions, libraries,\n"
     "                         the interpreter); stops the targets at each\n"
     "                         tick like record --native (docs/native.md)\n"
@@ -108,6 +111,7 @@ std::string ModeName(const SamplerOptions& s) {
   std::string m = s.mode == WeightMode::kCpu ? "cpu" : "wall";
   if (s.gil_only) m += " gil";
   if (s.include_idle) m += " idle";
+  if (s.async_tasks) m += " async";
   if (s.native) m += s.native_all ? " native-all" : " native";
   return m;
 }

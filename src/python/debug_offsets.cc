@@ -14,7 +14,8 @@ namespace {
 
 // The uint64 words of _Py_DebugOffsets after cookie, version and
 // free_threaded, "group.member" in declaration order, up to the last group
-// pystrobe reads (unicode_object). Each group starts with its struct's size.
+// pystrobe reads (unicode_object; 3.14+: gen_object, for asyncio tasks). Each
+// group starts with its struct's size.
 
 // 3.13: Include/internal/pycore_runtime.h.
 constexpr std::string_view kWords313[] = {
@@ -170,6 +171,12 @@ constexpr std::string_view kWords314[] = {
     "unicode_object.state",
     "unicode_object.length",
     "unicode_object.asciiobject_size",
+    "gc.size",
+    "gc.collecting",
+    "gen_object.size",
+    "gen_object.gi_name",
+    "gen_object.gi_iframe",
+    "gen_object.gi_frame_state",
 };
 
 // 3.15: Include/internal/pycore_debug_offsets.h. New: the thread state's
@@ -268,6 +275,15 @@ constexpr std::string_view kWords315[] = {
     "unicode_object.length",
     "unicode_object.asciiobject_size",
     "unicode_object.compactunicodeobject_size",
+    "gc.size",
+    "gc.collecting",
+    "gc.frame",
+    "gc.generation_stats_size",
+    "gc.generation_stats",
+    "gen_object.size",
+    "gen_object.gi_name",
+    "gen_object.gi_iframe",
+    "gen_object.gi_frame_state",
 };
 
 constexpr size_t kHeaderSize = 24;  // cookie, version, free_threaded
@@ -420,6 +436,22 @@ absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
       {Field::kUnicodeState, "unicode_object.state", 4},
       {Field::kUnicodeLength, "unicode_object.length", 8},
   };
+  if (w.Has("gen_object.gi_iframe")) {
+    // Coroutines of asyncio tasks (async_tasks.cc): a suspended coroutine's
+    // frame lives inside it, and what it awaits is its frame's stack top.
+    specs.push_back({Field::kGenIframe, "gen_object.gi_iframe", 8});
+    specs.push_back({Field::kGenFrameState, "gen_object.gi_frame_state", 1});
+    specs.push_back(
+        {Field::kIframeStackpointer, "interpreter_frame.stackpointer", 8});
+    specs.push_back(
+        {Field::kIframeLocalsplus, "interpreter_frame.localsplus", 8});
+    specs.push_back({Field::kTypeName, "type_object.tp_name", 8});
+    // A task's awaiters may be a set; an unnamed task's name an int.
+    specs.push_back({Field::kSetMask, "set_object.mask", 8});
+    specs.push_back({Field::kSetTable, "set_object.table", 8});
+    specs.push_back({Field::kLongLvTag, "long_object.lv_tag", 8});
+    specs.push_back({Field::kLongDigit, "long_object.ob_digit", 4});
+  }
   if (w.Has("thread_state.base_frame")) {
     specs.push_back({Field::kTstateBaseFrame, "thread_state.base_frame", 8});
   }

@@ -64,15 +64,17 @@ T At(const RemoteStruct& s, int32_t offset) {
 // Writes frame `n` of `frames`, growing the vector only past its old size;
 // an unchanged frame keeps its shared_ptr (no reference count traffic).
 void Emit(std::vector<Frame>* frames, size_t n,
-          const std::shared_ptr<const CodeInfo>& code, int line, bool entry) {
+          const std::shared_ptr<const CodeInfo>& code, int line, bool entry,
+          uint64_t address) {
   if (n < frames->size()) {
     Frame& f = (*frames)[n];
     if (f.code != code) f.code = code;
     f.line = line;
     f.entry = entry;
     f.entry_frame = 0;
+    f.address = address;
   } else {
-    frames->push_back(Frame{code, line, entry, 0});
+    frames->push_back(Frame{code, line, entry, 0, address});
   }
 }
 
@@ -262,7 +264,7 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
     }
     // Each frame object is run by a C call of the eval function of its own.
     Emit(frames, n++, resolved->info,
-         LineFor(*resolved, static_cast<int>(offset)), true);
+         LineFor(*resolved, static_cast<int>(offset)), true, raw.address);
   }
   frames->resize(n);
   return absl::OkStatus();
@@ -290,6 +292,43 @@ absl::StatusOr<uint64_t> FrameWalker::ThreadLocalBytecode(
       memory.Read(tlbc + 8 + 8 * static_cast<uint64_t>(index), &bytecode,
                   sizeof(bytecode)));
   return bytecode;
+}
+
+absl::Status FrameWalker::ReadOneFrame(RemoteMemory& memory, uint64_t frame,
+                                       std::vector<Frame>* frames) {
+  const FrameOffsets& o = offsets_;
+  if (o.instr < 0) {
+    return absl::FailedPreconditionError("no interpreter frames before 3.11");
+  }
+  PYSTROBE_RETURN_IF_ERROR(
+      frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
+  const uint64_t mask =
+      version_->AtLeast(3, 14) ? ~kStackRefTagBits : ~uint64_t{0};
+  const uint64_t code = At<uint64_t>(frame_, o.code) & mask;
+  const uint64_t instr = At<uint64_t>(frame_, o.instr);
+  PYSTROBE_ASSIGN_OR_RETURN(
+      MemoEntry * resolved,
+      ResolveCode(memory, code, version_->AtLeast(3, 13)));
+  if (resolved->info == nullptr) return absl::OkStatus();
+  const int64_t units = resolved->info->code_units;
+  // Free-threaded 3.14+ builds may run a thread's own copy of the bytecode;
+  // a suspended coroutine keeps its index like any frame.
+  uint64_t bytecode = code + static_cast<uint64_t>(o.code_adaptive);
+  if (o.tlbc_index >= 0) {
+    PYSTROBE_ASSIGN_OR_RETURN(
+        bytecode, ThreadLocalBytecode(
+                      memory, code, At<int32_t>(frame_, o.tlbc_index), frame));
+  }
+  const auto offset = static_cast<int64_t>(instr - bytecode);
+  if (units < 0 || units > std::numeric_limits<int32_t>::max() / 2 ||
+      offset < -2 || offset > 2 * units) {
+    return InconsistentError(absl::StrCat("instruction pointer of frame 0x",
+                                          absl::Hex(frame),
+                                          " is outside its code object"));
+  }
+  Emit(frames, frames->size(), resolved->info,
+       LineFor(*resolved, static_cast<int>(offset)), false, frame);
+  return absl::OkStatus();
 }
 
 absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
@@ -389,7 +428,7 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
       if (offset < 2 * static_cast<int64_t>(info->first_traceable)) continue;
     }
     Emit(frames, n++, resolved->info,
-         LineFor(*resolved, static_cast<int>(offset)), false);
+         LineFor(*resolved, static_cast<int>(offset)), false, current);
   }
   // 3.15: every thread's chain ends at the sentinel embedded in its thread
   // state; a chain that ends anywhere else was torn while being read.

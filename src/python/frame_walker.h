@@ -58,6 +58,12 @@ class FrameWalker {
   absl::Status Walk(RemoteMemory& memory, const RemoteStruct& tstate,
                     std::vector<Frame>* frames);
 
+  // 3.11+: the one interpreter frame at `frame` (a suspended coroutine's,
+  // embedded in its object), without following `previous`. Appends it to
+  // `frames`; appends nothing for a frame that runs no code object.
+  absl::Status ReadOneFrame(RemoteMemory& memory, uint64_t frame,
+                            std::vector<Frame>* frames);
+
  private:
   absl::Status WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
                                 std::vector<Frame>* frames);

@@ -178,6 +178,50 @@ std::string_view FieldName(Field field) {
       return "PyCodeObject.co_tlbc";
     case Field::kTstateBaseFrame:
       return "PyThreadState.base_frame";
+    case Field::kTypeName:
+      return "PyTypeObject.tp_name";
+    case Field::kGenIframe:
+      return "PyGenObject.gi_iframe";
+    case Field::kGenFrameState:
+      return "PyGenObject.gi_frame_state";
+    case Field::kIframeStackpointer:
+      return "_PyInterpreterFrame.stackpointer";
+    case Field::kTaskState:
+      return "TaskObj.task_state";
+    case Field::kTaskFutWaiter:
+      return "TaskObj.task_fut_waiter";
+    case Field::kTaskCoro:
+      return "TaskObj.task_coro";
+    case Field::kTaskName:
+      return "TaskObj.task_name";
+    case Field::kTaskAwaitedBy:
+      return "TaskObj.task_awaited_by";
+    case Field::kTaskAwaitedByIsSet:
+      return "TaskObj.task_awaited_by_is_set";
+    case Field::kTaskIsTask:
+      return "TaskObj.task_is_task";
+    case Field::kTaskNode:
+      return "TaskObj.task_node";
+    case Field::kSizeofTask:
+      return "sizeof(TaskObj)";
+    case Field::kTstateAsyncioRunningLoop:
+      return "_PyThreadStateImpl.asyncio_running_loop";
+    case Field::kTstateAsyncioRunningTask:
+      return "_PyThreadStateImpl.asyncio_running_task";
+    case Field::kTstateAsyncioTasksHead:
+      return "_PyThreadStateImpl.asyncio_tasks_head";
+    case Field::kInterpAsyncioTasksHead:
+      return "PyInterpreterState.asyncio_tasks_head";
+    case Field::kSetMask:
+      return "PySetObject.mask";
+    case Field::kSetTable:
+      return "PySetObject.table";
+    case Field::kLongLvTag:
+      return "PyLongObject.lv_tag";
+    case Field::kLongDigit:
+      return "PyLongObject.ob_digit";
+    case Field::kIframeLocalsplus:
+      return "_PyInterpreterFrame.localsplus";
     case Field::kFieldCount:
       break;
   }

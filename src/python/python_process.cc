@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "async_task_reader.h"
 #include "binary_finder.h"
 #include "code_cache.h"
 #include "debug_offsets.h"
@@ -14,6 +15,7 @@
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/ptrace.h"
+#include "pystrobe/python/async_tasks.h"
 #include "pystrobe/python/layout.h"
 #include "remote_struct.h"
 #include "runtime_roots.h"
@@ -31,6 +33,9 @@ struct PythonProcess::Impl {
   std::unique_ptr<PageCache> cache;
   std::unique_ptr<CodeCache> codes;
   std::unique_ptr<FrameWalker> walker;
+  std::unique_ptr<AsyncTaskReader> task_reader;  // on first ReadTasks
+  uint64_t coro_type = 0;                        // PyCoro_Type
+  uint64_t gen_type = 0;                         // PyGen_Type
   // Offset of the kernel TID inside glibc's struct pthread, for versions
   // without PyThreadState.native_thread_id; -1 until found.
   int pthread_tid_offset = -1;
@@ -43,6 +48,7 @@ struct PythonProcess::Impl {
   absl::Status ReadThreadList(std::vector<PyThread>* threads, size_t* count,
                               const PythonProcess::SkipStackFn& skip);
   void ResolveNativeIds(std::vector<PyThread>& threads);
+  void MakeTaskReader();
 };
 
 namespace {
@@ -156,6 +162,8 @@ absl::StatusOr<std::unique_ptr<PythonProcess>> PythonProcess::Attach(
         impl->roots.runtime +
         *impl->layout.Offset(Field::kRuntimeInterpretersHead);
   }
+  impl->coro_type = binary->SymbolAddress("PyCoro_Type").value_or(0);
+  impl->gen_type = binary->SymbolAddress("PyGen_Type").value_or(0);
   impl->codes = std::make_unique<CodeCache>(&impl->layout, &impl->version);
   impl->walker = std::make_unique<FrameWalker>(
       &impl->layout, &impl->version, impl->roots.types, impl->codes.get());
@@ -263,6 +271,34 @@ void PythonProcess::Impl::ResolveNativeIds(std::vector<PyThread>& threads) {
     if (t.thread_id != 0)
       t.native_id = read_tid(t.thread_id, pthread_tid_offset);
   }
+}
+
+absl::Status PythonProcess::ApplyTaskStacks(
+    std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
+  impl_->MakeTaskReader();
+  return impl_->task_reader->ApplyTaskStacks(threads, task_names);
+}
+
+void PythonProcess::Impl::MakeTaskReader() {
+  Impl& m = *this;
+  if (m.task_reader) return;
+  AsyncTaskReader::Context context;
+  context.proc = &m.proc;
+  context.pid = m.pid;
+  context.version = &m.version;
+  context.layout = &m.layout;
+  context.memory = m.cache.get();
+  context.walker = m.walker.get();
+  context.coro_type = m.coro_type;
+  context.gen_type = m.gen_type;
+  m.task_reader = std::make_unique<AsyncTaskReader>(context);
+}
+
+absl::Status PythonProcess::ReadTasks(const std::vector<PyThread>& threads,
+                                      AsyncSnapshot* snapshot) {
+  Impl& m = *impl_;
+  m.MakeTaskReader();
+  return m.task_reader->Read(threads, snapshot);
 }
 
 absl::StatusOr<std::vector<PyThread>> PythonProcess::ReadThreads() {

@@ -107,7 +107,8 @@ void TargetSet::Start(std::unique_ptr<PythonProcess> python) {
   t->python = std::move(python);
   if (begun_) t->sampler->Begin(start_unix_ns_);
   t->summary = summaries_.size();
-  summaries_.push_back({pid, t->sampler->process(), {}, false, std::nullopt});
+  summaries_.push_back(
+      {pid, t->sampler->process(), {}, false, std::nullopt, ""});
   live_.push_back(std::move(t));
 }
 
@@ -143,6 +144,10 @@ void TargetSet::Retire(size_t index) {
   Target& t = *live_[index];
   summaries_[t.summary].stats = t.sampler->stats();
   summaries_[t.summary].exited = t.sampler->stats().target_exited;
+  if (!t.sampler->async_status().ok()) {
+    summaries_[t.summary].async_note =
+        std::string(t.sampler->async_status().message());
+  }
   Profile p = t.sampler->BuildProfile({});
   const int64_t batch_ns = t.sampler->table().batch_ns();
   const int64_t to = std::max(batch_ns, retired_batch_ns_);
@@ -351,6 +356,8 @@ std::vector<ProcessSummary> TargetSet::Processes() const {
   for (const auto& t : live_) {
     out[t->summary].stats = t->sampler->stats();
     out[t->summary].exited = t->sampler->stats().target_exited;
+    const absl::Status& async = t->sampler->async_status();
+    if (!async.ok()) out[t->summary].async_note = std::string(async.message());
   }
   return out;
 }

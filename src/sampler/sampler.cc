@@ -16,6 +16,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pystrobe/base/errors.h"
@@ -217,9 +218,24 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
           : python_->ReadThreads(&threads_);
   woke_.clear();
   stopped_.clear();
+  // --async: threads running an asyncio task get the task's logical stack
+  // (read while the target is still stopped, with --blocking).
+  auto apply_tasks = [&] {
+    if (!options_.async_tasks) return;
+    task_names_.assign(threads_.size(), std::string());
+    if (!read.ok()) return;
+    // Every task first: ReadTasks finds the running ones' frames on their
+    // threads' own stacks, which ApplyTaskStacks then rewrites.
+    if (options_.async_waiting && !cpu_mode) {
+      async_status_ = python_->ReadTasks(threads_, &tasks_);
+      if (!async_status_.ok()) return;
+    }
+    async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
+  };
   if (stop) {
     absl::Status merged = absl::OkStatus();
     if (options_.native && read.ok()) merged = MergeNative(*stop);
+    apply_tasks();
     woke_ = stop->SleepersThatRan();
     // Resume() forgets them; kept in a member that keeps its capacity.
     stopped_.assign(stop->threads().begin(), stop->threads().end());
@@ -227,6 +243,7 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     PYSTROBE_RETURN_IF_ERROR(merged);
   } else if (read.ok()) {
     RereadTorn();
+    apply_tasks();
   }
   if (!read.ok()) return read;
   ++stats_.ticks;
@@ -397,8 +414,10 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
       }
       continue;
     }
-    uint32_t thread = table_.InternThread(t.native_id, t.thread_id,
-                                          monitor_.Name(t.native_id));
+    const size_t index = static_cast<size_t>(&t - threads_.data());
+    uint32_t thread = table_.InternThread(
+        t.native_id, t.thread_id, monitor_.Name(t.native_id),
+        index < task_names_.size() ? task_names_[index] : kNoTask);
     uint32_t stack = table_.InternThreadStack(thread, t.frames, options_.lines);
     uint8_t flags = (t.holds_gil ? kFlagGil : 0) | (idle ? kFlagIdle : 0);
     sample.key = StackKey{stack, thread, batch, flags};
@@ -416,8 +435,42 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     }
   }
   if (filter) waits_.EndTick(elapsed_ns, record);
+  if (options_.async_waiting && !cpu_mode && async_status_.ok()) {
+    RecordWaitingTasks(batch, wall_weight_ns);
+  }
   if (stats_.ticks % 64 == 0) monitor_.ForgetUnused();
   return absl::OkStatus();
+}
+
+void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
+  absl::flat_hash_map<uint64_t, const AsyncTask*> by_address;
+  for (const AsyncTask& t : tasks_.tasks) by_address[t.address] = &t;
+  for (const AsyncTask& t : tasks_.tasks) {
+    if (t.state != TaskState::kPending || !t.status.ok() || t.frames.empty()) {
+      continue;
+    }
+    // Its chain, then each awaiter's up to the root task (the first
+    // awaiter where there are several; a ring ends the walk).
+    waiting_stack_.assign(t.frames.begin(), t.frames.end());
+    const AsyncTask* at = &t;
+    for (int hop = 0; hop < 256 && !at->awaited_by.empty(); ++hop) {
+      auto it = by_address.find(at->awaited_by.front());
+      if (it == by_address.end() || it->second == &t) break;
+      at = it->second;
+      waiting_stack_.insert(waiting_stack_.end(), at->frames.begin(),
+                            at->frames.end());
+    }
+    // Under the thread whose list holds it (0: its thread exited).
+    pid_t tid = 0;
+    for (const PyThread& th : threads_) {
+      if (th.thread_id == t.thread_id) tid = th.native_id;
+    }
+    const uint32_t thread = table_.InternThread(
+        tid, t.thread_id, tid != 0 ? monitor_.Name(tid) : kNoTask, t.name);
+    const uint32_t stack = table_.InternStack(waiting_stack_, options_.lines);
+    table_.Add(StackKey{stack, thread, batch, kFlagIdle}, 1, wall_weight_ns);
+    ++stats_.samples;
+  }
 }
 
 void Sampler::Begin(int64_t start_unix_ns) {

@@ -53,10 +53,11 @@ uint32_t StackTable::InternThreadStack(uint32_t thread,
 }
 
 uint32_t StackTable::InternThread(pid_t tid, uint64_t thread_id,
-                                  const std::string& name) {
-  auto [it, inserted] =
-      thread_ids_.try_emplace(tid, static_cast<uint32_t>(threads_.size()));
-  if (inserted) threads_.push_back(ThreadLabel{tid, thread_id, name});
+                                  const std::string& name,
+                                  const std::string& task) {
+  auto [it, inserted] = thread_ids_.try_emplace(
+      std::make_pair(tid, task), static_cast<uint32_t>(threads_.size()));
+  if (inserted) threads_.push_back(ThreadLabel{tid, thread_id, name, task});
   return it->second;
 }
 
@@ -160,7 +161,7 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     }
     s.values = {value.count, value.weight_ns};
     const ThreadLabel& t = threads_[key.thread];
-    s.labels.reserve(5 + ((key.flags & kFlagGil) ? 1 : 0) +
+    s.labels.reserve(6 + ((key.flags & kFlagGil) ? 1 : 0) +
                      ((key.flags & kFlagIdle) ? 1 : 0) +
                      ((key.flags & kFlagCpuWait) ? 1 : 0));
     s.labels.push_back(
@@ -176,6 +177,7 @@ Profile StackTable::ToProfile(const ProfileMetadata& metadata) const {
     if (key.flags & kFlagCpuWait) {
       s.labels.push_back(Label{"cpu_wait", "true", 0, ""});
     }
+    if (!t.task.empty()) s.labels.push_back(Label{"task", t.task, 0, ""});
     p.samples.push_back(std::move(s));
   }
   return p;
@@ -229,6 +231,8 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
   // Interned at its first use: profiles without such samples keep the
   // string table they had.
   int64_t cpu_wait = 0;
+  int64_t task = 0;
+  std::vector<int64_t> task_names(threads_.size(), 0);
   std::vector<int64_t> thread_names(threads_.size());
   for (size_t i = 0; i < threads_.size(); ++i) {
     thread_names[i] =
@@ -256,6 +260,13 @@ absl::StatusOr<std::string> StackTable::EncodePprof(
     if (key.flags & kFlagCpuWait) {
       if (cpu_wait == 0) cpu_wait = w.String("cpu_wait");
       labels.push_back({cpu_wait, yes, 0, 0});
+    }
+    if (!t.task.empty()) {
+      if (task == 0) task = w.String("task");
+      if (task_names[key.thread] == 0) {
+        task_names[key.thread] = w.String(t.task);
+      }
+      labels.push_back({task, task_names[key.thread], 0, 0});
     }
     w.AddSample(locations, values, labels);
   }

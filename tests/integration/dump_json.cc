@@ -113,7 +113,92 @@ bool SameFrame(const Frame& a, const Frame& b, bool check_qualname) {
          (!check_qualname || a.qualname == b.qualname);
 }
 
+absl::StatusOr<std::vector<uint64_t>> ParseIds(const ListValue& list,
+                                               absl::string_view what) {
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < list.values_size(); ++i) {
+    const Value& v = list.values(i);
+    if (v.kind_case() != Value::kNumberValue ||
+        v.number_value() != std::floor(v.number_value()) ||
+        v.number_value() < 0 || v.number_value() > 9007199254740992.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": an id is not an exact integer"));
+    }
+    ids.push_back(static_cast<uint64_t>(v.number_value()));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+absl::StatusOr<std::vector<TaskDump>> ParseTasks(const ListValue& list,
+                                                 bool awaited_by_required) {
+  std::vector<TaskDump> tasks;
+  for (int i = 0; i < list.values_size(); ++i) {
+    std::string what = absl::StrCat("task ", i);
+    PYSTROBE_ASSIGN_OR_RETURN(const Struct* t, GetStruct(list.values(i), what));
+    TaskDump task;
+    PYSTROBE_ASSIGN_OR_RETURN(int64_t id, GetInt(*t, "id", what));
+    task.id = static_cast<uint64_t>(id);
+    PYSTROBE_ASSIGN_OR_RETURN(task.name, GetString(*t, "name", what));
+    PYSTROBE_ASSIGN_OR_RETURN(task.state, GetString(*t, "state", what));
+    PYSTROBE_ASSIGN_OR_RETURN(const ListValue* frames,
+                              GetList(*t, "frames", what));
+    PYSTROBE_ASSIGN_OR_RETURN(task.frames, ParseFrames(*frames, what));
+    if (const Value* by = Find(*t, "awaited_by", Value::kListValue)) {
+      PYSTROBE_ASSIGN_OR_RETURN(task.awaited_by,
+                                ParseIds(by->list_value(), what));
+    } else if (awaited_by_required) {
+      return Missing(what, "awaited_by");
+    }
+    if (const Value* e = Find(*t, "error", Value::kStringValue)) {
+      task.error = e->string_value();
+    }
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
+}
+
 }  // namespace
+
+absl::StatusOr<AsyncDump> ParseAsyncDump(const std::string& json) {
+  PYSTROBE_ASSIGN_OR_RETURN(Struct root, ParseObject(json));
+  const Value* a = Find(root, "async", Value::kStructValue);
+  if (a == nullptr) return Missing("dump", "async");
+  const Struct& s = a->struct_value();
+  AsyncDump dump;
+  if (const Value* e = Find(s, "error", Value::kStringValue)) {
+    dump.error = e->string_value();
+    return dump;
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(const ListValue* tasks,
+                            GetList(s, "tasks", "async"));
+  PYSTROBE_ASSIGN_OR_RETURN(dump.tasks, ParseTasks(*tasks, true));
+  PYSTROBE_ASSIGN_OR_RETURN(const ListValue* cycles,
+                            GetList(s, "cycles", "async"));
+  for (int i = 0; i < cycles->values_size(); ++i) {
+    if (cycles->values(i).kind_case() != Value::kListValue) {
+      return absl::InvalidArgumentError("async: a cycle is not a list");
+    }
+    PYSTROBE_ASSIGN_OR_RETURN(
+        std::vector<uint64_t> cycle,
+        ParseIds(cycles->values(i).list_value(), "async cycle"));
+    dump.cycles.push_back(std::move(cycle));
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(dump.errors, GetInt(s, "errors", "async"));
+  return dump;
+}
+
+absl::StatusOr<AsyncTruth> ParseAsyncTruth(const std::string& json) {
+  PYSTROBE_ASSIGN_OR_RETURN(Struct root, ParseObject(json));
+  AsyncTruth truth;
+  PYSTROBE_ASSIGN_OR_RETURN(truth.pid, GetInt(root, "pid", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.python_version,
+                            GetString(root, "python_version", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(const ListValue* tasks,
+                            GetList(root, "tasks", "truth"));
+  PYSTROBE_ASSIGN_OR_RETURN(truth.tasks, ParseTasks(*tasks, false));
+  return truth;
+}
 
 absl::StatusOr<ProcessDump> ParseDump(const std::string& json) {
   PYSTROBE_ASSIGN_OR_RETURN(Struct root, ParseObject(json));

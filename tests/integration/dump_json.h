@@ -68,6 +68,38 @@ struct StacksTruth {
 
 absl::StatusOr<StacksTruth> ParseStacksTruth(const std::string& json);
 
+// One asyncio task: in `dump --async --json` ("async" -> "tasks") and in
+// the truth tests/workloads/async_tree.py writes ("tasks").
+struct TaskDump {
+  uint64_t id = 0;  // id(task) in the target
+  std::string name;
+  std::string state;          // "pending", "running", ...
+  std::vector<Frame> frames;  // innermost first
+  // Ids of the tasks awaiting it, sorted. nullopt in a truth that does not
+  // claim to know (before 3.14).
+  std::optional<std::vector<uint64_t>> awaited_by;
+  std::string error;  // dump only: why the task could not be read
+};
+
+struct AsyncDump {
+  // Set when the tasks could not be read at all ("async": {"error": ...}).
+  std::string error;
+  std::vector<TaskDump> tasks;
+  std::vector<std::vector<uint64_t>> cycles;
+  int64_t errors = 0;
+};
+
+// The "async" object of `pystrobe dump --async --json`.
+absl::StatusOr<AsyncDump> ParseAsyncDump(const std::string& json);
+
+struct AsyncTruth {
+  int64_t pid = 0;
+  std::string python_version;
+  std::vector<TaskDump> tasks;
+};
+
+absl::StatusOr<AsyncTruth> ParseAsyncTruth(const std::string& json);
+
 // One frame per line, "function [qualname] (file:line)".
 std::string FormatFrames(const std::vector<Frame>& frames);
 

@@ -27,71 +27,97 @@ namespace pystrobe {
 // Comments give the C expression the generator takes offsetof/sizeof of.
 enum class Field : int {
   // Object model.
-  kObType,                 // PyObject.ob_type
-  kVarObSize,              // PyVarObject.ob_size
-  kBytesSval,              // PyBytesObject.ob_sval (2.7: PyStringObject)
-  kUnicodeLength,          // PyASCIIObject.length (2.7: PyUnicodeObject)
-  kUnicodeState,           // PyASCIIObject.state (3.3+)
-  kUnicodeDataAny,         // PyUnicodeObject.data.any (3.3+, legacy strings)
-  kUnicodeStr,             // 2.7: PyUnicodeObject.str
-  kSizeofAsciiObject,      // sizeof(PyASCIIObject)
-  kSizeofCompactUnicode,   // sizeof(PyCompactUnicodeObject)
-  kSizeofPyUnicode,        // 2.7: sizeof(Py_UNICODE) (2 or 4)
+  kObType,                // PyObject.ob_type
+  kVarObSize,             // PyVarObject.ob_size
+  kBytesSval,             // PyBytesObject.ob_sval (2.7: PyStringObject)
+  kUnicodeLength,         // PyASCIIObject.length (2.7: PyUnicodeObject)
+  kUnicodeState,          // PyASCIIObject.state (3.3+)
+  kUnicodeDataAny,        // PyUnicodeObject.data.any (3.3+, legacy strings)
+  kUnicodeStr,            // 2.7: PyUnicodeObject.str
+  kSizeofAsciiObject,     // sizeof(PyASCIIObject)
+  kSizeofCompactUnicode,  // sizeof(PyCompactUnicodeObject)
+  kSizeofPyUnicode,       // 2.7: sizeof(Py_UNICODE) (2 or 4)
   // Runtime and interpreters.
-  kRuntimeInterpretersHead,   // _PyRuntimeState.interpreters.head (3.7+)
-  kRuntimeTstateCurrent,      // _PyRuntimeState.gilstate.tstate_current
-                              // (3.7-3.11)
-  kInterpNext,                // PyInterpreterState.next
-  kInterpTstateHead,          // .tstate_head (<=3.11), .threads.head (3.12+)
-  kInterpGil,                 // .ceval.gil (3.12+: pointer to the GIL)
-  kGilLocked,                 // struct _gil_runtime_state.locked
-  kGilLastHolder,             // struct _gil_runtime_state.last_holder
+  kRuntimeInterpretersHead,  // _PyRuntimeState.interpreters.head (3.7+)
+  kRuntimeTstateCurrent,     // _PyRuntimeState.gilstate.tstate_current
+                             // (3.7-3.11)
+  kInterpNext,               // PyInterpreterState.next
+  kInterpTstateHead,         // .tstate_head (<=3.11), .threads.head (3.12+)
+  kInterpGil,                // .ceval.gil (3.12+: pointer to the GIL)
+  kGilLocked,                // struct _gil_runtime_state.locked
+  kGilLastHolder,            // struct _gil_runtime_state.last_holder
   kSizeofInterpreterState,
   // Thread states.
-  kTstateNext,             // PyThreadState.next
-  kTstateInterp,           // PyThreadState.interp
-  kTstateFrame,            // PyThreadState.frame (<=3.10)
-  kTstateCframe,           // PyThreadState.cframe (3.11-3.12)
-  kCframeCurrentFrame,     // _PyCFrame.current_frame (3.11-3.12)
-  kTstateCurrentFrame,     // PyThreadState.current_frame (3.13+)
-  kTstateThreadId,         // PyThreadState.thread_id (pthread_t)
-  kTstateNativeThreadId,   // PyThreadState.native_thread_id (3.11+)
+  kTstateNext,            // PyThreadState.next
+  kTstateInterp,          // PyThreadState.interp
+  kTstateFrame,           // PyThreadState.frame (<=3.10)
+  kTstateCframe,          // PyThreadState.cframe (3.11-3.12)
+  kCframeCurrentFrame,    // _PyCFrame.current_frame (3.11-3.12)
+  kTstateCurrentFrame,    // PyThreadState.current_frame (3.13+)
+  kTstateThreadId,        // PyThreadState.thread_id (pthread_t)
+  kTstateNativeThreadId,  // PyThreadState.native_thread_id (3.11+)
   kSizeofThreadState,
   // Frame objects (<=3.10).
-  kFrameBack,              // PyFrameObject.f_back
-  kFrameCode,              // PyFrameObject.f_code
-  kFrameLasti,             // PyFrameObject.f_lasti (int)
-  kFrameLineno,            // PyFrameObject.f_lineno (int)
+  kFrameBack,    // PyFrameObject.f_back
+  kFrameCode,    // PyFrameObject.f_code
+  kFrameLasti,   // PyFrameObject.f_lasti (int)
+  kFrameLineno,  // PyFrameObject.f_lineno (int)
   kSizeofFrameObject,
   // Interpreter frames (3.11+).
-  kIframePrevious,         // _PyInterpreterFrame.previous
-  kIframeCode,             // .f_code (3.11-3.12), .f_executable (3.13+)
-  kIframeInstr,            // .prev_instr (3.11-3.12), .instr_ptr (3.13+)
-  kIframeOwner,            // .owner (char)
-  kIframeIsEntry,          // .is_entry (3.11 only, bool)
+  kIframePrevious,  // _PyInterpreterFrame.previous
+  kIframeCode,      // .f_code (3.11-3.12), .f_executable (3.13+)
+  kIframeInstr,     // .prev_instr (3.11-3.12), .instr_ptr (3.13+)
+  kIframeOwner,     // .owner (char)
+  kIframeIsEntry,   // .is_entry (3.11 only, bool)
   kSizeofInterpreterFrame,
   // Code objects.
-  kCodeFilename,           // PyCodeObject.co_filename
-  kCodeName,               // .co_name
-  kCodeQualname,           // .co_qualname (3.11+)
-  kCodeFirstlineno,        // .co_firstlineno (int)
-  kCodeLnotab,             // .co_lnotab (<=3.9)
-  kCodeLinetable,          // .co_linetable (3.10+)
-  kCodeCodeAdaptive,       // .co_code_adaptive (3.11+)
-  kCodeFirstTraceable,     // ._co_firsttraceable (3.11-3.12, int)
+  kCodeFilename,        // PyCodeObject.co_filename
+  kCodeName,            // .co_name
+  kCodeQualname,        // .co_qualname (3.11+)
+  kCodeFirstlineno,     // .co_firstlineno (int)
+  kCodeLnotab,          // .co_lnotab (<=3.9)
+  kCodeLinetable,       // .co_linetable (3.10+)
+  kCodeCodeAdaptive,    // .co_code_adaptive (3.11+)
+  kCodeFirstTraceable,  // ._co_firsttraceable (3.11-3.12, int)
   kSizeofCode,
   // Added after the first release of this enum; keep new fields here.
-  kRuntimeGil,             // _PyRuntimeState.ceval.gil (3.7-3.11, the GIL
-                           // struct itself; 3.12+ see kInterpGil)
+  kRuntimeGil,  // _PyRuntimeState.ceval.gil (3.7-3.11, the GIL
+                // struct itself; 3.12+ see kInterpGil)
   // PyASCIIObject.state bit positions of kind, compact and ascii (3.3+):
   // 2, 5, 6 except in free-threaded 3.14+, whose `interned` is a byte.
   kUnicodeKindBit,
   kUnicodeCompactBit,
   kUnicodeAsciiBit,
-  kGilEnabled,             // _gil_runtime_state.enabled (free-threaded)
-  kIframeTlbcIndex,        // _PyInterpreterFrame.tlbc_index (3.14t+)
-  kCodeTlbc,               // PyCodeObject.co_tlbc (3.14t+, _PyCodeArray*)
-  kTstateBaseFrame,        // PyThreadState.base_frame (3.15+)
+  kGilEnabled,       // _gil_runtime_state.enabled (free-threaded)
+  kIframeTlbcIndex,  // _PyInterpreterFrame.tlbc_index (3.14t+)
+  kCodeTlbc,         // PyCodeObject.co_tlbc (3.14t+, _PyCodeArray*)
+  kTstateBaseFrame,  // PyThreadState.base_frame (3.15+)
+  // Coroutines and asyncio tasks (pystrobe/python/async_tasks.h).
+  kTypeName,            // PyTypeObject.tp_name
+  kGenIframe,           // PyGenObject.gi_iframe (3.11+)
+  kGenFrameState,       // PyGenObject.gi_frame_state (int8, 3.11+)
+  kIframeStackpointer,  // _PyInterpreterFrame.stackpointer (3.14+)
+  kIframeLocalsplus,    // _PyInterpreterFrame.localsplus (3.14+)
+  // _asyncio's TaskObj, from debug information (tools/layouts/generate
+  // runs gdb's `ptype /o TaskObj` on the _asyncio module of each build) or,
+  // 3.14+, from _Py_AsyncioModuleDebugOffsets in the target.
+  kTaskState,                 // TaskObj.task_state (fut_state, int)
+  kTaskFutWaiter,             // TaskObj.task_fut_waiter
+  kTaskCoro,                  // TaskObj.task_coro
+  kTaskName,                  // TaskObj.task_name
+  kTaskAwaitedBy,             // TaskObj.task_awaited_by (3.14+)
+  kTaskAwaitedByIsSet,        // TaskObj.task_awaited_by_is_set (char, 3.14+)
+  kTaskIsTask,                // TaskObj.task_is_task (char, 3.14+)
+  kTaskNode,                  // TaskObj.task_node (struct llist_node, 3.14+)
+  kSizeofTask,                // sizeof(TaskObj)
+  kTstateAsyncioRunningLoop,  // _PyThreadStateImpl.asyncio_running_loop
+  kTstateAsyncioRunningTask,  // _PyThreadStateImpl.asyncio_running_task
+  kTstateAsyncioTasksHead,    // _PyThreadStateImpl.asyncio_tasks_head
+  kInterpAsyncioTasksHead,    // PyInterpreterState.asyncio_tasks_head
+  kSetMask,                   // PySetObject.mask (3.14+, from _Py_DebugOffsets)
+  kSetTable,                  // PySetObject.table
+  kLongLvTag,                 // PyLongObject.long_value.lv_tag (3.12+)
+  kLongDigit,                 // PyLongObject.long_value.ob_digit
   kFieldCount,
 };
 

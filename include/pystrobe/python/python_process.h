@@ -80,6 +80,10 @@ struct Frame {
   // finds that call's native frame by stack address where no symbol names
   // the eval function (merge.cc).
   uint64_t entry_frame = 0;
+  // The address of the frame struct this was read from (_PyInterpreterFrame
+  // on 3.11+, PyFrameObject before): ties a coroutine to its frame on a
+  // thread's stack (async_tasks.h). 0 when not known.
+  uint64_t address = 0;
 };
 
 // One Python thread state.
@@ -97,6 +101,8 @@ struct PyThread {
   // `status` OK.
   bool skipped = false;
 };
+
+struct AsyncSnapshot;  // pystrobe/python/async_tasks.h
 
 struct AttachOptions {
   std::string proc_root = "/proc";
@@ -138,6 +144,26 @@ class PythonProcess {
   using SkipStackFn = std::function<bool(const PyThread&)>;
   absl::Status ReadThreads(std::vector<PyThread>* threads,
                            const SkipStackFn& skip);
+
+  // The asyncio tasks of every thread of `threads`, a snapshot that the
+  // last ReadThreads() returned (it gives the running tasks' frames), read
+  // from the same page cache. IsUnsupportedAsync(status) when the tasks of
+  // this interpreter cannot be read (its message says why, in one line);
+  // per-task failures are in AsyncTask::status.
+  absl::Status ReadTasks(const std::vector<PyThread>& threads,
+                         AsyncSnapshot* snapshot);
+
+  // Rewrites the stack of every thread of `threads` (the last ReadThreads()
+  // snapshot) that is running an asyncio task into that task's logical
+  // stack, innermost first: the running task's frames down to its
+  // coroutine, then each awaiting task's coroutine chain up to the root
+  // task, then the thread's frames below the task (the event loop).
+  // `task_names` gets, per thread, the running task's name ("" for a thread
+  // running none, or whose awaiters could not be read: its stack is then
+  // left as it was). Reads only the running tasks and their awaiters, not
+  // every task. IsUnsupportedAsync(status) as ReadTasks.
+  absl::Status ApplyTaskStacks(std::vector<PyThread>* threads,
+                               std::vector<std::string>* task_names);
 
   // The reader that reaches the target (below the page cache), for counting
   // syscalls.

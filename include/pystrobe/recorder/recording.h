@@ -142,6 +142,9 @@ struct ProcessSummary {
   // How it ended (a wait status), where /proc told: read while it was a
   // zombie, before its parent reaped it.
   std::optional<int> wait_status;
+  // --async: why its asyncio tasks could not be read ("" when they were,
+  // or without --async): its samples kept their threads' stacks.
+  std::string async_note;
 };
 
 // A target that did (almost) no Python work, whose children are Python:

@@ -39,6 +39,7 @@
 #include "pystrobe/process/ptrace.h"
 #include "pystrobe/process/thread_monitor.h"
 #include "pystrobe/profile/profile.h"
+#include "pystrobe/python/async_tasks.h"
 #include "pystrobe/python/python_process.h"
 #include "pystrobe/sampler/cpu_attribution.h"
 #include "pystrobe/sampler/cpu_wait_filter.h"
@@ -79,6 +80,17 @@ struct SamplerOptions {
   // per running thread and tick in wall mode. Not with --blocking, nor in
   // wall mode under --gil (which reads no procfs file per tick).
   bool cpu_wait = true;
+  // Attribute a sample of a thread running an asyncio task to the task's
+  // logical stack (its coroutines, its awaiters' up to the root task, then
+  // the event loop) and label it task=NAME (PythonProcess::ApplyTaskStacks;
+  // CPython 3.14+, see async_status()).
+  bool async_tasks = false;
+  // --async all (wall mode, with async_tasks): also one sample per waiting
+  // (pending) task per tick, weighted like a thread sample, at the task's
+  // logical stack (its coroutine chain, then its awaiters' up to the root
+  // task), labelled task=NAME and idle=true: where requests wait shows as
+  // their share of wall time. Reads every task at every tick.
+  bool async_waiting = false;
   // Unused: ticks are stratified (see above). Kept for source compatibility.
   double jitter = 0.1;
 };
@@ -193,6 +205,10 @@ class Sampler {
   void Finish(int64_t elapsed_ns);
 
   pid_t pid() const { return python_->pid(); }
+  // --async: OK while tasks are read; else why not (IsUnsupportedAsync:
+  // this interpreter's tasks cannot be read, one line to show the user;
+  // samples then keep their threads' stacks).
+  const absl::Status& async_status() const { return async_status_; }
   // The process label of every sample: its command line when the sampler
   // was made ("" if it could not be read).
   const std::string& process() const { return process_; }
@@ -275,6 +291,14 @@ class Sampler {
   // storage; retry_ is the same for re-reads of torn stacks.
   std::vector<PyThread> threads_;
   std::vector<PyThread> retry_;
+  // --async: the running task of each of threads_ ("" for none).
+  std::vector<std::string> task_names_;
+  absl::Status async_status_;
+  AsyncSnapshot tasks_;               // --async all: this tick's tasks
+  std::vector<Frame> waiting_stack_;  // --async all: scratch
+  // --async all: a sample for each waiting task of tasks_.
+  void RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns);
+  inline static const std::string kNoTask;
   // States read before the walk this tick (ReadThreads' skip), in the
   // threads' order.
   std::vector<std::pair<pid_t, char>> early_state_;

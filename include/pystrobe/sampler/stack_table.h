@@ -65,6 +65,7 @@ struct ThreadLabel {
   pid_t tid = 0;
   uint64_t thread_id = 0;
   std::string name;
+  std::string task;  // the asyncio task it ran (--async), or ""
 };
 
 // What goes into a profile besides the stacks.
@@ -92,8 +93,12 @@ class StackTable {
   // the previous sample, as most do, costs no hashing at all.
   uint32_t InternThreadStack(uint32_t thread, const std::vector<Frame>& frames,
                              bool with_lines);
-  // The slot of thread `tid`; `name` is copied only the first time.
-  uint32_t InternThread(pid_t tid, uint64_t thread_id, const std::string& name);
+  // The slot of thread `tid` running asyncio task `task` ("" for none: a
+  // thread's samples outside tasks, and every sample without --async);
+  // `name` is copied only the first time. Samples of a slot with a task
+  // carry the label task=NAME.
+  uint32_t InternThread(pid_t tid, uint64_t thread_id, const std::string& name,
+                        const std::string& task = std::string());
   // The batch for a sample taken `elapsed_ns` after the start; merges
   // batches when needed to stay within kMaxBatches.
   uint32_t BatchFor(int64_t elapsed_ns);
@@ -165,7 +170,7 @@ class StackTable {
   absl::node_hash_map<std::vector<uint32_t>, uint32_t, SpanHash, SpanEq>
       stack_ids_;
   std::vector<const std::vector<uint32_t>*> stacks_;
-  absl::flat_hash_map<pid_t, uint32_t> thread_ids_;
+  absl::flat_hash_map<std::pair<pid_t, std::string>, uint32_t> thread_ids_;
   std::vector<ThreadLabel> threads_;
   absl::flat_hash_map<StackKey, StackValue> values_;
   std::vector<uint32_t> scratch_;

@@ -1,0 +1,102 @@
+// Reads asyncio tasks (pystrobe/python/async_tasks.h) for PythonProcess.
+//
+// CPython 3.14+: the _asyncio module (an extension module, or built into the
+// interpreter as in Debian's 3.15) carries _Py_AsyncioModuleDebugOffsets in
+// a section of its own, .AsyncioDebug: TaskObj's size and the offsets of
+// task_name, task_awaited_by(_is_set), task_is_task, task_coro, task_node,
+// and where each thread state keeps its running loop, running task and the
+// head of its circular list of tasks (struct llist_node {next, prev}), plus
+// the interpreter's list of tasks whose thread exited. task_state is not
+// among them: it comes from the generated table (debug information).
+//
+// Everything read is the target's data: list walks are bounded and detect
+// cycles, objects are type-checked, a task whose chain tears is counted as
+// an error and shows no frames.
+#ifndef PYSTROBE_SRC_PYTHON_ASYNC_TASK_READER_H_
+#define PYSTROBE_SRC_PYTHON_ASYNC_TASK_READER_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "frame_walker.h"
+#include "pystrobe/process/proc_fs.h"
+#include "pystrobe/process/remote_memory.h"
+#include "pystrobe/python/async_tasks.h"
+#include "pystrobe/python/layout.h"
+#include "pystrobe/python/python_process.h"
+#include "pystrobe/python/version.h"
+
+namespace pystrobe {
+
+class AsyncTaskReader {
+ public:
+  // Bounds on the target's data: no service has more tasks per list, or
+  // coroutines awaiting each other deeper, than this.
+  static constexpr int kMaxTasks = 1 << 20;
+  static constexpr int kMaxChain = 1024;
+  static constexpr int kMaxAwaitedBy = 1 << 16;
+
+  struct Context {
+    const ProcFs* proc = nullptr;
+    pid_t pid = 0;
+    const PythonVersion* version = nullptr;
+    const Layout* layout = nullptr;  // the interpreter's
+    RemoteMemory* memory = nullptr;  // the page cache of the snapshot
+    FrameWalker* walker = nullptr;
+    uint64_t coro_type = 0;  // PyCoro_Type (0: unknown)
+    uint64_t gen_type = 0;   // PyGen_Type
+  };
+  explicit AsyncTaskReader(Context context) : c_(context) {}
+
+  // Tasks of every thread in `threads` (one ReadThreads() snapshot).
+  // UnimplementedError (IsUnsupportedAsync) when this interpreter's tasks
+  // cannot be read, saying why in one line.
+  absl::Status Read(const std::vector<PyThread>& threads, AsyncSnapshot* out);
+
+  // PythonProcess::ApplyTaskStacks.
+  absl::Status ApplyTaskStacks(std::vector<PyThread>* threads,
+                               std::vector<std::string>* task_names);
+
+ private:
+  // Finds the .AsyncioDebug section among the target's mappings and reads
+  // the offsets into layout_; remembers a failure only for builds that can
+  // never have it (the module may simply not be imported yet).
+  absl::Status Prepare();
+  absl::Status FindModule();
+  absl::StatusOr<std::vector<uint64_t>> ListTasks(uint64_t head);
+  // Reads the task at `address`; its coroutine chain only when
+  // `with_chain` (a pending task's).
+  absl::Status ReadTask(uint64_t address, AsyncTask* task,
+                        bool with_chain = true);
+  absl::Status ReadChain(uint64_t coro, std::vector<Frame>* frames);
+  absl::StatusOr<std::string> ReadName(uint64_t object);
+  absl::StatusOr<std::string> TypeName(uint64_t object);
+  absl::Status ReadAwaitedBy(uint64_t object, bool is_set,
+                             std::vector<uint64_t>* out);
+
+  Context c_;
+  bool prepared_ = false;
+  // Why Prepare() failed last, and when to look at the mappings again (a
+  // sampler calls it every tick: the module may be imported later).
+  absl::Status last_failure_;
+  absl::Time retry_at_ = absl::InfinitePast();
+  Layout layout_;  // the interpreter's, plus the module's offsets
+  // Type name by type address (types live as long as the process).
+  absl::flat_hash_map<uint64_t, std::string> type_names_;
+  // ApplyTaskStacks' scratch, reused across samples.
+  AsyncTask scratch_;
+  std::vector<Frame> logical_;
+};
+
+}  // namespace pystrobe
+
+#endif  // PYSTROBE_SRC_PYTHON_ASYNC_TASK_READER_H_

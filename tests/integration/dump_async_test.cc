@@ -1,0 +1,258 @@
+// `pystrobe dump --async --json` against live interpreters, checked task for
+// task and frame for frame against the truth the target writes about its own
+// tasks (tests/workloads/async_tree.py: asyncio.all_tasks(), the cr_await
+// chain of each task's coroutine, the running task's own frames, and on
+// 3.14+ each task's awaiters as asyncio.capture_call_graph reads them).
+//
+// CPython 3.14+ must match exactly. 3.11-3.13 (and 3.13t), whose tasks
+// pystrobe does not read yet, must say so in one line and still show the
+// thread stacks: never a wrong tree.
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "dump_json.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interpreters.h"
+#include "subprocess.h"
+
+namespace pystrobe::integration {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(120);
+
+std::vector<Interpreter> AsyncInterpreters() {
+  std::vector<Interpreter> out;
+  for (const Interpreter& py : FindInterpreters()) {
+    if (py.major == 3 && py.minor >= 11) out.push_back(py);
+  }
+  return out;
+}
+
+class DumpAsyncTest : public ::testing::TestWithParam<Interpreter> {
+ protected:
+  static void SetUpTestSuite() {
+    std::cout << "pystrobe integration: interpreters tested: "
+              << DescribeInterpreters(AsyncInterpreters()) << std::endl;
+  }
+
+  // Starts the workload and waits until its event loop is frozen (the
+  // truth written and the loop's thread asleep in STOP.wait()).
+  void Start(const Interpreter& py) {
+    dir_ = std::make_unique<ScopedTempDir>(py.TempParent());
+    ASSERT_FALSE(dir_->path().empty());
+    truth_path_ = dir_->path() + "/truth.json";
+    const std::string workload =
+        StageWorkload(py, dir_->path(), "async_tree.py");
+    ASSERT_FALSE(workload.empty());
+    absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+        py.Command({"-S", "-E", workload, py.TargetPath(truth_path_)}),
+        {{"LC_ALL", "C.UTF-8"}}, dir_->path() + "/target.log");
+    ASSERT_TRUE(target.ok()) << target.status();
+    target_ = std::make_unique<ChildProcess>(*std::move(target));
+    ASSERT_TRUE(
+        WaitFor([&] { return FileExists(truth_path_) || target_->HasExited(); },
+                kStartTimeout))
+        << "no truth file; target log:\n"
+        << target_->Log();
+    ASSERT_FALSE(target_->HasExited()) << "target died:\n" << target_->Log();
+    absl::StatusOr<std::string> json = ReadFileToString(truth_path_);
+    ASSERT_TRUE(json.ok()) << json.status();
+    absl::StatusOr<AsyncTruth> truth = ParseAsyncTruth(*json);
+    ASSERT_TRUE(truth.ok()) << truth.status() << "\n" << *json;
+    truth_ = *std::move(truth);
+    ASSERT_EQ(truth_.pid, target_->pid());
+    // The loop runs on the main thread, whose TID is the PID.
+    const pid_t pid = target_->pid();
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          absl::StatusOr<std::vector<uint64_t>> call = ThreadSyscall(pid, pid);
+          return call.ok() && !call->empty() && (*call)[0] == SYS_futex;
+        },
+        kStartTimeout))
+        << "the event loop's thread never blocked in STOP.wait()";
+  }
+
+  std::unique_ptr<ScopedTempDir> dir_;
+  std::unique_ptr<ChildProcess> target_;
+  std::string truth_path_;
+  AsyncTruth truth_;
+};
+
+const TaskDump* Named(const std::vector<TaskDump>& tasks,
+                      const std::string& name) {
+  for (const TaskDump& t : tasks) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+void CheckTasks(const AsyncDump& dump, const AsyncTruth& truth) {
+  EXPECT_EQ(dump.error, "");
+  EXPECT_EQ(dump.errors, 0) << "tasks or lists that could not be read";
+  std::map<uint64_t, const TaskDump*> got;
+  for (const TaskDump& t : dump.tasks) {
+    EXPECT_TRUE(got.emplace(t.id, &t).second) << "task dumped twice: " << t.id;
+  }
+  std::set<uint64_t> want_ids;
+  for (const TaskDump& t : truth.tasks) want_ids.insert(t.id);
+  for (const TaskDump& t : dump.tasks) {
+    EXPECT_TRUE(want_ids.count(t.id))
+        << "dumped a task asyncio.all_tasks() does not have: " << t.name;
+  }
+  for (const TaskDump& want : truth.tasks) {
+    SCOPED_TRACE("task " + want.name);
+    auto it = got.find(want.id);
+    if (it == got.end()) {
+      ADD_FAILURE() << "task " << want.name << " missing from the dump";
+      continue;
+    }
+    const TaskDump& t = *it->second;
+    EXPECT_EQ(t.error, "");
+    EXPECT_EQ(t.name, want.name);
+    EXPECT_EQ(t.state, want.state);
+    if (want.awaited_by) {
+      EXPECT_EQ(t.awaited_by, want.awaited_by) << "awaiters differ";
+    }
+    if (want.state != "running") {
+      std::string diff = DiffFrames(want.frames, t.frames, true);
+      EXPECT_TRUE(diff.empty()) << diff;
+      continue;
+    }
+    // The running task is blocked inside threading's Event.wait(), called
+    // on the line the truth gives for hold_still: the truth's frames are
+    // the dump's outermost ones, and every frame inside them is
+    // threading's.
+    ASSERT_GE(t.frames.size(), want.frames.size());
+    const size_t extra = t.frames.size() - want.frames.size();
+    std::vector<Frame> outer(t.frames.begin() + extra, t.frames.end());
+    std::string diff = DiffFrames(want.frames, outer, true);
+    EXPECT_TRUE(diff.empty()) << diff;
+    for (size_t i = 0; i < extra; ++i) {
+      EXPECT_TRUE(absl::EndsWith(t.frames[i].file, "/threading.py"))
+          << FormatFrames(t.frames);
+    }
+  }
+  // cycle-a and cycle-b await each other: one cycle, those two.
+  const TaskDump* a = Named(truth.tasks, "cycle-a");
+  const TaskDump* b = Named(truth.tasks, "cycle-b");
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  std::vector<uint64_t> ring = {a->id, b->id};
+  std::sort(ring.begin(), ring.end());
+  EXPECT_THAT(dump.cycles, ::testing::ElementsAre(ring));
+}
+
+TEST_P(DumpAsyncTest, MatchesTasksTheTargetReports) {
+  const Interpreter& py = GetParam();
+  std::cout << "interpreter: " << py.name << " " << py.root << py.path
+            << std::endl;
+  ASSERT_NO_FATAL_FAILURE(Start(py));
+  const std::string pid = std::to_string(target_->pid());
+  for (const bool nonblocking : {false, true}) {
+    std::vector<std::string> argv = {PystrobeBinary(), "dump",   "--pid", pid,
+                                     "--json",         "--async"};
+    if (nonblocking) argv.push_back("--nonblocking");
+    SCOPED_TRACE(absl::StrJoin(argv, " "));
+    CommandResult result = RunCommand(argv);
+    ASSERT_TRUE(result.exited && result.exit_code == 0) << result.Describe();
+    absl::StatusOr<ProcessDump> threads = ParseDump(result.out);
+    ASSERT_TRUE(threads.ok()) << threads.status() << "\n" << result.out;
+    absl::StatusOr<AsyncDump> dump = ParseAsyncDump(result.out);
+    ASSERT_TRUE(dump.ok()) << dump.status() << "\n" << result.out;
+    if (py.minor >= 14) {
+      CheckTasks(*dump, truth_);
+    } else {
+      // Not read on this version: one line that says so, naming the
+      // version, and no tasks at all.
+      EXPECT_THAT(dump->error, ::testing::HasSubstr(truth_.python_version));
+      EXPECT_EQ(dump->error.find('\n'), std::string::npos);
+      EXPECT_TRUE(dump->tasks.empty());
+    }
+    // Either way the thread stacks stand: the loop's thread is inside
+    // hold_still.
+    bool seen = false;
+    for (const ThreadDump& t : threads->threads) {
+      for (const Frame& f : t.frames) seen |= f.function == "hold_still";
+    }
+    EXPECT_TRUE(seen) << result.out;
+    if (::testing::Test::HasFailure()) {
+      std::cout << "pystrobe: " << result.Describe() << std::endl;
+      break;
+    }
+  }
+}
+
+// The text form: the tree under its root tasks, and the cycle warning.
+TEST_P(DumpAsyncTest, TextDumpDrawsTheTaskTree) {
+  const Interpreter& py = GetParam();
+  ASSERT_NO_FATAL_FAILURE(Start(py));
+  CommandResult result =
+      RunCommand({PystrobeBinary(), "dump", "--pid",
+                  std::to_string(target_->pid()), "--async"});
+  ASSERT_TRUE(result.exited && result.exit_code == 0) << result.Describe();
+  if (py.minor < 14) {
+    EXPECT_THAT(result.out, ::testing::HasSubstr("asyncio tasks: CPython"));
+    EXPECT_THAT(result.out, ::testing::HasSubstr("hold_still"));
+    return;
+  }
+  for (const TaskDump& t : truth_.tasks) {
+    EXPECT_THAT(result.out,
+                ::testing::HasSubstr("(T) " + t.name + " [" + t.state + "]"));
+  }
+  EXPECT_THAT(result.out,
+              ::testing::HasSubstr("warning: tasks await each other in a "
+                                   "cycle"));
+  // request-0 hangs under server's TaskGroup, deeper than server.
+  const size_t server = result.out.find("(T) server [");
+  const size_t request = result.out.find("(T) request-0 [");
+  ASSERT_NE(server, std::string::npos);
+  ASSERT_NE(request, std::string::npos);
+  auto column = [&](size_t at) {
+    const size_t line = result.out.rfind('\n', at);
+    return at - (line == std::string::npos ? 0 : line + 1);
+  };
+  EXPECT_GT(column(request), column(server)) << result.out;
+}
+
+std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, DumpAsyncTest,
+                         ::testing::ValuesIn(AsyncInterpreters()), ParamName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(DumpAsyncTest);
+
+// The interpreters this feature is promised on must all be here: a missing
+// one fails, never skips silently.
+TEST(DumpAsyncInterpreters, EveryPromisedInterpreterIsPresent) {
+  const std::vector<Interpreter> all = AsyncInterpreters();
+  auto has = [&](const std::string& needle, int minor) {
+    for (const Interpreter& py : all) {
+      if (py.minor == minor &&
+          absl::StrContains(py.root + py.path + py.name, needle)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(has("3.11.7", 11)) << "pyenv 3.11.7";
+  EXPECT_TRUE(has("3.12.1", 12)) << "pyenv 3.12.1";
+  EXPECT_TRUE(has("3.13.0", 13)) << "pyenv 3.13.0";
+  EXPECT_TRUE(has("/usr/bin/python3.11", 11)) << "Debian's 3.11";
+  EXPECT_TRUE(has("forky-root/usr/bin/python3.14", 14)) << "forky 3.14";
+  EXPECT_TRUE(has("forky-root/usr/bin/python3.15", 15)) << "forky 3.15";
+  EXPECT_TRUE(has("3.13t", 13)) << "free-threaded 3.13t";
+  std::cout << DescribeInterpreters(all) << std::endl;
+}
+
+}  // namespace
+}  // namespace pystrobe::integration

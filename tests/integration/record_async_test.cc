@@ -1,0 +1,252 @@
+// `pystrobe record --async` against the target's own accounting.
+//
+// tests/workloads/async_record.py runs a `request` task (in a TaskGroup of
+// a `server` task, itself awaited by the main task) that loops over
+// handle() -> burn() (CPU) and handle() -> nap() (asyncio.sleep), and
+// measures burn()'s CPU time against its thread's over the recorded window.
+// With --async every sample taken while `request` runs must sit on the
+// task's logical stack — burn under handle, under server's TaskGroup, under
+// main, under the event loop — carry task=request, and burn's share of the
+// CPU must be within 3 points of the workload's own figure.
+//
+// Only CPython 3.14+ (whose tasks pystrobe reads); on 3.11-3.13 the
+// recording must say in one line that tasks were not read.
+#include <signal.h>
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "interpreters.h"
+#include "record_support.h"
+#include "subprocess.h"
+
+namespace pystrobe::integration {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(120);
+constexpr double kTolerancePoints = 3.0;
+constexpr int64_t kSamples = 3000;
+
+std::vector<Interpreter> AsyncRecordInterpreters() {
+  std::vector<Interpreter> out;
+  for (const Interpreter& py : FindInterpreters()) {
+    // TaskGroup is 3.11+; one pre-3.14 interpreter is enough for the
+    // fallback note.
+    if (py.major == 3 && (py.minor >= 14 || py.name == "Py3_12_1")) {
+      out.push_back(py);
+    }
+  }
+  return out;
+}
+
+class RecordAsyncTest : public ::testing::TestWithParam<Interpreter> {};
+
+// Function names of a sample, innermost first.
+std::vector<std::string> Names(const Profile& p, const Sample& s) {
+  std::vector<std::string> names;
+  for (uint64_t id : s.location_ids) {
+    names.push_back(p.FunctionOf(p.LocationAt(id)).name);
+  }
+  return names;
+}
+
+TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
+  const Interpreter& py = GetParam();
+  std::cout << "interpreter: " << py.name << " " << py.root << py.path
+            << std::endl;
+  ScopedTempDir dir(py.TempParent());
+  ASSERT_FALSE(dir.path().empty());
+  const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
+  ASSERT_FALSE(workload.empty());
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      py.Command({"-S", "-E", workload, py.TargetPath(dir.path())}),
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/ready", *target, kTimeout))
+      << "workload not ready:\n"
+      << target->Log();
+
+  const std::string out = dir.path() + "/async.pb.gz";
+  ASSERT_TRUE(TouchFile(dir.path() + "/start"));
+  absl::StatusOr<std::unique_ptr<Recorder>> rec = Recorder::Start(
+      {"record", "--pid", std::to_string(target->pid()), "--async", "-d", "100",
+       "-r", "1000", "--mode", "cpu", "-o", out},
+      dir.path());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  (*rec)->WaitForSamples(kSamples, kTimeout);
+  (*rec)->Signal(SIGINT);
+  std::optional<RecorderExit> done = (*rec)->Wait(kTimeout);
+  ASSERT_TRUE(TouchFile(dir.path() + "/stop"));
+  ASSERT_TRUE(done.has_value()) << (*rec)->Output();
+  ASSERT_TRUE(done->exited && done->exit_code == 0) << done->Describe() << "\n"
+                                                    << (*rec)->Output();
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/truth.json", *target, kTimeout))
+      << target->Log();
+  absl::StatusOr<google::protobuf::Struct> truth =
+      ReadJsonObject(dir.path() + "/truth.json");
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  const double total_cpu = NumberField(*truth, "total_cpu_s");
+  const double burn_cpu = NumberField(*truth, "burn_cpu_s");
+  ASSERT_GT(total_cpu, 0.5) << "the target barely ran: " << target->Log();
+
+  absl::StatusOr<Profile> profile = ReadProfile(out);
+  ASSERT_TRUE(profile.ok()) << profile.status();
+  const int cpu_index = profile->SampleTypeIndex("cpu");
+  ASSERT_EQ(cpu_index, 1) << DescribeProfile(*profile);
+
+  if (py.minor < 14) {
+    // Not read on this version: said once, and no sample claims a task.
+    EXPECT_THAT((*rec)->Output(),
+                ::testing::HasSubstr("asyncio tasks: CPython 3.12"));
+    for (const Sample& s : profile->samples) {
+      EXPECT_EQ(StringLabel(s, "task"), "") << DescribeProfile(*profile);
+    }
+    return;
+  }
+
+  int64_t total = 0, burn = 0, burn_samples = 0, torn_short = 0;
+  for (const Sample& s : profile->samples) {
+    total += s.values[cpu_index];
+    const std::vector<std::string> names = Names(*profile, s);
+    if (names.empty() || names[0] != "burn") continue;
+    burn += s.values[cpu_index];
+    burn_samples += s.values[0];
+    if (names.size() == 1) {
+      // On 3.14 (no base frame to end a chain at, unlike 3.15) the thread's
+      // chain is now and then read as [burn] alone, --blocking too: plain
+      // stack reading, not --async (docs/asyncio.md). Counted, bounded.
+      torn_short += s.values[0];
+      continue;
+    }
+    SCOPED_TRACE(absl::StrJoin(names, " <- "));
+    // One logical stack across the three tasks: burn under handle (the
+    // request task), server (its TaskGroup's owner), main (the root
+    // task), then the event loop that ran it.
+    EXPECT_EQ(names[1], "handle");
+    auto at = [&](const std::string& name) {
+      return std::find(names.begin(), names.end(), name) - names.begin();
+    };
+    EXPECT_LT(at("handle"), at("server"));
+    EXPECT_LT(at("server"), at("main"));
+    EXPECT_LT(at("main"), at("Handle._run"));
+    EXPECT_LT(at("Handle._run"), static_cast<long>(names.size()));
+    EXPECT_EQ(StringLabel(s, "task"), "request");
+    if (HasFailure()) break;
+  }
+  ASSERT_GT(burn_samples, kSamples / 2) << DescribeProfile(*profile);
+  EXPECT_LE(torn_short * 100, burn_samples) << "over 1% of burn's samples "
+                                               "were a one-frame stack";
+  const double want = 100.0 * burn_cpu / total_cpu;
+  const double got =
+      100.0 * static_cast<double>(burn) / static_cast<double>(total);
+  std::cout << absl::StreamFormat(
+                   "%s burn: truth %5.2f%% of the thread's CPU, pystrobe "
+                   "--async %5.2f%% (%d samples)",
+                   py.name, want, got, burn_samples)
+            << std::endl;
+  // As in record_accuracy_test, the CPU split is held to the tolerance on
+  // release builds: debug interpreters (3.14d, 3.15d) measured 2.5 to 4.6
+  // points low here on a loaded 2-core machine, plain --mode cpu alike.
+  if (!absl::EndsWith(py.name, "d")) {
+    EXPECT_NEAR(got, want, kTolerancePoints);
+  }
+  if (HasFailure()) std::cout << (*rec)->Output() << std::endl;
+}
+
+// --async all in wall mode: at every tick the request task is either
+// running (burn, a thread sample) or waiting (nap's asyncio.sleep, a task
+// sample), so its samples split like its wall time.
+TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
+  const Interpreter& py = GetParam();
+  if (py.minor < 14) GTEST_SKIP() << "tasks are read on CPython 3.14+ only";
+  ScopedTempDir dir(py.TempParent());
+  ASSERT_FALSE(dir.path().empty());
+  const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
+  ASSERT_FALSE(workload.empty());
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      py.Command({"-S", "-E", workload, py.TargetPath(dir.path())}),
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/ready", *target, kTimeout))
+      << target->Log();
+  const std::string out = dir.path() + "/wait.pb.gz";
+  ASSERT_TRUE(TouchFile(dir.path() + "/start"));
+  absl::StatusOr<std::unique_ptr<Recorder>> rec = Recorder::Start(
+      {"record", "--pid", std::to_string(target->pid()), "--async", "all", "-d",
+       "100", "-r", "500", "--mode", "wall", "-o", out},
+      dir.path());
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  // Four tasks a tick (main, server, control, request).
+  (*rec)->WaitForSamples(4 * kSamples, kTimeout);
+  (*rec)->Signal(SIGINT);
+  std::optional<RecorderExit> done = (*rec)->Wait(kTimeout);
+  ASSERT_TRUE(TouchFile(dir.path() + "/stop"));
+  ASSERT_TRUE(done.has_value() && done->exited && done->exit_code == 0)
+      << (*rec)->Output();
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/truth.json", *target, kTimeout))
+      << target->Log();
+  absl::StatusOr<google::protobuf::Struct> truth =
+      ReadJsonObject(dir.path() + "/truth.json");
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  const double window = NumberField(*truth, "window_s");
+  ASSERT_GT(window, 0.5);
+  absl::StatusOr<Profile> profile = ReadProfile(out);
+  ASSERT_TRUE(profile.ok()) << profile.status();
+
+  int64_t request = 0, nap = 0, burn = 0;
+  for (const Sample& s : profile->samples) {
+    if (StringLabel(s, "task") != "request") continue;
+    request += s.values[0];
+    const std::vector<std::string> names = Names(*profile, s);
+    if (!names.empty() && names[0] == "burn") burn += s.values[0];
+    if (std::find(names.begin(), names.end(), "nap") == names.end()) continue;
+    nap += s.values[0];
+    SCOPED_TRACE(absl::StrJoin(names, " <- "));
+    // Waiting in nap's sleep, on the same logical path as burn.
+    auto at = [&](const std::string& name) {
+      return std::find(names.begin(), names.end(), name) - names.begin();
+    };
+    EXPECT_LT(at("nap"), at("handle"));
+    EXPECT_LT(at("handle"), at("server"));
+    EXPECT_LT(at("server"), static_cast<long>(names.size()));
+    // Waiting (in asyncio.sleep, or scheduled to resume): a task sample,
+    // idle and without the event loop's frames; nap's and sleep's own code
+    // runs on the thread.
+    const bool on_thread = at("Handle._run") < static_cast<long>(names.size());
+    EXPECT_EQ(StringLabel(s, "idle"), on_thread ? "" : "true");
+    if (HasFailure()) break;
+  }
+  ASSERT_GT(request, kSamples / 2) << DescribeProfile(*profile);
+  const double want_nap = 100.0 * NumberField(*truth, "nap_wall_s") / window;
+  const double want_burn = 100.0 * NumberField(*truth, "burn_wall_s") / window;
+  const double got_nap = 100.0 * nap / static_cast<double>(request);
+  const double got_burn = 100.0 * burn / static_cast<double>(request);
+  std::cout << absl::StreamFormat(
+                   "%s request's wall: nap truth %5.2f%% pystrobe %5.2f%%, "
+                   "burn truth %5.2f%% pystrobe %5.2f%% (%d samples)",
+                   py.name, want_nap, got_nap, want_burn, got_burn, request)
+            << std::endl;
+  EXPECT_NEAR(got_nap, want_nap, kTolerancePoints);
+  EXPECT_NEAR(got_burn, want_burn, kTolerancePoints);
+  if (HasFailure()) std::cout << (*rec)->Output() << std::endl;
+}
+
+std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, RecordAsyncTest,
+                         ::testing::ValuesIn(AsyncRecordInterpreters()),
+                         ParamName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RecordAsyncTest);
+
+}  // namespace
+}  // namespace pystrobe::integration
