@@ -17,18 +17,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "pystrobe/base/clock.h"
 #include "pystrobe/base/scoped_fd.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/http/http.h"
 
 namespace pystrobe {
 namespace {
-
-int64_t NowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -116,7 +111,8 @@ class Connection {
  private:
   absl::Status Wait(short events, absl::string_view what) {
     for (;;) {
-      const int64_t left_ms = (deadline_ns_ - NowNs()) / 1'000'000;
+      const int64_t left_ms =
+          (deadline_ns_ - ClockNs(CLOCK_MONOTONIC)) / 1'000'000;
       if (left_ms <= 0) {
         return absl::DeadlineExceededError(absl::StrCat("timed out ", what));
       }
@@ -263,7 +259,7 @@ class Connection {
 absl::StatusOr<HttpResponse> SendHttp(const HttpRequest& request,
                                       const HttpOptions& options) {
   const int64_t deadline =
-      NowNs() + static_cast<int64_t>(options.timeout_s * 1e9);
+      ClockNs(CLOCK_MONOTONIC) + static_cast<int64_t>(options.timeout_s * 1e9);
   Connection conn(request.url, deadline);
   if (absl::Status s = conn.Open(options); !s.ok()) return s;
   const bool default_port =

@@ -10,16 +10,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "pystrobe/base/clock.h"
 #include "pystrobe/recorder/push.h"
 
 namespace pystrobe {
 namespace {
-
-int64_t NowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::chrono::steady_clock::time_point AtNs(int64_t ns) {
   // CLOCK_MONOTONIC is steady_clock's clock on Linux.
@@ -159,7 +154,7 @@ void Pusher::Run() {
       drain_started = true;
       next_attempt_ns = 0;
     }
-    const int64_t now = NowNs();
+    const int64_t now = ClockNs(CLOCK_MONOTONIC);
     const bool in_backoff = now < next_attempt_ns;
     // Windows that cannot go now wait on disk, behind the spool's.
     if (spool_ && !queue_.empty() &&
@@ -248,7 +243,8 @@ void Pusher::Run() {
     if (sent.ok()) {
       if (outage_start_ns > 0) {
         const double away_s =
-            static_cast<double>(NowNs() - outage_start_ns) / 1e9;
+            static_cast<double>(ClockNs(CLOCK_MONOTONIC) - outage_start_ns) /
+            1e9;
         const std::string line =
             counts_.waiting > 0
                 ? absl::StrFormat(
@@ -284,8 +280,9 @@ void Pusher::Run() {
     // The backend is away: try again after the backoff, this window first.
     head_failed = true;
     if (!from_spool) queue_.push_front(std::move(w));
-    if (outage_start_ns == 0) outage_start_ns = NowNs();
-    next_attempt_ns = NowNs() + static_cast<int64_t>(backoff_s * 1e9);
+    if (outage_start_ns == 0) outage_start_ns = ClockNs(CLOCK_MONOTONIC);
+    next_attempt_ns =
+        ClockNs(CLOCK_MONOTONIC) + static_cast<int64_t>(backoff_s * 1e9);
     backoff_s = std::min(backoff_s * 2, options_.backoff_max_s);
     lock.unlock();
     ReportError(absl::StrCat(
@@ -317,7 +314,8 @@ PushCounts Pusher::Finish(double drain_s) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     finishing_ = true;
-    drain_deadline_ns_ = NowNs() + static_cast<int64_t>(drain_s * 1e9);
+    drain_deadline_ns_ =
+        ClockNs(CLOCK_MONOTONIC) + static_cast<int64_t>(drain_s * 1e9);
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
