@@ -185,7 +185,10 @@ TEST_P(DebugOffsetsLiveTest, RealRuntimeParsesAndAgreesWithTheTable) {
   int compared = 0;
   for (int i = 0; i < static_cast<int>(Field::kFieldCount); ++i) {
     const Field f = static_cast<Field>(i);
-    if (!parsed->layout.Has(f)) continue;
+    // Fields only the target's own offsets give (the generator, set, long
+    // and type fields asyncio's task reader needs on 3.14+) have no entry
+    // in the table to agree with.
+    if (!parsed->layout.Has(f) || !table->layout.Has(f)) continue;
     // Debian's 3.15.0 says 8 bytes more than its headers compile to here
     // (pystrobe never copies PyInterpreterState whole).
     if (f == Field::kSizeofInterpreterState) continue;
@@ -198,7 +201,10 @@ TEST_P(DebugOffsetsLiveTest, RealRuntimeParsesAndAgreesWithTheTable) {
   const Layout derived = LayoutFromDebugOffsets(*parsed, nullptr);
   for (int i = 0; i < static_cast<int>(Field::kFieldCount); ++i) {
     const Field f = static_cast<Field>(i);
-    if (!derived.Has(f) || f == Field::kSizeofInterpreterState) continue;
+    if (!derived.Has(f) || !table->layout.Has(f) ||
+        f == Field::kSizeofInterpreterState) {
+      continue;
+    }
     EXPECT_EQ(derived.Offset(f), table->layout.Offset(f))
         << "derived " << FieldName(f);
   }
