@@ -1,11 +1,12 @@
 #include "pystrobe/native/merge.h"
-#include "pystrobe/base/text.h"
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <utility>
 #include <vector>
+
+#include "pystrobe/base/text.h"
 
 namespace pystrobe {
 namespace {

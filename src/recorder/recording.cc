@@ -1,5 +1,4 @@
 #include "pystrobe/recorder/recording.h"
-#include "pystrobe/base/clock.h"
 
 #include <sys/stat.h>
 #include <time.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "launcher.h"
+#include "pystrobe/base/clock.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/cpu_wait.h"

@@ -1,5 +1,4 @@
 #include "pystrobe/sampler/sampler.h"
-#include "pystrobe/base/clock.h"
 
 #include <sched.h>
 #include <sys/prctl.h>
@@ -19,13 +18,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "pystrobe/base/clock.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/proc_fs.h"
 #include "pystrobe/process/ptrace.h"
 
 namespace pystrobe {
-namespace {}  // namespace
 
 Sampler::Sampler(PythonProcess* python, SamplerOptions options)
     : python_(python),
@@ -443,8 +442,12 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
 }
 
 void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
-  absl::flat_hash_map<uint64_t, const AsyncTask*> by_address;
-  for (const AsyncTask& t : tasks_.tasks) by_address[t.address] = &t;
+  task_by_address_.clear();
+  for (const AsyncTask& t : tasks_.tasks) task_by_address_[t.address] = &t;
+  tid_by_thread_id_.clear();
+  for (const PyThread& th : threads_) {
+    tid_by_thread_id_[th.thread_id] = th.native_id;
+  }
   for (const AsyncTask& t : tasks_.tasks) {
     if (t.state != TaskState::kPending || !t.status.ok() || t.frames.empty()) {
       continue;
@@ -454,17 +457,15 @@ void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
     waiting_stack_.assign(t.frames.begin(), t.frames.end());
     const AsyncTask* at = &t;
     for (int hop = 0; hop < 256 && !at->awaited_by.empty(); ++hop) {
-      auto it = by_address.find(at->awaited_by.front());
-      if (it == by_address.end() || it->second == &t) break;
+      auto it = task_by_address_.find(at->awaited_by.front());
+      if (it == task_by_address_.end() || it->second == &t) break;
       at = it->second;
       waiting_stack_.insert(waiting_stack_.end(), at->frames.begin(),
                             at->frames.end());
     }
     // Under the thread whose list holds it (0: its thread exited).
-    pid_t tid = 0;
-    for (const PyThread& th : threads_) {
-      if (th.thread_id == t.thread_id) tid = th.native_id;
-    }
+    auto found = tid_by_thread_id_.find(t.thread_id);
+    const pid_t tid = found == tid_by_thread_id_.end() ? 0 : found->second;
     const uint32_t thread = table_.InternThread(
         tid, t.thread_id, tid != 0 ? monitor_.Name(tid) : kNoTask, t.name);
     const uint32_t stack = table_.InternStack(waiting_stack_, options_.lines);

@@ -1,5 +1,4 @@
 #include "pystrobe/sampler/schedule.h"
-#include "pystrobe/base/clock.h"
 
 #include <sched.h>
 #include <sys/prctl.h>
@@ -12,6 +11,8 @@
 #include <cerrno>
 #include <climits>
 #include <random>
+
+#include "pystrobe/base/clock.h"
 
 namespace pystrobe {
 namespace {

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pystrobe/native/native_stacks.h"
@@ -294,8 +295,12 @@ class Sampler {
   // --async: the running task of each of threads_ ("" for none).
   std::vector<std::string> task_names_;
   absl::Status async_status_;
-  AsyncSnapshot tasks_;               // --async all: this tick's tasks
-  std::vector<Frame> waiting_stack_;  // --async all: scratch
+  AsyncSnapshot tasks_;  // --async all: this tick's tasks
+  // --async all: scratch kept across ticks (cleared, capacity kept): the
+  // waiting stack, tasks by address, kernel TIDs by Python thread id.
+  std::vector<Frame> waiting_stack_;
+  absl::flat_hash_map<uint64_t, const AsyncTask*> task_by_address_;
+  absl::flat_hash_map<uint64_t, pid_t> tid_by_thread_id_;
   // --async all: a sample for each waiting task of tasks_.
   void RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns);
   inline static const std::string kNoTask;
