@@ -5,6 +5,7 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +96,16 @@ std::vector<ModuleMap::FoundModule> ModuleMap::FindModules(
     executable = m.executable;
   }
   flush();
+  // The vDSO is copied out of the target whole (Report): a kernel's is a
+  // few pages, so a larger one is not a vDSO (a fake /proc root, a corrupt
+  // maps file) and is left out rather than allocated.
+  found.erase(std::remove_if(found.begin(), found.end(),
+                             [](const FoundModule& f) {
+                               return f.range.path == "[vdso]" &&
+                                      f.range.end - f.range.start >
+                                          ModuleMap::kMaxVdsoBytes;
+                             }),
+              found.end());
   return found;
 }
 

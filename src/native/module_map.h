@@ -77,6 +77,8 @@ class ModuleMap {
     Range range;
     size_t first_mapping = 0;
   };
+  // A vDSO larger than this is left out (it is read whole into memory).
+  static constexpr uint64_t kMaxVdsoBytes = 1 << 20;
   static std::vector<FoundModule> FindModules(
       const std::vector<MemoryMapping>& maps);
 

@@ -78,5 +78,17 @@ TEST(FindModulesTest, NothingFromNoMapsOrOnlyAnonymousOnes) {
   EXPECT_TRUE(ModuleMap::FindModules(*maps).empty());
 }
 
+TEST(FindModulesTest, AVdsoLargerThanAKernelsIsLeftOut) {
+  // Report() copies a vDSO whole: a maps file (a fake /proc root, a fuzzed
+  // one) must not make it allocate gigabytes.
+  absl::StatusOr<std::vector<MemoryMapping>> maps = ParseMaps(
+      "7ffd00000000-7ffd00002000 r-xp 00000000 00:00 0     [vdso]\n"
+      "7ffe00000000-7fff00000000 r-xp 00000000 00:00 0     [vdso]\n");
+  ASSERT_THAT(maps, IsOk());
+  std::vector<ModuleMap::FoundModule> modules = ModuleMap::FindModules(*maps);
+  ASSERT_EQ(modules.size(), 1u);
+  EXPECT_EQ(modules[0].range.end - modules[0].range.start, 0x2000u);
+}
+
 }  // namespace
 }  // namespace pystrobe
