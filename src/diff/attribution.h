@@ -43,6 +43,20 @@ struct Explanation {
 Explanation ExplainGrowth(const FunctionKey& f, Metric decided_by,
                           const Growth& growth);
 
+// One regression per place where time grew: the regressions among `rows`
+// whose path (`paths`, from ExplainGrowth) ends in the same function X are
+// one group. Its head is X's own self-time regression when there is one,
+// else the row with the shortest path (the direct caller: "time grew in spin
+// called from render_page"); the others are callers whose totals grew with
+// it, marked affected and explained by the head. A self-time regression of
+// a helper shared by several callers whose growth came through one of them
+// is that call's growth: the caller heads the group. Returns the number of
+// groups.
+int GroupRegressions(
+    const Growth& growth,
+    const absl::flat_hash_map<FunctionKey, std::vector<FunctionKey>>& paths,
+    std::vector<FunctionDiff>* rows);
+
 }  // namespace pystrobe::diff
 
 #endif  // PYSTROBE_SRC_DIFF_ATTRIBUTION_H_

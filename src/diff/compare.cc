@@ -1,13 +1,12 @@
 // Compare: the verdicts. Replicates (replicates.h), normalization
-// (normalization.h), the tests (statistics.h) and attribution
-// (attribution.h) come together here; docs/statistics.md explains the
-// method.
+// (normalization.h), the per-function tests (evaluate.h, statistics.h) and
+// attribution (attribution.h) come together here; docs/statistics.md explains
+// the method.
 
 #include "pystrobe/diff/compare.h"
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "attribution.h"
+#include "evaluate.h"
 #include "normalization.h"
 #include "remedy.h"
 #include "replicates.h"
@@ -24,11 +24,14 @@
 namespace pystrobe {
 namespace {
 
+using diff::DeltaPct;
+using diff::kInf;
+using diff::Mean;
+using diff::Measure;
+using diff::Normalized;
+using diff::Row;
 using diff::Scaling;
-using diff::Series;
 using diff::Side;
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
 // A function holding at least this share of the run whose time grew by
 // more than the threshold, unconfirmed, keeps a comparison from being OK.
 constexpr double kApparentShare = 0.1;
@@ -40,23 +43,6 @@ std::string Describe(const ValueType& t) {
 // Seconds for nanoseconds, the raw unit otherwise.
 double SecondsPerUnit(const ValueType& t) {
   return t.unit == "nanoseconds" ? 1e-9 : 1.0;
-}
-
-double Mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? 0 : s / static_cast<double>(v.size());
-}
-
-double SumSquares(const std::vector<double>& v, double mean) {
-  double s = 0;
-  for (double x : v) s += (x - mean) * (x - mean);
-  return s;
-}
-
-double DeltaPct(double base, double now) {
-  if (base > 0) return (now - base) / base * 100;
-  return now > 0 ? kInf : 0;
 }
 
 // Seconds per replicate: a launched run's wall time, a batch's length (0:
@@ -81,223 +67,6 @@ double ReplicateSeconds(const Side& s) {
 double SampleRate(const Side& s) {
   const double seconds = ReplicateSeconds(s);
   return seconds > 0 ? Mean(s.samples) / seconds : 0;
-}
-
-// One function's normalized values of one metric on both sides.
-struct Measure {
-  std::vector<double> base, now;
-  double mean_base = 0, mean_now = 0;
-  double ss = 0;  // within-side sum of squares, pooled
-  double df = 0;
-  double share = 0;    // of the larger side (raw)
-  double samples = 0;  // on the larger side
-  bool above_floor = false;
-  // Test results.
-  bool tested = false;
-  double p = 1;
-  double se = kInf;
-  double test_df = 0;
-  double detectable_pct = kInf;
-  // The one-sided upper confidence limit of the change, in percent of the
-  // base (+inf untested): below the threshold, the data show the function
-  // did not grow by that much (an equivalence bound, as TOST's).
-  double upper_pct = kInf;
-  double s2 = 0;           // the per-replicate variance it was tested with
-  double sampling_s2 = 0;  // of which sampling noise (Poisson, per side)
-  size_t test_index = 0;
-  Verdict verdict = Verdict::kUnchanged;
-  double delta_pct = 0;
-};
-
-std::vector<double> Normalized(const std::vector<double>* raw,
-                               const std::vector<double>& scale, double unit) {
-  std::vector<double> out(scale.size(), 0);
-  if (raw == nullptr) return out;
-  for (size_t r = 0; r < scale.size(); ++r)
-    out[r] = (*raw)[r] / scale[r] * unit;
-  return out;
-}
-
-void Describe(const std::vector<double>* raw_base, const Side& base,
-              const std::vector<double>* raw_now, const Side& now,
-              const Scaling& s, double unit, const CompareOptions& options,
-              bool paired, Measure* m) {
-  m->base = Normalized(raw_base, s.base, unit);
-  m->now = Normalized(raw_now, s.now, unit);
-  m->mean_base = Mean(m->base);
-  m->mean_now = Mean(m->now);
-  if (paired) {
-    // Interleaved runs: the differences within pairs, so that what drifted
-    // between pairs cancels. Half their sum of squares on n - 1 degrees of
-    // freedom is the variance per side that gives the paired t's standard
-    // error, s_d^2 / n, through the same s^2 (1/n + 1/n) as unpaired runs.
-    std::vector<double> d(m->base.size());
-    for (size_t r = 0; r < d.size(); ++r) d[r] = m->now[r] - m->base[r];
-    m->ss = SumSquares(d, Mean(d)) / 2;
-    m->df = static_cast<double>(d.size()) - 1;
-  } else {
-    m->ss = SumSquares(m->base, m->mean_base) + SumSquares(m->now, m->mean_now);
-    m->df = static_cast<double>(base.n - 1 + now.n - 1);
-  }
-  auto raw_sum = [](const std::vector<double>* v) {
-    double x = 0;
-    if (v != nullptr) {
-      for (double y : *v) x += y;
-    }
-    return x;
-  };
-  const double sum_b = raw_sum(raw_base), sum_n = raw_sum(raw_now);
-  const double share_b = base.grand_total > 0 ? sum_b / base.grand_total : 0;
-  const double share_n = now.grand_total > 0 ? sum_n / now.grand_total : 0;
-  const bool larger_is_new = share_n >= share_b;
-  m->share = std::max(share_b, share_n);
-  m->samples =
-      larger_is_new
-          ? (now.weight_per_sample > 0 ? sum_n / now.weight_per_sample : 0)
-          : (base.weight_per_sample > 0 ? sum_b / base.weight_per_sample : 0);
-  m->above_floor =
-      m->share >= options.min_share && m->samples >= options.min_samples;
-  m->delta_pct = DeltaPct(m->mean_base, m->mean_now);
-}
-
-struct Row {
-  FunctionKey key;
-  Measure self, total;
-  bool in_base = false, in_now = false;
-};
-
-// Describes and tests every row at one scaling (p-values Holm-adjusted,
-// verdicts against the threshold); returns the number of tests.
-size_t Evaluate(const Side& sb, const Side& sn, const Scaling& scaling,
-                double unit, const CompareOptions& options, bool test_self,
-                bool test_total, bool paired, std::vector<Row>* rows_out) {
-  std::vector<Row>& rows = *rows_out;
-  for (Row& row : rows) {
-    // Afresh: the rows may carry another scaling's results.
-    row.self = Measure{};
-    row.total = Measure{};
-    auto ib = sb.functions.find(row.key);
-    auto in = sn.functions.find(row.key);
-    const Series* b = ib == sb.functions.end() ? nullptr : &ib->second;
-    const Series* n = in == sn.functions.end() ? nullptr : &in->second;
-    Describe(b ? &b->self : nullptr, sb, n ? &n->self : nullptr, sn, scaling,
-             unit, options, paired, &row.self);
-    Describe(b ? &b->total : nullptr, sb, n ? &n->total : nullptr, sn, scaling,
-             unit, options, paired, &row.total);
-    row.in_base = row.total.mean_base > 0;
-    row.in_now = row.total.mean_now > 0;
-  }
-
-  // The variance trend per metric, pooled over the functions above the
-  // floor, as the prior of each function's own between-replicate variance.
-  auto fit = [&]() {
-    std::vector<stats::TrendPoint> points;
-    for (const Row& row : rows) {
-      for (const Measure* m : {&row.self, &row.total}) {
-        if (!m->above_floor || !(m->df > 0) || !row.in_base || !row.in_now) {
-          continue;
-        }
-        const double pooled =
-            (m->mean_base * sb.n + m->mean_now * sn.n) / (sb.n + sn.n);
-        points.push_back({pooled, m->ss / m->df, m->df});
-      }
-    }
-    return stats::FitVarianceTrend(points);
-  };
-  // One trend for both metrics: a function's self and total time are time
-  // series of the same runs, with the same variance-to-mean relation, and
-  // pooling them keeps the trend valid with few functions.
-  const stats::VarianceTrend trend = fit();
-  // What one sample weighs in normalized units, per side: the Poisson floor
-  // of a replicate's variance is that times the function's mean.
-  const double sample_b =
-      sb.weight_per_sample * unit / stats::GeometricMean(scaling.base);
-  const double sample_n =
-      sn.weight_per_sample * unit / stats::GeometricMean(scaling.now);
-
-  // Poisson's variance of a count (sample * mean in normalized units), up
-  // to count_floor_samples samples.
-  auto count_floor = [&](double sample, double mean) {
-    return std::min(sample * mean,
-                    options.count_floor_samples * sample * sample);
-  };
-  std::vector<double> raw_p;
-  std::vector<Measure*> tested;
-  auto test = [&](Measure* m, const stats::VarianceTrend& prior) {
-    if (!m->above_floor) return;
-    double s2 = m->df > 0 ? m->ss / m->df : 0;
-    double df = m->df;
-    const double pooled =
-        (m->mean_base * sb.n + m->mean_now * sn.n) / (sb.n + sn.n);
-    if (prior.valid) {
-      s2 = (options.prior_df * prior.Predict(pooled) + m->df * s2) /
-           (options.prior_df + m->df);
-      df = m->df + options.prior_df;
-    }
-    if (!(df > 0)) return;  // no variance to judge by: untested
-    // At least the sampling noise of a small count: with speed taken out
-    // of the large functions, the pooled trend no longer carries it, and a
-    // small start-up function seen in one run of five (argparse's import:
-    // 2 ms -> 12 ms, p = 0.03) passed for a regression. Not Poisson's for
-    // large counts: that cost render_page's +30% in 5 interleaved pairs
-    // (165 samples a run, whose pairs differed by 0.4x Poisson's variance).
-    s2 = std::max(s2, std::max(count_floor(sample_b, m->mean_base),
-                               count_floor(sample_n, m->mean_now)));
-    m->s2 = s2;
-    m->sampling_s2 = std::max(sample_b * m->mean_base, sample_n * m->mean_now);
-    // The per-side speed scale's uncertainty moves NEW's mean as a whole.
-    m->se = std::sqrt(s2 * (1.0 / sb.n + 1.0 / sn.n) +
-                      scaling.log_scale_variance * m->mean_base * m->mean_base);
-    m->test_df = df;
-    const double diff = m->mean_now - m->mean_base;
-    m->p = m->se > 0 ? stats::StudentTwoSidedP(diff / m->se, df)
-                     : (diff == 0 ? 1 : 0);
-    m->tested = true;
-    m->test_index = raw_p.size();
-    raw_p.push_back(m->p);
-    tested.push_back(m);
-  };
-  for (Row& row : rows) {
-    if (!row.in_base || !row.in_now) continue;  // new or gone: listed
-    if (test_self) test(&row.self, trend);
-    if (test_total) test(&row.total, trend);
-  }
-  const std::vector<double> adjusted = stats::HolmAdjust(raw_p);
-  const double tests = static_cast<double>(std::max<size_t>(1, raw_p.size()));
-  for (Measure* m : tested) {
-    m->p = adjusted[m->test_index];
-    if (m->mean_base > 0) {
-      const double t_upper =
-          stats::StudentTwoSidedQuantile(2 * options.alpha, m->test_df);
-      m->upper_pct =
-          100 * (m->mean_now - m->mean_base + t_upper * m->se) / m->mean_base;
-      m->detectable_pct =
-          100 *
-          stats::DetectableDifference(m->se, m->test_df, options.alpha / tests,
-                                      options.power) /
-          m->mean_base;
-    }
-    if (m->p < options.alpha && m->delta_pct > options.threshold_pct) {
-      m->verdict = Verdict::kRegression;
-    } else if (m->p < options.alpha && m->delta_pct < -options.threshold_pct) {
-      m->verdict = Verdict::kImprovement;
-    }
-  }
-
-  return raw_p.size();
-}
-
-// The intersection of a paired and an unpaired evaluation of one measure:
-// a change both show, at the larger p.
-void KeepWhatBothShow(const Measure& unpaired, Measure* paired) {
-  if (!paired->tested) return;
-  if (unpaired.verdict != paired->verdict)
-    paired->verdict = Verdict::kUnchanged;
-  paired->p = std::max(paired->p, unpaired.tested ? unpaired.p : 1.0);
-  // What it could have detected, and bounds it, are the wider of the two.
-  paired->upper_pct = std::max(paired->upper_pct, unpaired.upper_pct);
-  paired->detectable_pct =
-      std::max(paired->detectable_pct, unpaired.detectable_pct);
 }
 
 }  // namespace
@@ -391,8 +160,8 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
                       base[0].interleaved_id == now.interleaved_id &&
                       sb.kind == diff::ReplicateKind::kRuns &&
                       sn.kind == diff::ReplicateKind::kRuns && sb.n == sn.n;
-  const size_t tests = Evaluate(sb, sn, scaling, unit, options, test_self,
-                                test_total, paired, &rows);
+  const size_t tests = diff::Evaluate(sb, sn, scaling, unit, options, test_self,
+                                      test_total, paired, &rows);
   if (paired) {
     // Pairing takes out what drifted between pairs, but it assumes the
     // arms differ by the same amount in every pair. An effect of the arm
@@ -403,11 +172,11 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     // also stand when the same runs are compared as two independent
     // samples (an intersection-union test: its p is the larger of the two).
     std::vector<Row> unpaired = rows;
-    Evaluate(sb, sn, scaling, unit, options, test_self, test_total,
-             /*paired=*/false, &unpaired);
+    diff::Evaluate(sb, sn, scaling, unit, options, test_self, test_total,
+                   /*paired=*/false, &unpaired);
     for (size_t i = 0; i < rows.size(); ++i) {
-      KeepWhatBothShow(unpaired[i].self, &rows[i].self);
-      KeepWhatBothShow(unpaired[i].total, &rows[i].total);
+      diff::KeepWhatBothShow(unpaired[i].self, &rows[i].self);
+      diff::KeepWhatBothShow(unpaired[i].total, &rows[i].total);
     }
   }
   if (scaling.unapplied_log_scale != 0) {
@@ -563,74 +332,7 @@ absl::StatusOr<Comparison> Compare(const std::vector<FunctionTable>& base,
     }
     c.rows.push_back(std::move(d));
   }
-  // One regression per place where time grew: the regressions whose path
-  // ends in the same function X are one group. Its head is X's own
-  // self-time regression when there is one, else the row with the shortest
-  // path (the direct caller: "time grew in spin called from render_page");
-  // the others are callers whose totals grew with it, marked affected.
-  {
-    // A self-time regression of a helper X shared by several callers,
-    // whose growth came through one of them (X called more from
-    // render_page, its other callers unchanged), is that call's growth:
-    // the caller heads the group, X is affected, as the code that changed
-    // is the caller's.
-    absl::flat_hash_map<FunctionKey, FunctionKey> through_one_caller;
-    {
-      absl::flat_hash_map<FunctionKey, std::pair<FunctionKey, double>> top;
-      absl::flat_hash_map<FunctionKey, double> grown;
-      absl::flat_hash_map<FunctionKey, int> callers;
-      for (const auto& [caller, callees] : growth.calls) {
-        for (const auto& [callee, g] : callees) {
-          if (!(caller == callee)) ++callers[callee];
-          if (!(g > 0) || caller == callee) continue;
-          grown[callee] += g;
-          auto [it, fresh] = top.try_emplace(callee, caller, g);
-          if (!fresh && g > it->second.second) it->second = {caller, g};
-        }
-      }
-      for (const FunctionDiff& d : c.rows) {
-        if (d.verdict != Verdict::kRegression ||
-            d.decided_by != Metric::kSelf) {
-          continue;
-        }
-        // Only a helper shared by several callers: a function with one
-        // caller that got slower is its own regression (beta +50% self,
-        // not main's).
-        auto t = top.find(d.key);
-        if (t == top.end() || callers[d.key] < 2 ||
-            t->second.second < 0.8 * grown[d.key]) {
-          continue;
-        }
-        auto caller_path = paths.find(t->second.first);
-        if (caller_path != paths.end() && caller_path->second.back() == d.key) {
-          through_one_caller.emplace(d.key, t->second.first);
-        }
-      }
-    }
-    absl::flat_hash_map<FunctionKey, FunctionDiff*> head;
-    for (FunctionDiff& d : c.rows) {
-      if (d.verdict != Verdict::kRegression) continue;
-      const std::vector<FunctionKey>& path = paths.at(d.key);
-      FunctionDiff*& h = head[path.back()];
-      auto rank = [&](const FunctionDiff* x) {
-        if (x->decided_by == Metric::kSelf) {
-          return through_one_caller.contains(x->key) ? 1000 : 0;
-        }
-        return static_cast<int>(paths.at(x->key).size());
-      };
-      if (h == nullptr || rank(&d) < rank(h)) h = &d;
-    }
-    for (FunctionDiff& d : c.rows) {
-      if (d.verdict != Verdict::kRegression) continue;
-      FunctionDiff* h = head.at(paths.at(d.key).back());
-      if (h == &d) {
-        ++c.regressions;
-      } else {
-        d.affected = true;
-        d.explained_by = h->key.name;
-      }
-    }
-  }
+  c.regressions = diff::GroupRegressions(growth, paths, &c.rows);
   std::sort(c.rows.begin(), c.rows.end(),
             [](const FunctionDiff& a, const FunctionDiff& b) {
               if (a.impact != b.impact) return a.impact > b.impact;
