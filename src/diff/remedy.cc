@@ -20,7 +20,10 @@ Remedy PrescribeRemedy(const RemedyInput& in) {
     // threshold (it scales with the standard error); 10% to spare.
     const double ratio = in.detectable_pct / in.threshold_pct;
     const double f = 1.1 * ratio * ratio;
-    r.runs = std::clamp(static_cast<int>(std::ceil(n * f)), n + 1, 100);
+    // Clamped as a double: a huge (or undefined) f is no int (found by
+    // tests/fuzz/compare_fuzzer.cc).
+    const double want = std::isfinite(n * f) ? std::ceil(n * f) : 100.0;
+    r.runs = static_cast<int>(std::clamp(want, n + 1.0, 100.0));
     const double sampling = std::clamp(in.sampling_variance, 0.0, v);
     r.sampling_share = sampling / v;
     const double run_to_run = v - sampling;

@@ -6,9 +6,8 @@
 // input must give a profile or one InvalidArgument, never a crash, leak or
 // hang.
 //
-// Not here: Compare() on the tables (a third of the speed again; the
-// statistics get their inputs from BuildFunctionTable, whose outputs are
-// checked by unit tests) and an EncodePprof round trip.
+// Not here: Compare() on the tables (compare_fuzzer.cc builds profiles
+// from structured bytes and compares them) and an EncodePprof round trip.
 //
 // Seeds: tests/fuzz/corpus/pprof/ (profiles pystrobe wrote, gzipped and not).
 #include <cstddef>

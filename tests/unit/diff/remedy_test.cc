@@ -66,6 +66,16 @@ TEST(RemedyTest, NoSpreadAtAllAsksForRuns) {
   EXPECT_THAT(r.text, HasSubstr("--repeat 5"));
 }
 
+TEST(RemedyTest, AChangeFarBeyondReachAsksForTheMostRunsNotAnOverflow) {
+  // A detectable change a million times the threshold (a fuzzed profile's
+  // zero-width threshold gives +inf or NaN): the runs it would take are no
+  // int; the remedy asks for the most it prescribes (100).
+  EXPECT_EQ(PrescribeRemedy(Need(1e7, 1.0, 0.5)).runs, 100);
+  RemedyInput zero = Need(0, 1.0, 0.5);
+  zero.threshold_pct = 0;  // 0 / 0
+  EXPECT_EQ(PrescribeRemedy(zero).runs, 100);
+}
+
 TEST(RemedyTest, TimeBatchesAskForALongerRecording) {
   RemedyInput in = Need(20, 1.0, 0.2);
   in.runs = false;
