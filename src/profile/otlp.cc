@@ -201,4 +201,16 @@ absl::StatusOr<std::string> EncodeOtlpProfiles(
   return bytes;
 }
 
+absl::StatusOr<OtlpExportResult> ParseOtlpExportResponse(
+    const std::string& body) {
+  otlp::ExportProfilesServiceResponse response;
+  if (!response.ParseFromString(body)) {
+    return absl::InvalidArgumentError("not an ExportProfilesServiceResponse");
+  }
+  OtlpExportResult r;
+  r.rejected_profiles = response.partial_success().rejected_profiles();
+  r.error_message = response.partial_success().error_message();
+  return r;
+}
+
 }  // namespace pystrobe

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pystrobe/base/clock.h"
+#include "pystrobe/profile/otlp.h"
 #include "pystrobe/recorder/push.h"
 
 namespace pystrobe {
@@ -130,7 +131,39 @@ absl::Status Pusher::Send(const SpooledWindow& w) {
     return absl::UnavailableError(response.status().message());
   }
   const int status = response->status;
-  if (status >= 200 && status < 300) return absl::OkStatus();
+  if (status >= 200 && status < 300) {
+    if (options_.target.protocol != PushProtocol::kOtlp ||
+        response->body.empty()) {
+      return absl::OkStatus();
+    }
+    // OTLP's partial success: a 200 whose body says some profiles were
+    // rejected (sending them again would not help) or carries a warning.
+    // A body that is not the protobuf response (a JSON answer) says
+    // nothing we read.
+    absl::StatusOr<OtlpExportResult> r =
+        ParseOtlpExportResponse(response->body);
+    if (!r.ok()) return absl::OkStatus();
+    if (r->rejected_profiles > 0) {
+      return absl::PermissionDeniedError(
+          absl::StrFormat("the backend rejected %d of its profiles%s",
+                          r->rejected_profiles, Snippet(r->error_message)));
+    }
+    if (!r->error_message.empty()) {
+      // Once per distinct warning (ReportError's memory ends with an error).
+      const std::string line =
+          absl::StrCat("push to ", options_.target.given,
+                       ": the backend took a window with a warning",
+                       Snippet(r->error_message));
+      bool fresh = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        fresh = line != last_warning_;
+        if (fresh) last_warning_ = line;
+      }
+      if (fresh && report_) report_(line);
+    }
+    return absl::OkStatus();
+  }
   const std::string what = absl::StrCat("HTTP ", status, " ", response->reason,
                                         Snippet(response->body));
   if (status == 408 || status == 429 || status >= 500) {

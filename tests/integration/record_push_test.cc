@@ -539,6 +539,47 @@ TEST_F(RecordPushTest, UnauthorizedIsOneLineAndCountedDrops) {
             static_cast<int>(windows));
 }
 
+// OTLP's partial success: a collector that answers 200 but rejected the
+// window's profiles (its exporter refused them, say) has lost them; each is
+// a counted drop, said in one line with the collector's own message. A 200
+// carrying only a warning is a window sent, and the warning said once.
+TEST_F(RecordPushTest, ProfilesACollectorRejectedAreCountedDropsInOneLine) {
+  ASSERT_NO_FATAL_FAILURE(StartTarget());
+  for (const bool rejected : {true, false}) {
+    SCOPED_TRACE(rejected ? "rejected" : "warning");
+    ScopedTempDir backend_dir;
+    auto backend = StartFakeBackend(
+        py_, backend_dir.path(),
+        {"--partial", rejected ? "1" : "0",
+         rejected ? "sample type wall is not accepted here"
+                  : "attribute limit reached, 3 attributes dropped"});
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    ScopedTempDir out_dir;
+    BackgroundRecording rec(
+        {"record", "--pid", std::to_string(target_->pid()), "-r", "100",
+         "--every", "1", "-d", "3.5", "-o", out_dir.path() + "/app.pb.gz",
+         "--push", absl::StrCat("http://127.0.0.1:", backend->second)});
+    const CommandResult& done = rec.Wait();
+    ASSERT_TRUE(done.exited && done.exit_code == 0) << done.Describe();
+    const std::string out = done.err;
+    const size_t windows = WindowFiles(out_dir.path()).size();
+    ASSERT_GE(windows, 2u) << out;
+    const std::vector<int64_t> counts = PushSummary(out);
+    ASSERT_EQ(counts.size(), 4u) << out;
+    if (rejected) {
+      EXPECT_EQ(CountLines(out, "sample type wall is not accepted here"), 1)
+          << out;
+      EXPECT_EQ(CountLines(out, "rejected 1 of its profiles"), 1) << out;
+      EXPECT_EQ(counts[0], 0);
+      EXPECT_EQ(counts[3], static_cast<int64_t>(windows));
+    } else {
+      EXPECT_EQ(CountLines(out, "attribute limit reached"), 1) << out;
+      EXPECT_EQ(counts[0], static_cast<int64_t>(windows));
+      EXPECT_EQ(counts[3], 0);
+    }
+  }
+}
+
 // A CA and a certificate for 127.0.0.1 it signed, made with the openssl
 // command in `dir`: ca.pem, server.pem, server.key.
 bool MakeCertificates(const std::string& dir) {

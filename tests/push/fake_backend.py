@@ -9,6 +9,8 @@ pprof as the multipart field `profile`).
   fake_backend.py DIR --status 401     # every request: 401, counted
   fake_backend.py DIR --pyroscope      # checks and keeps each /ingest
   fake_backend.py DIR --tls CERT KEY   # https (any mode above, or 200)
+  fake_backend.py DIR --partial N MSG  # 200 with OTLP's partial success:
+                                       # N profiles rejected, MSG
 
 Writes DIR/port when listening; appends one JSON line per request to
 DIR/requests.jsonl; with --pyroscope, the profile of request N to
@@ -60,12 +62,32 @@ def check_ingest(handler, body):
     return problems, query, profile
 
 
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def partial_success(rejected, message):
+    """ExportProfilesServiceResponse{partial_success{rejected, message}},
+    encoded by hand (field 1, length-delimited; inside it field 1 varint,
+    field 2 string): the tests need no protobuf module."""
+    msg = message.encode()
+    inner = b"\x08" + varint(rejected) + b"\x12" + varint(len(msg)) + msg
+    return b"\x0a" + varint(len(inner)) + inner
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--status", type=int, default=200)
     ap.add_argument("--pyroscope", action="store_true")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--partial", nargs=2, metavar=("REJECTED", "MESSAGE"))
     args = ap.parse_args()
     count = [0]
 
@@ -95,7 +117,11 @@ def main():
             with open(os.path.join(args.dir, "requests.jsonl"), "a") as f:
                 f.write(json.dumps(record) + "\n")
             reply = b"" if status == 200 else b"unauthorized\n"
+            if args.partial:
+                reply = partial_success(int(args.partial[0]), args.partial[1])
             self.send_response(status)
+            if args.partial:
+                self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)

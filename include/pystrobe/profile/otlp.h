@@ -41,6 +41,19 @@ struct OtlpAttribute {
 absl::StatusOr<std::string> EncodeOtlpProfiles(
     const Profile& profile, const std::vector<OtlpAttribute>& resource);
 
+// What a collector said in a successful (2xx) answer to an export: an
+// ExportProfilesServiceResponse. OTLP's partial success: profiles it
+// rejected (not to be sent again) and a message, or, with none rejected, a
+// warning in the message. An empty body is full success.
+struct OtlpExportResult {
+  int64_t rejected_profiles = 0;
+  std::string error_message;
+};
+
+// InvalidArgument when `body` is not such a response (e.g. a JSON body).
+absl::StatusOr<OtlpExportResult> ParseOtlpExportResponse(
+    const std::string& body);
+
 }  // namespace pystrobe
 
 #endif  // PYSTROBE_PROFILE_OTLP_H_

@@ -146,7 +146,8 @@ class Pusher {
   PushCounts counts_;
   bool finishing_ = false;
   int64_t drain_deadline_ns_ = 0;
-  std::string last_error_;  // printed; cleared when a send succeeds
+  std::string last_error_;    // printed; cleared when a send succeeds
+  std::string last_warning_;  // a backend's warning on success, printed
   std::vector<int> refusals_reported_;
   std::thread thread_;
 };

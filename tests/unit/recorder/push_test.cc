@@ -147,6 +147,27 @@ TEST(EncodeOtlpTest, SameSamplesAsTheProfile) {
   }
 }
 
+// A collector's answer to an export: partial success as the collector's
+// own message class writes it, an empty body, and a body that is no
+// ExportProfilesServiceResponse.
+TEST(ParseOtlpExportResponseTest, PartialSuccessEmptyAndForeign) {
+  otlp::ExportProfilesServiceResponse response;
+  response.mutable_partial_success()->set_rejected_profiles(2);
+  response.mutable_partial_success()->set_error_message("no wall here");
+  absl::StatusOr<OtlpExportResult> r =
+      ParseOtlpExportResponse(response.SerializeAsString());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rejected_profiles, 2);
+  EXPECT_EQ(r->error_message, "no wall here");
+
+  r = ParseOtlpExportResponse("");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rejected_profiles, 0);
+  EXPECT_EQ(r->error_message, "");
+
+  EXPECT_FALSE(ParseOtlpExportResponse("{\"partialSuccess\": {}}").ok());
+}
+
 TEST(BuildPushRequestTest, PyroscopeIngest) {
   absl::StatusOr<PushTarget> t = ParsePushTarget("pyroscope+http://pyro:4040");
   ASSERT_TRUE(t.ok());
