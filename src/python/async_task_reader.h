@@ -104,6 +104,11 @@ class AsyncTaskReader {
   absl::Status CallbackAwaiters(uint64_t future, int depth,
                                 std::vector<uint64_t>* out);
   absl::StatusOr<bool> IsTask(uint64_t object);
+  // A pure-Python task's name, state, coroutine and awaiters.
+  absl::Status ReadPythonTask(uint64_t address, AsyncTask* task,
+                              bool with_chain);
+  // The coroutine of a task of either kind.
+  absl::StatusOr<uint64_t> TaskCoro(uint64_t task);
   // What the suspended coroutine frame at `frame` awaits (0: nothing).
   absl::StatusOr<uint64_t> AwaitedBefore314(uint64_t frame, int8_t state);
   // Per thread of `threads`, the task it is running and the index of the
@@ -121,9 +126,13 @@ class AsyncTaskReader {
   // 3.11-3.13: tasks live in asyncio.tasks' containers.
   bool weak_set_ = false;
   struct TaskContainers {
-    uint64_t scheduled = 0;  // WeakSet (3.11 _all_tasks)
-    uint64_t eager = 0;      // set (3.12+), else 0
-    uint64_t current = 0;    // dict: loop -> running task
+    uint64_t scheduled = 0;   // WeakSet (3.11 _all_tasks)
+    uint64_t eager = 0;       // set (3.12+), else 0
+    uint64_t current = 0;     // dict: loop -> running task
+    uint64_t task_class = 0;  // asyncio.tasks.Task
+    // Task is asyncio.tasks._PyTask (no _asyncio): tasks and futures are
+    // Python objects, read through their instance attributes.
+    bool pure_python = false;
   };
   TaskContainers containers_;
   absl::Status containers_failure_;

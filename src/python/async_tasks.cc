@@ -419,6 +419,9 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
 absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task,
                                        bool with_chain) {
   task->address = address;
+  if (weak_set_ && containers_.pure_python) {
+    return ReadPythonTask(address, task, with_chain);
+  }
   RemoteStruct s;
   PYSTROBE_RETURN_IF_ERROR(
       s.Load(*c_.memory, layout_, address, Field::kSizeofTask));
@@ -570,7 +573,13 @@ absl::Status AsyncTaskReader::RunningTasks(const std::vector<PyThread>& threads,
   // innermost frame down.
   auto find = [&](const PyThread& t, uint64_t task) -> long {
     uint64_t coro = 0;
-    if (!c_.memory->Read(task + coro_offset, &coro, 8).ok()) return -1;
+    if (weak_set_) {
+      absl::StatusOr<uint64_t> c = TaskCoro(task);
+      if (!c.ok()) return -1;
+      coro = *c;
+    } else if (!c_.memory->Read(task + coro_offset, &coro, 8).ok()) {
+      return -1;
+    }
     const uint64_t frame = coro + gi_iframe;
     for (size_t k = 0; k < t.frames.size(); ++k) {
       if (t.frames[k].address == frame) return static_cast<long>(k);

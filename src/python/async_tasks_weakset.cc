@@ -81,7 +81,56 @@ absl::Status AsyncTaskReader::PrepareWeakSet() {
 }
 
 absl::StatusOr<bool> AsyncTaskReader::IsTask(uint64_t object) {
-  return objects_->IsInstance(object, "_asyncio.Task");
+  if (containers_.task_class == 0) {
+    return objects_->IsInstance(object, "_asyncio.Task");
+  }
+  return objects_->IsInstanceOfType(object, containers_.task_class);
+}
+
+absl::StatusOr<uint64_t> AsyncTaskReader::TaskCoro(uint64_t task) {
+  if (containers_.pure_python) return objects_->Attribute(task, "_coro");
+  uint64_t coro = 0;
+  PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+      task + *layout_.Offset(Field::kTaskCoro), &coro, sizeof(coro)));
+  return coro;
+}
+
+absl::Status AsyncTaskReader::ReadPythonTask(uint64_t address, AsyncTask* task,
+                                             bool with_chain) {
+  // asyncio.tasks._PyTask and futures._PyFuture (Lib/asyncio/tasks.py,
+  // futures.py): _name (a str), _state ('PENDING', 'CANCELLED',
+  // 'FINISHED'), _coro, _callbacks.
+  PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(address));
+  if (!is_task) return InconsistentError("listed task is not a Task");
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t name,
+                            objects_->Attribute(address, "_name"));
+  PYSTROBE_ASSIGN_OR_RETURN(task->name, ReadName(name));
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t state_object,
+                            objects_->Attribute(address, "_state"));
+  // _state is a class attribute of Future (`_state = _PENDING`), set on the
+  // instance only when the future is done or cancelled.
+  std::string state = "PENDING";
+  if (state_object != 0) {
+    PYSTROBE_ASSIGN_OR_RETURN(state, objects_->Str(state_object));
+  }
+  if (state == "PENDING") {
+    task->state = TaskState::kPending;
+  } else if (state == "CANCELLED") {
+    task->state = TaskState::kCancelled;
+  } else if (state == "FINISHED") {
+    task->state = TaskState::kDone;
+  } else {
+    return InconsistentError(absl::StrCat("task state ", state));
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t coro,
+                            objects_->Attribute(address, "_coro"));
+  task->awaited_by.clear();
+  PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(address, 0, &task->awaited_by));
+  task->frames.clear();
+  if (with_chain && task->state == TaskState::kPending && coro != 0) {
+    PYSTROBE_RETURN_IF_ERROR(ReadChain(coro, &task->frames));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AsyncTaskReader::FindTaskContainers(
@@ -139,7 +188,15 @@ absl::Status AsyncTaskReader::FindTaskContainers(
       *task_class == 0 ? absl::StatusOr<std::string>("")
                        : objects_->NameOfType(*task_class);
   if (!task_class_name.ok()) return fail(task_class_name.status());
-  if (*task_class_name != "_asyncio.Task") {
+  TaskContainers found;
+  found.task_class = *task_class;
+  if (*task_class_name == "Task") {
+    // asyncio.tasks.Task is then the module's own _PyTask.
+    absl::StatusOr<uint64_t> py_task = objects_->DictGet(*dict, "_PyTask");
+    if (!py_task.ok()) return fail(py_task.status());
+    found.pure_python = *py_task == *task_class;
+  }
+  if (*task_class_name != "_asyncio.Task" && !found.pure_python) {
     return fail(WeakSetUnsupported(absl::StrFormat(
         "process %d runs pure-Python asyncio tasks (asyncio.tasks._PyTask, "
         "no _asyncio module), which pystrobe does not read on CPython %s; "
@@ -152,15 +209,14 @@ absl::Status AsyncTaskReader::FindTaskContainers(
   absl::StatusOr<uint64_t> basicsize = ReadField<uint64_t>(
       *c_.memory, layout_, *task_class, Field::kTypeBasicsize);
   if (!basicsize.ok()) return fail(basicsize.status());
-  if (*basicsize !=
-      static_cast<uint64_t>(*layout_.Offset(Field::kSizeofTask))) {
+  if (!found.pure_python && *basicsize != static_cast<uint64_t>(*layout_.Offset(
+                                              Field::kSizeofTask))) {
     return fail(WeakSetUnsupported(absl::StrFormat(
         "CPython %s: its _asyncio.Task is %d bytes, the layout table's "
         "TaskObj %d; showing thread stacks only",
         c_.version->ToString(), *basicsize,
         *layout_.Offset(Field::kSizeofTask))));
   }
-  TaskContainers found;
   const bool before_312 = !c_.version->AtLeast(3, 12);
   const std::pair<const char*, uint64_t*> wanted[] = {
       {before_312 ? "_all_tasks" : "_scheduled_tasks", &found.scheduled},
@@ -226,13 +282,18 @@ absl::Status AsyncTaskReader::CallbackAwaiters(uint64_t future, int depth,
   // (Modules/_asynciomodule.c, future_add_done_callback). Tasks and C
   // futures (gather's _GatheringFuture derives from one) share it.
   std::vector<uint64_t> callbacks;
-  uint64_t first = 0;
-  PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
-      future + *layout_.Offset(Field::kTaskCallback0), &first, 8));
-  if (first != 0) callbacks.push_back(first);
   uint64_t list = 0;
-  PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
-      future + *layout_.Offset(Field::kTaskCallbacks), &list, 8));
+  if (containers_.pure_python) {
+    // A Python future: the list _callbacks of (callback, context).
+    PYSTROBE_ASSIGN_OR_RETURN(list, objects_->Attribute(future, "_callbacks"));
+  } else {
+    uint64_t first = 0;
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+        future + *layout_.Offset(Field::kTaskCallback0), &first, 8));
+    if (first != 0) callbacks.push_back(first);
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+        future + *layout_.Offset(Field::kTaskCallbacks), &list, 8));
+  }
   if (list != 0) {
     std::vector<uint64_t> pairs;
     PYSTROBE_RETURN_IF_ERROR(
@@ -285,6 +346,15 @@ absl::Status AsyncTaskReader::CallbackAwaiters(uint64_t future, int depth,
           uint64_t function,
           word(callback + *layout_.Offset(Field::kMethodFunc)));
       PYSTROBE_ASSIGN_OR_RETURN(std::string name, qualname(function));
+      if (name == "Task.__wakeup" && containers_.pure_python) {
+        // A pure-Python task awaiting this one: its bound __wakeup.
+        PYSTROBE_ASSIGN_OR_RETURN(
+            uint64_t self,
+            word(callback + *layout_.Offset(Field::kMethodSelf)));
+        PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(self));
+        if (is_task) add(self);
+        continue;
+      }
       if (name != "TaskGroup._on_task_done") continue;
       PYSTROBE_ASSIGN_OR_RETURN(
           uint64_t group, word(callback + *layout_.Offset(Field::kMethodSelf)));
@@ -393,7 +463,15 @@ absl::Status AsyncTaskReader::ReadWeakSetTasks(
     task.status = ReadTask(address, &task);
     if (task.status.ok()) {
       uint64_t loop = 0;
-      if (c_.memory->Read(address + loop_offset, &loop, 8).ok()) {
+      absl::Status loop_read = absl::OkStatus();
+      if (containers_.pure_python) {
+        absl::StatusOr<uint64_t> l = objects_->Attribute(address, "_loop");
+        loop_read = l.status();
+        if (l.ok()) loop = *l;
+      } else {
+        loop_read = c_.memory->Read(address + loop_offset, &loop, 8);
+      }
+      if (loop_read.ok()) {
         if (auto it = loop_thread.find(loop); it != loop_thread.end()) {
           task.thread_id = it->second;
         }

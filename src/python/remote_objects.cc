@@ -127,6 +127,17 @@ absl::StatusOr<bool> RemoteObjects::IsInstance(uint64_t object,
   return false;
 }
 
+absl::StatusOr<bool> RemoteObjects::IsInstanceOfType(uint64_t object,
+                                                     uint64_t type) {
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t t, TypeOf(object));
+  for (int depth = 0; t != 0; ++depth) {
+    if (depth >= kMaxBases) return InconsistentError("tp_base chain loops");
+    if (t == type) return true;
+    PYSTROBE_ASSIGN_OR_RETURN(t, FieldWord(t, Field::kTypeBase));
+  }
+  return false;
+}
+
 absl::StatusOr<std::string> RemoteObjects::Str(uint64_t object) {
   PYSTROBE_ASSIGN_OR_RETURN(std::string type, TypeName(object));
   if (type != "str")

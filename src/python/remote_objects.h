@@ -58,6 +58,9 @@ class RemoteObjects {
   // True when the type of `object` is `name` or derives from it (tp_base
   // chain, bounded).
   absl::StatusOr<bool> IsInstance(uint64_t object, std::string_view name);
+  // True when the type of `object` is the type object `type` or derives
+  // from it.
+  absl::StatusOr<bool> IsInstanceOfType(uint64_t object, uint64_t type);
 
   // A str object, as UTF-8 (type-checked).
   absl::StatusOr<std::string> Str(uint64_t object);
