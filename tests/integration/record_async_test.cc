@@ -67,17 +67,38 @@ std::vector<std::string> Names(const Profile& p, const Sample& s) {
   return names;
 }
 
+// The CPU-share check, for the C tasks (the default) or, before 3.14,
+// pure-Python ones (asyncio.tasks._PyTask, no _asyncio).
+void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python);
+
 TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
-  const Interpreter& py = GetParam();
+  CheckBurnFollowsItsTask(GetParam(), false);
+}
+
+// One interpreter is enough for the pure-Python tasks' path in record: it
+// shares every read with dump, which dump_async_test checks on all of them.
+TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn312) {
+  for (const Interpreter& py : FindInterpreters()) {
+    if (py.name == "Py3_12_1") {
+      CheckBurnFollowsItsTask(py, true);
+      return;
+    }
+  }
+  FAIL() << "pyenv 3.12.1 not found";
+}
+
+void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   std::cout << "interpreter: " << py.name << " " << py.root << py.path
             << std::endl;
   ScopedTempDir dir(py.TempParent());
   ASSERT_FALSE(dir.path().empty());
   const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
   ASSERT_FALSE(workload.empty());
+  std::vector<std::string> args = {"-S", "-E", workload,
+                                   py.TargetPath(dir.path())};
+  if (pure_python) args.push_back("--pure-python");
   absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      py.Command({"-S", "-E", workload, py.TargetPath(dir.path())}),
-      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+      py.Command(args), {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
   ASSERT_TRUE(target.ok()) << target.status();
   ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/ready", *target, kTimeout))
       << "workload not ready:\n"
@@ -147,7 +168,7 @@ TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
     EXPECT_LT(at("server"), at("main"));
     EXPECT_LT(at("main"), static_cast<long>(names.size()));
     EXPECT_EQ(StringLabel(s, "task"), "request");
-    if (HasFailure()) break;
+    if (::testing::Test::HasFailure()) break;
     // The event loop's frame under the tasks' chains: a thread stack read
     // while the loop moved on (non-blocking) now and then lacks it, once
     // in ~3,000 samples at load (3.14-pie). Counted, bounded like above.
@@ -168,7 +189,8 @@ TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
   std::cout << absl::StreamFormat(
                    "%s burn: truth %5.2f%% of the thread's CPU, pystrobe "
                    "--async %5.2f%% (%d samples)",
-                   py.name, want, got, burn_samples)
+                   py.name + (pure_python ? " (pure-Python tasks)" : ""), want,
+                   got, burn_samples)
             << std::endl;
   // As in record_accuracy_test, the CPU split is held to the tolerance on
   // release builds: debug interpreters (3.14d, 3.15d) measured 2.5 to 4.6
@@ -176,7 +198,7 @@ TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
   if (!absl::EndsWith(py.name, "d")) {
     EXPECT_NEAR(got, want, kCpuTolerancePoints);
   }
-  if (HasFailure()) std::cout << (*rec)->Output() << std::endl;
+  if (::testing::Test::HasFailure()) std::cout << (*rec)->Output() << std::endl;
 }
 
 // --async all in wall mode: at every tick the request task is either
@@ -249,7 +271,7 @@ TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
       EXPECT_EQ(StringLabel(s, "idle"), "") << "an idle sample on the thread";
       unsure += s.values[0];
     }
-    if (HasFailure()) break;
+    if (::testing::Test::HasFailure()) break;
   }
   EXPECT_LE(unsure * 100, request)
       << "over 1% of the request task's samples were neither a thread "
@@ -266,7 +288,7 @@ TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
             << std::endl;
   EXPECT_NEAR(got_nap, want_nap, kTolerancePoints);
   EXPECT_NEAR(got_burn, want_burn, kTolerancePoints);
-  if (HasFailure()) std::cout << (*rec)->Output() << std::endl;
+  if (::testing::Test::HasFailure()) std::cout << (*rec)->Output() << std::endl;
 }
 
 std::string ParamName(const ::testing::TestParamInfo<Interpreter>& info) {
