@@ -5,7 +5,11 @@ async_pending.py) under Debian forky's CPython 3.14 (chrooted, as the tests
 run it).
 
 usage: bench/async_cost.py [--pystrobe build/pystrobe] [--seconds 5]
-                           [--rounds 2] [--tasks 1000]
+                           [--rounds 2] [--tasks 1000] [--python PATH]
+
+--python runs the target with an interpreter of this machine instead
+(pyenv's 3.11/3.12/3.13, whose tasks are read through asyncio.tasks'
+WeakSet: docs/asyncio.md).
 
 Each round records the same target once per mode, in an interleaved order,
 at 100 Hz in wall mode, and reads pystrobe's own CPU time (user + sys, from
@@ -36,14 +40,24 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--python", default=None,
+                    help="an interpreter of this machine to run the target "
+                    "with (default: forky's 3.14, chrooted)")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="async-cost-", dir=os.path.join(FORKY, "tmp"))
-    inside = "/tmp/" + os.path.basename(work)
+    if args.python:
+        work = tempfile.mkdtemp(prefix="async-cost-")
+        inside = work
+        command = [args.python]
+    else:
+        work = tempfile.mkdtemp(prefix="async-cost-",
+                                dir=os.path.join(FORKY, "tmp"))
+        inside = "/tmp/" + os.path.basename(work)
+        command = ["chroot", FORKY, "/usr/bin/python3.14"]
     shutil.copy(os.path.join(ROOT, "bench", "workloads", "async_pending.py"),
                 work)
     target = subprocess.Popen(
-        ["chroot", FORKY, "/usr/bin/python3.14", inside + "/async_pending.py",
-         inside + "/ready", str(args.tasks)])
+        command + [inside + "/async_pending.py", inside + "/ready",
+                   str(args.tasks)])
     try:
         while not os.path.exists(os.path.join(work, "ready")):
             if target.poll() is not None:

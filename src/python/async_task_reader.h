@@ -9,6 +9,15 @@
 // the interpreter's list of tasks whose thread exited. task_state is not
 // among them: it comes from the generated table (debug information).
 //
+// CPython 3.11-3.13 (async_tasks_weakset.cc) have neither: their tasks are
+// in asyncio.tasks' WeakSet (3.11 _all_tasks; 3.12+ _scheduled_tasks, plus
+// the set _eager_tasks), reached through sys.modules; the running task of
+// a loop is in _current_tasks, confirmed by its coroutine's frame on a
+// thread's stack; a task's awaiters are found from its done-callbacks (a
+// task awaiting it directly, gather's outer future, a TaskGroup's parent
+// task). The layouts of TaskObj and of the objects on the way come from
+// the generated table (headers and debug information).
+//
 // Everything read is the target's data: list walks are bounded and detect
 // cycles, objects are type-checked, a task whose chain tears is counted as
 // an error and shows no frames.
@@ -34,6 +43,7 @@
 #include "pystrobe/python/layout.h"
 #include "pystrobe/python/python_process.h"
 #include "pystrobe/python/version.h"
+#include "remote_objects.h"
 
 namespace pystrobe {
 
@@ -83,8 +93,52 @@ class AsyncTaskReader {
   absl::Status ReadAwaitedBy(uint64_t object, bool is_set,
                              std::vector<uint64_t>* out);
 
+  // 3.11-3.13 (async_tasks_weakset.cc).
+  absl::Status PrepareWeakSet();
+  // Finds (or re-validates) the task containers through sys.modules.
+  absl::Status FindTaskContainers(const std::vector<PyThread>& threads);
+  absl::Status ListWeakSetTasks(std::vector<uint64_t>* tasks);
+  absl::Status ReadWeakSetTasks(const std::vector<PyThread>& threads,
+                                AsyncSnapshot* out);
+  // Tasks awaiting the future or task `future`, from its done-callbacks.
+  absl::Status CallbackAwaiters(uint64_t future, int depth,
+                                std::vector<uint64_t>* out);
+  absl::StatusOr<bool> IsTask(uint64_t object);
+  // A pure-Python task's name, state, coroutine and awaiters.
+  absl::Status ReadPythonTask(uint64_t address, AsyncTask* task,
+                              bool with_chain);
+  // The coroutine of a task of either kind.
+  absl::StatusOr<uint64_t> TaskCoro(uint64_t task);
+  // What the suspended coroutine frame at `frame` awaits (0: nothing).
+  absl::StatusOr<uint64_t> AwaitedBefore314(uint64_t frame, int8_t state);
+  // Per thread of `threads`, the task it is running and the index of the
+  // task's coroutine frame on its stack (0 and -1 for none).
+  struct Running {
+    uint64_t task = 0;
+    uint64_t loop = 0;
+    long frame_index = -1;
+  };
+  absl::Status RunningTasks(const std::vector<PyThread>& threads,
+                            std::vector<Running>* running);
+
   Context c_;
   bool prepared_ = false;
+  // 3.11-3.13: tasks live in asyncio.tasks' containers.
+  bool weak_set_ = false;
+  struct TaskContainers {
+    uint64_t scheduled = 0;   // WeakSet (3.11 _all_tasks)
+    uint64_t eager = 0;       // set (3.12+), else 0
+    uint64_t current = 0;     // dict: loop -> running task
+    uint64_t task_class = 0;  // asyncio.tasks.Task
+    // Task is asyncio.tasks._PyTask (no _asyncio): tasks and futures are
+    // Python objects, read through their instance attributes.
+    bool pure_python = false;
+  };
+  TaskContainers containers_;
+  absl::Status containers_failure_;
+  absl::Time containers_retry_at_ = absl::InfinitePast();
+  std::optional<RemoteObjects> objects_;
+  std::vector<Running> running_;  // scratch
   // Why Prepare() failed last, and when to look at the mappings again (a
   // sampler calls it every tick: the module may be imported later).
   absl::Status last_failure_;

@@ -153,11 +153,8 @@ absl::Status AsyncTaskReader::FindModule() {
   const PythonVersion& v = *c_.version;
   if (!v.AtLeast(3, 14)) {
     // 3.11-3.13 keep tasks only in asyncio.tasks' WeakSets, reachable
-    // through sys.modules and dicts (docs/asyncio.md): not read yet.
-    return Unsupported(absl::StrFormat(
-        "CPython %s has no _Py_AsyncioModuleDebugOffsets (3.14+) and "
-        "pystrobe does not read its tasks yet; showing thread stacks only",
-        v.ToString()));
+    // through sys.modules and dicts (docs/asyncio.md).
+    return PrepareWeakSet();
   }
   for (Field f :
        {Field::kGenIframe, Field::kGenFrameState, Field::kIframeStackpointer,
@@ -373,7 +370,8 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
   frames->clear();
   const int32_t gi_iframe = *layout_.Offset(Field::kGenIframe);
   const int32_t gi_state = *layout_.Offset(Field::kGenFrameState);
-  const int32_t stackpointer = *layout_.Offset(Field::kIframeStackpointer);
+  const int32_t stackpointer =
+      layout_.Offset(Field::kIframeStackpointer).value_or(-1);
   const int32_t localsplus = *layout_.Offset(Field::kIframeLocalsplus);
   absl::flat_hash_set<uint64_t> seen;
   for (int depth = 0; coro != 0; ++depth) {
@@ -392,6 +390,10 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
     const uint64_t frame = coro + static_cast<uint64_t>(gi_iframe);
     PYSTROBE_RETURN_IF_ERROR(
         c_.walker->ReadOneFrame(*c_.memory, frame, frames));
+    if (weak_set_) {
+      PYSTROBE_ASSIGN_OR_RETURN(coro, AwaitedBefore314(frame, state));
+      continue;
+    }
     if (!SuspendedInAwait(*c_.version, state)) break;
     uint64_t sp = 0;
     PYSTROBE_RETURN_IF_ERROR(
@@ -417,12 +419,20 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
 absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task,
                                        bool with_chain) {
   task->address = address;
+  if (weak_set_ && containers_.pure_python) {
+    return ReadPythonTask(address, task, with_chain);
+  }
   RemoteStruct s;
   PYSTROBE_RETURN_IF_ERROR(
       s.Load(*c_.memory, layout_, address, Field::kSizeofTask));
-  PYSTROBE_ASSIGN_OR_RETURN(uint8_t is_task,
-                            s.Get<uint8_t>(layout_, Field::kTaskIsTask));
-  if (is_task != 1) return InconsistentError("listed task is not a Task");
+  if (weak_set_) {
+    PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(address));
+    if (!is_task) return InconsistentError("listed task is not a Task");
+  } else {
+    PYSTROBE_ASSIGN_OR_RETURN(uint8_t is_task,
+                              s.Get<uint8_t>(layout_, Field::kTaskIsTask));
+    if (is_task != 1) return InconsistentError("listed task is not a Task");
+  }
   PYSTROBE_ASSIGN_OR_RETURN(uint64_t name,
                             s.Get<uint64_t>(layout_, Field::kTaskName));
   PYSTROBE_ASSIGN_OR_RETURN(task->name, ReadName(name));
@@ -443,14 +453,20 @@ absl::Status AsyncTaskReader::ReadTask(uint64_t address, AsyncTask* task,
         return InconsistentError(absl::StrCat("task state ", state));
     }
   }
-  PYSTROBE_ASSIGN_OR_RETURN(uint64_t awaited_by,
-                            s.Get<uint64_t>(layout_, Field::kTaskAwaitedBy));
-  PYSTROBE_ASSIGN_OR_RETURN(
-      uint8_t is_set, s.Get<uint8_t>(layout_, Field::kTaskAwaitedByIsSet));
   PYSTROBE_ASSIGN_OR_RETURN(uint64_t coro,
                             s.Get<uint64_t>(layout_, Field::kTaskCoro));
-  PYSTROBE_RETURN_IF_ERROR(
-      ReadAwaitedBy(awaited_by, is_set != 0, &task->awaited_by));
+  if (weak_set_) {
+    // No task_awaited_by before 3.14: the awaiters registered callbacks.
+    task->awaited_by.clear();
+    PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(address, 0, &task->awaited_by));
+  } else {
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t awaited_by,
+                              s.Get<uint64_t>(layout_, Field::kTaskAwaitedBy));
+    PYSTROBE_ASSIGN_OR_RETURN(
+        uint8_t is_set, s.Get<uint8_t>(layout_, Field::kTaskAwaitedByIsSet));
+    PYSTROBE_RETURN_IF_ERROR(
+        ReadAwaitedBy(awaited_by, is_set != 0, &task->awaited_by));
+  }
   task->frames.clear();
   if (with_chain && task->state == TaskState::kPending) {
     PYSTROBE_RETURN_IF_ERROR(ReadChain(coro, &task->frames));
@@ -464,6 +480,7 @@ absl::Status AsyncTaskReader::Read(const std::vector<PyThread>& threads,
   out->loops.clear();
   out->errors = 0;
   PYSTROBE_RETURN_IF_ERROR(Prepare());
+  if (weak_set_) return ReadWeakSetTasks(threads, out);
   struct Source {
     uint64_t head;
     uint64_t thread_id;
@@ -546,29 +563,78 @@ absl::Status AsyncTaskReader::Read(const std::vector<PyThread>& threads,
   return absl::OkStatus();
 }
 
+absl::Status AsyncTaskReader::RunningTasks(const std::vector<PyThread>& threads,
+                                           std::vector<Running>* running) {
+  running->assign(threads.size(), Running());
+  const uint64_t gi_iframe =
+      static_cast<uint64_t>(*layout_.Offset(Field::kGenIframe));
+  const int32_t coro_offset = *layout_.Offset(Field::kTaskCoro);
+  // The running task's coroutine frame is on its thread's stack, from the
+  // innermost frame down.
+  auto find = [&](const PyThread& t, uint64_t task) -> long {
+    uint64_t coro = 0;
+    if (weak_set_) {
+      absl::StatusOr<uint64_t> c = TaskCoro(task);
+      if (!c.ok()) return -1;
+      coro = *c;
+    } else if (!c_.memory->Read(task + coro_offset, &coro, 8).ok()) {
+      return -1;
+    }
+    const uint64_t frame = coro + gi_iframe;
+    for (size_t k = 0; k < t.frames.size(); ++k) {
+      if (t.frames[k].address == frame) return static_cast<long>(k);
+    }
+    return -1;  // between steps, or torn
+  };
+  if (!weak_set_) {
+    const int32_t running_offset =
+        *layout_.Offset(Field::kTstateAsyncioRunningTask);
+    for (size_t i = 0; i < threads.size(); ++i) {
+      const PyThread& t = threads[i];
+      if (!t.status.ok() || t.frames.empty()) continue;
+      uint64_t task = 0;
+      if (!c_.memory->Read(t.tstate + running_offset, &task, 8).ok() ||
+          task == 0) {
+        continue;
+      }
+      const long k = find(t, task);
+      if (k >= 0) (*running)[i] = {task, 0, k};
+    }
+    return absl::OkStatus();
+  }
+  // 3.11-3.13: asyncio's _current_tasks maps each loop running a step to
+  // its task; the thread is the one whose stack holds that task's
+  // coroutine frame.
+  std::vector<std::pair<uint64_t, uint64_t>> current;
+  PYSTROBE_RETURN_IF_ERROR(
+      objects_->DictItems(containers_.current, kMaxTasks, &current));
+  for (const auto& [loop, task] : current) {
+    absl::StatusOr<bool> is_task = IsTask(task);
+    if (!is_task.ok() || !*is_task) continue;
+    for (size_t i = 0; i < threads.size(); ++i) {
+      const PyThread& t = threads[i];
+      if (!t.status.ok() || t.frames.empty()) continue;
+      const long k = find(t, task);
+      if (k >= 0) {
+        (*running)[i] = {task, loop, k};
+        break;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AsyncTaskReader::ApplyTaskStacks(
     std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
   task_names->assign(threads->size(), std::string());
   PYSTROBE_RETURN_IF_ERROR(Prepare());
-  const int32_t running_offset =
-      *layout_.Offset(Field::kTstateAsyncioRunningTask);
-  const uint64_t gi_iframe =
-      static_cast<uint64_t>(*layout_.Offset(Field::kGenIframe));
-  const int32_t coro_offset = *layout_.Offset(Field::kTaskCoro);
+  if (weak_set_) PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(*threads));
+  PYSTROBE_RETURN_IF_ERROR(RunningTasks(*threads, &running_));
   for (size_t i = 0; i < threads->size(); ++i) {
     PyThread& t = (*threads)[i];
-    if (!t.status.ok() || t.frames.empty()) continue;
-    uint64_t running = 0;
-    if (!c_.memory->Read(t.tstate + running_offset, &running, 8).ok() ||
-        running == 0) {
-      continue;
-    }
-    uint64_t coro = 0;
-    if (!c_.memory->Read(running + coro_offset, &coro, 8).ok()) continue;
-    const uint64_t frame = coro + gi_iframe;
-    size_t k = 0;
-    while (k < t.frames.size() && t.frames[k].address != frame) ++k;
-    if (k == t.frames.size()) continue;  // between steps, or torn
+    const uint64_t running = running_[i].task;
+    if (running == 0) continue;
+    const size_t k = static_cast<size_t>(running_[i].frame_index);
     if (!ReadTask(running, &scratch_, false).ok()) continue;
     (*task_names)[i] = scratch_.name;
     // The running task's frames, then its awaiters' chains, then the

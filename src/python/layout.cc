@@ -222,6 +222,92 @@ std::string_view FieldName(Field field) {
       return "PyLongObject.ob_digit";
     case Field::kIframeLocalsplus:
       return "_PyInterpreterFrame.localsplus";
+    case Field::kTypeFlags:
+      return "PyTypeObject.tp_flags";
+    case Field::kTypeBasicsize:
+      return "PyTypeObject.tp_basicsize";
+    case Field::kTypeDictoffset:
+      return "PyTypeObject.tp_dictoffset";
+    case Field::kTypeBase:
+      return "PyTypeObject.tp_base";
+    case Field::kHeapTypeCachedKeys:
+      return "PyHeapTypeObject.ht_cached_keys";
+    case Field::kTpflagsManagedDict:
+      return "Py_TPFLAGS_MANAGED_DICT";
+    case Field::kTpflagsInlineValues:
+      return "Py_TPFLAGS_INLINE_VALUES";
+    case Field::kManagedDictBefore:
+      return "managed dict pointer (before the object)";
+    case Field::kManagedValuesBefore:
+      return "managed values pointer (before the object)";
+    case Field::kInlineValuesAfter:
+      return "inline values (after the object)";
+    case Field::kDictKeys:
+      return "PyDictObject.ma_keys";
+    case Field::kDictValues:
+      return "PyDictObject.ma_values";
+    case Field::kDictKeysLog2Size:
+      return "PyDictKeysObject.dk_log2_size";
+    case Field::kDictKeysLog2IndexBytes:
+      return "PyDictKeysObject.dk_log2_index_bytes";
+    case Field::kDictKeysKind:
+      return "PyDictKeysObject.dk_kind";
+    case Field::kDictKeysNentries:
+      return "PyDictKeysObject.dk_nentries";
+    case Field::kDictKeysIndices:
+      return "PyDictKeysObject.dk_indices";
+    case Field::kDictEntryKey:
+      return "PyDictKeyEntry.me_key";
+    case Field::kDictEntryValue:
+      return "PyDictKeyEntry.me_value";
+    case Field::kSizeofDictEntry:
+      return "sizeof(PyDictKeyEntry)";
+    case Field::kDictUnicodeEntryKey:
+      return "PyDictUnicodeEntry.me_key";
+    case Field::kDictUnicodeEntryValue:
+      return "PyDictUnicodeEntry.me_value";
+    case Field::kSizeofDictUnicodeEntry:
+      return "sizeof(PyDictUnicodeEntry)";
+    case Field::kDictValuesValues:
+      return "PyDictValues.values";
+    case Field::kDictValuesValid:
+      return "PyDictValues.valid";
+    case Field::kWeakrefObject:
+      return "PyWeakReference.wr_object";
+    case Field::kTupleItem:
+      return "PyTupleObject.ob_item";
+    case Field::kListItem:
+      return "PyListObject.ob_item";
+    case Field::kCellRef:
+      return "PyCellObject.ob_ref";
+    case Field::kCFunctionMl:
+      return "PyCFunctionObject.m_ml";
+    case Field::kCFunctionSelf:
+      return "PyCFunctionObject.m_self";
+    case Field::kMethodFunc:
+      return "PyMethodObject.im_func";
+    case Field::kMethodSelf:
+      return "PyMethodObject.im_self";
+    case Field::kFunctionClosure:
+      return "PyFunctionObject.func_closure";
+    case Field::kFunctionQualname:
+      return "PyFunctionObject.func_qualname";
+    case Field::kModuleDict:
+      return "PyModuleObject.md_dict";
+    case Field::kInterpModules:
+      return "PyInterpreterState.modules";
+    case Field::kIframeStacktop:
+      return "_PyInterpreterFrame.stacktop";
+    case Field::kOpcodeResume:
+      return "RESUME";
+    case Field::kOpcodeResumeVariant:
+      return "RESUME_QUICK / INSTRUMENTED_RESUME";
+    case Field::kTaskCallback0:
+      return "TaskObj.task_callback0";
+    case Field::kTaskCallbacks:
+      return "TaskObj.task_callbacks";
+    case Field::kTaskLoop:
+      return "TaskObj.task_loop";
     case Field::kFieldCount:
       break;
   }

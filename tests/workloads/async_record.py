@@ -1,6 +1,8 @@
 """An asyncio service whose handler burns a known share of its time.
 
-usage: async_record.py DIR
+usage: async_record.py DIR [--pure-python]
+
+--pure-python: asyncio without its C module _asyncio (pure-Python tasks).
 
 The main task awaits a `server` task, which runs a TaskGroup holding one
 `request` task; that task loops over handle(), which awaits burn() (pure
@@ -20,11 +22,15 @@ Protocol, through files in DIR (as the target sees it):
              exits by itself after 10 minutes.
 """
 
+import sys
+
+if "--pure-python" in sys.argv[2:]:
+    sys.modules["_asyncio"] = None  # ImportError for `import _asyncio`
+
 import asyncio
 import json
 import os
 import random
-import sys
 import time
 
 DIR = sys.argv[1]

@@ -1,6 +1,10 @@
 """Builds a known tree of asyncio tasks, writes its own truth, holds still.
 
-usage: async_tree.py TRUTH_JSON
+usage: async_tree.py TRUTH_JSON [--pure-python]
+
+--pure-python: asyncio without its C module _asyncio (blocked before the
+import), so that tasks and futures are asyncio.tasks._PyTask and
+asyncio.futures._PyFuture.
 
 The tree: the main task (unnamed: "Task-1") awaits a `server` task, which
 runs a TaskGroup of three `request-N` tasks (handle -> load_profile ->
@@ -14,14 +18,20 @@ should be, the `holder` task calls hold_still() synchronously: the event
 loop is then frozen, and hold_still writes, for every task of
 asyncio.all_tasks(), its id, name, state, coroutine chain (innermost first:
 the cr_await chain of get_coro(), or for the running task its frames down to
-its coroutine's) and the ids of the tasks awaiting it (3.14+:
-asyncio.capture_call_graph), then blocks forever in Event.wait().
+its coroutine's) and the ids of the tasks awaiting it (3.14+: what
+asyncio.capture_call_graph reads; before, from the tree's structure: a
+TaskGroup's parent task, a task whose _fut_waiter is this task or a gather
+over it), then blocks forever in Event.wait().
 """
+
+import sys
+
+if "--pure-python" in sys.argv[2:]:
+    sys.modules["_asyncio"] = None  # ImportError for `import _asyncio`
 
 import asyncio
 import json
 import os
-import sys
 import threading
 
 TRUTH = sys.argv[1]
@@ -71,13 +81,31 @@ def running_chain(task):
     raise RuntimeError("the running task's coroutine is not on the stack")
 
 
+TASK_GROUPS = []  # every TaskGroup the tree opened
+
+
 def awaiters(task, all_tasks):
     # 3.14+: what asyncio.capture_call_graph reads for a future's awaiters
     # (it recurses without end on the cycle-a/cycle-b ring, hence not it).
     if hasattr(asyncio, "capture_call_graph"):
         by = task._asyncio_awaited_by or ()
         return sorted(id(f) for f in by if f in all_tasks)
-    return None  # before 3.14 the workload does not claim to know
+    # Before 3.14 asyncio does not record awaiters: derived from the tree's
+    # own structure, as 3.14 records them. A TaskGroup's children are
+    # awaited by the task that opened the group; a task awaiting another
+    # directly, or a gather() over it, waits on it (Task._fut_waiter).
+    by = set()
+    for group in TASK_GROUPS:
+        if task in group._tasks:
+            by.add(group._parent_task)
+    for other in all_tasks:
+        waiter = other._fut_waiter
+        if waiter is task:
+            by.add(other)
+        elif (isinstance(waiter, asyncio.tasks._GatheringFuture) and
+              task in waiter._children):
+            by.add(other)
+    return sorted(id(f) for f in by if f in all_tasks)
 
 
 def hold_still():
@@ -172,6 +200,7 @@ async def server():
     lock = asyncio.Lock()
     locked = asyncio.Event()
     async with asyncio.TaskGroup() as tg:
+        TASK_GROUPS.append(tg)
         for n in range(3):
             tg.create_task(handle(n), name="request-%d" % n)
         tg.create_task(lock_holder(lock, locked), name="lock-holder")

@@ -61,6 +61,17 @@
 /* 3.15: _PyThreadStateImpl (its embedded base_frame). */
 #include <internal/pycore_tstate.h>
 #endif
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+/* asyncio before 3.14: dicts, instance dicts, modules, opcodes. */
+#include <internal/pycore_dict.h>
+#include <internal/pycore_moduleobject.h>
+#include <internal/pycore_object.h>
+#if PY_VERSION_HEX < 0x030D0000
+#include <opcode.h>
+#else
+#include <internal/pycore_tstate.h>
+#endif
+#endif
 #include <string.h>
 
 #define OFF(field, type, member) \
@@ -231,6 +242,100 @@ int main(void) {
 #if PY_VERSION_HEX >= 0x030F0000
   /* The sentinel at the bottom of every thread's frame chain. */
   OFF(kTstateBaseFrame, PyThreadState, base_frame);
+#endif
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+  /* asyncio tasks before 3.14 (src/python/async_tasks_weakset.cc): reached
+   * through sys.modules, dicts, instance attributes, sets and weak
+   * references; a coroutine's awaited object is its frame's stack top. */
+  OFF(kTypeName, PyTypeObject, tp_name);
+  OFF(kTypeFlags, PyTypeObject, tp_flags);
+  OFF(kTypeBasicsize, PyTypeObject, tp_basicsize);
+  OFF(kTypeDictoffset, PyTypeObject, tp_dictoffset);
+  OFF(kTypeBase, PyTypeObject, tp_base);
+  OFF(kHeapTypeCachedKeys, PyHeapTypeObject, ht_cached_keys);
+  printf("FIELD kTpflagsManagedDict %lu\n",
+         (unsigned long)Py_TPFLAGS_MANAGED_DICT);
+  {
+    /* Where an object's managed dict (and values) live, as the headers'
+     * own accessors compute it, on a fake object of a managed-dict type. */
+    static PyTypeObject type;
+    static PyObject* words[64];
+    PyObject* o = (PyObject*)&words[32];
+    memset(&type, 0, sizeof(type));
+    type.tp_flags = Py_TPFLAGS_MANAGED_DICT;
+    type.tp_basicsize = sizeof(PyObject);
+    Py_SET_TYPE(o, &type);
+#if PY_VERSION_HEX < 0x030C0000
+    printf("FIELD kManagedDictBefore %ld\n",
+           (long)((char*)o - (char*)_PyObject_ManagedDictPointer(o)));
+    printf("FIELD kManagedValuesBefore %ld\n",
+           (long)((char*)o - (char*)_PyObject_ValuesPointer(o)));
+#elif PY_VERSION_HEX < 0x030D0000
+    printf("FIELD kManagedDictBefore %ld\n",
+           (long)((char*)o - (char*)_PyObject_DictOrValuesPointer(o)));
+#else
+    type.tp_flags |= Py_TPFLAGS_INLINE_VALUES;
+    printf("FIELD kTpflagsInlineValues %lu\n",
+           (unsigned long)Py_TPFLAGS_INLINE_VALUES);
+    printf("FIELD kManagedDictBefore %ld\n",
+           (long)((char*)o - (char*)_PyObject_ManagedDictPointer(o)));
+    printf("FIELD kInlineValuesAfter %ld\n",
+           (long)((char*)_PyObject_InlineValues(o) - (char*)o));
+#endif
+  }
+  OFF(kDictKeys, PyDictObject, ma_keys);
+  OFF(kDictValues, PyDictObject, ma_values);
+  OFF(kDictKeysLog2Size, PyDictKeysObject, dk_log2_size);
+  OFF(kDictKeysLog2IndexBytes, PyDictKeysObject, dk_log2_index_bytes);
+  OFF(kDictKeysKind, PyDictKeysObject, dk_kind);
+  OFF(kDictKeysNentries, PyDictKeysObject, dk_nentries);
+  OFF(kDictKeysIndices, PyDictKeysObject, dk_indices);
+  OFF(kDictEntryKey, PyDictKeyEntry, me_key);
+  OFF(kDictEntryValue, PyDictKeyEntry, me_value);
+  SIZE(kSizeofDictEntry, PyDictKeyEntry);
+  OFF(kDictUnicodeEntryKey, PyDictUnicodeEntry, me_key);
+  OFF(kDictUnicodeEntryValue, PyDictUnicodeEntry, me_value);
+  SIZE(kSizeofDictUnicodeEntry, PyDictUnicodeEntry);
+  OFF(kDictValuesValues, PyDictValues, values);
+#if PY_VERSION_HEX >= 0x030D0000
+  OFF(kDictValuesValid, PyDictValues, valid);
+#endif
+  OFF(kSetMask, PySetObject, mask);
+  OFF(kSetTable, PySetObject, table);
+  OFF(kWeakrefObject, PyWeakReference, wr_object);
+  OFF(kTupleItem, PyTupleObject, ob_item);
+  OFF(kListItem, PyListObject, ob_item);
+  OFF(kCellRef, PyCellObject, ob_ref);
+  OFF(kCFunctionMl, PyCFunctionObject, m_ml);
+  OFF(kCFunctionSelf, PyCFunctionObject, m_self);
+  OFF(kMethodFunc, PyMethodObject, im_func);
+  OFF(kMethodSelf, PyMethodObject, im_self);
+  OFF(kFunctionClosure, PyFunctionObject, func_closure);
+  OFF(kFunctionQualname, PyFunctionObject, func_qualname);
+  OFF(kModuleDict, PyModuleObject, md_dict);
+#if PY_VERSION_HEX < 0x030C0000
+  OFF(kInterpModules, PyInterpreterState, modules);
+#else
+  OFF(kInterpModules, PyInterpreterState, imports.modules);
+#endif
+  OFF(kGenIframe, PyGenObject, gi_iframe);
+  OFF(kGenFrameState, PyGenObject, gi_frame_state);
+  OFF(kIframeStacktop, _PyInterpreterFrame, stacktop);
+  OFF(kIframeLocalsplus, _PyInterpreterFrame, localsplus);
+#if PY_VERSION_HEX < 0x030C0000
+  printf("FIELD kOpcodeResume %d\n", RESUME);
+  printf("FIELD kOpcodeResumeVariant %d\n", RESUME_QUICK);
+#elif PY_VERSION_HEX < 0x030D0000
+  printf("FIELD kOpcodeResume %d\n", RESUME);
+  printf("FIELD kOpcodeResumeVariant %d\n", INSTRUMENTED_RESUME);
+#else
+  OFF(kTstateAsyncioRunningLoop, _PyThreadStateImpl, asyncio_running_loop);
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+  /* An unnamed task's name is its counter N, an int (Task-N). */
+  OFF(kLongLvTag, PyLongObject, long_value.lv_tag);
+  OFF(kLongDigit, PyLongObject, long_value.ob_digit);
+#endif
 #endif
   return 0;
 }

@@ -12,10 +12,13 @@
 //   if (IsUnsupportedAsync(status)) puts(status.message());  // one line
 //   for (const AsyncTask& task : snapshot.tasks) ...
 //
-// Versions (docs/asyncio.md): CPython 3.14+ with the C-accelerated tasks
-// (the default), whose _asyncio module publishes its layout in
-// _Py_AsyncioModuleDebugOffsets and keeps every task in a per-thread list.
-// Elsewhere ReadTasks says in one line why the tasks cannot be read, and a
+// Versions (docs/asyncio.md): CPython 3.11+ with the C-accelerated tasks
+// (the default). 3.14+ publish _asyncio's layout in
+// _Py_AsyncioModuleDebugOffsets and keep every task in a per-thread list;
+// 3.11-3.13 (and 3.13t) are read through asyncio.tasks' WeakSet, with the
+// layouts of the generated table, and their awaiters come from the tasks'
+// done-callbacks. Elsewhere (pure-Python tasks, a build without a table
+// row) ReadTasks says in one line why the tasks cannot be read, and a
 // caller falls back to the thread stacks; it never guesses a tree.
 #ifndef PYSTROBE_PYTHON_ASYNC_TASKS_H_
 #define PYSTROBE_PYTHON_ASYNC_TASKS_H_

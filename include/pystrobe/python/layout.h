@@ -118,6 +118,55 @@ enum class Field : int {
   kSetTable,                  // PySetObject.table
   kLongLvTag,                 // PyLongObject.long_value.lv_tag (3.12+)
   kLongDigit,                 // PyLongObject.long_value.ob_digit
+  // asyncio before 3.14 (docs/asyncio.md): tasks are reached through
+  // sys.modules, module and instance dicts, sets and weak references, and
+  // their awaiters through done-callbacks. All from the headers (3.11-3.13),
+  // the TaskObj members from debug information.
+  kTypeFlags,               // PyTypeObject.tp_flags
+  kTypeBasicsize,           // PyTypeObject.tp_basicsize
+  kTypeDictoffset,          // PyTypeObject.tp_dictoffset
+  kTypeBase,                // PyTypeObject.tp_base
+  kHeapTypeCachedKeys,      // PyHeapTypeObject.ht_cached_keys
+  kTpflagsManagedDict,      // the value of Py_TPFLAGS_MANAGED_DICT
+  kTpflagsInlineValues,     // the value of Py_TPFLAGS_INLINE_VALUES (3.13)
+  kManagedDictBefore,       // bytes before an object of its managed dict
+                            // pointer (3.12: its PyDictOrValues)
+  kManagedValuesBefore,     // 3.11: bytes before an object of its values
+  kInlineValuesAfter,       // 3.13: offset of an object's inline values
+  kDictKeys,                // PyDictObject.ma_keys
+  kDictValues,              // PyDictObject.ma_values
+  kDictKeysLog2Size,        // PyDictKeysObject.dk_log2_size (uint8)
+  kDictKeysLog2IndexBytes,  // .dk_log2_index_bytes (uint8)
+  kDictKeysKind,            // .dk_kind (uint8)
+  kDictKeysNentries,        // .dk_nentries
+  kDictKeysIndices,         // .dk_indices
+  kDictEntryKey,            // PyDictKeyEntry.me_key
+  kDictEntryValue,          // PyDictKeyEntry.me_value
+  kSizeofDictEntry,         // sizeof(PyDictKeyEntry)
+  kDictUnicodeEntryKey,     // PyDictUnicodeEntry.me_key
+  kDictUnicodeEntryValue,   // PyDictUnicodeEntry.me_value
+  kSizeofDictUnicodeEntry,  // sizeof(PyDictUnicodeEntry)
+  kDictValuesValues,        // PyDictValues.values
+  kDictValuesValid,         // PyDictValues.valid (3.13, uint8)
+  kWeakrefObject,           // PyWeakReference.wr_object
+  kTupleItem,               // PyTupleObject.ob_item
+  kListItem,                // PyListObject.ob_item
+  kCellRef,                 // PyCellObject.ob_ref
+  kCFunctionMl,             // PyCFunctionObject.m_ml
+  kCFunctionSelf,           // PyCFunctionObject.m_self
+  kMethodFunc,              // PyMethodObject.im_func
+  kMethodSelf,              // PyMethodObject.im_self
+  kFunctionClosure,         // PyFunctionObject.func_closure
+  kFunctionQualname,        // PyFunctionObject.func_qualname
+  kModuleDict,              // PyModuleObject.md_dict
+  kInterpModules,           // PyInterpreterState.modules (3.11),
+                            // .imports.modules (3.12+)
+  kIframeStacktop,          // _PyInterpreterFrame.stacktop (int, 3.11-3.13)
+  kOpcodeResume,            // RESUME (3.11, 3.12)
+  kOpcodeResumeVariant,     // RESUME_QUICK (3.11), INSTRUMENTED_RESUME (3.12)
+  kTaskCallback0,           // TaskObj.task_callback0 (FutureObj_HEAD)
+  kTaskCallbacks,           // TaskObj.task_callbacks (a list or NULL)
+  kTaskLoop,                // TaskObj.task_loop
   kFieldCount,
 };
 

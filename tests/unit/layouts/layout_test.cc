@@ -140,6 +140,18 @@ TEST(GeneratedLayoutsTest, FieldsExistExactlyInTheirVersions) {
       {Field::kCodeLinetable, 310, 9999},
       {Field::kCodeCodeAdaptive, 311, 9999},
       {Field::kCodeFirstTraceable, 311, 9999},
+      // asyncio before 3.14 (probe.c's 3.11-3.13 block).
+      {Field::kDictKeys, 311, 313},
+      {Field::kHeapTypeCachedKeys, 311, 313},
+      {Field::kManagedDictBefore, 311, 313},
+      {Field::kManagedValuesBefore, 311, 311},
+      {Field::kTpflagsInlineValues, 313, 313},
+      {Field::kInlineValuesAfter, 313, 313},
+      {Field::kDictValuesValid, 313, 313},
+      {Field::kInterpModules, 311, 313},
+      {Field::kIframeStacktop, 311, 313},
+      {Field::kOpcodeResume, 311, 312},
+      {Field::kOpcodeResumeVariant, 311, 312},
   };
   for (const LayoutEntry& e : GeneratedLayouts()) {
     SCOPED_TRACE(Describe(e));

@@ -1,0 +1,500 @@
+// asyncio tasks of CPython 3.11 to 3.13 (async_task_reader.h): no debug
+// offsets and no task lists in the thread states, so the tasks are reached
+// the way asyncio.all_tasks() reaches them, and their awaiters the way a
+// finished task would wake them.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "async_task_reader.h"
+#include "pystrobe/base/errors.h"
+#include "pystrobe/base/status_macros.h"
+#include "remote_objects.h"
+#include "remote_struct.h"
+
+namespace pystrobe {
+namespace {
+
+absl::Status WeakSetUnsupported(std::string_view why) {
+  return absl::UnimplementedError(
+      absl::StrCat("asyncio tasks: ", std::string(why)));
+}
+
+// How deep a chain of futures' callbacks is followed to reach an awaiting
+// task (gather's outer future inside another gather, ...).
+constexpr int kMaxCallbackDepth = 8;
+constexpr int64_t kMaxCallbacks = 1 << 16;
+// sys.modules of a large service holds a few thousand modules.
+constexpr int64_t kMaxModules = 1 << 16;
+
+// FRAME_SUSPENDED (3.11, 3.12) and FRAME_SUSPENDED_YIELD_FROM (3.13):
+// enum _framestate in Include/internal/pycore_frame.h.
+constexpr int8_t kWeakSetSuspended = -1;
+
+}  // namespace
+
+absl::Status AsyncTaskReader::PrepareWeakSet() {
+  const PythonVersion& v = *c_.version;
+  if (!v.AtLeast(3, 11)) {
+    return WeakSetUnsupported(absl::StrFormat(
+        "CPython %s: pystrobe reads asyncio tasks from 3.11 on; showing "
+        "thread stacks only",
+        v.ToString()));
+  }
+  layout_ = *c_.layout;
+  for (Field f : {Field::kTaskState,        Field::kTaskCoro,
+                  Field::kTaskName,         Field::kTaskCallback0,
+                  Field::kTaskCallbacks,    Field::kTaskLoop,
+                  Field::kSizeofTask,       Field::kGenIframe,
+                  Field::kGenFrameState,    Field::kIframeStacktop,
+                  Field::kIframeLocalsplus, Field::kInterpModules,
+                  Field::kTstateInterp,     Field::kCFunctionMl,
+                  Field::kCFunctionSelf,    Field::kMethodFunc,
+                  Field::kMethodSelf,       Field::kFunctionClosure,
+                  Field::kFunctionQualname, Field::kCellRef,
+                  Field::kTypeBasicsize}) {
+    if (!layout_.Has(f)) {
+      return WeakSetUnsupported(absl::StrFormat(
+          "CPython %s: this pystrobe build has no %s for it (the layout "
+          "table lacks it); showing thread stacks only",
+          v.ToString(), FieldName(f)));
+    }
+  }
+  if (!RemoteObjects::Supports(layout_)) {
+    return WeakSetUnsupported(absl::StrFormat(
+        "CPython %s: this pystrobe build lacks the dict and set layouts of "
+        "it; showing thread stacks only",
+        v.ToString()));
+  }
+  if (!v.AtLeast(3, 13) && !layout_.Has(Field::kOpcodeResume)) {
+    return WeakSetUnsupported("no RESUME opcode in the layout table");
+  }
+  objects_.emplace(c_.memory, &layout_, c_.version);
+  weak_set_ = true;
+  prepared_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> AsyncTaskReader::IsTask(uint64_t object) {
+  if (containers_.task_class == 0) {
+    return objects_->IsInstance(object, "_asyncio.Task");
+  }
+  return objects_->IsInstanceOfType(object, containers_.task_class);
+}
+
+absl::StatusOr<uint64_t> AsyncTaskReader::TaskCoro(uint64_t task) {
+  if (containers_.pure_python) return objects_->Attribute(task, "_coro");
+  uint64_t coro = 0;
+  PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+      task + *layout_.Offset(Field::kTaskCoro), &coro, sizeof(coro)));
+  return coro;
+}
+
+absl::Status AsyncTaskReader::ReadPythonTask(uint64_t address, AsyncTask* task,
+                                             bool with_chain) {
+  // asyncio.tasks._PyTask and futures._PyFuture (Lib/asyncio/tasks.py,
+  // futures.py): _name (a str), _state ('PENDING', 'CANCELLED',
+  // 'FINISHED'), _coro, _callbacks.
+  PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(address));
+  if (!is_task) return InconsistentError("listed task is not a Task");
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t name,
+                            objects_->Attribute(address, "_name"));
+  PYSTROBE_ASSIGN_OR_RETURN(task->name, ReadName(name));
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t state_object,
+                            objects_->Attribute(address, "_state"));
+  // _state is a class attribute of Future (`_state = _PENDING`), set on the
+  // instance only when the future is done or cancelled.
+  std::string state = "PENDING";
+  if (state_object != 0) {
+    PYSTROBE_ASSIGN_OR_RETURN(state, objects_->Str(state_object));
+  }
+  if (state == "PENDING") {
+    task->state = TaskState::kPending;
+  } else if (state == "CANCELLED") {
+    task->state = TaskState::kCancelled;
+  } else if (state == "FINISHED") {
+    task->state = TaskState::kDone;
+  } else {
+    return InconsistentError(absl::StrCat("task state ", state));
+  }
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t coro,
+                            objects_->Attribute(address, "_coro"));
+  task->awaited_by.clear();
+  PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(address, 0, &task->awaited_by));
+  task->frames.clear();
+  if (with_chain && task->state == TaskState::kPending && coro != 0) {
+    PYSTROBE_RETURN_IF_ERROR(ReadChain(coro, &task->frames));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AsyncTaskReader::FindTaskContainers(
+    const std::vector<PyThread>& threads) {
+  // Known containers stay valid while their types do (they live as long as
+  // asyncio.tasks); a check per use costs a few cached reads.
+  if (containers_.scheduled != 0) {
+    absl::StatusOr<std::string> a = objects_->TypeName(containers_.scheduled);
+    absl::StatusOr<std::string> b = objects_->TypeName(containers_.current);
+    if (a.ok() && *a == "WeakSet" && b.ok() && *b == "dict") {
+      return absl::OkStatus();
+    }
+    containers_ = TaskContainers();
+  }
+  const absl::Time now = absl::Now();
+  if (now < containers_retry_at_) return containers_failure_;
+  auto fail = [&](absl::Status status) {
+    containers_failure_ = status;
+    containers_retry_at_ = now + absl::Seconds(1);
+    return status;
+  };
+  uint64_t tstate = 0;
+  for (const PyThread& t : threads) {
+    if (t.interpreter == 0) {
+      tstate = t.tstate;
+      break;
+    }
+  }
+  if (tstate == 0)
+    return fail(
+        InconsistentError("no thread of the main "
+                          "interpreter"));
+  PYSTROBE_ASSIGN_OR_RETURN(
+      uint64_t interp,
+      ReadField<uint64_t>(*c_.memory, layout_, tstate, Field::kTstateInterp));
+  PYSTROBE_ASSIGN_OR_RETURN(
+      uint64_t modules,
+      ReadField<uint64_t>(*c_.memory, layout_, interp, Field::kInterpModules));
+  absl::StatusOr<uint64_t> module =
+      objects_->DictGet(modules, "asyncio.tasks", kMaxModules);
+  if (!module.ok()) return fail(module.status());
+  if (*module == 0) {
+    return fail(WeakSetUnsupported(
+        absl::StrFormat("process %d has not imported asyncio", c_.pid)));
+  }
+  absl::StatusOr<uint64_t> dict = objects_->ModuleDict(*module);
+  if (!dict.ok()) return fail(dict.status());
+  // The C module's classes and containers, which asyncio.tasks rebinds
+  // when _asyncio imports (Lib/asyncio/tasks.py, the end): without it,
+  // tasks are asyncio.tasks._PyTask, Python objects this reader does not
+  // take apart.
+  absl::StatusOr<uint64_t> task_class = objects_->DictGet(*dict, "Task");
+  if (!task_class.ok()) return fail(task_class.status());
+  absl::StatusOr<std::string> task_class_name =
+      *task_class == 0 ? absl::StatusOr<std::string>("")
+                       : objects_->NameOfType(*task_class);
+  if (!task_class_name.ok()) return fail(task_class_name.status());
+  TaskContainers found;
+  found.task_class = *task_class;
+  if (*task_class_name == "Task") {
+    // asyncio.tasks.Task is then the module's own _PyTask.
+    absl::StatusOr<uint64_t> py_task = objects_->DictGet(*dict, "_PyTask");
+    if (!py_task.ok()) return fail(py_task.status());
+    found.pure_python = *py_task == *task_class;
+  }
+  if (*task_class_name != "_asyncio.Task" && !found.pure_python) {
+    return fail(WeakSetUnsupported(absl::StrFormat(
+        "process %d runs pure-Python asyncio tasks (asyncio.tasks._PyTask, "
+        "no _asyncio module), which pystrobe does not read on CPython %s; "
+        "showing thread stacks only",
+        c_.pid, c_.version->ToString())));
+  }
+  // The table's TaskObj (debug information of the build pystrobe's table
+  // came from) must have the target's size, else its offsets are not
+  // trusted.
+  absl::StatusOr<uint64_t> basicsize = ReadField<uint64_t>(
+      *c_.memory, layout_, *task_class, Field::kTypeBasicsize);
+  if (!basicsize.ok()) return fail(basicsize.status());
+  if (!found.pure_python && *basicsize != static_cast<uint64_t>(*layout_.Offset(
+                                              Field::kSizeofTask))) {
+    return fail(WeakSetUnsupported(absl::StrFormat(
+        "CPython %s: its _asyncio.Task is %d bytes, the layout table's "
+        "TaskObj %d; showing thread stacks only",
+        c_.version->ToString(), *basicsize,
+        *layout_.Offset(Field::kSizeofTask))));
+  }
+  const bool before_312 = !c_.version->AtLeast(3, 12);
+  const std::pair<const char*, uint64_t*> wanted[] = {
+      {before_312 ? "_all_tasks" : "_scheduled_tasks", &found.scheduled},
+      {"_current_tasks", &found.current},
+      {before_312 ? "" : "_eager_tasks", &found.eager}};
+  for (const auto& [name, slot] : wanted) {
+    if (*name == '\0') continue;
+    absl::StatusOr<uint64_t> value = objects_->DictGet(*dict, name);
+    if (!value.ok()) return fail(value.status());
+    if (*value == 0) {
+      return fail(
+          InconsistentError(absl::StrCat("asyncio.tasks has no ", name)));
+    }
+    *slot = *value;
+  }
+  absl::StatusOr<std::string> scheduled_type =
+      objects_->TypeName(found.scheduled);
+  if (!scheduled_type.ok()) return fail(scheduled_type.status());
+  if (*scheduled_type != "WeakSet") {
+    return fail(InconsistentError(absl::StrCat(
+        "asyncio.tasks' task set is a ", *scheduled_type, ", not a WeakSet")));
+  }
+  containers_ = found;
+  return absl::OkStatus();
+}
+
+absl::Status AsyncTaskReader::ListWeakSetTasks(std::vector<uint64_t>* tasks) {
+  tasks->clear();
+  // WeakSet keeps its weak references in the set `data`
+  // (Lib/_weakrefset.py).
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t data,
+                            objects_->Attribute(containers_.scheduled, "data"));
+  if (data == 0) return InconsistentError("WeakSet without data");
+  std::vector<uint64_t> refs;
+  PYSTROBE_RETURN_IF_ERROR(objects_->SetItems(data, kMaxTasks, &refs));
+  absl::flat_hash_set<uint64_t> seen;
+  for (uint64_t ref : refs) {
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t target, objects_->WeakrefTarget(ref));
+    // A dead reference points to None: not a task.
+    PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(target));
+    if (is_task && seen.insert(target).second) tasks->push_back(target);
+  }
+  if (containers_.eager != 0) {
+    // Tasks running their first step eagerly (3.12+) are held here.
+    std::vector<uint64_t> eager;
+    PYSTROBE_RETURN_IF_ERROR(
+        objects_->SetItems(containers_.eager, kMaxTasks, &eager));
+    for (uint64_t task : eager) {
+      PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(task));
+      if (is_task && seen.insert(task).second) tasks->push_back(task);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AsyncTaskReader::CallbackAwaiters(uint64_t future, int depth,
+                                               std::vector<uint64_t>* out) {
+  if (depth > kMaxCallbackDepth) {
+    return InconsistentError("futures' callbacks nest too deep");
+  }
+  // FutureObj_HEAD: the first callback in fut_callback0, the others as
+  // (callback, context) tuples in the list fut_callbacks
+  // (Modules/_asynciomodule.c, future_add_done_callback). Tasks and C
+  // futures (gather's _GatheringFuture derives from one) share it.
+  std::vector<uint64_t> callbacks;
+  uint64_t list = 0;
+  if (containers_.pure_python) {
+    // A Python future: the list _callbacks of (callback, context).
+    PYSTROBE_ASSIGN_OR_RETURN(list, objects_->Attribute(future, "_callbacks"));
+  } else {
+    uint64_t first = 0;
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+        future + *layout_.Offset(Field::kTaskCallback0), &first, 8));
+    if (first != 0) callbacks.push_back(first);
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+        future + *layout_.Offset(Field::kTaskCallbacks), &list, 8));
+  }
+  if (list != 0) {
+    std::vector<uint64_t> pairs;
+    PYSTROBE_RETURN_IF_ERROR(
+        objects_->SequenceItems(list, kMaxCallbacks, &pairs));
+    std::vector<uint64_t> pair;
+    for (uint64_t p : pairs) {
+      PYSTROBE_RETURN_IF_ERROR(objects_->SequenceItems(p, 2, &pair));
+      if (pair.size() != 2) return InconsistentError("callback pair");
+      callbacks.push_back(pair[0]);
+    }
+  }
+  auto add = [&](uint64_t task) {
+    if (std::find(out->begin(), out->end(), task) == out->end()) {
+      out->push_back(task);
+    }
+  };
+  auto word = [&](uint64_t address) -> absl::StatusOr<uint64_t> {
+    uint64_t value = 0;
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(address, &value, 8));
+    return value;
+  };
+  auto qualname = [&](uint64_t function) -> absl::StatusOr<std::string> {
+    PYSTROBE_ASSIGN_OR_RETURN(std::string type, objects_->TypeName(function));
+    if (type != "function") return std::string();
+    PYSTROBE_ASSIGN_OR_RETURN(
+        uint64_t name,
+        word(function + *layout_.Offset(Field::kFunctionQualname)));
+    return objects_->Str(name);
+  };
+  for (uint64_t callback : callbacks) {
+    PYSTROBE_ASSIGN_OR_RETURN(std::string type, objects_->TypeName(callback));
+    if (type == "builtin_function_or_method") {
+      // A task awaiting this one directly: its step registered
+      // PyCFunction_New(&TaskWakeupDef, task), named "task_wakeup".
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t def, word(callback + *layout_.Offset(Field::kCFunctionMl)));
+      PYSTROBE_ASSIGN_OR_RETURN(uint64_t name_address, word(def));
+      PYSTROBE_ASSIGN_OR_RETURN(std::string name,
+                                objects_->CString(name_address));
+      if (name != "task_wakeup") continue;
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t self,
+          word(callback + *layout_.Offset(Field::kCFunctionSelf)));
+      PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(self));
+      if (is_task) add(self);
+    } else if (type == "method") {
+      // A TaskGroup's child: task.add_done_callback(self._on_task_done),
+      // awaited by the group's _parent_task (Lib/asyncio/taskgroups.py).
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t function,
+          word(callback + *layout_.Offset(Field::kMethodFunc)));
+      PYSTROBE_ASSIGN_OR_RETURN(std::string name, qualname(function));
+      if (name == "Task.__wakeup" && containers_.pure_python) {
+        // A pure-Python task awaiting this one: its bound __wakeup.
+        PYSTROBE_ASSIGN_OR_RETURN(
+            uint64_t self,
+            word(callback + *layout_.Offset(Field::kMethodSelf)));
+        PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(self));
+        if (is_task) add(self);
+        continue;
+      }
+      if (name != "TaskGroup._on_task_done") continue;
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t group, word(callback + *layout_.Offset(Field::kMethodSelf)));
+      PYSTROBE_ASSIGN_OR_RETURN(uint64_t parent,
+                                objects_->Attribute(group, "_parent_task"));
+      if (parent == 0) continue;
+      PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(parent));
+      if (is_task) add(parent);
+    } else if (type == "function") {
+      // A child of gather(): its closure holds the outer _GatheringFuture,
+      // whose own callbacks wake the task awaiting the gather
+      // (Lib/asyncio/tasks.py, gather's _done_callback).
+      PYSTROBE_ASSIGN_OR_RETURN(std::string name, qualname(callback));
+      if (name != "gather.<locals>._done_callback") continue;
+      PYSTROBE_ASSIGN_OR_RETURN(
+          uint64_t closure,
+          word(callback + *layout_.Offset(Field::kFunctionClosure)));
+      if (closure == 0) continue;
+      std::vector<uint64_t> cells;
+      PYSTROBE_RETURN_IF_ERROR(objects_->SequenceItems(closure, 64, &cells));
+      for (uint64_t cell : cells) {
+        PYSTROBE_ASSIGN_OR_RETURN(std::string cell_type,
+                                  objects_->TypeName(cell));
+        if (cell_type != "cell") continue;
+        PYSTROBE_ASSIGN_OR_RETURN(
+            uint64_t content, word(cell + *layout_.Offset(Field::kCellRef)));
+        if (content == 0) continue;
+        PYSTROBE_ASSIGN_OR_RETURN(
+            bool outer, objects_->IsInstance(content, "_GatheringFuture"));
+        if (!outer) continue;
+        std::vector<uint64_t> up;
+        PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(content, depth + 1, &up));
+        for (uint64_t task : up) add(task);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> AsyncTaskReader::AwaitedBefore314(uint64_t frame,
+                                                           int8_t state) {
+  // _PyGen_yf (Objects/genobject.c): 3.13 knows the state
+  // FRAME_SUSPENDED_YIELD_FROM; 3.11 and 3.12 look at the instruction after
+  // the one the frame stopped at: RESUME (or its quickened / instrumented
+  // form) with an oparg of 2 or more (after `yield from` / `await`). Then
+  // the awaited object is the top of the frame's value stack,
+  // localsplus[stacktop - 1].
+  if (state != kWeakSetSuspended) return 0;
+  if (!c_.version->AtLeast(3, 13)) {
+    uint64_t prev_instr = 0;
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+        frame + *layout_.Offset(Field::kIframeInstr), &prev_instr, 8));
+    uint16_t next = 0;
+    PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(prev_instr + 2, &next, 2));
+    const int opcode = next & 0xFF;
+    const int oparg = next >> 8;
+    if ((opcode != *layout_.Offset(Field::kOpcodeResume) &&
+         opcode != layout_.Offset(Field::kOpcodeResumeVariant).value_or(-1)) ||
+        oparg < 2) {
+      return 0;
+    }
+  }
+  int32_t stacktop = 0;
+  PYSTROBE_RETURN_IF_ERROR(c_.memory->Read(
+      frame + *layout_.Offset(Field::kIframeStacktop), &stacktop, 4));
+  if (stacktop <= 0 || stacktop > (1 << 16)) {
+    return InconsistentError("suspended coroutine's stack top is wild");
+  }
+  uint64_t awaited = 0;
+  PYSTROBE_RETURN_IF_ERROR(
+      c_.memory->Read(frame + *layout_.Offset(Field::kIframeLocalsplus) +
+                          8 * static_cast<uint64_t>(stacktop - 1),
+                      &awaited, 8));
+  return awaited;
+}
+
+absl::Status AsyncTaskReader::ReadWeakSetTasks(
+    const std::vector<PyThread>& threads, AsyncSnapshot* out) {
+  PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(threads));
+  std::vector<uint64_t> addresses;
+  PYSTROBE_RETURN_IF_ERROR(ListWeakSetTasks(&addresses));
+  PYSTROBE_RETURN_IF_ERROR(RunningTasks(threads, &running_));
+  absl::flat_hash_map<uint64_t, size_t> running;        // task -> thread index
+  absl::flat_hash_map<uint64_t, uint64_t> loop_thread;  // loop -> thread id
+  for (size_t i = 0; i < threads.size(); ++i) {
+    const Running& r = running_[i];
+    if (r.task == 0) continue;
+    running[r.task] = i;
+    loop_thread[r.loop] = threads[i].thread_id;
+    out->loops.push_back({threads[i].thread_id, r.loop, r.task});
+  }
+  if (layout_.Has(Field::kTstateAsyncioRunningLoop)) {
+    // 3.13 keeps each thread's running loop in its thread state.
+    for (const PyThread& t : threads) {
+      absl::StatusOr<uint64_t> loop = ReadField<uint64_t>(
+          *c_.memory, layout_, t.tstate, Field::kTstateAsyncioRunningLoop);
+      if (!loop.ok() || *loop == 0 || loop_thread.contains(*loop)) continue;
+      loop_thread[*loop] = t.thread_id;
+      out->loops.push_back({t.thread_id, *loop, 0});
+    }
+  }
+  absl::flat_hash_set<uint64_t> seen(addresses.begin(), addresses.end());
+  const int32_t loop_offset = *layout_.Offset(Field::kTaskLoop);
+  for (uint64_t address : addresses) {
+    AsyncTask& task = out->tasks.emplace_back();
+    task.status = ReadTask(address, &task);
+    if (task.status.ok()) {
+      uint64_t loop = 0;
+      absl::Status loop_read = absl::OkStatus();
+      if (containers_.pure_python) {
+        absl::StatusOr<uint64_t> l = objects_->Attribute(address, "_loop");
+        loop_read = l.status();
+        if (l.ok()) loop = *l;
+      } else {
+        loop_read = c_.memory->Read(address + loop_offset, &loop, 8);
+      }
+      if (loop_read.ok()) {
+        if (auto it = loop_thread.find(loop); it != loop_thread.end()) {
+          task.thread_id = it->second;
+        }
+      }
+      if (auto it = running.find(address); it != running.end()) {
+        task.state = TaskState::kRunning;
+        const std::vector<Frame>& stack = threads[it->second].frames;
+        const auto k = static_cast<size_t>(running_[it->second].frame_index);
+        task.frames.assign(stack.begin(), stack.begin() + k + 1);
+      }
+    }
+    if (!task.status.ok()) {
+      task.frames.clear();
+      ++out->errors;
+    }
+  }
+  for (AsyncTask& task : out->tasks) {
+    task.awaited_by.erase(
+        std::remove_if(task.awaited_by.begin(), task.awaited_by.end(),
+                       [&](uint64_t a) { return !seen.contains(a); }),
+        task.awaited_by.end());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pystrobe
