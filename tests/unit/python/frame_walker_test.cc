@@ -432,14 +432,16 @@ TEST_P(FrameWalkerTest, UnmappedFrameIsMemoryGone) {
 TEST_P(FrameWalkerTest, BeforeFirstInstructionGivesFirstLine) {
   // A frame that has not started: f_lasti == -1 (<= 3.10), prev_instr one
   // unit before the code (3.11/3.12). Owned by a generator so that 3.11+
-  // does not treat it as incomplete.
-  std::vector<FakeFrame> spec = {{inner_, -1, /*owner=*/1}};
+  // does not treat it as incomplete; under a module's frame, as a thread's
+  // chain never starts with a generator's.
+  std::vector<FakeFrame> spec = {{inner_, -1, /*owner=*/1},
+                                 {module_, s_.module_lasti}};
   FakeStack stack = py_.Stack(spec);
   auto memory = py_.Memory();
   Walker walker(py_);
   std::vector<WalkedFrame> frames;
   ASSERT_THAT(walker.Walk(*memory, stack.tstate, &frames), IsOk());
-  ASSERT_EQ(frames.size(), 1u);
+  ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].line, 10);
 }
 
@@ -642,9 +644,25 @@ TEST_P(InterpreterFrameTest, ChainCutAtAPythonFrameIsTorn) {
 // What 3.12-3.14 showed as `[burn]` alone (docs/asyncio.md): the running
 // coroutine's frame, read while its `previous` still held the NULL it keeps
 // while suspended. An entry frame between Python frames does not end a
-// chain either.
+// chain either. 3.11 has no entry frames; there a generator's frame never
+// ends a chain.
 TEST_P(InterpreterFrameTest, LoneCoroutineFrameIsTorn) {
-  if (!GetParam().AtLeast(3, 12)) GTEST_SKIP() << "3.12+: entry frames";
+  auto memory_of = [&] { return py_.Memory(); };
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  if (!GetParam().AtLeast(3, 12)) {
+    // 3.11: the generator's frame is flagged is_entry (its last
+    // resumption's), as CPython leaves it: still not a thread's start.
+    FakeStack lone = py_.Stack({{inner_, s_.inner_lasti, /*owner=*/1}});
+    FakeStack resumed = py_.Stack({{inner_, s_.inner_lasti, 1},
+                                   {middle_, s_.middle_lasti},
+                                   {module_, s_.module_lasti}});
+    auto memory = memory_of();
+    EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, lone.tstate, &frames)));
+    ASSERT_THAT(walker.Walk(*memory, resumed.tstate, &frames), IsOk());
+    EXPECT_EQ(frames, ExpectedStack());
+    return;
+  }
   FakeStack lone =
       py_.Stack({{inner_, s_.inner_lasti, /*owner=*/1}}, ChainEnd::kCut);
   FakeStack entry_inside = py_.Stack({{inner_, s_.inner_lasti, 1},
@@ -655,9 +673,7 @@ TEST_P(InterpreterFrameTest, LoneCoroutineFrameIsTorn) {
                                  {0xdead0000, 0, /*owner=*/3},
                                  {middle_, s_.middle_lasti},
                                  {module_, s_.module_lasti}});
-  auto memory = py_.Memory();
-  Walker walker(py_);
-  std::vector<WalkedFrame> frames;
+  auto memory = memory_of();
   EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, lone.tstate, &frames)));
   EXPECT_TRUE(
       IsInconsistent(walker.Walk(*memory, entry_inside.tstate, &frames)));
