@@ -4,7 +4,8 @@
 # machine's own (cached under ~/.cache/pystrobe, built once):
 #   - a Debian forky root (debootstrap, minbase) with Debian's CPython 3.13,
 #     3.14 and 3.15, their debug builds and headers: $PYSTROBE_FORKY_ROOT,
-#     default ~/.cache/pystrobe/forky-root (about 1 GB, a minute or two);
+#     default ~/.cache/pystrobe/forky-root (about 1 GB, a minute or two),
+#     and forky's python3-aiohttp in it;
 #     plus python3.14-pie, a PIE executable on its libpython3.14.so;
 #   - a free-threaded CPython 3.13t built from Debian trixie's python3.13
 #     source package: $PYSTROBE_PY313T, default ~/.cache/pystrobe/cpython-3.13t
@@ -54,8 +55,9 @@ packages=(
   libssl-dev
   golang-go python3 python3.11-dbg
   procps util-linux libxml2-utils
-  # Servers for the --subprocesses tests (issue 11).
-  gunicorn python3-flask wrk
+  # Servers for the --subprocesses tests (issue 11); aiohttp for the
+  # asyncio service test (issue 20) on Debian's python3.11.
+  gunicorn python3-flask wrk python3-aiohttp
   # `pystrobe top` is tested in a tmux pane (send-keys, capture-pane).
   tmux
   # The forky root and the 3.13t build (ctypes needs libffi).
@@ -151,6 +153,30 @@ else
   rm -f "$tmp.log"
   date -u +%FT%TZ >"$forky_root/$stamp"
   echo "install-deps: forky root ready after $(($(date +%s) - start)) s"
+fi
+
+# Packages the tests use inside the forky root, from its own archive:
+# aiohttp for record_async_service_test (issue 20), for forky's 3.14/3.15.
+forky_extra=(python3-aiohttp)
+forky_missing=()
+for p in "${forky_extra[@]}"; do
+  if ! "${sudo_cmd[@]}" chroot "$forky_root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+      grep -q "install ok installed"; then
+    forky_missing+=("$p")
+  fi
+done
+if [ ${#forky_missing[@]} -eq 0 ]; then
+  echo "install-deps: forky root has ${forky_extra[*]}"
+else
+  echo "install-deps: installing ${forky_missing[*]} into the forky root"
+  # The root's Release files may have expired since debootstrap (a
+  # moving suite, an old mirror snapshot): then install from the lists
+  # the root has.
+  "${sudo_cmd[@]}" chroot "$forky_root" apt-get \
+    -o Acquire::Check-Valid-Until=false update -qq ||
+    echo "install-deps: apt-get update in the forky root failed; using its lists" >&2
+  "${sudo_cmd[@]}" chroot "$forky_root" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${forky_missing[@]}"
 fi
 
 # Debian's python3.14 is linked without PIE, libpython inside: build the

@@ -343,7 +343,6 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
   const bool thread_local_bytecode = offsets_.tlbc_index >= 0;
   const FrameOffsets& o = offsets_;
   size_t n = 0;
-  uint64_t last = 0;
   // Frames [group_start, n) were run by the same C call of the eval
   // function so far; the outermost of them gets Frame::entry when the
   // group closes (marking is idempotent, so consecutive entry or sentinel
@@ -372,7 +371,6 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     if (thread_local_bytecode) {
       raw.tlbc_index = At<int32_t>(frame_, offsets_.tlbc_index);
     }
-    last = frame;
     frame = At<uint64_t>(frame_, o.previous);
     if (raw.owner > owners.max) {
       return InconsistentError(absl::StrCat(
@@ -380,6 +378,7 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     }
     raw_.push_back(raw);
   }
+  PYSTROBE_RETURN_IF_ERROR(CheckChainEnd(owners.first_skipped, base_frame));
   PrefetchCodes(memory, owners.first_skipped);
 
   for (const RawFrame& raw : raw_) {
@@ -430,14 +429,48 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
     Emit(frames, n++, resolved->info,
          LineFor(*resolved, static_cast<int>(offset)), false, current);
   }
+  frames->resize(n);
+  return absl::OkStatus();
+}
+
+absl::Status FrameWalker::CheckChainEnd(uint8_t first_skipped,
+                                        uint64_t base_frame) const {
+  if (raw_.empty()) return absl::OkStatus();
+  const RawFrame& outermost = raw_.back();
   // 3.15: every thread's chain ends at the sentinel embedded in its thread
   // state; a chain that ends anywhere else was torn while being read.
-  if (base_frame != 0 && last != 0 && last != base_frame) {
+  if (base_frame != 0) {
+    if (outermost.address == base_frame) return absl::OkStatus();
     return InconsistentError(absl::StrCat(
-        "frame chain ends at 0x", absl::Hex(last),
+        "frame chain ends at 0x", absl::Hex(outermost.address),
         ", not at the thread's base frame 0x", absl::Hex(base_frame)));
   }
-  frames->resize(n);
+  if (version_->AtLeast(3, 15)) return absl::OkStatus();
+  // 3.12-3.14: every C call of the eval function pushes an entry frame
+  // (owned by the C stack, 3 on 3.12/3.13; by the interpreter, 3 on 3.14)
+  // below the frame it runs, so the outermost frame of any thread is one.
+  // A chain ending at a Python frame was cut while read: the thread had
+  // just pushed or popped a frame whose `previous` was not written yet
+  // (a coroutine's frame keeps NULL there while suspended).
+  if (version_->AtLeast(3, 12)) {
+    if (outermost.owner >= first_skipped) return absl::OkStatus();
+    return InconsistentError(
+        absl::StrCat("frame chain ends at 0x", absl::Hex(outermost.address),
+                     " (owner ", outermost.owner, "), not at an entry frame"));
+  }
+  // 3.11: the first frame of each eval call is flagged is_entry, the
+  // outermost frame of a thread too. A generator's frame keeps the flag
+  // from its last resumption and NULL in `previous` once it yields: read
+  // just after, it looks like a whole chain. A thread's outermost frame is
+  // a function's or a module's (a generator resumed from C with no Python
+  // caller at all is not worth the wrong stacks: 41% of a busy thread's
+  // samples in record_errors_test were such a lone `<genexpr>`).
+  if (offsets_.is_entry >= 0 &&
+      (!outermost.is_entry || outermost.owner == kOwnedByGenerator)) {
+    return InconsistentError(absl::StrCat(
+        "frame chain ends at 0x", absl::Hex(outermost.address), " (owner ",
+        outermost.owner, "), not at the frame a thread started with"));
+  }
   return absl::OkStatus();
 }
 

@@ -8,7 +8,11 @@
 //          object (skipped after a type check);
 //   3.14+: f_executable is a _PyStackRef (tag bits cleared), owners are
 //          renumbered, free-threaded builds may run per-thread bytecode;
-//   3.15:  the chain must end at the thread state's base_frame.
+//   3.15:  the chain must end at the thread state's base_frame;
+//   3.12-3.14: it must end at an entry frame (owned by the C stack or the
+//          interpreter); 3.11: at a frame flagged is_entry that is not a
+//          generator's. A chain that
+//          ends anywhere else was cut while read: an error, never a stack.
 // Every pointer is checked (object types against PyCode_Type/PyFrame_Type),
 // every loop is bounded, so garbage memory or a torn stack gives an error,
 // never a crash, a hang or unbounded allocation.
@@ -71,6 +75,12 @@ class FrameWalker {
   absl::Status WalkInterpreterFrames(RemoteMemory& memory, uint64_t frame,
                                      uint64_t base_frame,
                                      std::vector<Frame>* frames);
+  // 3.11+: whether the chain just read into raw_ ends where the version
+  // guarantees a thread's chain ends (3.15: at `base_frame`; 3.12-3.14: at
+  // an entry frame, owner `first_skipped` or above; 3.11: at a frame flagged
+  // is_entry, not a generator's). Inconsistent otherwise: the chain was cut
+  // while read.
+  absl::Status CheckChainEnd(uint8_t first_skipped, uint64_t base_frame) const;
   // Free-threaded 3.14+: where the bytecode of the frame at `frame` is,
   // running code object `code` with thread-local bytecode index `index`.
   absl::StatusOr<uint64_t> ThreadLocalBytecode(RemoteMemory& memory,

@@ -4,8 +4,10 @@
 // tests/workloads/record_busy_threads.py runs 6 threads of pure Python whose
 // stacks (random recursion through four functions, up to 60 deep) change
 // every few microseconds, which is what tears a stack read while its thread
-// runs. At 100 Hz, non-blocking (the default), under 2% of the stacks may
-// be errors (before torn stacks were re-read within their tick: 11-26%).
+// runs. At 100 Hz, non-blocking (the default), under 12% of the stacks may
+// be errors (before torn stacks were re-read within their tick: 11-26%;
+// 2% before chains had to end where a thread's chain ends, below), and
+// every stack written must be rooted at its thread's start.
 // The profile's comments break the errors down by cause and add up; the
 // summary says the same; every one of the workload's threads (by the
 // native ids it reports) is in the profile, and no other thread.
@@ -35,7 +37,16 @@ namespace pystrobe::integration {
 namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
-constexpr double kMaxErrorFraction = 0.02;
+// 3.11+: a chain must end where the version guarantees a thread's chain
+// ends (docs/asyncio.md), so a stack read while its thread churned through
+// this workload's generator frames is an error where it used to be written
+// as a wrong stack. Before that rule, 41% of 3.11's samples here and 11.8%
+// of 3.13's were stacks not rooted at the thread's start (mostly
+// `<genexpr>` alone), 0 after (checked below); errors went from 0-0.3% to
+// 5.5% on 3.11, 3.4% on 3.13 (9.7% at a load of 7 on the 2 cores) and 2.8%
+// on 3.12. Re-reading 8 times instead of 4 did not lower it (3.6% on
+// 3.13): the thread tears again at once.
+constexpr double kMaxErrorFraction = 0.12;
 
 // The value of comment "KEY=N", or -1.
 int64_t CommentValue(const Profile& p, const std::string& key) {
@@ -106,6 +117,17 @@ TEST_P(RecordErrorsTest, BusyThreadsGiveFewErrorsByCause) {
   // The main thread mostly sleeps (wall mode drops it while it does).
   seen.erase(target->pid());
   EXPECT_EQ(seen, workers);
+  // Every stack written is whole: rooted at its thread's start.
+  int64_t unrooted = 0;
+  for (const Sample& s : p->samples) {
+    if (s.location_ids.empty()) continue;
+    const std::string root =
+        p->FunctionOf(p->LocationAt(s.location_ids.back())).name;
+    if (root != "Thread._bootstrap" && root != "<module>") {
+      unrooted += s.values[0];
+    }
+  }
+  EXPECT_EQ(unrooted, 0) << "samples not rooted at their thread's start";
 
   const int64_t errors = CommentValue(*p, "pystrobe.errors");
   const int64_t recorded = CommentValue(*p, "pystrobe.samples");

@@ -236,9 +236,18 @@ uint64_t FakePython::Code(const FakeCode& code) {
   return object;
 }
 
-FakeStack FakePython::Stack(const std::vector<FakeFrame>& frames) {
+FakeStack FakePython::Stack(const std::vector<FakeFrame>& given, ChainEnd end) {
   FakeStack stack;
   const bool frame_objects = layout_.Has(Field::kTstateFrame);
+  // 3.12-3.14: the outermost eval call's entry frame lies below every
+  // thread's chain (Python/ceval.c pushes one per call; 3.14 owns it by the
+  // interpreter, value 3 too).
+  std::vector<FakeFrame> frames = given;
+  const bool entry_below = end == ChainEnd::kAsCPython && !frames.empty() &&
+                           version_.AtLeast(3, 12) &&
+                           !version_.AtLeast(3, 15) &&
+                           frames.back().owner < kOwnedByCStack;
+  if (entry_below) frames.push_back({0xdead0000, 0, kOwnedByCStack});
   for (const FakeFrame& f : frames) {
     if (frame_objects) {
       uint64_t frame =
@@ -271,6 +280,16 @@ FakeStack FakePython::Stack(const std::vector<FakeFrame>& frames) {
   const Field back = frame_objects ? Field::kFrameBack : Field::kIframePrevious;
   for (size_t i = 0; i + 1 < stack.frames.size(); ++i) {
     WriteField<uint64_t>(stack.frames[i], back, stack.frames[i + 1]);
+  }
+  if (entry_below) {
+    stack.entry = stack.frames.back();
+    stack.frames.pop_back();
+  }
+  // 3.11: the frame each eval call starts with is flagged is_entry, so the
+  // outermost frame of a thread is.
+  if (end == ChainEnd::kAsCPython && !frames.empty() && !frame_objects &&
+      layout_.Has(Field::kIframeIsEntry)) {
+    WriteField<uint8_t>(stack.frames.back(), Field::kIframeIsEntry, 1);
   }
   const uint64_t top = stack.frames.empty() ? 0 : stack.frames[0];
   stack.tstate =

@@ -68,6 +68,19 @@ struct FakeFrame {
 struct FakeStack {
   uint64_t tstate = 0;
   std::vector<uint64_t> frames;  // innermost first, as passed to Stack()
+  // 3.12-3.14: the entry frame Stack() put below them (0: none).
+  uint64_t entry = 0;
+};
+
+// How Stack() ends a chain of interpreter frames.
+enum class ChainEnd {
+  // As CPython does: 3.12-3.14 add an entry frame (owner 3) below the
+  // outermost frame unless it is one; 3.11 flags the outermost is_entry.
+  // (3.15's base_frame is the test's to set.)
+  kAsCPython,
+  // The frames as given, the last one's `previous` NULL: a chain cut while
+  // read.
+  kCut,
 };
 
 class FakePython {
@@ -123,9 +136,11 @@ class FakePython {
   uint64_t NoneObject();
 
   // Frames linked innermost first (f_back / previous), each its own
-  // allocation, and a thread state whose frame (<= 3.10), cframe ->
-  // current_frame (3.11, 3.12) or current_frame (3.13) is the first.
-  FakeStack Stack(const std::vector<FakeFrame>& frames);
+  // allocation, ended as `end` says, and a thread state whose frame
+  // (<= 3.10), cframe -> current_frame (3.11, 3.12) or current_frame
+  // (3.13+) is the first.
+  FakeStack Stack(const std::vector<FakeFrame>& frames,
+                  ChainEnd end = ChainEnd::kAsCPython);
 
   // PEP 393 state word: interned:2, kind:3, compact:1, ascii:1, then
   // ready:1 (<= 3.11) / statically_allocated:1 (3.12+).

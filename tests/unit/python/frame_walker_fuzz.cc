@@ -105,8 +105,11 @@ BuiltImage BuildImage(FakePython& py, std::mt19937_64& rng) {
     } else {
       lasti = Uniform(rng, c.spec.first_traceable, c.spec.code_units);
     }
-    const uint8_t owner = v.AtLeast(3, 11) ? static_cast<uint8_t>(rng() % 3)
-                                           : 0;  // thread, generator, object
+    uint8_t owner = v.AtLeast(3, 11) ? static_cast<uint8_t>(rng() % 3)
+                                     : 0;  // thread, generator, object
+    // 3.11: a thread's outermost frame is never a generator's (the walker
+    // takes one there for a chain cut while read).
+    if (!v.AtLeast(3, 12) && i == depth - 1 && owner == 1) owner = 0;
     frames.push_back({c.address, lasti, owner});
     const bool qualname = v.AtLeast(3, 11);
     image.expected.push_back(

@@ -432,14 +432,16 @@ TEST_P(FrameWalkerTest, UnmappedFrameIsMemoryGone) {
 TEST_P(FrameWalkerTest, BeforeFirstInstructionGivesFirstLine) {
   // A frame that has not started: f_lasti == -1 (<= 3.10), prev_instr one
   // unit before the code (3.11/3.12). Owned by a generator so that 3.11+
-  // does not treat it as incomplete.
-  std::vector<FakeFrame> spec = {{inner_, -1, /*owner=*/1}};
+  // does not treat it as incomplete; under a module's frame, as a thread's
+  // chain never starts with a generator's.
+  std::vector<FakeFrame> spec = {{inner_, -1, /*owner=*/1},
+                                 {module_, s_.module_lasti}};
   FakeStack stack = py_.Stack(spec);
   auto memory = py_.Memory();
   Walker walker(py_);
   std::vector<WalkedFrame> frames;
   ASSERT_THAT(walker.Walk(*memory, stack.tstate, &frames), IsOk());
-  ASSERT_EQ(frames.size(), 1u);
+  ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(frames[0].line, 10);
 }
 
@@ -621,6 +623,64 @@ TEST_P(InterpreterFrameTest, NoCframeMeansNoFrames) {
   EXPECT_THAT(frames, IsEmpty());
 }
 
+// A thread's chain ends where its outermost eval call began: at an entry
+// frame on 3.12/3.13 (owner 3, the C stack's), at a frame flagged is_entry
+// on 3.11. A chain whose `previous` runs out at any other frame was cut
+// while read (a frame pushed or popped meanwhile: a suspended coroutine's
+// frame keeps NULL in `previous`) and must not pass as a shorter stack.
+TEST_P(InterpreterFrameTest, ChainCutAtAPythonFrameIsTorn) {
+  FakeStack cut = py_.Stack(NormalFrames(), ChainEnd::kCut);
+  FakeStack whole = py_.Stack(NormalFrames());
+  auto memory = py_.Memory();
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  absl::Status status = walker.Walk(*memory, cut.tstate, &frames);
+  EXPECT_TRUE(IsInconsistent(status)) << status;
+  EXPECT_THAT(frames, IsEmpty());
+  ASSERT_THAT(walker.Walk(*memory, whole.tstate, &frames), IsOk());
+  EXPECT_EQ(frames, ExpectedStack());
+}
+
+// What 3.12-3.14 showed as `[burn]` alone (docs/asyncio.md): the running
+// coroutine's frame, read while its `previous` still held the NULL it keeps
+// while suspended. An entry frame between Python frames does not end a
+// chain either. 3.11 has no entry frames; there a generator's frame never
+// ends a chain.
+TEST_P(InterpreterFrameTest, LoneCoroutineFrameIsTorn) {
+  auto memory_of = [&] { return py_.Memory(); };
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  if (!GetParam().AtLeast(3, 12)) {
+    // 3.11: the generator's frame is flagged is_entry (its last
+    // resumption's), as CPython leaves it: still not a thread's start.
+    FakeStack lone = py_.Stack({{inner_, s_.inner_lasti, /*owner=*/1}});
+    FakeStack resumed = py_.Stack({{inner_, s_.inner_lasti, 1},
+                                   {middle_, s_.middle_lasti},
+                                   {module_, s_.module_lasti}});
+    auto memory = memory_of();
+    EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, lone.tstate, &frames)));
+    ASSERT_THAT(walker.Walk(*memory, resumed.tstate, &frames), IsOk());
+    EXPECT_EQ(frames, ExpectedStack());
+    return;
+  }
+  FakeStack lone =
+      py_.Stack({{inner_, s_.inner_lasti, /*owner=*/1}}, ChainEnd::kCut);
+  FakeStack entry_inside = py_.Stack({{inner_, s_.inner_lasti, 1},
+                                      {0xdead0000, 0, /*owner=*/3},
+                                      {middle_, s_.middle_lasti}},
+                                     ChainEnd::kCut);
+  FakeStack resumed = py_.Stack({{inner_, s_.inner_lasti, 1},
+                                 {0xdead0000, 0, /*owner=*/3},
+                                 {middle_, s_.middle_lasti},
+                                 {module_, s_.module_lasti}});
+  auto memory = memory_of();
+  EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, lone.tstate, &frames)));
+  EXPECT_TRUE(
+      IsInconsistent(walker.Walk(*memory, entry_inside.tstate, &frames)));
+  ASSERT_THAT(walker.Walk(*memory, resumed.tstate, &frames), IsOk());
+  EXPECT_EQ(frames, ExpectedStack());
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, InterpreterFrameTest,
                          ::testing::Values(PythonVersion{3, 11, 7, false},
                                            PythonVersion{3, 12, 1, false},
@@ -700,6 +760,36 @@ TEST_P(NewFrameModelTest, TaggedExecutablesAndRenumberedOwners) {
     std::unique_ptr<FakeMemory> memory = py.Memory();
     EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, stack.tstate, &got)));
   }
+}
+
+// 3.14: the entry frame below each eval call is owned by the interpreter
+// (3); the C-stack owner (4) is assigned nowhere but ends a chain as well.
+// A chain that runs out at a Python frame was cut while read.
+TEST(NewFrameModelTest, Py314ChainMustEndAtAnEntryFrame) {
+  FakePython py(PythonVersion{3, 14, 8, false});
+  uint64_t code = py.Code({.name = "burn",
+                           .qualname = "",
+                           .filename = "/burn.py",
+                           .first_line = 1,
+                           .line_table = EncodeLocations311({{8, 0}})});
+  FakeStack lone = py.Stack({{code, 1, /*owner=*/1}}, ChainEnd::kCut);
+  FakeStack entry_inside = py.Stack(
+      {{code, 1, 1}, {0, 0, /*owner=*/3}, {code, 1, 0}}, ChainEnd::kCut);
+  FakeStack interpreter =
+      py.Stack({{code, 1, 1}, {code, 1, 0}, {0, 0, /*owner=*/3}});
+  FakeStack cstack =
+      py.Stack({{code, 1, 1}, {code, 1, 0}, {0, 0, /*owner=*/4}});
+  std::unique_ptr<FakeMemory> memory = py.Memory();
+  Walker walker(py);
+  std::vector<WalkedFrame> got;
+  absl::Status status = walker.Walk(*memory, lone.tstate, &got);
+  EXPECT_TRUE(IsInconsistent(status)) << status;
+  EXPECT_THAT(got, IsEmpty());
+  EXPECT_TRUE(IsInconsistent(walker.Walk(*memory, entry_inside.tstate, &got)));
+  ASSERT_THAT(walker.Walk(*memory, interpreter.tstate, &got), IsOk());
+  EXPECT_EQ(got.size(), 2u);
+  ASSERT_THAT(walker.Walk(*memory, cstack.tstate, &got), IsOk());
+  EXPECT_EQ(got.size(), 2u);
 }
 
 TEST(NewFrameModelTest, ChainNotEndingAtTheBaseFrameIsTorn) {
