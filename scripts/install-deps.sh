@@ -156,8 +156,10 @@ else
 fi
 
 # Packages the tests use inside the forky root, from its own archive:
-# aiohttp for record_async_service_test (issue 20), for forky's 3.14/3.15.
-forky_extra=(python3-aiohttp)
+# aiohttp for record_async_service_test (issue 20), for forky's 3.14/3.15;
+# 3.13's headers and debug information, for the layout table's 3.13.15 rows
+# (tools/layouts/generate) and the native tests' extension module.
+forky_extra=(python3-aiohttp python3.13-dev python3.13-dbg)
 forky_missing=()
 for p in "${forky_extra[@]}"; do
   if ! "${sudo_cmd[@]}" chroot "$forky_root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

@@ -43,11 +43,10 @@ namespace {
 
 // The interpreters this test runs on, by Interpreter::name: those whose
 // asyncio tasks pystrobe reads and that have Debian's python3-aiohttp.
-// Forky's is installed into the forky root by scripts/install-deps.sh.
-// Debian 12's /usr/bin/python3.11 (its python3-aiohttp, "Debian3_11") joins
-// once CPython 3.11's tasks are read (issue 20's 3.11-3.13 work): add it
-// here then.
-constexpr const char* kServiceInterpreters[] = {"Forky3_14", "Forky3_15"};
+// Forky's is installed into the forky root by scripts/install-deps.sh,
+// Debian 12's (for /usr/bin/python3.11) on the machine.
+constexpr const char* kServiceInterpreters[] = {"Debian3_11", "Forky3_14",
+                                                "Forky3_15"};
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 constexpr int kRecordSeconds = 5;

@@ -50,12 +50,6 @@ std::vector<Interpreter> AsyncRecordInterpreters() {
   return out;
 }
 
-// Debian forky's 3.13.15 has no layout-table row of its own: its tasks are
-// not read (dump_async_test), and a recording says so in one line.
-bool TasksReadOn(const Interpreter& py) {
-  return !(py.chrooted() && py.minor == 13);
-}
-
 class RecordAsyncTest : public ::testing::TestWithParam<Interpreter> {};
 
 // Function names of a sample, innermost first.
@@ -131,16 +125,6 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   ASSERT_TRUE(profile.ok()) << profile.status();
   const int cpu_index = profile->SampleTypeIndex("cpu");
   ASSERT_EQ(cpu_index, 1) << DescribeProfile(*profile);
-  if (!TasksReadOn(py)) {
-    // Not read on this build: said once, and no sample claims a task.
-    EXPECT_THAT((*rec)->Output(),
-                ::testing::HasSubstr("asyncio tasks: CPython 3.13"));
-    for (const Sample& s : profile->samples) {
-      EXPECT_EQ(StringLabel(s, "task"), "") << DescribeProfile(*profile);
-    }
-    return;
-  }
-
   int64_t total = 0, burn = 0, burn_samples = 0, torn_short = 0;
   int64_t no_loop = 0;  // samples whose thread part lacked Handle._run
   for (const Sample& s : profile->samples) {
@@ -205,10 +189,6 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
 // sample), so its samples split like its wall time.
 TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
   const Interpreter& py = GetParam();
-  if (!TasksReadOn(py)) {
-    GTEST_SKIP() << "tasks not read on this build (the first test checks "
-                    "its one line)";
-  }
   ScopedTempDir dir(py.TempParent());
   ASSERT_FALSE(dir.path().empty());
   const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
