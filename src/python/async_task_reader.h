@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
@@ -90,6 +91,10 @@ class AsyncTaskReader {
   absl::Status ReadChain(uint64_t coro, std::vector<Frame>* frames);
   absl::StatusOr<std::string> ReadName(uint64_t object);
   absl::StatusOr<std::string> TypeName(uint64_t object);
+  // Awaiters are kept only where they are tasks of this snapshot (`read`);
+  // futures and tasks that tore are dropped.
+  static void KeepAwaitersRead(const absl::flat_hash_set<uint64_t>& read,
+                               AsyncSnapshot* out);
   absl::Status ReadAwaitedBy(uint64_t object, bool is_set,
                              std::vector<uint64_t>* out);
 

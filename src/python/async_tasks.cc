@@ -553,14 +553,18 @@ absl::Status AsyncTaskReader::Read(const std::vector<PyThread>& threads,
       }
     }
   }
-  // Awaiters are kept only where they are tasks read in this snapshot.
+  KeepAwaitersRead(seen, out);
+  return absl::OkStatus();
+}
+
+void AsyncTaskReader::KeepAwaitersRead(
+    const absl::flat_hash_set<uint64_t>& read, AsyncSnapshot* out) {
   for (AsyncTask& task : out->tasks) {
     task.awaited_by.erase(
         std::remove_if(task.awaited_by.begin(), task.awaited_by.end(),
-                       [&](uint64_t a) { return !seen.contains(a); }),
+                       [&](uint64_t a) { return !read.contains(a); }),
         task.awaited_by.end());
   }
-  return absl::OkStatus();
 }
 
 absl::Status AsyncTaskReader::RunningTasks(const std::vector<PyThread>& threads,

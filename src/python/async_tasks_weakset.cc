@@ -488,12 +488,7 @@ absl::Status AsyncTaskReader::ReadWeakSetTasks(
       ++out->errors;
     }
   }
-  for (AsyncTask& task : out->tasks) {
-    task.awaited_by.erase(
-        std::remove_if(task.awaited_by.begin(), task.awaited_by.end(),
-                       [&](uint64_t a) { return !seen.contains(a); }),
-        task.awaited_by.end());
-  }
+  KeepAwaitersRead(seen, out);
   return absl::OkStatus();
 }
 

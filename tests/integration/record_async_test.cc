@@ -127,6 +127,10 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   ASSERT_EQ(cpu_index, 1) << DescribeProfile(*profile);
   int64_t total = 0, burn = 0, burn_samples = 0, torn_short = 0;
   int64_t no_loop = 0;  // samples whose thread part lacked Handle._run
+  // Samples of burn written with the thread's own stack and no task: the
+  // running task or its awaiters' chain could not be read whole in that
+  // snapshot (3.11.7 and 3.13.0 showed one in ~2,900 during test.sh).
+  int64_t unattributed = 0;
   for (const Sample& s : profile->samples) {
     total += s.values[cpu_index];
     const std::vector<std::string> names = Names(*profile, s);
@@ -138,6 +142,12 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
       // counts as an error (3.12-3.14 chains must end at an entry frame,
       // 3.15's at the base frame: docs/asyncio.md). None may remain.
       torn_short += s.values[0];
+      continue;
+    }
+    if (StringLabel(s, "task").empty() && names.size() > 1 &&
+        names[1] == "handle" &&
+        std::find(names.begin(), names.end(), "server") == names.end()) {
+      unattributed += s.values[0];
       continue;
     }
     SCOPED_TRACE(absl::StrJoin(names, " <- "));
@@ -166,6 +176,8 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   EXPECT_EQ(torn_short, 0) << "samples of burn as a one-frame stack";
   EXPECT_LE(no_loop * 100, burn_samples)
       << "over 1% of burn's samples lacked the event loop's Handle._run";
+  EXPECT_LE(unattributed * 100, burn_samples)
+      << "over 1% of burn's samples were not attributed to their task";
   const double want = 100.0 * burn_cpu / total_cpu;
   const double got =
       100.0 * static_cast<double>(burn) / static_cast<double>(total);
