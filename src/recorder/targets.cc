@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "pystrobe/base/errors.h"
 #include "pystrobe/base/status_macros.h"
 #include "pystrobe/process/cpu_wait.h"
@@ -124,9 +125,17 @@ absl::Status TargetSet::Tick(int64_t elapsed_ns, int64_t wall_weight_ns) {
     PYSTROBE_RETURN_IF_ERROR(s.Tick(elapsed_ns, wall_weight_ns));
     if (s.stats().target_exited && !live_[i]->end_noted) {
       // Now, while it may still be a zombie: once reaped, nobody can tell.
+      // The sampler can see the exit before the kernel has made the
+      // process a zombie (a SIGKILLed target's memory goes first, its
+      // exit status a moment later): ask again for a short while.
       live_[i]->end_noted = true;
       ProcessSummary& summary = summaries_[live_[i]->summary];
       summary.wait_status = proc_.ExitStatus(summary.pid);
+      for (int tries = 0; !summary.wait_status.has_value() && tries < 50;
+           ++tries) {
+        absl::SleepFor(absl::Milliseconds(1));
+        summary.wait_status = proc_.ExitStatus(summary.pid);
+      }
     }
     // One process (never more) keeps its sampler to the end: it is what
     // WriteFrom writes, and its exit ends the recording anyway.
