@@ -135,6 +135,10 @@ class AsyncTaskReader {
     uint64_t eager = 0;       // set (3.12+), else 0
     uint64_t current = 0;     // dict: loop -> running task
     uint64_t task_class = 0;  // asyncio.tasks.Task
+    // The types of `scheduled` (WeakSet) and `current` (dict) when found:
+    // each tick checks them by address (types live as long as the
+    // process), not by name.
+    uint64_t scheduled_type = 0, current_type = 0;
     // Task is asyncio.tasks._PyTask (no _asyncio): tasks and futures are
     // Python objects, read through their instance attributes.
     bool pure_python = false;
@@ -144,6 +148,8 @@ class AsyncTaskReader {
   absl::Time containers_retry_at_ = absl::InfinitePast();
   std::optional<RemoteObjects> objects_;
   std::vector<Running> running_;  // scratch
+  // _current_tasks' items, read every tick (scratch, capacity kept).
+  std::vector<std::pair<uint64_t, uint64_t>> current_items_;
   // Why Prepare() failed last, and when to look at the mappings again (a
   // sampler calls it every tick: the module may be imported later).
   absl::Status last_failure_;

@@ -609,10 +609,9 @@ absl::Status AsyncTaskReader::RunningTasks(const std::vector<PyThread>& threads,
   // 3.11-3.13: asyncio's _current_tasks maps each loop running a step to
   // its task; the thread is the one whose stack holds that task's
   // coroutine frame.
-  std::vector<std::pair<uint64_t, uint64_t>> current;
   PYSTROBE_RETURN_IF_ERROR(
-      objects_->DictItems(containers_.current, kMaxTasks, &current));
-  for (const auto& [loop, task] : current) {
+      objects_->DictItems(containers_.current, kMaxTasks, &current_items_));
+  for (const auto& [loop, task] : current_items_) {
     absl::StatusOr<bool> is_task = IsTask(task);
     if (!is_task.ok() || !*is_task) continue;
     for (size_t i = 0; i < threads.size(); ++i) {

@@ -138,9 +138,10 @@ absl::Status AsyncTaskReader::FindTaskContainers(
   // Known containers stay valid while their types do (they live as long as
   // asyncio.tasks); a check per use costs a few cached reads.
   if (containers_.scheduled != 0) {
-    absl::StatusOr<std::string> a = objects_->TypeName(containers_.scheduled);
-    absl::StatusOr<std::string> b = objects_->TypeName(containers_.current);
-    if (a.ok() && *a == "WeakSet" && b.ok() && *b == "dict") {
+    absl::StatusOr<uint64_t> a = objects_->TypeOf(containers_.scheduled);
+    absl::StatusOr<uint64_t> b = objects_->TypeOf(containers_.current);
+    if (a.ok() && *a == containers_.scheduled_type && b.ok() &&
+        *b == containers_.current_type) {
       return absl::OkStatus();
     }
     containers_ = TaskContainers();
@@ -239,6 +240,18 @@ absl::Status AsyncTaskReader::FindTaskContainers(
     return fail(InconsistentError(absl::StrCat(
         "asyncio.tasks' task set is a ", *scheduled_type, ", not a WeakSet")));
   }
+  absl::StatusOr<std::string> current_type = objects_->TypeName(found.current);
+  if (!current_type.ok()) return fail(current_type.status());
+  if (*current_type != "dict") {
+    return fail(InconsistentError(absl::StrCat(
+        "asyncio.tasks' _current_tasks is a ", *current_type, ", not a dict")));
+  }
+  absl::StatusOr<uint64_t> st = objects_->TypeOf(found.scheduled);
+  absl::StatusOr<uint64_t> ct = objects_->TypeOf(found.current);
+  if (!st.ok()) return fail(st.status());
+  if (!ct.ok()) return fail(ct.status());
+  found.scheduled_type = *st;
+  found.current_type = *ct;
   containers_ = found;
   return absl::OkStatus();
 }
