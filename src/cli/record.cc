@@ -97,7 +97,7 @@ constexpr char kUsage[] =
     "                         at the task's logical stack: its coroutines,\n"
     "                         then its awaiters' up to the root task, then\n"
     "                         the event loop; pprof labels it task=NAME\n"
-    "                         (CPython 3.14+, docs/asyncio.md)\n"
+    "                         (CPython 3.11+, docs/asyncio.md)\n"
     "  --async all            also, in wall mode, each waiting task once per\n"
     "                         tick at its logical stack (idle=true): where\n"
     "                         requests wait shows as their share of wall\n"

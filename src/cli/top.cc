@@ -40,7 +40,7 @@ constexpr char kUsage[] =
     "  --idle                 wall mode: keep threads that are not running\n"
     "  --async                a thread running an asyncio task at the\n"
     "                         task's logical stack, awaiters included\n"
-    "                         (CPython 3.14+, docs/asyncio.md)\n"
+    "                         (CPython 3.11+, docs/asyncio.md)\n"
     "  --native               also the C/C++ frames (extensions, libraries,\n"
     "                         the interpreter); stops the targets at each\n"
     "                         tick like record --native (docs/native.md)\n"

@@ -18,6 +18,14 @@
 // task). The layouts of TaskObj and of the objects on the way come from
 // the generated table (headers and debug information).
 //
+// Pure-Python tasks (asyncio.tasks._PyTask, when _asyncio is not imported)
+// are Python objects on every version: read through their instance
+// attributes from the same containers. On 3.14+ they are in none of the C
+// module's lists; Prepare() tells the two kinds apart by the class
+// asyncio.tasks.Task is, and a pure-Python task's awaiters are its set
+// Future.__asyncio_awaited_by (3.14's own record, as task_awaited_by is a
+// C task's).
+//
 // Everything read is the target's data: list walks are bounded and detect
 // cycles, objects are type-checked, a task whose chain tears is counted as
 // an error and shows no frames.
@@ -79,10 +87,19 @@ class AsyncTaskReader {
 
  private:
   // Finds the .AsyncioDebug section among the target's mappings and reads
-  // the offsets into layout_; remembers a failure only for builds that can
-  // never have it (the module may simply not be imported yet).
-  absl::Status Prepare();
-  absl::Status FindModule();
+  // the offsets into layout_ (3.14+ with C tasks), or prepares the reader
+  // of asyncio.tasks' containers (3.11-3.13, and pure-Python tasks on
+  // 3.14+); a failure is retried at most once a second (the module may
+  // simply not be imported yet).
+  absl::Status Prepare(const std::vector<PyThread>& threads);
+  absl::Status FindModule(const std::vector<PyThread>& threads);
+  // 3.14+: whether the target's asyncio.tasks.Task is the pure-Python
+  // _PyTask (then the containers are found and the reader prepared);
+  // false when it is _asyncio.Task, or when this build cannot read Python
+  // objects of this version (no table row), which leaves the C tasks'
+  // path as before.
+  absl::StatusOr<bool> PreparePythonTasks314(
+      const std::vector<PyThread>& threads);
   absl::StatusOr<std::vector<uint64_t>> ListTasks(uint64_t head);
   // Reads the task at `address`; its coroutine chain only when
   // `with_chain` (a pending task's).
@@ -112,6 +129,9 @@ class AsyncTaskReader {
   // A pure-Python task's name, state, coroutine and awaiters.
   absl::Status ReadPythonTask(uint64_t address, AsyncTask* task,
                               bool with_chain);
+  // 3.14+: the tasks in a pure-Python future's (or task's) set of
+  // awaiters, its instance attribute _Future__asyncio_awaited_by.
+  absl::Status PythonAwaitedBy(uint64_t future, std::vector<uint64_t>* out);
   // The coroutine of a task of either kind.
   absl::StatusOr<uint64_t> TaskCoro(uint64_t task);
   // What the suspended coroutine frame at `frame` awaits (0: nothing).
@@ -128,7 +148,8 @@ class AsyncTaskReader {
 
   Context c_;
   bool prepared_ = false;
-  // 3.11-3.13: tasks live in asyncio.tasks' containers.
+  // Tasks live in asyncio.tasks' containers: 3.11-3.13, and 3.14+ when
+  // they are pure-Python tasks.
   bool weak_set_ = false;
   struct TaskContainers {
     uint64_t scheduled = 0;   // WeakSet (3.11 _all_tasks)

@@ -137,11 +137,11 @@ bool IsUnsupportedAsync(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnimplemented;
 }
 
-absl::Status AsyncTaskReader::Prepare() {
+absl::Status AsyncTaskReader::Prepare(const std::vector<PyThread>& threads) {
   if (prepared_) return absl::OkStatus();
   const absl::Time now = absl::Now();
   if (now < retry_at_) return last_failure_;
-  absl::Status status = FindModule();
+  absl::Status status = FindModule(threads);
   if (!status.ok()) {
     last_failure_ = status;
     retry_at_ = now + absl::Seconds(1);
@@ -149,13 +149,18 @@ absl::Status AsyncTaskReader::Prepare() {
   return status;
 }
 
-absl::Status AsyncTaskReader::FindModule() {
+absl::Status AsyncTaskReader::FindModule(const std::vector<PyThread>& threads) {
   const PythonVersion& v = *c_.version;
   if (!v.AtLeast(3, 14)) {
     // 3.11-3.13 keep tasks only in asyncio.tasks' WeakSets, reachable
     // through sys.modules and dicts (docs/asyncio.md).
     return PrepareWeakSet();
   }
+  // Pure-Python tasks (no _asyncio) are in none of the C module's lists,
+  // and Debian's 3.15 maps .AsyncioDebug (built into the interpreter) even
+  // then: asyncio.tasks.Task says which kind of task the target makes.
+  PYSTROBE_ASSIGN_OR_RETURN(bool python_tasks, PreparePythonTasks314(threads));
+  if (python_tasks) return absl::OkStatus();
   for (Field f :
        {Field::kGenIframe, Field::kGenFrameState, Field::kIframeStackpointer,
         Field::kIframeLocalsplus, Field::kTypeName, Field::kTstateInterp}) {
@@ -390,7 +395,7 @@ absl::Status AsyncTaskReader::ReadChain(uint64_t coro,
     const uint64_t frame = coro + static_cast<uint64_t>(gi_iframe);
     PYSTROBE_RETURN_IF_ERROR(
         c_.walker->ReadOneFrame(*c_.memory, frame, frames));
-    if (weak_set_) {
+    if (!c_.version->AtLeast(3, 14)) {
       PYSTROBE_ASSIGN_OR_RETURN(coro, AwaitedBefore314(frame, state));
       continue;
     }
@@ -479,7 +484,7 @@ absl::Status AsyncTaskReader::Read(const std::vector<PyThread>& threads,
   out->tasks.clear();
   out->loops.clear();
   out->errors = 0;
-  PYSTROBE_RETURN_IF_ERROR(Prepare());
+  PYSTROBE_RETURN_IF_ERROR(Prepare(threads));
   if (weak_set_) return ReadWeakSetTasks(threads, out);
   struct Source {
     uint64_t head;
@@ -630,7 +635,7 @@ absl::Status AsyncTaskReader::RunningTasks(const std::vector<PyThread>& threads,
 absl::Status AsyncTaskReader::ApplyTaskStacks(
     std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
   task_names->assign(threads->size(), std::string());
-  PYSTROBE_RETURN_IF_ERROR(Prepare());
+  PYSTROBE_RETURN_IF_ERROR(Prepare(*threads));
   if (weak_set_) PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(*threads));
   PYSTROBE_RETURN_IF_ERROR(RunningTasks(*threads, &running_));
   for (size_t i = 0; i < threads->size(); ++i) {

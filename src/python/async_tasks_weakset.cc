@@ -80,6 +80,39 @@ absl::Status AsyncTaskReader::PrepareWeakSet() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> AsyncTaskReader::PreparePythonTasks314(
+    const std::vector<PyThread>& threads) {
+  // What the reader of Python objects and of pure-Python tasks' chains
+  // needs: the table's rows (headers) and the target's _Py_DebugOffsets.
+  // A build without them keeps to the C tasks' path.
+  if (!RemoteObjects::Supports(*c_.layout)) return false;
+  for (Field f : {Field::kInterpModules, Field::kTstateInterp,
+                  Field::kGenIframe, Field::kGenFrameState,
+                  Field::kIframeStackpointer, Field::kIframeLocalsplus}) {
+    if (!c_.layout->Has(f)) return false;
+  }
+  layout_ = *c_.layout;
+  objects_.emplace(c_.memory, &layout_, c_.version);
+  absl::Status found = FindTaskContainers(threads);
+  if (IsUnsupportedAsync(found)) {
+    // asyncio not imported yet (or tasks of a kind no reader takes):
+    // said in one line, looked at again in a second.
+    objects_.reset();
+    return found;
+  }
+  if (!found.ok() || !containers_.pure_python) {
+    // _asyncio.Task, or containers that could not be read whole (a torn
+    // read): the C module's own lists, as before pure-Python tasks were
+    // read on 3.14+.
+    containers_ = TaskContainers();
+    objects_.reset();
+    return false;
+  }
+  weak_set_ = true;
+  prepared_ = true;
+  return true;
+}
+
 absl::StatusOr<bool> AsyncTaskReader::IsTask(uint64_t object) {
   if (containers_.task_class == 0) {
     return objects_->IsInstance(object, "_asyncio.Task");
@@ -125,10 +158,37 @@ absl::Status AsyncTaskReader::ReadPythonTask(uint64_t address, AsyncTask* task,
   PYSTROBE_ASSIGN_OR_RETURN(uint64_t coro,
                             objects_->Attribute(address, "_coro"));
   task->awaited_by.clear();
-  PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(address, 0, &task->awaited_by));
+  if (c_.version->AtLeast(3, 14)) {
+    // 3.14 records a future's awaiters (futures.future_add_to_awaited_by),
+    // which asyncio.capture_call_graph reads.
+    PYSTROBE_RETURN_IF_ERROR(PythonAwaitedBy(address, &task->awaited_by));
+  } else {
+    PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(address, 0, &task->awaited_by));
+  }
   task->frames.clear();
   if (with_chain && task->state == TaskState::kPending && coro != 0) {
     PYSTROBE_RETURN_IF_ERROR(ReadChain(coro, &task->frames));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AsyncTaskReader::PythonAwaitedBy(uint64_t future,
+                                              std::vector<uint64_t>* out) {
+  // Lib/asyncio/futures.py (3.14+): Future.__asyncio_awaited_by, None (the
+  // class attribute) until a first awaiter is added, then a set of the
+  // waiting tasks (and futures), kept until they stop waiting.
+  PYSTROBE_ASSIGN_OR_RETURN(
+      uint64_t set, objects_->Attribute(future, "_Future__asyncio_awaited_by"));
+  if (set == 0) return absl::OkStatus();
+  PYSTROBE_ASSIGN_OR_RETURN(std::string type, objects_->TypeName(set));
+  if (type == "NoneType") return absl::OkStatus();
+  std::vector<uint64_t> waiters;
+  PYSTROBE_RETURN_IF_ERROR(objects_->SetItems(set, kMaxAwaitedBy, &waiters));
+  for (uint64_t waiter : waiters) {
+    PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(waiter));
+    if (is_task && std::find(out->begin(), out->end(), waiter) == out->end()) {
+      out->push_back(waiter);
+    }
   }
   return absl::OkStatus();
 }
@@ -206,17 +266,20 @@ absl::Status AsyncTaskReader::FindTaskContainers(
   }
   // The table's TaskObj (debug information of the build pystrobe's table
   // came from) must have the target's size, else its offsets are not
-  // trusted.
-  absl::StatusOr<uint64_t> basicsize = ReadField<uint64_t>(
-      *c_.memory, layout_, *task_class, Field::kTypeBasicsize);
-  if (!basicsize.ok()) return fail(basicsize.status());
-  if (!found.pure_python && *basicsize != static_cast<uint64_t>(*layout_.Offset(
-                                              Field::kSizeofTask))) {
-    return fail(WeakSetUnsupported(absl::StrFormat(
-        "CPython %s: its _asyncio.Task is %d bytes, the layout table's "
-        "TaskObj %d; showing thread stacks only",
-        c_.version->ToString(), *basicsize,
-        *layout_.Offset(Field::kSizeofTask))));
+  // trusted. (3.14+ read C tasks through the module's own offsets, which
+  // carry its size.)
+  if (!found.pure_python && !c_.version->AtLeast(3, 14)) {
+    absl::StatusOr<uint64_t> basicsize = ReadField<uint64_t>(
+        *c_.memory, layout_, *task_class, Field::kTypeBasicsize);
+    if (!basicsize.ok()) return fail(basicsize.status());
+    if (*basicsize !=
+        static_cast<uint64_t>(*layout_.Offset(Field::kSizeofTask))) {
+      return fail(WeakSetUnsupported(absl::StrFormat(
+          "CPython %s: its _asyncio.Task is %d bytes, the layout table's "
+          "TaskObj %d; showing thread stacks only",
+          c_.version->ToString(), *basicsize,
+          *layout_.Offset(Field::kSizeofTask))));
+    }
   }
   const bool before_312 = !c_.version->AtLeast(3, 12);
   const std::pair<const char*, uint64_t*> wanted[] = {
@@ -470,7 +533,8 @@ absl::Status AsyncTaskReader::ReadWeakSetTasks(
     }
   }
   absl::flat_hash_set<uint64_t> seen(addresses.begin(), addresses.end());
-  const int32_t loop_offset = *layout_.Offset(Field::kTaskLoop);
+  // (Only C tasks, 3.11-3.13, read it; PrepareWeakSet checked it is there.)
+  const int32_t loop_offset = layout_.Offset(Field::kTaskLoop).value_or(0);
   for (uint64_t address : addresses) {
     AsyncTask& task = out->tasks.emplace_back();
     task.status = ReadTask(address, &task);

@@ -451,6 +451,23 @@ absl::StatusOr<DebugOffsets> ParseDebugOffsets(std::string_view raw) {
     specs.push_back({Field::kSetTable, "set_object.table", 8});
     specs.push_back({Field::kLongLvTag, "long_object.lv_tag", 8});
     specs.push_back({Field::kLongDigit, "long_object.ob_digit", 4});
+    // Pure-Python tasks (no _asyncio) are reached through sys.modules and
+    // Python objects (async_tasks_weakset.cc): what the target describes
+    // of them is taken from it; the rest comes from the table (headers).
+    specs.push_back(
+        {Field::kInterpModules, "interpreter_state.imports_modules", 8});
+    specs.push_back({Field::kTypeFlags, "type_object.tp_flags", 8});
+    specs.push_back({Field::kDictKeys, "dict_object.ma_keys", 8});
+    specs.push_back({Field::kDictValues, "dict_object.ma_values", 8});
+    specs.push_back({Field::kTupleItem, "tuple_object.ob_item", 8});
+    specs.push_back({Field::kListItem, "list_object.ob_item", 8});
+  }
+  if (w.Has("heap_type_object.ht_cached_keys")) {
+    // 3.15 also describes the type's size, dict offset and shared keys.
+    specs.push_back({Field::kTypeBasicsize, "type_object.tp_basicsize", 8});
+    specs.push_back({Field::kTypeDictoffset, "type_object.tp_dictoffset", 8});
+    specs.push_back(
+        {Field::kHeapTypeCachedKeys, "heap_type_object.ht_cached_keys", 8});
   }
   if (w.Has("thread_state.base_frame")) {
     specs.push_back({Field::kTstateBaseFrame, "thread_state.base_frame", 8});

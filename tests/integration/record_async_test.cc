@@ -61,24 +61,39 @@ std::vector<std::string> Names(const Profile& p, const Sample& s) {
   return names;
 }
 
-// The CPU-share check, for the C tasks (the default) or, before 3.14,
-// pure-Python ones (asyncio.tasks._PyTask, no _asyncio).
+// The CPU-share check, for the C tasks (the default) or pure-Python ones
+// (asyncio.tasks._PyTask, no _asyncio).
 void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python);
 
 TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
   CheckBurnFollowsItsTask(GetParam(), false);
 }
 
-// One interpreter is enough for the pure-Python tasks' path in record: it
-// shares every read with dump, which dump_async_test checks on all of them.
-TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn312) {
+// One interpreter of each reader is enough for the pure-Python tasks' path
+// in record: it shares every read with dump, which dump_async_test checks
+// on all of them. 3.12 (awaiters from done-callbacks), 3.14 and 3.15
+// (awaiters from Future.__asyncio_awaited_by, chains through the debug
+// offsets; 3.15's frame states and awaited slot differ from 3.14's).
+void CheckPythonTasksOn(const std::string& name) {
   for (const Interpreter& py : FindInterpreters()) {
-    if (py.name == "Py3_12_1") {
+    if (py.name == name) {
       CheckBurnFollowsItsTask(py, true);
       return;
     }
   }
-  FAIL() << "pyenv 3.12.1 not found";
+  FAIL() << name << " not found";
+}
+
+TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn312) {
+  CheckPythonTasksOn("Py3_12_1");
+}
+
+TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn314) {
+  CheckPythonTasksOn("Forky3_14");
+}
+
+TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn315) {
+  CheckPythonTasksOn("Forky3_15");
 }
 
 void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {

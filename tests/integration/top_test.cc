@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -30,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "interpreters.h"
 #include "native_support.h"
 #include "record_support.h"
 #include "subprocess.h"
@@ -523,6 +525,156 @@ TEST_F(TopTreeTest, SeveralPidsAreWatchedTogether) {
   ASSERT_TRUE(pane_->WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
   EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
   EXPECT_EQ(watcher_.Stops(), "");
+}
+
+// top --async on tests/workloads/async_record.py: its `request` task (a
+// TaskGroup child of the `server` task, itself awaited by the main task)
+// loops over handle() -> burn(), which spins on the CPU, and nap(), which
+// sleeps. In cpu mode burn holds most of the thread's CPU (the workload
+// measures how much). With --async a sample of burn is taken at the
+// task's logical stack, so `server` and `main` (suspended coroutines of
+// other tasks, never on the thread's stack while burn runs) are on the
+// stack of every sample of the request task: on screen their %Total is
+// handle's. Without --async they are not on any stack that burns.
+std::vector<Interpreter> TopAsyncInterpreters() {
+  std::vector<Interpreter> out;
+  for (const Interpreter& py : FindInterpreters()) {
+    // pyenv's 3.12.1 (tasks through asyncio.tasks' containers), forky's
+    // 3.14 and 3.15 (the _asyncio module's debug offsets).
+    if (py.name == "Py3_12_1" || py.name == "Forky3_14" ||
+        py.name == "Forky3_15") {
+      out.push_back(py);
+    }
+  }
+  return out;
+}
+
+// The %Own and %Total of the row of `function` of async_record.py, -1
+// each when absent.
+std::pair<double, double> AsyncRecordShares(const std::string& screen,
+                                            const std::string& function) {
+  std::smatch m;
+  const std::regex row(R"(^\s*([\d.]+)%\s+([\d.]+)%.*\b)" + function +
+                       R"( \(async_record\.py)");
+  for (const std::string& line :
+       std::vector<std::string>(absl::StrSplit(screen, '\n'))) {
+    if (std::regex_search(line, m, row)) {
+      return {std::stod(m[1]), std::stod(m[2])};
+    }
+  }
+  return {-1, -1};
+}
+
+class TopAsyncTest : public ::testing::TestWithParam<Interpreter> {};
+
+TEST_P(TopAsyncTest, TheRunningTasksAwaitersAreOnItsStackOnlyWithAsync) {
+  if (access(kTmux, X_OK) != 0) GTEST_SKIP() << "no tmux";
+  const Interpreter& py = GetParam();
+  std::cout << "interpreter: " << py.name << " " << py.root << py.path
+            << std::endl;
+  ScopedTempDir dir(py.TempParent());
+  ASSERT_FALSE(dir.path().empty());
+  const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
+  ASSERT_FALSE(workload.empty());
+  absl::StatusOr<ChildProcess> target = ChildProcess::Start(
+      py.Command({"-S", "-E", workload, py.TargetPath(dir.path())}),
+      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/ready", *target, kTimeout))
+      << target->Log();
+  ASSERT_TRUE(TouchFile(dir.path() + "/start"));
+
+  struct Seen {
+    std::pair<double, double> burn, handle, server, main;
+  };
+  Seen seen[2];
+  for (const bool async : {false, true}) {
+    SCOPED_TRACE(async ? "top --async" : "top");
+    // A tmux server of its own each: the first one may still be shutting
+    // down when the second starts.
+    TmuxPane pane(absl::StrCat("pystrobe-top-async-test-", getpid(),
+                               async ? "-async" : "-plain"));
+    ASSERT_TRUE(pane.Start(
+        absl::StrCat("sh -c '", PystrobeBinary(), " top --pid ", target->pid(),
+                     " --mode cpu", async ? " --async" : "",
+                     "; echo top-exit=$?; stty -a; exec sleep 120'")));
+    std::string screen;
+    ASSERT_TRUE(
+        pane.WaitForScreen(R"(burn \(async_record\.py)", kTimeout, &screen))
+        << screen << target->Log();
+    if (async) {
+      EXPECT_THAT(screen, HasSubstr(" cpu async ")) << screen;
+    } else {
+      EXPECT_THAT(screen, Not(HasSubstr("async "))) << screen;
+    }
+    // By total: the stack's outer functions first, then main, server,
+    // handle and burn, all within the 18 rows of the pane.
+    pane.Keys({"s"});
+    ASSERT_TRUE(pane.WaitForScreen("sort: total", absl::Seconds(5), &screen))
+        << screen;
+    // A few seconds of samples (100 a second) for steady shares.
+    absl::SleepFor(absl::Seconds(3));
+    screen = pane.Capture();
+    std::cout << screen << std::endl;
+    Seen& s = seen[async ? 1 : 0];
+    s.burn = AsyncRecordShares(screen, "burn");
+    s.handle = AsyncRecordShares(screen, "handle");
+    s.server = AsyncRecordShares(screen, "server");
+    s.main = AsyncRecordShares(screen, "main");
+    // burn's own share is most of the CPU either way, under handle (both
+    // run in the request task, on the thread's stack).
+    EXPECT_GT(s.burn.first, 50) << screen;
+    EXPECT_GE(s.handle.second, s.burn.first - 0.5) << screen;
+    if (async) {
+      // Every sample of the request task carries its awaiters' chains:
+      // server (whose TaskGroup awaits it) and main (awaiting server).
+      EXPECT_GE(s.server.second, s.handle.second - 1) << screen;
+      EXPECT_GE(s.main.second, s.server.second - 1) << screen;
+      EXPECT_LE(s.server.first, 1) << screen;
+    } else {
+      // Suspended in other tasks: at most a sliver (server and main run
+      // only at start-up, long before top).
+      EXPECT_LT(s.server.second, 2) << screen;
+      EXPECT_LT(s.main.second, 2) << screen;
+    }
+    pane.Keys({"q"});
+    ASSERT_TRUE(pane.WaitForScreen("top-exit=", kTimeout, &screen)) << screen;
+    EXPECT_THAT(screen, HasSubstr("top-exit=0")) << screen;
+  }
+  // The workload's own accounting of the window both views watched:
+  // burn's share of its thread's CPU.
+  ASSERT_TRUE(TouchFile(dir.path() + "/stop"));
+  ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/truth.json", *target, kTimeout))
+      << target->Log();
+  absl::StatusOr<google::protobuf::Struct> truth =
+      ReadJsonObject(dir.path() + "/truth.json");
+  ASSERT_TRUE(truth.ok()) << truth.status();
+  const double total_cpu = NumberField(*truth, "total_cpu_s");
+  ASSERT_GT(total_cpu, 0.5) << target->Log();
+  const double want = 100 * NumberField(*truth, "burn_cpu_s") / total_cpu;
+  std::cout << py.name << ": burn " << want << "% of the thread's CPU (truth); "
+            << "top " << seen[0].burn.first << "%, top --async "
+            << seen[1].burn.first << "%; server's total "
+            << seen[0].server.second << "% and " << seen[1].server.second << "%"
+            << std::endl;
+  // top's recent seconds against the workload's whole window: loose.
+  EXPECT_NEAR(seen[0].burn.first, want, 10);
+  EXPECT_NEAR(seen[1].burn.first, want, 10);
+}
+
+std::string TopAsyncName(const ::testing::TestParamInfo<Interpreter>& info) {
+  return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, TopAsyncTest,
+                         ::testing::ValuesIn(TopAsyncInterpreters()),
+                         TopAsyncName);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(TopAsyncTest);
+
+// The interpreters top --async is tested on must all be here.
+TEST(TopAsyncInterpreters, EveryOneIsPresent) {
+  EXPECT_EQ(TopAsyncInterpreters().size(), 3u)
+      << DescribeInterpreters(FindInterpreters());
 }
 
 }  // namespace

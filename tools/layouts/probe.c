@@ -61,14 +61,15 @@
 /* 3.15: _PyThreadStateImpl (its embedded base_frame). */
 #include <internal/pycore_tstate.h>
 #endif
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-/* asyncio before 3.14: dicts, instance dicts, modules, opcodes. */
+#if PY_VERSION_HEX >= 0x030B0000
+/* asyncio through Python objects (3.11-3.13, and pure-Python tasks on
+ * 3.14+): dicts, instance dicts, modules, opcodes. */
 #include <internal/pycore_dict.h>
 #include <internal/pycore_moduleobject.h>
 #include <internal/pycore_object.h>
 #if PY_VERSION_HEX < 0x030D0000
 #include <opcode.h>
-#else
+#elif PY_VERSION_HEX < 0x030F0000
 #include <internal/pycore_tstate.h>
 #endif
 #endif
@@ -243,8 +244,9 @@ int main(void) {
   /* The sentinel at the bottom of every thread's frame chain. */
   OFF(kTstateBaseFrame, PyThreadState, base_frame);
 #endif
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-  /* asyncio tasks before 3.14 (src/python/async_tasks_weakset.cc): reached
+#if PY_VERSION_HEX >= 0x030B0000
+  /* asyncio tasks read as Python objects (src/python/async_tasks_weakset.cc:
+   * every task before 3.14, pure-Python tasks from 3.14 on): reached
    * through sys.modules, dicts, instance attributes, sets and weak
    * references; a coroutine's awaited object is its frame's stack top. */
   OFF(kTypeName, PyTypeObject, tp_name);
@@ -320,7 +322,10 @@ int main(void) {
 #endif
   OFF(kGenIframe, PyGenObject, gi_iframe);
   OFF(kGenFrameState, PyGenObject, gi_frame_state);
+#if PY_VERSION_HEX < 0x030E0000
+  /* 3.14 keeps a stack pointer instead (_Py_DebugOffsets has it). */
   OFF(kIframeStacktop, _PyInterpreterFrame, stacktop);
+#endif
   OFF(kIframeLocalsplus, _PyInterpreterFrame, localsplus);
 #if PY_VERSION_HEX < 0x030C0000
   printf("FIELD kOpcodeResume %d\n", RESUME);
@@ -328,7 +333,8 @@ int main(void) {
 #elif PY_VERSION_HEX < 0x030D0000
   printf("FIELD kOpcodeResume %d\n", RESUME);
   printf("FIELD kOpcodeResumeVariant %d\n", INSTRUMENTED_RESUME);
-#else
+#elif PY_VERSION_HEX < 0x030E0000
+  /* 3.14+: the _asyncio module's own debug offsets give it. */
   OFF(kTstateAsyncioRunningLoop, _PyThreadStateImpl, asyncio_running_loop);
 #endif
 #if PY_VERSION_HEX >= 0x030C0000
