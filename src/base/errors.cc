@@ -41,6 +41,9 @@ absl::Status ProcessGoneError(std::string_view message) {
 absl::Status InconsistentError(std::string_view message) {
   return Make(absl::StatusCode::kDataLoss, "inconsistent", message);
 }
+absl::Status TaskTornError(std::string_view message) {
+  return Make(absl::StatusCode::kDataLoss, "task-torn", message);
+}
 absl::Status NoPermissionError(std::string_view message) {
   return Make(absl::StatusCode::kPermissionDenied, "no-permission", message);
 }
@@ -48,8 +51,7 @@ absl::Status NotPythonError(std::string_view message) {
   return Make(absl::StatusCode::kFailedPrecondition, "not-python", message);
 }
 absl::Status UnsupportedVersionError(std::string_view message) {
-  return Make(absl::StatusCode::kUnimplemented, "unsupported-version",
-              message);
+  return Make(absl::StatusCode::kUnimplemented, "unsupported-version", message);
 }
 
 bool IsMemoryGone(const absl::Status& s) {
@@ -60,6 +62,9 @@ bool IsProcessGone(const absl::Status& s) {
 }
 bool IsInconsistent(const absl::Status& s) {
   return Is(s, absl::StatusCode::kDataLoss, "inconsistent");
+}
+bool IsTaskTorn(const absl::Status& s) {
+  return Is(s, absl::StatusCode::kDataLoss, "task-torn");
 }
 bool IsNoPermission(const absl::Status& s) {
   return Is(s, absl::StatusCode::kPermissionDenied, "no-permission");

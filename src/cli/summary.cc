@@ -22,6 +22,7 @@ std::string DescribeErrors(const SamplerStats& stats) {
   part(e.page_gone, "page gone");
   part(e.thread_exited, "thread exited");
   part(e.woke, "woke while read");
+  part(e.task, "asyncio task torn");
   part(e.other, "other");
   part(e.native, "recorded without native frames");
   std::string out = absl::StrJoin(parts, ", ");

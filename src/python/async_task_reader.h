@@ -181,6 +181,21 @@ class AsyncTaskReader {
   // ApplyTaskStacks' scratch, reused across samples.
   AsyncTask scratch_;
   std::vector<Frame> logical_;
+  std::vector<uint64_t> chain_seen_;
+  // The thread's status becomes TaskTornError (its frames are dropped):
+  // the sampler reads it again, or counts an error.
+  static void MarkTaskTorn(PyThread& t, const absl::Status& why);
+  // Per thread state, the coroutine frame of the task it ran at the last
+  // look: a thread that still holds it, but reads no running task, read a
+  // torn _current_tasks (3.11-3.13) rather than ran no task.
+  struct LastRunning {
+    uint64_t tstate = 0;
+    uint64_t frame = 0;
+    const CodeInfo* code = nullptr;
+  };
+  std::vector<LastRunning> last_running_;
+  void RememberRunning(const PyThread& t, size_t frame_index);
+  bool StillRunsLastTask(const PyThread& t) const;
 };
 
 }  // namespace pystrobe

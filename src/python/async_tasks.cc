@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -636,41 +637,101 @@ absl::Status AsyncTaskReader::ApplyTaskStacks(
     std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
   task_names->assign(threads->size(), std::string());
   PYSTROBE_RETURN_IF_ERROR(Prepare(*threads));
-  if (weak_set_) PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(*threads));
-  PYSTROBE_RETURN_IF_ERROR(RunningTasks(*threads, &running_));
+  absl::Status found =
+      weak_set_ ? FindTaskContainers(*threads) : absl::OkStatus();
+  if (found.ok()) found = RunningTasks(*threads, &running_);
+  if (!found.ok()) {
+    if (!IsInconsistent(found) && !IsMemoryGone(found)) return found;
+    // asyncio's own record tore while read: no thread's task is known at
+    // this look, so none is written without it (the sampler reads again).
+    for (PyThread& t : *threads) {
+      if (t.status.ok() && !t.frames.empty()) MarkTaskTorn(t, found);
+    }
+    return absl::OkStatus();
+  }
   for (size_t i = 0; i < threads->size(); ++i) {
     PyThread& t = (*threads)[i];
     const uint64_t running = running_[i].task;
-    if (running == 0) continue;
+    if (running == 0) {
+      if (StillRunsLastTask(t)) {
+        MarkTaskTorn(
+            t, InconsistentError("its task's coroutine is on its stack, but no "
+                                 "running task was read"));
+      }
+      continue;
+    }
     const size_t k = static_cast<size_t>(running_[i].frame_index);
-    if (!ReadTask(running, &scratch_, false).ok()) continue;
+    RememberRunning(t, k);
+    absl::Status read = ReadTask(running, &scratch_, false);
+    if (!read.ok()) {
+      MarkTaskTorn(t, read);
+      continue;
+    }
     (*task_names)[i] = scratch_.name;
     // The running task's frames, then its awaiters' chains, then the
     // event loop below it. The first awaiter is followed where there are
     // several (a task awaited by more than one other).
     logical_.assign(t.frames.begin(), t.frames.begin() + k + 1);
-    absl::flat_hash_set<uint64_t> seen = {running};
-    bool ok = true;
-    for (int hop = 0; !scratch_.awaited_by.empty(); ++hop) {
+    chain_seen_.assign(1, running);
+    for (int hop = 0; read.ok() && !scratch_.awaited_by.empty(); ++hop) {
       const uint64_t awaiter = scratch_.awaited_by.front();
-      if (hop >= kMaxChain || !seen.insert(awaiter).second) break;  // a ring
-      if (!ReadTask(awaiter, &scratch_, true).ok()) {
-        ok = false;
-        break;
+      if (hop >= kMaxChain || absl::c_linear_search(chain_seen_, awaiter)) {
+        break;  // a ring
       }
+      chain_seen_.push_back(awaiter);
+      read = ReadTask(awaiter, &scratch_, true);
       logical_.insert(logical_.end(), scratch_.frames.begin(),
                       scratch_.frames.end());
     }
-    if (!ok) {
-      // The chain could not be read whole: the thread's own stack, never
-      // a partial path.
+    if (!read.ok()) {
+      // The chain could not be read whole: an error, never a partial path
+      // or the thread's stack without its task.
       (*task_names)[i].clear();
+      MarkTaskTorn(t, read);
       continue;
     }
     logical_.insert(logical_.end(), t.frames.begin() + k + 1, t.frames.end());
     t.frames.swap(logical_);
   }
   return absl::OkStatus();
+}
+
+void AsyncTaskReader::MarkTaskTorn(PyThread& t, const absl::Status& why) {
+  t.status = TaskTornError(
+      absl::StrCat("thread ", t.thread_id,
+                   ": its asyncio task was not read whole: ", why.message()));
+  t.frames.clear();
+}
+
+void AsyncTaskReader::RememberRunning(const PyThread& t, size_t frame_index) {
+  const Frame& f = t.frames[frame_index];
+  for (LastRunning& last : last_running_) {
+    if (last.tstate == t.tstate) {
+      last = {t.tstate, f.address, f.code.get()};
+      return;
+    }
+  }
+  // Bounded by the threads that ever ran a task; a thread state freed and
+  // reused keeps its slot.
+  if (last_running_.size() < 4096) {
+    last_running_.push_back({t.tstate, f.address, f.code.get()});
+  }
+}
+
+bool AsyncTaskReader::StillRunsLastTask(const PyThread& t) const {
+  if (!t.status.ok() || t.frames.empty()) return false;
+  for (const LastRunning& last : last_running_) {
+    if (last.tstate != t.tstate) continue;
+    // The coroutine frame of the task it ran at the last look, running the
+    // same code: that task is still in its step. (A task's coroutine frame
+    // is on its thread's stack only between entering and leaving the task,
+    // so asyncio's record must name it.)
+    for (const Frame& f : t.frames) {
+      if (f.address == last.frame && f.code.get() == last.code) return true;
+    }
+    return false;
+  }
+  return false;
 }
 
 }  // namespace pystrobe

@@ -329,6 +329,8 @@ Profile TargetSet::BuildProfile(const std::vector<std::string>& comments,
              absl::StrCat(s.causes.thread_exited), &out.comments);
   SetComment("pystrobe.errors.woke", absl::StrCat(s.causes.woke),
              &out.comments);
+  SetComment("pystrobe.errors.task", absl::StrCat(s.causes.task),
+             &out.comments);
   SetComment("pystrobe.errors.other", absl::StrCat(s.causes.other),
              &out.comments);
   if (options_.native) {

@@ -51,6 +51,8 @@ void Sampler::CountError(const absl::Status& status) {
   ++stats_.errors;
   if (IsInconsistent(status)) {
     ++stats_.causes.torn;
+  } else if (IsTaskTorn(status)) {
+    ++stats_.causes.task;
   } else if (IsMemoryGone(status)) {
     ++stats_.causes.page_gone;
   } else if (IsProcessGone(status)) {
@@ -65,18 +67,25 @@ namespace {
 // A stack that a running thread changed under the reader: worth reading
 // again at once.
 bool Torn(const PyThread& t) {
-  return IsInconsistent(t.status) || IsMemoryGone(t.status);
+  return IsInconsistent(t.status) || IsMemoryGone(t.status) ||
+         IsTaskTorn(t.status);
 }
 
 }  // namespace
 
 void Sampler::RereadTorn() {
+  const bool tasks = options_.async_tasks && async_status_.ok();
   for (int attempt = 0; attempt < kMaxRereads; ++attempt) {
     if (std::none_of(threads_.begin(), threads_.end(), Torn)) return;
     // A whole snapshot again: its first read refreshes every page the torn
     // walk used, so nothing stale is served from the page cache. Threads
-    // read well the first time keep their first stack.
+    // read well the first time keep their first stack. With --async the
+    // new snapshot's tasks are read too (a stack and its task are read
+    // together).
     if (!python_->ReadThreads(&retry_).ok()) return;
+    if (tasks && !python_->ApplyTaskStacks(&retry_, &retry_names_).ok()) {
+      return;
+    }
     for (PyThread& t : threads_) {
       if (!Torn(t)) continue;
       ++stats_.rereads;
@@ -88,9 +97,33 @@ void Sampler::RereadTorn() {
       if (!again->status.ok()) continue;
       std::swap(t.frames, again->frames);
       t.holds_gil = again->holds_gil;
+      if (tasks) {
+        task_names_[static_cast<size_t>(&t - threads_.data())] =
+            retry_names_[static_cast<size_t>(again - retry_.begin())];
+      }
       ++stats_.recovered;
     }
   }
+}
+
+void Sampler::ApplyTasks(bool read_all) {
+  task_names_.assign(threads_.size(), std::string());
+  if (read_all) {
+    // Every task first: ReadTasks finds the running ones' frames on their
+    // threads' own stacks, which ApplyTaskStacks then rewrites.
+    absl::Status all = python_->ReadTasks(threads_, &tasks_);
+    if (!all.ok()) {
+      tasks_.tasks.clear();
+      if (!IsInconsistent(all) && !IsMemoryGone(all)) {
+        async_status_ = all;
+        return;
+      }
+      // asyncio's lists tore while read: this tick's waiting tasks are
+      // lost, one error (their number is not known).
+      CountError(TaskTornError(std::string(all.message())));
+    }
+  }
+  async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
 }
 
 void Sampler::Record(pid_t tid, const HeldSample& sample, bool waiting) {
@@ -218,31 +251,24 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
   woke_.clear();
   stopped_.clear();
   // --async: threads running an asyncio task get the task's logical stack
-  // (read while the target is still stopped, with --blocking).
-  auto apply_tasks = [&] {
-    if (!options_.async_tasks) return;
-    task_names_.assign(threads_.size(), std::string());
-    if (!read.ok()) return;
-    // Every task first: ReadTasks finds the running ones' frames on their
-    // threads' own stacks, which ApplyTaskStacks then rewrites.
-    if (options_.async_waiting && !cpu_mode) {
-      async_status_ = python_->ReadTasks(threads_, &tasks_);
-      if (!async_status_.ok()) return;
-    }
-    async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
-  };
+  // (read while the target is still stopped, with --blocking; without it
+  // before torn stacks are read again, so that a thread whose task tore is
+  // read again too).
+  const bool tasks = options_.async_tasks && read.ok();
+  if (!tasks) task_names_.assign(threads_.size(), std::string());
+  const bool read_all_tasks = options_.async_waiting && !cpu_mode;
   if (stop) {
     absl::Status merged = absl::OkStatus();
     if (options_.native && read.ok()) merged = MergeNative(*stop);
-    apply_tasks();
+    if (tasks) ApplyTasks(read_all_tasks);
     woke_ = stop->SleepersThatRan();
     // Resume() forgets them; kept in a member that keeps its capacity.
     stopped_.assign(stop->threads().begin(), stop->threads().end());
     stop->Resume();
     PYSTROBE_RETURN_IF_ERROR(merged);
   } else if (read.ok()) {
+    if (tasks) ApplyTasks(read_all_tasks);
     RereadTorn();
-    apply_tasks();
   }
   if (!read.ok()) return read;
   ++stats_.ticks;
@@ -449,19 +475,31 @@ void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
     tid_by_thread_id_[th.thread_id] = th.native_id;
   }
   for (const AsyncTask& t : tasks_.tasks) {
-    if (t.state != TaskState::kPending || !t.status.ok() || t.frames.empty()) {
+    if (!t.status.ok()) {
+      // Its state is not known either: one error, as a thread's torn stack.
+      CountError(TaskTornError(std::string(t.status.message())));
       continue;
     }
+    if (t.state != TaskState::kPending || t.frames.empty()) continue;
     // Its chain, then each awaiter's up to the root task (the first
     // awaiter where there are several; a ring ends the walk).
     waiting_stack_.assign(t.frames.begin(), t.frames.end());
     const AsyncTask* at = &t;
+    bool whole = true;
     for (int hop = 0; hop < 256 && !at->awaited_by.empty(); ++hop) {
       auto it = task_by_address_.find(at->awaited_by.front());
       if (it == task_by_address_.end() || it->second == &t) break;
       at = it->second;
+      if (!at->status.ok()) {
+        whole = false;  // never a part of its logical stack
+        break;
+      }
       waiting_stack_.insert(waiting_stack_.end(), at->frames.begin(),
                             at->frames.end());
+    }
+    if (!whole) {
+      CountError(TaskTornError("an awaiting task was not read whole"));
+      continue;
     }
     // Under the thread whose list holds it (0: its thread exited).
     auto found = tid_by_thread_id_.find(t.thread_id);
@@ -606,6 +644,7 @@ ProfileMetadata Sampler::Metadata(std::vector<std::string> comments) const {
   m.comments.push_back(
       absl::StrCat("pystrobe.errors.thread_exited=", e.thread_exited));
   m.comments.push_back(absl::StrCat("pystrobe.errors.woke=", e.woke));
+  m.comments.push_back(absl::StrCat("pystrobe.errors.task=", e.task));
   m.comments.push_back(absl::StrCat("pystrobe.errors.other=", e.other));
   if (options_.native) {
     m.comments.push_back(absl::StrCat("pystrobe.native=",

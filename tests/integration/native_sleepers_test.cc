@@ -147,18 +147,6 @@ bool BuiltWithFramePointers(const Interpreter& py) {
          absl::StripAsciiWhitespace(r.out) == "True";
 }
 
-int64_t CommentValue(const Profile& p, absl::string_view key) {
-  for (const std::string& c : p.comments) {
-    absl::string_view v = c;
-    int64_t n = 0;
-    if (absl::ConsumePrefix(&v, key) && absl::ConsumePrefix(&v, "=") &&
-        absl::SimpleAtoi(v, &n)) {
-      return n;
-    }
-  }
-  return -1;
-}
-
 class NativeSleeperTest : public ::testing::TestWithParam<Interpreter> {};
 
 // A thread in time.sleep and one in os.read (the main thread burns in C):

@@ -34,12 +34,10 @@ namespace {
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 constexpr double kTolerancePoints = 3.0;
-// burn's CPU share in cpu mode: issue 20 asks for 3 points, and release
-// builds measured within 1.1 at a quiet moment, but 3.14-pie once measured
-// 97.36% against the workload's 94.22% during scripts/test.sh. Held to 4
-// here so that the suite does not flake; the 3-point aim stays open in the
-// issue (docs/asyncio.md).
-constexpr double kCpuTolerancePoints = 4.0;
+// burn's CPU share in cpu mode, as issue 20 asks. (A 5-point miss in an
+// earlier suite was this test's own doing: it stopped summing the CPU at
+// the first sample it judged wrong; docs/asyncio.md.)
+constexpr double kCpuTolerancePoints = 3.0;
 constexpr int64_t kSamples = 3000;
 
 std::vector<Interpreter> AsyncRecordInterpreters() {
@@ -142,10 +140,14 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   ASSERT_EQ(cpu_index, 1) << DescribeProfile(*profile);
   int64_t total = 0, burn = 0, burn_samples = 0, torn_short = 0;
   int64_t no_loop = 0;  // samples whose thread part lacked Handle._run
-  // Samples of burn written with the thread's own stack and no task: the
-  // running task or its awaiters' chain could not be read whole in that
-  // snapshot (3.11.7 and 3.13.0 showed one in ~2,900 during test.sh).
+  // Samples of burn written with the thread's own stack and no task. A
+  // running task or awaiter read torn is an error now (task torn), and so
+  // is a thread still holding the coroutine frame of the task it ran at
+  // the last look; what may remain is the first look at a new step of the
+  // task with asyncio's record torn (docs/asyncio.md).
   int64_t unattributed = 0;
+  int64_t misplaced = 0;  // samples of burn not on the request's path
+  std::string first_misplaced;
   for (const Sample& s : profile->samples) {
     total += s.values[cpu_index];
     const std::vector<std::string> names = Names(*profile, s);
@@ -165,34 +167,51 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
       unattributed += s.values[0];
       continue;
     }
-    SCOPED_TRACE(absl::StrJoin(names, " <- "));
     // One logical stack across the three tasks: burn under handle (the
     // request task), server (its TaskGroup's owner), main (the root
     // task), then the event loop that ran it.
-    EXPECT_EQ(names[1], "handle");
     auto at = [&](const std::string& name) {
       return std::find(names.begin(), names.end(), name) - names.begin();
     };
-    EXPECT_LT(at("handle"), at("server"));
-    EXPECT_LT(at("server"), at("main"));
-    EXPECT_LT(at("main"), static_cast<long>(names.size()));
-    EXPECT_EQ(StringLabel(s, "task"), "request");
-    if (::testing::Test::HasFailure()) break;
+    const long end = static_cast<long>(names.size());
+    if (names[1] != "handle" || at("handle") >= at("server") ||
+        at("server") >= at("main") || at("main") >= end ||
+        StringLabel(s, "task") != "request") {
+      misplaced += s.values[0];
+      if (first_misplaced.empty()) {
+        first_misplaced = absl::StrCat(absl::StrJoin(names, " <- "),
+                                       " task=", StringLabel(s, "task"));
+      }
+      continue;
+    }
     // The event loop's frame under the tasks' chains: a thread stack read
     // while the loop moved on (non-blocking) now and then lacks it, once
     // in ~3,000 samples at load (3.14-pie). Counted, bounded like above.
-    if (at("Handle._run") == static_cast<long>(names.size())) {
+    if (at("Handle._run") == end) {
       no_loop += s.values[0];
-    } else {
-      EXPECT_LT(at("main"), at("Handle._run"));
+    } else if (at("main") >= at("Handle._run")) {
+      misplaced += s.values[0];
+      if (first_misplaced.empty()) {
+        first_misplaced = absl::StrJoin(names, " <- ");
+      }
     }
   }
   ASSERT_GT(burn_samples, kSamples / 2) << DescribeProfile(*profile);
+  EXPECT_EQ(misplaced, 0) << "samples of burn off the request's logical "
+                             "stack, the first: "
+                          << first_misplaced;
   EXPECT_EQ(torn_short, 0) << "samples of burn as a one-frame stack";
   EXPECT_LE(no_loop * 100, burn_samples)
       << "over 1% of burn's samples lacked the event loop's Handle._run";
   EXPECT_LE(unattributed * 100, burn_samples)
       << "over 1% of burn's samples were not attributed to their task";
+  std::cout << absl::StreamFormat(
+                   "%s: %d of burn's samples without their task, %d task "
+                   "errors, %d errors in all",
+                   py.name, unattributed,
+                   CommentValue(*profile, "pystrobe.errors.task"),
+                   CommentValue(*profile, "pystrobe.errors"))
+            << std::endl;
   const double want = 100.0 * burn_cpu / total_cpu;
   const double got =
       100.0 * static_cast<double>(burn) / static_cast<double>(total);

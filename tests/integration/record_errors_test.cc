@@ -24,7 +24,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
@@ -47,16 +46,6 @@ constexpr absl::Duration kTimeout = absl::Seconds(120);
 // on 3.12. Re-reading 8 times instead of 4 did not lower it (3.6% on
 // 3.13): the thread tears again at once.
 constexpr double kMaxErrorFraction = 0.12;
-
-// The value of comment "KEY=N", or -1.
-int64_t CommentValue(const Profile& p, const std::string& key) {
-  for (const std::string& c : p.comments) {
-    if (c.rfind(key + "=", 0) != 0) continue;
-    int64_t v = -1;
-    if (absl::SimpleAtoi(c.substr(key.size() + 1), &v)) return v;
-  }
-  return -1;
-}
 
 std::vector<Interpreter> ErrorInterpreters() {
   std::vector<Interpreter> out;
@@ -135,7 +124,7 @@ TEST_P(RecordErrorsTest, BusyThreadsGiveFewErrorsByCause) {
   EXPECT_EQ(recorded, samples);
   int64_t by_cause = 0;
   for (const char* cause :
-       {"torn", "page_gone", "thread_exited", "woke", "other"}) {
+       {"torn", "page_gone", "thread_exited", "woke", "task", "other"}) {
     const int64_t n = CommentValue(*p, absl::StrCat("pystrobe.errors.", cause));
     ASSERT_GE(n, 0) << cause << " missing from the comments";
     by_cause += n;

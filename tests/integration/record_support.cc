@@ -295,6 +295,18 @@ std::string StringLabel(const Sample& s, const std::string& key) {
   return "";
 }
 
+int64_t CommentValue(const Profile& p, absl::string_view key) {
+  for (const std::string& c : p.comments) {
+    absl::string_view v = c;
+    int64_t n = 0;
+    if (absl::ConsumePrefix(&v, key) && absl::ConsumePrefix(&v, "=") &&
+        absl::SimpleAtoi(v, &n)) {
+      return n;
+    }
+  }
+  return -1;
+}
+
 std::optional<int64_t> NumberLabel(const Sample& s, const std::string& key) {
   for (const Label& l : s.labels) {
     if (l.key == key && l.is_numeric()) return l.num;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "interpreters.h"
@@ -126,6 +127,9 @@ double NumberField(const google::protobuf::Struct& s, const std::string& key);
 absl::StatusOr<Profile> ReadProfile(const std::string& path);
 // The string label `key` of a sample, or "" when absent.
 std::string StringLabel(const Sample& s, const std::string& key);
+// The value of the profile's comment "KEY=N" (pystrobe.errors.torn=3), or
+// -1 when absent or not a number.
+int64_t CommentValue(const Profile& p, absl::string_view key);
 // The numeric label `key` of a sample, or nullopt.
 std::optional<int64_t> NumberLabel(const Sample& s, const std::string& key);
 // Sum of value `index` per leaf function name (Function.name of the

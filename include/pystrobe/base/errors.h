@@ -23,6 +23,11 @@ absl::Status MemoryGoneError(std::string_view message);
 absl::Status ProcessGoneError(std::string_view message);
 // Data read from the target failed validation: a torn or garbage structure.
 absl::Status InconsistentError(std::string_view message);
+// --async: a thread's stack was read, but the asyncio task it runs (or the
+// awaiters' chain above it) changed while read, or its running task was
+// missing from a torn read of asyncio's own record. Counted apart from
+// InconsistentError: the stack is fine, its task is not known.
+absl::Status TaskTornError(std::string_view message);
 // The caller lacks the privilege to inspect the target.
 absl::Status NoPermissionError(std::string_view message);
 // The target is not a CPython process.
@@ -33,6 +38,7 @@ absl::Status UnsupportedVersionError(std::string_view message);
 bool IsMemoryGone(const absl::Status& status);
 bool IsProcessGone(const absl::Status& status);
 bool IsInconsistent(const absl::Status& status);
+bool IsTaskTorn(const absl::Status& status);
 bool IsNoPermission(const absl::Status& status);
 bool IsNotPython(const absl::Status& status);
 bool IsUnsupportedVersion(const absl::Status& status);

@@ -103,20 +103,25 @@ struct SampleErrors {
   uint64_t page_gone = 0;      // memory it pointed to was unmapped meanwhile
   uint64_t thread_exited = 0;  // the thread exited while it was read
   uint64_t woke = 0;  // --blocking: a thread left asleep ran while read
+  // --async: a stack read whole whose asyncio task (or its awaiters, or, in
+  // --async all, a waiting task's chain) was not: never written without
+  // its task or with part of its logical stack.
+  uint64_t task = 0;
   uint64_t other = 0;
   // --native: stacks recorded with their Python frames only, because the
   // native stack could not be unwound or did not pair up with them. Not in
   // total(): these stacks are recorded.
   uint64_t native = 0;
   uint64_t total() const {
-    return torn + page_gone + thread_exited + woke + other;
+    return torn + page_gone + thread_exited + woke + task + other;
   }
   // Adds (sign +1) or takes away (-1) every cause of `o`.
   void Add(const SampleErrors& o, int sign = 1) {
     for (auto [mine, theirs] :
          {std::pair{&torn, o.torn}, std::pair{&page_gone, o.page_gone},
           std::pair{&thread_exited, o.thread_exited}, std::pair{&woke, o.woke},
-          std::pair{&other, o.other}, std::pair{&native, o.native}}) {
+          std::pair{&task, o.task}, std::pair{&other, o.other},
+          std::pair{&native, o.native}}) {
       *mine += sign > 0 ? theirs : -theirs;
     }
   }
@@ -252,8 +257,13 @@ class Sampler {
 
  private:
   absl::Status TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns);
-  // Re-reads the threads whose stacks were torn, within this tick.
+  // Re-reads the threads whose stacks (or, with --async, tasks) were torn,
+  // within this tick.
   void RereadTorn();
+  // --async: rewrites threads_' stacks into their running tasks' logical
+  // stacks (task_names_), after reading every task into tasks_ when
+  // `read_all` (--async all); async_status_ says whether tasks are read.
+  void ApplyTasks(bool read_all);
   // --native: merges the native stacks of the threads `stop` stopped, and
   // in wall mode of those it left asleep, into threads_; those that kept
   // their Python frames only go to unmerged_.
@@ -294,6 +304,7 @@ class Sampler {
   std::vector<PyThread> retry_;
   // --async: the running task of each of threads_ ("" for none).
   std::vector<std::string> task_names_;
+  std::vector<std::string> retry_names_;  // the same for retry_
   absl::Status async_status_;
   AsyncSnapshot tasks_;  // --async all: this tick's tasks
   // --async all: scratch kept across ticks (cleared, capacity kept): the
