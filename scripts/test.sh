@@ -39,14 +39,23 @@ else
 fi
 echo "test.sh: interpreters found: ${pythons[*]:-none}"
 
-echo "test.sh: build (RelWithDebInfo, -Werror)"
+# build/ keeps the build type it was configured with (RelWithDebInfo by
+# default; Release when scripts/demo.sh made it first).
+echo "test.sh: build (-Werror)"
 scripts/build.sh build
-ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+echo "test.sh: built build/ as" \
+  "$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt)"
+# A red stage does not hide the others: every stage runs, the script fails
+# at the end naming the ones that failed.
+failed=()
+ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600 ||
+  failed+=("unit and integration tests")
 
 echo "test.sh: unit tests under ASan+UBSan"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug \
   -DPYSTROBE_SANITIZE=address,undefined
-ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 900
+ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 900 ||
+  failed+=("unit tests under ASan+UBSan")
 
 # Each libFuzzer target (tests/fuzz: pprof files, /proc/PID/maps, ELF,
 # baseline metadata, the frame walker, line tables) for
@@ -54,6 +63,10 @@ ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit --timeout 900
 # under ASan+UBSan in build-fuzz/: 2 minutes of runs, after a clang build of
 # the libraries (about 10 minutes on 2 loaded cores, once; then incremental).
 echo "test.sh: fuzz targets (clang, ASan+UBSan), a short run of each"
-scripts/fuzz.sh build-fuzz
+scripts/fuzz.sh build-fuzz || failed+=("fuzz targets")
 
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf 'test.sh: FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
 echo "test.sh: all tests passed"
