@@ -47,7 +47,7 @@ constexpr char kUsage[] =
     "  --async         also the asyncio tasks of every event loop: name,\n"
     "                  state, coroutine chain, what awaits what (the task\n"
     "                  tree, as python -m asyncio pstree prints it), and\n"
-    "                  tasks awaiting each other in a ring (CPython 3.14+;\n"
+    "                  tasks awaiting each other in a ring (CPython 3.11+;\n"
     "                  elsewhere one line says why and the thread stacks\n"
     "                  stand alone, docs/asyncio.md)\n"
     "\n"

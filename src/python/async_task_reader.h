@@ -122,6 +122,9 @@ class AsyncTaskReader {
   absl::Status ListWeakSetTasks(std::vector<uint64_t>* tasks);
   absl::Status ReadWeakSetTasks(const std::vector<PyThread>& threads,
                                 AsyncSnapshot* out);
+  // 3.11-3.12: the event loop a thread runs, the `self` of its
+  // BaseEventLoop.run_forever frame (0: none, or not read).
+  uint64_t RunForeverLoop(const PyThread& t);
   // Tasks awaiting the future or task `future`, from its done-callbacks.
   absl::Status CallbackAwaiters(uint64_t future, int depth,
                                 std::vector<uint64_t>* out);

@@ -48,9 +48,6 @@ constexpr uint64_t kMaxTaskSize = 1024;
 constexpr uint64_t kMaxTstateSize = 1 << 16;
 constexpr uint64_t kMaxInterpSize = 1 << 22;
 
-// _PyStackRef tag bits (3.14+): see frame_walker.cc.
-constexpr uint64_t kStackRefTagBits = 3;
-
 // gi_frame_state values meaning "suspended inside `await`/`yield from`"
 // (enum _framestate, Include/internal/pycore_frame.h). The numbering
 // changed between 3.14 (CREATED -3, SUSPENDED -2, SUSPENDED_YIELD_FROM -1,

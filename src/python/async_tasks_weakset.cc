@@ -3,12 +3,14 @@
 // the way asyncio.all_tasks() reaches them, and their awaiters the way a
 // finished task would wake them.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "async_task_reader.h"
@@ -507,6 +509,25 @@ absl::StatusOr<uint64_t> AsyncTaskReader::AwaitedBefore314(uint64_t frame,
   return awaited;
 }
 
+uint64_t AsyncTaskReader::RunForeverLoop(const PyThread& t) {
+  const std::optional<int32_t> localsplus =
+      layout_.Offset(Field::kIframeLocalsplus);
+  if (!localsplus || !t.status.ok()) return 0;
+  for (const Frame& f : t.frames) {
+    if (f.address == 0 || f.code == nullptr ||
+        f.code->qualname != "BaseEventLoop.run_forever" ||
+        !absl::EndsWith(f.code->filename, "asyncio/base_events.py")) {
+      continue;
+    }
+    uint64_t slot = 0;
+    if (!c_.memory->Read(f.address + *localsplus, &slot, 8).ok()) return 0;
+    const uint64_t loop = slot & ~kStackRefTagBits;  // 3.14+: a stack ref
+    if (loop == 0 || !TypeName(loop).ok()) return 0;
+    return loop;
+  }
+  return 0;
+}
+
 absl::Status AsyncTaskReader::ReadWeakSetTasks(
     const std::vector<PyThread>& threads, AsyncSnapshot* out) {
   PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(threads));
@@ -522,15 +543,24 @@ absl::Status AsyncTaskReader::ReadWeakSetTasks(
     loop_thread[r.loop] = threads[i].thread_id;
     out->loops.push_back({threads[i].thread_id, r.loop, r.task});
   }
-  if (layout_.Has(Field::kTstateAsyncioRunningLoop)) {
-    // 3.13 keeps each thread's running loop in its thread state.
-    for (const PyThread& t : threads) {
-      absl::StatusOr<uint64_t> loop = ReadField<uint64_t>(
+  // 3.13+ keep each thread's running loop in its thread state, where C
+  // tasks' asyncio puts it. 3.11 and 3.12 keep it in the thread state's
+  // dict, and pure-Python asyncio in a threading.local; but every loop of
+  // asyncio's own kinds runs in BaseEventLoop.run_forever, whose first
+  // local is the loop: so the loops of threads between steps are known
+  // too.
+  const bool in_tstate = layout_.Has(Field::kTstateAsyncioRunningLoop);
+  for (const PyThread& t : threads) {
+    uint64_t loop = 0;
+    if (in_tstate) {
+      absl::StatusOr<uint64_t> l = ReadField<uint64_t>(
           *c_.memory, layout_, t.tstate, Field::kTstateAsyncioRunningLoop);
-      if (!loop.ok() || *loop == 0 || loop_thread.contains(*loop)) continue;
-      loop_thread[*loop] = t.thread_id;
-      out->loops.push_back({t.thread_id, *loop, 0});
+      if (l.ok()) loop = *l;
     }
+    if (loop == 0) loop = RunForeverLoop(t);
+    if (loop == 0 || loop_thread.contains(loop)) continue;
+    loop_thread[loop] = t.thread_id;
+    out->loops.push_back({t.thread_id, loop, 0});
   }
   absl::flat_hash_set<uint64_t> seen(addresses.begin(), addresses.end());
   // (Only C tasks, 3.11-3.13, read it; PrepareWeakSet checked it is there.)

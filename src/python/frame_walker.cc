@@ -34,11 +34,6 @@ OwnerRange OwnersOf(const PythonVersion& v) {
   return {4, 3};  // 3.11: no C-stack owner, frames use is_entry instead
 }
 
-// _PyStackRef (3.14+): the low bits of f_executable are tags (Py_TAG_BITS
-// is 3 with the GIL, 1 without; Include/internal/pycore_stackref.h);
-// objects are 8-aligned, so clearing both bits is right for either build.
-constexpr uint64_t kStackRefTagBits = 3;
-
 // _PyCodeArray (Include/cpython/code.h, free-threaded 3.14+):
 // {Py_ssize_t size; char *entries[];}; entries[0] is co_code_adaptive.
 constexpr int64_t kMaxTlbcEntries = 1 << 16;

@@ -29,6 +29,13 @@
 
 namespace pystrobe {
 
+// _PyStackRef (3.14+): the low bits of a frame's f_executable and of its
+// localsplus slots are tags (Py_TAG_BITS is 3 with the GIL, 1 without;
+// Include/internal/pycore_stackref.h); objects are 8-aligned, so clearing
+// both bits is right for either build, and for the plain PyObject* of
+// 3.11-3.13.
+inline constexpr uint64_t kStackRefTagBits = 3;
+
 // Error for a field the layout does not have: a pystrobe bug or an
 // unexpected build, never the target's fault.
 inline absl::Status MissingField(Field field) {

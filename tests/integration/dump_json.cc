@@ -153,9 +153,33 @@ absl::StatusOr<std::vector<TaskDump>> ParseTasks(const ListValue& list,
     if (const Value* e = Find(*t, "error", Value::kStringValue)) {
       task.error = e->string_value();
     }
+    if (Find(*t, "thread_id", Value::kNumberValue) != nullptr) {
+      PYSTROBE_ASSIGN_OR_RETURN(int64_t thread, GetInt(*t, "thread_id", what));
+      task.thread_id = static_cast<uint64_t>(thread);
+    }
     tasks.push_back(std::move(task));
   }
   return tasks;
+}
+
+// "loops": [{"loop", "thread_id"[, "native_id"]}] -> thread by loop id,
+// and the native ids (when `native_ids` is given, each must be there).
+absl::Status ParseLoops(const ListValue& loops,
+                        std::map<uint64_t, uint64_t>* threads,
+                        std::vector<int64_t>* native_ids) {
+  for (int i = 0; i < loops.values_size(); ++i) {
+    const std::string what = absl::StrCat("loop ", i);
+    PYSTROBE_ASSIGN_OR_RETURN(const Struct* l,
+                              GetStruct(loops.values(i), what));
+    PYSTROBE_ASSIGN_OR_RETURN(int64_t loop, GetInt(*l, "loop", what));
+    PYSTROBE_ASSIGN_OR_RETURN(int64_t thread, GetInt(*l, "thread_id", what));
+    (*threads)[static_cast<uint64_t>(loop)] = static_cast<uint64_t>(thread);
+    if (native_ids != nullptr) {
+      PYSTROBE_ASSIGN_OR_RETURN(int64_t tid, GetInt(*l, "native_id", what));
+      native_ids->push_back(tid);
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -185,6 +209,9 @@ absl::StatusOr<AsyncDump> ParseAsyncDump(const std::string& json) {
     dump.cycles.push_back(std::move(cycle));
   }
   PYSTROBE_ASSIGN_OR_RETURN(dump.errors, GetInt(s, "errors", "async"));
+  PYSTROBE_ASSIGN_OR_RETURN(const ListValue* loops,
+                            GetList(s, "loops", "async"));
+  PYSTROBE_RETURN_IF_ERROR(ParseLoops(*loops, &dump.loop_threads, nullptr));
   return dump;
 }
 
@@ -197,6 +224,10 @@ absl::StatusOr<AsyncTruth> ParseAsyncTruth(const std::string& json) {
   PYSTROBE_ASSIGN_OR_RETURN(const ListValue* tasks,
                             GetList(root, "tasks", "truth"));
   PYSTROBE_ASSIGN_OR_RETURN(truth.tasks, ParseTasks(*tasks, false));
+  if (const Value* loops = Find(root, "loops", Value::kListValue)) {
+    PYSTROBE_RETURN_IF_ERROR(ParseLoops(
+        loops->list_value(), &truth.loop_threads, &truth.loop_native_ids));
+  }
   return truth;
 }
 

@@ -5,6 +5,7 @@
 #define PYSTROBE_TESTS_INTEGRATION_DUMP_JSON_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -79,6 +80,9 @@ struct TaskDump {
   // claim to know (before 3.14).
   std::optional<std::vector<uint64_t>> awaited_by;
   std::string error;  // dump only: why the task could not be read
+  // threading.get_ident() of the thread running its event loop (0: not
+  // known, or not given).
+  uint64_t thread_id = 0;
 };
 
 struct AsyncDump {
@@ -87,6 +91,8 @@ struct AsyncDump {
   std::vector<TaskDump> tasks;
   std::vector<std::vector<uint64_t>> cycles;
   int64_t errors = 0;
+  // "loops": the thread running each event loop, by loop id.
+  std::map<uint64_t, uint64_t> loop_threads;
 };
 
 // The "async" object of `pystrobe dump --async --json`.
@@ -96,6 +102,10 @@ struct AsyncTruth {
   int64_t pid = 0;
   std::string python_version;
   std::vector<TaskDump> tasks;
+  // Given by some workloads ("loops"): the thread running each event loop
+  // by loop id, and those threads' native ids.
+  std::map<uint64_t, uint64_t> loop_threads;
+  std::vector<int64_t> loop_native_ids;
 };
 
 absl::StatusOr<AsyncTruth> ParseAsyncTruth(const std::string& json);
