@@ -634,13 +634,15 @@ absl::Status AsyncTaskReader::ApplyTaskStacks(
     std::vector<PyThread>* threads, std::vector<std::string>* task_names) {
   task_names->assign(threads->size(), std::string());
   PYSTROBE_RETURN_IF_ERROR(Prepare(*threads));
-  absl::Status found =
-      weak_set_ ? FindTaskContainers(*threads) : absl::OkStatus();
-  if (found.ok()) found = RunningTasks(*threads, &running_);
+  // Containers not found (asyncio not imported yet, or not readable):
+  // the threads keep their stacks, and one line says why.
+  if (weak_set_) PYSTROBE_RETURN_IF_ERROR(FindTaskContainers(*threads));
+  absl::Status found = RunningTasks(*threads, &running_);
   if (!found.ok()) {
     if (!IsInconsistent(found) && !IsMemoryGone(found)) return found;
-    // asyncio's own record tore while read: no thread's task is known at
-    // this look, so none is written without it (the sampler reads again).
+    // asyncio's record of the running tasks (_current_tasks) tore while
+    // read: no thread's task is known at this look, so none is written
+    // without it (the sampler reads again).
     for (PyThread& t : *threads) {
       if (t.status.ok() && !t.frames.empty()) MarkTaskTorn(t, found);
     }

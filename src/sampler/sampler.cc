@@ -116,12 +116,18 @@ void Sampler::ApplyTasks(bool read_all) {
       tasks_.tasks.clear();
       if (!IsInconsistent(all) && !IsMemoryGone(all)) {
         async_status_ = all;
+        tasks_listed_ = false;
         return;
       }
       // asyncio's lists tore while read: this tick's waiting tasks are
-      // lost, one error (their number is not known).
-      CountError(TaskTornError(std::string(all.message())));
+      // lost, one error (their number is not known). Counted where the
+      // lists were read at the tick before: a failure that lasts (a torn
+      // lookup is retried after a second) counts once, not every tick.
+      if (tasks_listed_) {
+        CountError(TaskTornError(std::string(all.message())));
+      }
     }
+    tasks_listed_ = all.ok();
   }
   async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
 }

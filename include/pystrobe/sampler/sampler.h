@@ -306,7 +306,8 @@ class Sampler {
   std::vector<std::string> task_names_;
   std::vector<std::string> retry_names_;  // the same for retry_
   absl::Status async_status_;
-  AsyncSnapshot tasks_;  // --async all: this tick's tasks
+  AsyncSnapshot tasks_;        // --async all: this tick's tasks
+  bool tasks_listed_ = false;  // --async all: tasks_ read at the last tick
   // --async all: scratch kept across ticks (cleared, capacity kept): the
   // waiting stack, tasks by address, kernel TIDs by Python thread id.
   std::vector<Frame> waiting_stack_;
