@@ -15,8 +15,9 @@
 // a loop is in _current_tasks, confirmed by its coroutine's frame on a
 // thread's stack; a task's awaiters are found from its done-callbacks (a
 // task awaiting it directly, gather's outer future, a TaskGroup's parent
-// task). The layouts of TaskObj and of the objects on the way come from
-// the generated table (headers and debug information).
+// task, the future that shield(), wait() or wait_for() waits on). The
+// layouts of TaskObj and of the objects on the way come from the generated
+// table (headers and debug information).
 //
 // Pure-Python tasks (asyncio.tasks._PyTask, when _asyncio is not imported)
 // are Python objects on every version: read through their instance
@@ -129,6 +130,8 @@ class AsyncTaskReader {
   absl::Status CallbackAwaiters(uint64_t future, int depth,
                                 std::vector<uint64_t>* out);
   absl::StatusOr<bool> IsTask(uint64_t object);
+  // An asyncio future of the target's kind (a task too).
+  absl::StatusOr<bool> IsFuture(uint64_t object);
   // A pure-Python task's name, state, coroutine and awaiters.
   absl::Status ReadPythonTask(uint64_t address, AsyncTask* task,
                               bool with_chain);
@@ -159,6 +162,10 @@ class AsyncTaskReader {
     uint64_t eager = 0;       // set (3.12+), else 0
     uint64_t current = 0;     // dict: loop -> running task
     uint64_t task_class = 0;  // asyncio.tasks.Task
+    // Its base, asyncio's Future (_asyncio.Future, or futures._PyFuture
+    // for pure-Python tasks): the class of the futures that shield(),
+    // wait() and wait_for() make the awaiting task wait on.
+    uint64_t future_class = 0;
     // The types of `scheduled` (WeakSet) and `current` (dict) when found:
     // each tick checks them by address (types live as long as the
     // process), not by name.

@@ -122,6 +122,11 @@ absl::StatusOr<bool> AsyncTaskReader::IsTask(uint64_t object) {
   return objects_->IsInstanceOfType(object, containers_.task_class);
 }
 
+absl::StatusOr<bool> AsyncTaskReader::IsFuture(uint64_t object) {
+  if (containers_.future_class == 0) return false;
+  return objects_->IsInstanceOfType(object, containers_.future_class);
+}
+
 absl::StatusOr<uint64_t> AsyncTaskReader::TaskCoro(uint64_t task) {
   if (containers_.pure_python) return objects_->Attribute(task, "_coro");
   uint64_t coro = 0;
@@ -265,6 +270,24 @@ absl::Status AsyncTaskReader::FindTaskContainers(
         "no _asyncio module), which pystrobe does not read on CPython %s; "
         "showing thread stacks only",
         c_.pid, c_.version->ToString())));
+  }
+  // Task derives from asyncio's Future (Lib/asyncio/tasks.py: the C Task
+  // from _asyncio.Future, _PyTask from futures._PyFuture, whose tp_name is
+  // "Future"): the futures that shield(), wait() and wait_for() wait on are
+  // of that class.
+  {
+    absl::StatusOr<uint64_t> base = ReadField<uint64_t>(
+        *c_.memory, layout_, found.task_class, Field::kTypeBase);
+    if (!base.ok()) return fail(base.status());
+    absl::StatusOr<std::string> base_name =
+        *base == 0 ? absl::StatusOr<std::string>("")
+                   : objects_->NameOfType(*base);
+    if (!base_name.ok()) return fail(base_name.status());
+    if (*base_name != (found.pure_python ? "Future" : "_asyncio.Future")) {
+      return fail(InconsistentError(
+          absl::StrCat("asyncio.tasks.Task derives from ", *base_name)));
+    }
+    found.future_class = *base;
   }
   // The table's TaskObj (debug information of the build pystrobe's table
   // came from) must have the target's size, else its offsets are not
@@ -442,11 +465,19 @@ absl::Status AsyncTaskReader::CallbackAwaiters(uint64_t future, int depth,
       PYSTROBE_ASSIGN_OR_RETURN(bool is_task, IsTask(parent));
       if (is_task) add(parent);
     } else if (type == "function") {
-      // A child of gather(): its closure holds the outer _GatheringFuture,
-      // whose own callbacks wake the task awaiting the gather
-      // (Lib/asyncio/tasks.py, gather's _done_callback).
+      // Closures of Lib/asyncio/tasks.py registered on the awaited future;
+      // one of their cells holds the future the awaiting task waits on,
+      // whose own callbacks wake that task:
+      // - gather's _done_callback: the outer _GatheringFuture;
+      // - shield's _inner_done_callback: `outer`, which the caller awaits;
+      // - _wait's _on_completion (asyncio.wait): `waiter`, awaited in
+      //   _wait by the caller's task.
       PYSTROBE_ASSIGN_OR_RETURN(std::string name, qualname(callback));
-      if (name != "gather.<locals>._done_callback") continue;
+      const bool gather = name == "gather.<locals>._done_callback";
+      if (!gather && name != "shield.<locals>._inner_done_callback" &&
+          name != "_wait.<locals>._on_completion") {
+        continue;
+      }
       PYSTROBE_ASSIGN_OR_RETURN(
           uint64_t closure,
           word(callback + *layout_.Offset(Field::kFunctionClosure)));
@@ -460,13 +491,41 @@ absl::Status AsyncTaskReader::CallbackAwaiters(uint64_t future, int depth,
         PYSTROBE_ASSIGN_OR_RETURN(
             uint64_t content, word(cell + *layout_.Offset(Field::kCellRef)));
         if (content == 0) continue;
-        PYSTROBE_ASSIGN_OR_RETURN(
-            bool outer, objects_->IsInstance(content, "_GatheringFuture"));
+        bool outer = false;
+        if (gather) {
+          PYSTROBE_ASSIGN_OR_RETURN(
+              outer, objects_->IsInstance(content, "_GatheringFuture"));
+        } else {
+          PYSTROBE_ASSIGN_OR_RETURN(outer, IsFuture(content));
+        }
         if (!outer) continue;
         std::vector<uint64_t> up;
         PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(content, depth + 1, &up));
         for (uint64_t task : up) add(task);
       }
+    } else if (type == "functools.partial") {
+      // functools.partial(_release_waiter, waiter), registered on the
+      // awaited future by wait_for (3.11, which wraps a coroutine in a task
+      // of its own) and by _cancel_and_wait: the caller's task awaits
+      // `waiter`. partial's struct is private to _functools: its slots
+      // "func" and "args" come from the type's own member table.
+      if (!layout_.Has(Field::kTypeMembers)) continue;
+      PYSTROBE_ASSIGN_OR_RETURN(uint64_t function,
+                                objects_->Member(callback, "func"));
+      if (function == 0) continue;
+      PYSTROBE_ASSIGN_OR_RETURN(std::string name, qualname(function));
+      if (name != "_release_waiter") continue;
+      PYSTROBE_ASSIGN_OR_RETURN(uint64_t args,
+                                objects_->Member(callback, "args"));
+      if (args == 0) continue;
+      std::vector<uint64_t> items;
+      PYSTROBE_RETURN_IF_ERROR(objects_->SequenceItems(args, 8, &items));
+      if (items.empty()) continue;
+      PYSTROBE_ASSIGN_OR_RETURN(bool is_future, IsFuture(items[0]));
+      if (!is_future) continue;
+      std::vector<uint64_t> up;
+      PYSTROBE_RETURN_IF_ERROR(CallbackAwaiters(items[0], depth + 1, &up));
+      for (uint64_t task : up) add(task);
     }
   }
   return absl::OkStatus();

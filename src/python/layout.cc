@@ -308,6 +308,14 @@ std::string_view FieldName(Field field) {
       return "TaskObj.task_callbacks";
     case Field::kTaskLoop:
       return "TaskObj.task_loop";
+    case Field::kTypeMembers:
+      return "PyTypeObject.tp_members";
+    case Field::kMemberDefName:
+      return "PyMemberDef.name";
+    case Field::kMemberDefOffset:
+      return "PyMemberDef.offset";
+    case Field::kSizeofMemberDef:
+      return "sizeof(PyMemberDef)";
     case Field::kFieldCount:
       break;
   }

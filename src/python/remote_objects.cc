@@ -18,6 +18,9 @@ constexpr uint8_t kKeysSplit = 2;
 // Deepest tp_base chain followed (real hierarchies are a handful deep).
 constexpr int kMaxBases = 32;
 
+// Longest tp_members table read (functools.partial declares 6).
+constexpr int kMaxMembers = 64;
+
 // A set's deleted slots hold the dummy key with hash -1, a hash no live
 // key has (Objects/setobject.c: -1 is never a hash).
 constexpr int64_t kDummyHash = -1;
@@ -415,6 +418,51 @@ absl::Status RemoteObjects::SequenceItems(uint64_t sequence, int64_t max,
   if (size == 0) return absl::OkStatus();
   if (items == 0) return InconsistentError("list without items");
   return memory_->Read(items, out->data(), 8 * size);
+}
+
+absl::StatusOr<uint64_t> RemoteObjects::Member(uint64_t object,
+                                               std::string_view name) {
+  PYSTROBE_ASSIGN_OR_RETURN(uint64_t type, TypeOf(object));
+  auto key = std::make_pair(type, std::string(name));
+  int64_t offset = -1;
+  if (auto it = member_offsets_.find(key); it != member_offsets_.end()) {
+    offset = it->second;
+  } else {
+    PYSTROBE_ASSIGN_OR_RETURN(int32_t name_at, Offset(Field::kMemberDefName));
+    PYSTROBE_ASSIGN_OR_RETURN(int32_t offset_at,
+                              Offset(Field::kMemberDefOffset));
+    PYSTROBE_ASSIGN_OR_RETURN(int32_t size, Offset(Field::kSizeofMemberDef));
+    uint8_t def[64];
+    if (size <= 0 || static_cast<size_t>(size) > sizeof(def) ||
+        name_at + 8 > size || offset_at + 8 > size) {
+      return absl::InternalError("PyMemberDef of unexpected size");
+    }
+    PYSTROBE_ASSIGN_OR_RETURN(uint64_t members,
+                              FieldWord(type, Field::kTypeMembers));
+    // PyMemberDef[], ended by an entry whose name is NULL.
+    for (int i = 0; members != 0; ++i) {
+      if (i >= kMaxMembers) return InconsistentError("tp_members unended");
+      PYSTROBE_RETURN_IF_ERROR(
+          memory_->Read(members + static_cast<uint64_t>(i) * size, def, size));
+      uint64_t name_address = 0;
+      std::memcpy(&name_address, def + name_at, 8);
+      if (name_address == 0) break;
+      PYSTROBE_ASSIGN_OR_RETURN(std::string member, CString(name_address));
+      if (member != name) continue;
+      std::memcpy(&offset, def + offset_at, 8);
+      // An object pointer inside the object's fixed part.
+      if (offset < 8 || offset > 4096 || offset % 8 != 0) {
+        return InconsistentError("member offset is wild");
+      }
+      break;
+    }
+    if (member_offsets_.size() < 4096) member_offsets_.emplace(key, offset);
+  }
+  if (offset < 0) {
+    return InconsistentError(
+        absl::StrCat("type declares no member ", std::string(name)));
+  }
+  return Word(object + static_cast<uint64_t>(offset));
 }
 
 absl::StatusOr<uint64_t> RemoteObjects::ModuleDict(uint64_t module) {

@@ -87,6 +87,12 @@ class RemoteObjects {
                              std::vector<uint64_t>* out);
   // A module's dict.
   absl::StatusOr<uint64_t> ModuleDict(uint64_t module);
+  // The object-pointer slot `name` that the C type of `object` declares in
+  // its tp_members (functools.partial's "func", "args"), whose struct no
+  // header has: the offset comes from the target's own member table
+  // (cached by type). An error when the type declares no such member, or
+  // when the layout lacks PyMemberDef.
+  absl::StatusOr<uint64_t> Member(uint64_t object, std::string_view name);
 
  private:
   // Items of keys object `keys`; values from `values` (a split dict's
@@ -105,6 +111,9 @@ class RemoteObjects {
   const Layout* layout_;
   const PythonVersion* version_;
   absl::flat_hash_map<uint64_t, std::string> type_names_;
+  // Offset of a declared member by (type, name); -1: the type has none.
+  absl::flat_hash_map<std::pair<uint64_t, std::string>, int64_t>
+      member_offsets_;
   std::vector<uint8_t> scratch_;
 };
 

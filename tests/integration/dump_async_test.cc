@@ -4,7 +4,15 @@
 // chain of each task's coroutine, the running task's own frames, and on
 // 3.14+ each task's awaiters as asyncio.capture_call_graph reads them;
 // before 3.14, as the tree's own structure says: TaskGroup parents, tasks
-// whose _fut_waiter is the task or a gather over it).
+// whose _fut_waiter is the task or a gather over it, the task that shielded
+// it, a task whose asyncio.wait() / wait_for() coroutine holds it).
+//
+// The tree awaits through asyncio.shield, asyncio.wait and asyncio.wait_for
+// too (on 3.11 wait_for wraps a coroutine in a task of its own); 3.11-3.13
+// find those awaiters through the futures' done-callbacks
+// (src/python/async_tasks_weakset.cc). asyncio.as_completed is not in the
+// tree: before 3.14 nothing it registers leads to the awaiting task
+// (docs/asyncio.md).
 //
 // Every interpreter from 3.11 on (3.11, 3.12, 3.13, 3.13t, 3.14, 3.15) must
 // match exactly, task for task, frame for frame, awaiter for awaiter.
@@ -101,7 +109,42 @@ const TaskDump* Named(const std::vector<TaskDump>& tasks,
   return nullptr;
 }
 
+// The truth itself holds the tree's edges through asyncio's helpers (so
+// that a dump showing no awaiter there cannot pass against a truth that
+// shows none either): `awaited` is awaited by `awaiter`.
+void ExpectTruthEdge(const AsyncTruth& truth, const std::string& awaited,
+                     const std::string& awaiter) {
+  const TaskDump* a = Named(truth.tasks, awaited);
+  const TaskDump* b = Named(truth.tasks, awaiter);
+  ASSERT_TRUE(a != nullptr && b != nullptr) << awaited << ", " << awaiter;
+  ASSERT_TRUE(a->awaited_by.has_value());
+  EXPECT_THAT(*a->awaited_by, ::testing::Contains(b->id))
+      << "the truth lacks " << awaiter << " awaiting " << awaited;
+}
+
+void CheckTruthEdges(const AsyncTruth& truth) {
+  ExpectTruthEdge(truth, "shielded", "shield-caller");
+  ExpectTruthEdge(truth, "wait-a", "wait-caller");
+  ExpectTruthEdge(truth, "wait-b", "wait-caller");
+  ExpectTruthEdge(truth, "wait-for-target", "wait-for-caller");
+  ExpectTruthEdge(truth, "shield-caller", "server");
+  // wait_for(coroutine): 3.11 runs it in an unnamed task awaited by the
+  // caller; 3.12+ run it inline in the caller's task (no task of its own).
+  const TaskDump* caller = Named(truth.tasks, "wait-for-coro");
+  ASSERT_TRUE(caller != nullptr);
+  int wrapped = 0;
+  for (const TaskDump& t : truth.tasks) {
+    if (t.awaited_by.has_value() &&
+        std::count(t.awaited_by->begin(), t.awaited_by->end(), caller->id)) {
+      ++wrapped;
+    }
+  }
+  EXPECT_EQ(wrapped, absl::StartsWith(truth.python_version, "3.11.") ? 1 : 0)
+      << "tasks awaited by wait-for-coro on " << truth.python_version;
+}
+
 void CheckTasks(const AsyncDump& dump, const AsyncTruth& truth) {
+  CheckTruthEdges(truth);
   EXPECT_EQ(dump.error, "");
   EXPECT_EQ(dump.errors, 0) << "tasks or lists that could not be read";
   std::map<uint64_t, const TaskDump*> got;

@@ -7,7 +7,12 @@
 // With --async every sample taken while `request` runs must sit on the
 // task's logical stack — burn under handle, under server's TaskGroup, under
 // main, under the event loop — carry task=request, and burn's share of the
-// CPU must be within 3 points of the workload's own figure.
+// CPU must be within 3 points of the workload's own figure. With
+// --async all in wall mode, the request task's samples (running: thread
+// samples; waiting: task samples) must split between burn and nap as its
+// wall time does. Both checks run on C tasks on every interpreter, and on
+// pure-Python tasks (async_record.py --pure-python) on pyenv's 3.12.1 and
+// forky's 3.14 and 3.15.
 //
 // Every interpreter from 3.11 on (TaskGroup is 3.11+): 3.11-3.13 and 3.13t
 // read through asyncio.tasks' containers, 3.14+ through their debug
@@ -59,12 +64,22 @@ std::vector<std::string> Names(const Profile& p, const Sample& s) {
   return names;
 }
 
-// The CPU-share check, for the C tasks (the default) or pure-Python ones
+// Each check runs on the C tasks (the default) or pure-Python ones
 // (asyncio.tasks._PyTask, no _asyncio).
+using AsyncCheck = void (*)(const Interpreter& py, bool pure_python);
+// The CPU-share check (cpu mode, --async).
 void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python);
+// The wall split of the request task between burn and nap (wall mode,
+// --async all: waiting tasks sampled too).
+void CheckWaitingTasksShowWhereRequestsWait(const Interpreter& py,
+                                            bool pure_python);
 
 TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
   CheckBurnFollowsItsTask(GetParam(), false);
+}
+
+TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
+  CheckWaitingTasksShowWhereRequestsWait(GetParam(), false);
 }
 
 // One interpreter of each reader is enough for the pure-Python tasks' path
@@ -72,10 +87,10 @@ TEST_P(RecordAsyncTest, BurnFollowsItsTaskAtTheTargetsCpuShare) {
 // on all of them. 3.12 (awaiters from done-callbacks), 3.14 and 3.15
 // (awaiters from Future.__asyncio_awaited_by, chains through the debug
 // offsets; 3.15's frame states and awaited slot differ from 3.14's).
-void CheckPythonTasksOn(const std::string& name) {
+void CheckPythonTasksOn(const std::string& name, AsyncCheck check) {
   for (const Interpreter& py : FindInterpreters()) {
     if (py.name == name) {
-      CheckBurnFollowsItsTask(py, true);
+      check(py, true);
       return;
     }
   }
@@ -83,15 +98,27 @@ void CheckPythonTasksOn(const std::string& name) {
 }
 
 TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn312) {
-  CheckPythonTasksOn("Py3_12_1");
+  CheckPythonTasksOn("Py3_12_1", CheckBurnFollowsItsTask);
 }
 
 TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn314) {
-  CheckPythonTasksOn("Forky3_14");
+  CheckPythonTasksOn("Forky3_14", CheckBurnFollowsItsTask);
 }
 
 TEST(RecordAsyncPurePythonTest, BurnFollowsItsPythonTaskOn315) {
-  CheckPythonTasksOn("Forky3_15");
+  CheckPythonTasksOn("Forky3_15", CheckBurnFollowsItsTask);
+}
+
+TEST(RecordAsyncPurePythonTest, WaitingPythonTasksShowWhereRequestsWaitOn312) {
+  CheckPythonTasksOn("Py3_12_1", CheckWaitingTasksShowWhereRequestsWait);
+}
+
+TEST(RecordAsyncPurePythonTest, WaitingPythonTasksShowWhereRequestsWaitOn314) {
+  CheckPythonTasksOn("Forky3_14", CheckWaitingTasksShowWhereRequestsWait);
+}
+
+TEST(RecordAsyncPurePythonTest, WaitingPythonTasksShowWhereRequestsWaitOn315) {
+  CheckPythonTasksOn("Forky3_15", CheckWaitingTasksShowWhereRequestsWait);
 }
 
 void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
@@ -233,15 +260,19 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
 // --async all in wall mode: at every tick the request task is either
 // running (burn, a thread sample) or waiting (nap's asyncio.sleep, a task
 // sample), so its samples split like its wall time.
-TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
-  const Interpreter& py = GetParam();
+void CheckWaitingTasksShowWhereRequestsWait(const Interpreter& py,
+                                            bool pure_python) {
+  std::cout << "interpreter: " << py.name << " " << py.root << py.path
+            << std::endl;
   ScopedTempDir dir(py.TempParent());
   ASSERT_FALSE(dir.path().empty());
   const std::string workload = StageWorkload(py, dir.path(), "async_record.py");
   ASSERT_FALSE(workload.empty());
+  std::vector<std::string> args = {"-S", "-E", workload,
+                                   py.TargetPath(dir.path())};
+  if (pure_python) args.push_back("--pure-python");
   absl::StatusOr<ChildProcess> target = ChildProcess::Start(
-      py.Command({"-S", "-E", workload, py.TargetPath(dir.path())}),
-      {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
+      py.Command(args), {{"LC_ALL", "C.UTF-8"}}, dir.path() + "/target.log");
   ASSERT_TRUE(target.ok()) << target.status();
   ASSERT_TRUE(WaitForFileOrExit(dir.path() + "/ready", *target, kTimeout))
       << target->Log();
@@ -309,7 +340,8 @@ TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
   std::cout << absl::StreamFormat(
                    "%s request's wall: nap truth %5.2f%% pystrobe %5.2f%%, "
                    "burn truth %5.2f%% pystrobe %5.2f%% (%d samples)",
-                   py.name, want_nap, got_nap, want_burn, got_burn, request)
+                   py.name + (pure_python ? " (pure-Python tasks)" : ""),
+                   want_nap, got_nap, want_burn, got_burn, request)
             << std::endl;
   EXPECT_NEAR(got_nap, want_nap, kTolerancePoints);
   EXPECT_NEAR(got_burn, want_burn, kTolerancePoints);

@@ -12,7 +12,12 @@ fetch_user -> asyncio.sleep), a `lock-holder` and a `lock-waiter` (waiting
 on an asyncio.Lock), a `gatherer` awaiting asyncio.gather of two
 coroutines (wrapped in unnamed tasks), `thread-future` awaiting a future
 that a thread of the default executor would set, a `chain-outer` ->
-`chain-inner` pair (create_task, then await), and `cycle-a` / `cycle-b`
+`chain-inner` pair (create_task, then await), tasks awaiting others
+through asyncio's helpers (`shield-caller` awaits asyncio.shield() of its
+`shielded` task, `wait-caller` asyncio.wait() of `wait-a` and `wait-b`,
+`wait-for-caller` asyncio.wait_for() of its `wait-for-target` task, and
+`wait-for-coro` asyncio.wait_for() of a coroutine, which 3.11 wraps in an
+unnamed task of its own and 3.12+ runs inline), and `cycle-a` / `cycle-b`
 awaiting each other (a deadlock). Once every task is suspended where it
 should be, the `holder` task calls hold_still() synchronously: the event
 loop is then frozen, and hold_still writes, for every task of
@@ -21,7 +26,9 @@ the cr_await chain of get_coro(), or for the running task its frames down to
 its coroutine's) and the ids of the tasks awaiting it (3.14+: what
 asyncio.capture_call_graph reads; before, from the tree's structure: a
 TaskGroup's parent task, a task whose _fut_waiter is this task or a gather
-over it), then blocks forever in Event.wait().
+over it, the task that shielded it, and a task whose wait() or wait_for()
+coroutine holds it in its own locals `fs` or `fut`), then blocks forever in
+Event.wait().
 """
 
 import sys
@@ -84,6 +91,34 @@ def running_chain(task):
 TASK_GROUPS = []  # every TaskGroup the tree opened
 
 
+SHIELDS = []  # (task awaiting through asyncio.shield, the shielded task)
+
+
+def waited_in_asyncio(task):
+    """What `task` waits on inside asyncio.wait() / wait_for(): the locals
+    `fs` of tasks._wait and `fut` of tasks.wait_for, read from the frames of
+    its coroutine chain (3.11's wait_for holds there the task it wrapped the
+    coroutine in)."""
+    waited = []
+    coro, seen = task.get_coro(), set()
+    while coro is not None and id(coro) not in seen:
+        seen.add(id(coro))
+        if hasattr(coro, "cr_frame"):
+            frame, coro_next = coro.cr_frame, coro.cr_await
+        elif hasattr(coro, "gi_frame"):
+            frame, coro_next = coro.gi_frame, coro.gi_yieldfrom
+        else:
+            break
+        if frame is None:
+            break
+        if frame.f_code is asyncio.tasks._wait.__code__:
+            waited.extend(frame.f_locals["fs"])
+        elif frame.f_code is asyncio.tasks.wait_for.__code__:
+            waited.append(frame.f_locals["fut"])
+        coro = coro_next
+    return waited
+
+
 def awaiters(task, all_tasks):
     # 3.14+: what asyncio.capture_call_graph reads for a future's awaiters
     # (it recurses without end on the cycle-a/cycle-b ring, hence not it).
@@ -93,17 +128,24 @@ def awaiters(task, all_tasks):
     # Before 3.14 asyncio does not record awaiters: derived from the tree's
     # own structure, as 3.14 records them. A TaskGroup's children are
     # awaited by the task that opened the group; a task awaiting another
-    # directly, or a gather() over it, waits on it (Task._fut_waiter).
+    # directly, or a gather() over it, waits on it (Task._fut_waiter); a
+    # task that shielded another, or waits on it in asyncio.wait() or
+    # wait_for(), awaits it.
     by = set()
     for group in TASK_GROUPS:
         if task in group._tasks:
             by.add(group._parent_task)
+    for caller, shielded in SHIELDS:
+        if shielded is task:
+            by.add(caller)
     for other in all_tasks:
         waiter = other._fut_waiter
         if waiter is task:
             by.add(other)
         elif (isinstance(waiter, asyncio.tasks._GatheringFuture) and
               task in waiter._children):
+            by.add(other)
+        elif any(w is task for w in waited_in_asyncio(other)):
             by.add(other)
     return sorted(id(f) for f in by if f in all_tasks)
 
@@ -187,6 +229,27 @@ async def chain_outer():
     await inner
 
 
+async def shield_caller():
+    inner = asyncio.create_task(chain_inner(), name="shielded")
+    SHIELDS.append((asyncio.current_task(), inner))
+    await asyncio.shield(inner)
+
+
+async def wait_caller():
+    a = asyncio.create_task(child(3), name="wait-a")
+    b = asyncio.create_task(child(4), name="wait-b")
+    await asyncio.wait([a, b])
+
+
+async def wait_for_caller():
+    target = asyncio.create_task(chain_inner(), name="wait-for-target")
+    await asyncio.wait_for(target, 3600)
+
+
+async def wait_for_coro():
+    await asyncio.wait_for(fetch_user(7), 3600)
+
+
 CYCLE = {}
 
 
@@ -208,6 +271,10 @@ async def server():
         tg.create_task(gatherer(), name="gatherer")
         tg.create_task(thread_future(), name="thread-future")
         tg.create_task(chain_outer(), name="chain-outer")
+        tg.create_task(shield_caller(), name="shield-caller")
+        tg.create_task(wait_caller(), name="wait-caller")
+        tg.create_task(wait_for_caller(), name="wait-for-caller")
+        tg.create_task(wait_for_coro(), name="wait-for-coro")
 
 
 async def holder():

@@ -67,6 +67,8 @@
 #include <internal/pycore_dict.h>
 #include <internal/pycore_moduleobject.h>
 #include <internal/pycore_object.h>
+/* PyMemberDef (3.11; descrobject.h from 3.12, which this still includes). */
+#include <structmember.h>
 #if PY_VERSION_HEX < 0x030D0000
 #include <opcode.h>
 #elif PY_VERSION_HEX < 0x030F0000
@@ -342,6 +344,12 @@ int main(void) {
   OFF(kLongLvTag, PyLongObject, long_value.lv_tag);
   OFF(kLongDigit, PyLongObject, long_value.ob_digit);
 #endif
+  /* A C type's declared slots, for objects whose struct is private to
+   * their module (functools.partial's func and args). */
+  OFF(kTypeMembers, PyTypeObject, tp_members);
+  OFF(kMemberDefName, PyMemberDef, name);
+  OFF(kMemberDefOffset, PyMemberDef, offset);
+  SIZE(kSizeofMemberDef, PyMemberDef);
 #endif
   return 0;
 }

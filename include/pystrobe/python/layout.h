@@ -167,6 +167,13 @@ enum class Field : int {
   kTaskCallback0,           // TaskObj.task_callback0 (FutureObj_HEAD)
   kTaskCallbacks,           // TaskObj.task_callbacks (a list or NULL)
   kTaskLoop,                // TaskObj.task_loop
+  // A C type's declared slots (tp_members), read from the target itself:
+  // functools.partial's "func" and "args" (a done-callback of
+  // asyncio.wait_for on 3.11), whose struct no header has.
+  kTypeMembers,      // PyTypeObject.tp_members
+  kMemberDefName,    // PyMemberDef.name
+  kMemberDefOffset,  // PyMemberDef.offset (Py_ssize_t)
+  kSizeofMemberDef,  // sizeof(PyMemberDef)
   kFieldCount,
 };
 

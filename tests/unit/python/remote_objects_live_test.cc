@@ -64,7 +64,7 @@ std::vector<ObjectsCase> Cases() {
 
 // Prints "name id" lines, then "ready", then sleeps.
 constexpr char kScript[] = R"PY(
-import os, sys, time, weakref
+import functools, os, sys, time, weakref
 class Plain:
     pass
 fresh = Plain()            # attributes in the values (3.11-3.13)
@@ -82,6 +82,7 @@ ref = weakref.ref(fresh)
 dead = weakref.ref(Plain())
 tup = (fresh, opened, big)
 lst = [opened, fresh]
+part = functools.partial(os.getpid, fresh)  # a C type's declared slots
 out = {
     "version": "%d.%d.%d" % sys.version_info[:3],
     "fresh": fresh, "opened": opened, "fresh.alpha": fresh.alpha,
@@ -91,6 +92,7 @@ out = {
     "weak": weak, "ref": ref, "dead": dead, "tup": tup, "lst": lst,
     "os": sys.modules["os"], "os.getpid": os.getpid,
     "modules": sys.modules, "module.sys": sys,
+    "part": part, "part.args": part.args,
 }
 for name, value in out.items():
     print(name, value if name == "version" else id(value))
@@ -259,6 +261,19 @@ TEST_P(RemoteObjectsLiveTest, ReadsTheObjectsTheTargetNames) {
   EXPECT_THAT(objects.DictGet(*os_dict, "getpid"),
               IsOkAndHolds(child.Id("os.getpid")));
   EXPECT_FALSE(objects.ModuleDict(child.Id("big")).ok());
+
+  // functools.partial's slots, from its type's own member table.
+  EXPECT_THAT(objects.TypeName(child.Id("part")),
+              IsOkAndHolds("functools.partial"));
+  EXPECT_THAT(objects.Member(child.Id("part"), "func"),
+              IsOkAndHolds(child.Id("os.getpid")));
+  EXPECT_THAT(objects.Member(child.Id("part"), "args"),
+              IsOkAndHolds(child.Id("part.args")));
+  // Read again: the offsets come from the cache.
+  EXPECT_THAT(objects.Member(child.Id("part"), "args"),
+              IsOkAndHolds(child.Id("part.args")));
+  EXPECT_FALSE(objects.Member(child.Id("part"), "no_such_member").ok());
+  EXPECT_FALSE(objects.Member(child.Id("fresh"), "alpha").ok());
 }
 
 std::string CaseName(const ::testing::TestParamInfo<ObjectsCase>& info) {
