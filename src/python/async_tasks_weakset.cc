@@ -283,11 +283,11 @@ absl::Status AsyncTaskReader::FindTaskContainers(
         *base == 0 ? absl::StatusOr<std::string>("")
                    : objects_->NameOfType(*base);
     if (!base_name.ok()) return fail(base_name.status());
-    if (*base_name != (found.pure_python ? "Future" : "_asyncio.Future")) {
-      return fail(InconsistentError(
-          absl::StrCat("asyncio.tasks.Task derives from ", *base_name)));
+    // A Task class replaced by another (a subclass of a subclass): tasks
+    // are still read, only these awaiters are not followed.
+    if (*base_name == (found.pure_python ? "Future" : "_asyncio.Future")) {
+      found.future_class = *base;
     }
-    found.future_class = *base;
   }
   // The table's TaskObj (debug information of the build pystrobe's table
   // came from) must have the target's size, else its offsets are not
