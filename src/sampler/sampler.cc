@@ -227,9 +227,13 @@ absl::Status Sampler::TakeSample(int64_t elapsed_ns, int64_t wall_weight_ns) {
     // threads' own stacks, which ApplyTaskStacks then rewrites.
     if (options_.async_waiting && !cpu_mode) {
       async_status_ = python_->ReadTasks(threads_, &tasks_);
-      if (!async_status_.ok()) return;
+      if (!async_status_.ok()) {
+        async_note_.Add(async_status_);
+        return;
+      }
     }
     async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
+    async_note_.Add(async_status_);
   };
   if (stop) {
     absl::Status merged = absl::OkStatus();
