@@ -52,15 +52,6 @@ std::vector<Interpreter> AsyncRecordInterpreters() {
 
 class RecordAsyncTest : public ::testing::TestWithParam<Interpreter> {};
 
-// Function names of a sample, innermost first.
-std::vector<std::string> Names(const Profile& p, const Sample& s) {
-  std::vector<std::string> names;
-  for (uint64_t id : s.location_ids) {
-    names.push_back(p.FunctionOf(p.LocationAt(id)).name);
-  }
-  return names;
-}
-
 // The CPU-share check, for the C tasks (the default) or pure-Python ones
 // (asyncio.tasks._PyTask, no _asyncio).
 void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python);
@@ -148,7 +139,7 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   int64_t unattributed = 0;
   for (const Sample& s : profile->samples) {
     total += s.values[cpu_index];
-    const std::vector<std::string> names = Names(*profile, s);
+    const std::vector<std::string> names = FunctionNames(*profile, s);
     if (names.empty() || names[0] != "burn") continue;
     burn += s.values[cpu_index];
     burn_samples += s.values[0];
@@ -254,7 +245,7 @@ TEST_P(RecordAsyncTest, WaitingTasksShowWhereRequestsWait) {
   for (const Sample& s : profile->samples) {
     if (StringLabel(s, "task") != "request") continue;
     request += s.values[0];
-    const std::vector<std::string> names = Names(*profile, s);
+    const std::vector<std::string> names = FunctionNames(*profile, s);
     if (!names.empty() && names[0] == "burn") burn += s.values[0];
     if (std::find(names.begin(), names.end(), "nap") == names.end()) continue;
     nap += s.values[0];
