@@ -171,6 +171,18 @@ absl::Status RemoteObjects::KeysItems(
   const uint8_t kind = header[kind_at];
   int64_t nentries = 0;
   std::memcpy(&nentries, header + nentries_at, sizeof(nentries));
+  // An empty dict that never held an item, or was cleared, shares the
+  // interpreter's one static empty keys object (Py_EMPTY_KEYS): log2 size
+  // 0, no entries, and log2 0 index bytes on 3.11, 3.12 and 3.13.0, or 3
+  // (8 bytes of indices) on 3.13t, forky's 3.13.15, 3.14 and 3.15 (as
+  // read in each). It holds nothing, and is no garbage: an idle process's
+  // asyncio._current_tasks is one (a gunicorn master, a worker just forked
+  // from it, any process once its interpreter clears its modules at
+  // exit).
+  if (log2_size == 0 && log2_index_bytes <= 3 && nentries == 0 &&
+      kind <= kKeysSplit && values == 0) {
+    return absl::OkStatus();
+  }
   // The index width follows from the size (Objects/dictobject.c,
   // new_keys_object): 1 byte up to 2^7 slots... checked exactly, which
   // rejects most garbage.

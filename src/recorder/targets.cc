@@ -153,9 +153,9 @@ void TargetSet::Retire(size_t index) {
   Target& t = *live_[index];
   summaries_[t.summary].stats = t.sampler->stats();
   summaries_[t.summary].exited = t.sampler->stats().target_exited;
-  if (!t.sampler->async_status().ok()) {
-    summaries_[t.summary].async_note =
-        std::string(t.sampler->async_status().message());
+  const absl::Status async = t.sampler->async_note();
+  if (!async.ok()) {
+    summaries_[t.summary].async_note = std::string(async.message());
   }
   Profile p = t.sampler->BuildProfile({});
   const int64_t batch_ns = t.sampler->table().batch_ns();
@@ -367,7 +367,7 @@ std::vector<ProcessSummary> TargetSet::Processes() const {
   for (const auto& t : live_) {
     out[t->summary].stats = t->sampler->stats();
     out[t->summary].exited = t->sampler->stats().target_exited;
-    const absl::Status& async = t->sampler->async_status();
+    const absl::Status async = t->sampler->async_note();
     if (!async.ok()) out[t->summary].async_note = std::string(async.message());
   }
   return out;

@@ -116,6 +116,7 @@ void Sampler::ApplyTasks(bool read_all) {
       tasks_.tasks.clear();
       if (!IsInconsistent(all) && !IsMemoryGone(all)) {
         async_status_ = all;
+        async_note_.Add(async_status_);
         tasks_listed_ = false;
         return;
       }
@@ -130,6 +131,7 @@ void Sampler::ApplyTasks(bool read_all) {
     tasks_listed_ = all.ok();
   }
   async_status_ = python_->ApplyTaskStacks(&threads_, &task_names_);
+  async_note_.Add(async_status_);
 }
 
 void Sampler::Record(pid_t tid, const HeldSample& sample, bool waiting) {

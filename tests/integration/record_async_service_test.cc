@@ -45,8 +45,9 @@ namespace {
 // asyncio tasks pystrobe reads and that have Debian's python3-aiohttp.
 // Forky's is installed into the forky root by scripts/install-deps.sh,
 // Debian 12's (for /usr/bin/python3.11) on the machine.
-constexpr const char* kServiceInterpreters[] = {"Debian3_11", "Forky3_14",
-                                                "Forky3_15"};
+std::vector<Interpreter> ServiceInterpreters() {
+  return InterpretersNamed({"Debian3_11", "Forky3_14", "Forky3_15"});
+}
 
 constexpr absl::Duration kTimeout = absl::Seconds(120);
 constexpr int kRecordSeconds = 5;
@@ -64,27 +65,6 @@ constexpr int64_t kMinSamples = 2000;
 constexpr double kTolerancePoints = 3.0;
 // The control (--async, no waiting tasks) must miss by at least this much.
 constexpr double kControlMissPoints = 20.0;
-
-std::vector<Interpreter> ServiceInterpreters() {
-  std::vector<Interpreter> out;
-  for (const Interpreter& py : FindInterpreters()) {
-    if (std::find(std::begin(kServiceInterpreters),
-                  std::end(kServiceInterpreters),
-                  py.name) != std::end(kServiceInterpreters)) {
-      out.push_back(py);
-    }
-  }
-  return out;
-}
-
-// Function names of a sample, innermost first.
-std::vector<std::string> Names(const Profile& p, const Sample& s) {
-  std::vector<std::string> names;
-  for (uint64_t id : s.location_ids) {
-    names.push_back(p.FunctionOf(p.LocationAt(id)).name);
-  }
-  return names;
-}
 
 // One window: the service's own accounting and what the profile says.
 struct Window {
@@ -124,11 +104,10 @@ class RecordAsyncServiceTest : public ::testing::TestWithParam<Interpreter> {
     std::cout << "interpreter: " << py.name << " " << py.root << py.path
               << std::endl;
     if (access("/usr/bin/wrk", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/wrk";
-    CommandResult probe =
-        RunCommand(py.Command({"-E", "-c", "import aiohttp"}));
-    if (!probe.exited || probe.exit_code != 0) {
+    std::string why;
+    if (!CanImport(py, "aiohttp", &why)) {
       GTEST_SKIP() << py.name << " cannot import aiohttp (python3-aiohttp, "
-                   << "scripts/install-deps.sh): " << probe.Describe();
+                   << "scripts/install-deps.sh): " << why;
     }
     ASSERT_FALSE(dir_.path().empty());
     std::filesystem::create_directories(dir_.path() + "/async_service");
@@ -162,9 +141,9 @@ class RecordAsyncServiceTest : public ::testing::TestWithParam<Interpreter> {
   void Measure(int k, const std::vector<std::string>& mode, Window* w) {
     const std::string d = dir_.path();
     absl::StatusOr<ChildProcess> wrk = ChildProcess::Start(
-        {"/usr/bin/wrk", "-t1", "-c4", absl::StrCat("-d", kLoadSeconds, "s"),
-         "-s", PYSTROBE_SOURCE_DIR "/tests/workloads/async_service/load.lua",
-         absl::StrCat("http://127.0.0.1:", port_, "/")},
+        WrkCommand(port_, 4, kLoadSeconds,
+                   PYSTROBE_SOURCE_DIR
+                   "/tests/workloads/async_service/load.lua"),
         {}, absl::StrCat(d, "/wrk-", k, ".log"));
     ASSERT_TRUE(wrk.ok()) << wrk.status();
     ASSERT_TRUE(TouchFile(absl::StrCat(d, "/start-", k)));
@@ -204,7 +183,7 @@ class RecordAsyncServiceTest : public ::testing::TestWithParam<Interpreter> {
     for (const Sample& s : profile->samples) {
       if (StringLabel(s, "task") != "slow-request") continue;
       w->requests += s.values[0];
-      const std::vector<std::string> names = Names(*profile, s);
+      const std::vector<std::string> names = FunctionNames(*profile, s);
       auto at = [&](const std::string& name) {
         return std::find(names.begin(), names.end(), name) - names.begin();
       };
@@ -236,12 +215,6 @@ class RecordAsyncServiceTest : public ::testing::TestWithParam<Interpreter> {
     }
   }
 
-  bool Overloaded(const Window& w) const {
-    return w.output.find("overloaded machine") != std::string::npos ||
-           w.output.find("the machine was overloaded") != std::string::npos ||
-           w.output.find("did not get the CPU it needed") != std::string::npos;
-  }
-
   ScopedTempDir dir_{GetParam().TempParent()};
   std::optional<ChildProcess> service_;
   int port_ = 0;
@@ -250,7 +223,7 @@ class RecordAsyncServiceTest : public ::testing::TestWithParam<Interpreter> {
 TEST_P(RecordAsyncServiceTest, SlowEndpointsQueryAtItsWallShare) {
   Window all;
   ASSERT_NO_FATAL_FAILURE(Measure(1, {"--async", "all"}, &all));
-  if (Overloaded(all)) {
+  if (SaysOverloaded(all.output)) {
     GTEST_SKIP() << "the machine was overloaded while recording:\n"
                  << all.output;
   }

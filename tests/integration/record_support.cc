@@ -1,18 +1,24 @@
 #include "record_support.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <set>
 #include <utility>
@@ -350,6 +356,180 @@ std::string DescribeProfile(const Profile& p, size_t max_samples) {
     out += "\n";
   }
   return out;
+}
+
+std::vector<std::string> FunctionNames(const Profile& p, const Sample& s) {
+  std::vector<std::string> names;
+  names.reserve(s.location_ids.size());
+  for (uint64_t id : s.location_ids) {
+    names.push_back(p.FunctionOf(p.LocationAt(id)).name);
+  }
+  return names;
+}
+
+std::vector<Interpreter> InterpretersNamed(
+    const std::vector<std::string>& names) {
+  std::vector<Interpreter> out;
+  for (Interpreter& py : FindInterpreters()) {
+    if (std::find(names.begin(), names.end(), py.name) != names.end()) {
+      out.push_back(std::move(py));
+    }
+  }
+  return out;
+}
+
+bool CanImport(const Interpreter& py, const std::string& module,
+               std::string* why) {
+  CommandResult r =
+      RunCommand(py.Command({"-E", "-c", absl::StrCat("import ", module)}));
+  if (r.exited && r.exit_code == 0) return true;
+  if (why != nullptr) *why = r.Describe();
+  return false;
+}
+
+bool SaysOverloaded(const std::string& output) {
+  return absl::StrContains(output, "overloaded machine") ||
+         absl::StrContains(output, "the machine was overloaded") ||
+         absl::StrContains(output, "did not get the CPU it needed");
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::map<pid_t, std::string> FilesByPid(const std::string& dir,
+                                        const std::string& prefix) {
+  std::map<pid_t, std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (!absl::StartsWith(name, prefix)) continue;
+    absl::string_view rest = absl::string_view(name).substr(prefix.size());
+    absl::ConsumeSuffix(&rest, ".json");
+    int pid = 0;
+    if (absl::SimpleAtoi(rest, &pid)) out[pid] = dir + "/" + name;
+  }
+  closedir(d);
+  return out;
+}
+
+std::vector<std::string> WrkCommand(int port, int connections, int seconds,
+                                    const std::string& script) {
+  return {"/usr/bin/wrk",
+          "-t1",
+          absl::StrCat("-c", connections),
+          absl::StrCat("-d", seconds, "s"),
+          "-s",
+          script,
+          absl::StrCat("http://127.0.0.1:", port, "/")};
+}
+
+std::string WrkReport::Describe() const {
+  if (!parsed) return "wrk's report not found";
+  return absl::StrCat(requests, " requests; socket errors: connect ",
+                      connect_errors, ", read ", read_errors, ", write ",
+                      write_errors, ", timeout ", timeouts, "; non-2xx/3xx ",
+                      non_2xx);
+}
+
+WrkReport ParseWrk(const std::string& output) {
+  // "  12345 requests in 9.00s, 1.79MB read"
+  // "  Socket errors: connect 0, read 3, write 0, timeout 0"
+  // "  Non-2xx or 3xx responses: 7"
+  WrkReport r;
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    line = absl::StripAsciiWhitespace(line);
+    std::vector<absl::string_view> words =
+        absl::StrSplit(line, absl::ByAnyChar(" ,:"), absl::SkipEmpty());
+    if (words.size() >= 3 && words[1] == "requests" && words[2] == "in" &&
+        absl::SimpleAtoi(words[0], &r.requests)) {
+      r.parsed = true;
+    } else if (absl::StartsWith(line, "Socket errors:") && words.size() >= 10) {
+      (void)absl::SimpleAtoi(words[3], &r.connect_errors);
+      (void)absl::SimpleAtoi(words[5], &r.read_errors);
+      (void)absl::SimpleAtoi(words[7], &r.write_errors);
+      (void)absl::SimpleAtoi(words[9], &r.timeouts);
+    } else if (absl::StartsWith(line, "Non-2xx or 3xx responses:")) {
+      (void)absl::SimpleAtoi(words.back(), &r.non_2xx);
+    }
+  }
+  return r;
+}
+
+std::optional<Gunicorn> Gunicorn::Start(const std::string& dir,
+                                        const GunicornOptions& options) {
+  const int port = FreePort();
+  if (port <= 0) return std::nullopt;
+  std::vector<std::string> argv = {options.python, "/usr/bin/gunicorn"};
+  if (!options.config.empty()) argv.insert(argv.end(), {"-c", options.config});
+  if (!options.worker_class.empty()) {
+    argv.insert(argv.end(), {"--worker-class", options.worker_class});
+  }
+  argv.insert(argv.end(), {"-w", absl::StrCat(options.workers), "-b",
+                           absl::StrCat("127.0.0.1:", port), "--chdir",
+                           options.chdir, "--timeout", "60"});
+  if (options.max_requests > 0) {
+    argv.insert(argv.end(),
+                {"--max-requests", absl::StrCat(options.max_requests)});
+  }
+  if (options.max_requests_jitter > 0) {
+    argv.insert(argv.end(), {"--max-requests-jitter",
+                             absl::StrCat(options.max_requests_jitter)});
+  }
+  argv.push_back(options.app);
+  absl::StatusOr<ChildProcess> c =
+      ChildProcess::Start(argv,
+                          {{"PYSTROBE_APP_DIR", dir},
+                           {"LC_ALL", "C.UTF-8"},
+                           {"PYTHONDONTWRITEBYTECODE", "1"}},
+                          dir + "/gunicorn.log");
+  if (!c.ok()) return std::nullopt;
+  Gunicorn g(std::move(*c), dir, port);
+  if (!WaitFor(
+          [&] {
+            return g.ReadyFiles().size() >=
+                   static_cast<size_t>(options.workers);
+          },
+          absl::Seconds(60))) {
+    std::cerr << g.master_.Log();
+    return std::nullopt;
+  }
+  return g;
+}
+
+std::map<pid_t, std::string> Gunicorn::ReadyFiles() const {
+  return FilesByPid(dir_, "ready.");
+}
+
+std::set<int64_t> Gunicorn::Workers() const {
+  std::set<int64_t> out;
+  for (const auto& [pid, path] : ReadyFiles()) out.insert(pid);
+  return out;
+}
+
+bool Gunicorn::Stop() {
+  if (master_.pid() <= 0) return false;
+  bool by_itself = master_.HasExited();
+  if (!by_itself) {
+    kill(master_.pid(), SIGTERM);
+    by_itself = master_.WaitForExit(absl::Seconds(30));
+  }
+  for (int64_t w : Workers()) kill(static_cast<pid_t>(w), SIGKILL);
+  master_.KillAndReap();
+  return by_itself;
 }
 
 CommandResult GoPprof(const std::vector<std::string>& args,

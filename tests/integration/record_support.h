@@ -1,7 +1,8 @@
 // Support for the `pystrobe record` integration tests: running the profiler
 // as a child whose stderr is a terminal (so that its live status line says
-// how many samples it took), reading what it wrote, and the ground truth
-// the workloads (tests/workloads/record_*.py) report about themselves.
+// how many samples it took), reading what it wrote, the ground truth the
+// workloads (tests/workloads/record_*.py) report about themselves, and the
+// servers and load of the service tests (Debian's gunicorn, wrk).
 //
 //   ScopedTempDir dir;
 //   auto target = StartWorkload(py, "record_split.py", dir.path());
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,6 +140,89 @@ std::map<std::string, int64_t> SelfValues(const Profile& p, int index,
                                           int64_t* total);
 // One line per sample: labels and frames, for failure messages (truncated).
 std::string DescribeProfile(const Profile& p, size_t max_samples = 20);
+
+// Function names of a sample (Function.name, the qualified name),
+// innermost first.
+std::vector<std::string> FunctionNames(const Profile& p, const Sample& s);
+
+// The interpreters found (FindInterpreters) whose `name` is one of `names`.
+std::vector<Interpreter> InterpretersNamed(
+    const std::vector<std::string>& names);
+// Whether `py` imports `module` (python -E -c "import MODULE"); when not,
+// `*why` says what it printed.
+bool CanImport(const Interpreter& py, const std::string& module,
+               std::string* why);
+// Whether a recorder's output says the machine was overloaded while it
+// recorded (the words SKIP_IF_OVERLOADED looks for).
+bool SaysOverloaded(const std::string& output);
+
+// A TCP port on 127.0.0.1 nobody listens on now (the kernel's pick for
+// port 0), or -1.
+int FreePort();
+// The files of `dir` named PREFIX<pid> or PREFIX<pid>.json, by that pid.
+std::map<pid_t, std::string> FilesByPid(const std::string& dir,
+                                        const std::string& prefix);
+
+// wrk (Debian's /usr/bin/wrk, one thread) on http://127.0.0.1:PORT/ with
+// `connections` connections for `seconds`, requests made by the Lua
+// `script`.
+std::vector<std::string> WrkCommand(int port, int connections, int seconds,
+                                    const std::string& script);
+// What wrk reported: requests completed, socket errors, and responses
+// that were not 2xx or 3xx.
+struct WrkReport {
+  bool parsed = false;  // the "N requests in" line was found
+  int64_t requests = 0;
+  int64_t connect_errors = 0, read_errors = 0, write_errors = 0, timeouts = 0;
+  int64_t non_2xx = 0;
+  int64_t SocketErrors() const {
+    return connect_errors + read_errors + write_errors + timeouts;
+  }
+  std::string Describe() const;
+};
+WrkReport ParseWrk(const std::string& output);
+
+// Debian's gunicorn serving an application that touches
+// $PYSTROBE_APP_DIR/ready.<pid> in each worker once it serves
+// (tests/workloads/servers/gunicorn_conf.py does it for the Flask app,
+// async_service/prefork_app.py itself).
+struct GunicornOptions {
+  std::string python = "/usr/bin/python3";
+  std::string chdir;         // the application's folder
+  std::string app;           // "module:variable"
+  std::string config;        // -c FILE; "" for none
+  std::string worker_class;  // "" for gunicorn's sync workers
+  int workers = 1;
+  int max_requests = 0;  // 0: workers are never recycled
+  int max_requests_jitter = 0;
+};
+class Gunicorn {
+ public:
+  // Starts the master with its log in DIR/gunicorn.log, and waits until
+  // `options.workers` workers are ready (nullopt if they are not in 60 s).
+  static std::optional<Gunicorn> Start(const std::string& dir,
+                                       const GunicornOptions& options);
+  Gunicorn(Gunicorn&&) = default;
+  ~Gunicorn() { Stop(); }
+
+  pid_t master() const { return master_.pid(); }
+  int port() const { return port_; }
+  const ChildProcess& process() const { return master_; }
+  // Every worker that got ready so far: its ready file, by pid.
+  std::map<pid_t, std::string> ReadyFiles() const;
+  std::set<int64_t> Workers() const;
+  // A graceful stop (SIGTERM: workers finish and write their truth), then
+  // SIGKILL for whatever is left. Whether the master exited by itself.
+  bool Stop();
+
+ private:
+  Gunicorn(ChildProcess master, std::string dir, int port)
+      : master_(std::move(master)), dir_(std::move(dir)), port_(port) {}
+
+  ChildProcess master_;
+  std::string dir_;
+  int port_ = 0;
+};
 
 // Runs `go tool pprof ARGS...` with a private GOCACHE and HOME under `dir`.
 CommandResult GoPprof(const std::vector<std::string>& args,

@@ -42,6 +42,7 @@
 #include "pystrobe/profile/profile.h"
 #include "pystrobe/python/async_tasks.h"
 #include "pystrobe/python/python_process.h"
+#include "pystrobe/sampler/async_note.h"
 #include "pystrobe/sampler/cpu_attribution.h"
 #include "pystrobe/sampler/cpu_wait_filter.h"
 #include "pystrobe/sampler/schedule.h"
@@ -213,8 +214,11 @@ class Sampler {
   pid_t pid() const { return python_->pid(); }
   // --async: OK while tasks are read; else why not (IsUnsupportedAsync:
   // this interpreter's tasks cannot be read, one line to show the user;
-  // samples then keep their threads' stacks).
+  // samples then keep their threads' stacks). This tick's.
   const absl::Status& async_status() const { return async_status_; }
+  // --async: what to tell the user about this process's tasks over the
+  // whole recording (AsyncReadNote): OK when they were read.
+  absl::Status async_note() const { return async_note_.Note(); }
   // The process label of every sample: its command line when the sampler
   // was made ("" if it could not be read).
   const std::string& process() const { return process_; }
@@ -306,6 +310,7 @@ class Sampler {
   std::vector<std::string> task_names_;
   std::vector<std::string> retry_names_;  // the same for retry_
   absl::Status async_status_;
+  AsyncReadNote async_note_;
   AsyncSnapshot tasks_;        // --async all: this tick's tasks
   bool tasks_listed_ = false;  // --async all: tasks_ read at the last tick
   // --async all: scratch kept across ticks (cleared, capacity kept): the

@@ -1,12 +1,13 @@
 // RemoteObjects (src/python/remote_objects.h) against live interpreters:
 // pyenv's 3.11.7, 3.12.1 and 3.13.0, Debian's static 3.11 and its debug
 // build, and the free-threaded 3.13t. The child builds dicts (str keys,
-// other keys, a big one), instances with their attributes in each form the
-// version keeps them in (values beside or inside the object, a
-// materialized __dict__), sets, a WeakSet, weak references, a tuple and a
-// list, and prints the id() of each and of what they hold: what pystrobe
-// reads must be those very objects. An interpreter that is missing fails
-// the test (the asyncio reader is promised on each of them).
+// other keys, a big one, empty ones: CPython's shared empty keys, which an
+// idle process's asyncio._current_tasks has), instances with their
+// attributes in each form the version keeps them in (values beside or
+// inside the object, a materialized __dict__), sets, a WeakSet, weak
+// references, a tuple and a list, and prints the id() of each and of what they
+// hold: what pystrobe reads must be those very objects. An interpreter that is
+// missing fails the test (the asyncio reader is promised on each of them).
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -76,6 +77,9 @@ opened.__dict__["gamma"] = (3,)
 big = {"key%d" % i: [i] for i in range(3000)}
 del big["key7"]            # a deleted entry
 mixed = {1: "int key", "name": "str key", (2, 3): "tuple key"}
+empty = {}                 # the interpreter's shared empty keys
+cleared = {"gone": 1}      # emptied by clear(): the shared empty keys too
+cleared.clear()
 members = {fresh, opened}
 weak = weakref.WeakSet([fresh, opened])
 ref = weakref.ref(fresh)
@@ -89,6 +93,7 @@ out = {
     "fresh.beta": fresh.beta, "opened.alpha": opened.alpha,
     "opened.gamma": opened.gamma, "big": big, "big.key2999": big["key2999"],
     "mixed": mixed, "mixed.name": mixed["name"], "members": members,
+    "empty": empty, "cleared": cleared,
     "weak": weak, "ref": ref, "dead": dead, "tup": tup, "lst": lst,
     "os": sys.modules["os"], "os.getpid": os.getpid,
     "modules": sys.modules, "module.sys": sys,
@@ -205,6 +210,14 @@ TEST_P(RemoteObjectsLiveTest, ReadsTheObjectsTheTargetNames) {
               IsOkAndHolds(child.Id("mixed.name")));
   ASSERT_THAT(objects.DictItems(child.Id("mixed"), 10, &items), IsOk());
   EXPECT_EQ(items.size(), 3u);
+  // Empty dicts (CPython's shared empty keys): nothing, not an error.
+  for (const char* name : {"empty", "cleared"}) {
+    items.clear();
+    EXPECT_THAT(objects.DictItems(child.Id(name), 10, &items), IsOk()) << name;
+    EXPECT_TRUE(items.empty()) << name;
+    EXPECT_THAT(objects.DictGet(child.Id(name), "gone"), IsOkAndHolds(0u))
+        << name;
+  }
   // Not a dict: refused.
   EXPECT_FALSE(objects.DictItems(child.Id("lst"), 10, &items).ok());
 
