@@ -43,8 +43,8 @@ echo "test.sh: interpreters found: ${pythons[*]:-none}"
 # default; Release when scripts/demo.sh made it first).
 echo "test.sh: build (-Werror)"
 scripts/build.sh build
-echo "test.sh: built build/ as" \
-  "$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt)"
+type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' build/CMakeCache.txt)
+echo "test.sh: built build/ as ${type:-RelWithDebInfo (the default)}"
 # A red stage does not hide the others: every stage runs, the script fails
 # at the end naming the ones that failed.
 failed=()
