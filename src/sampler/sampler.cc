@@ -62,6 +62,11 @@ void Sampler::CountError(const absl::Status& status) {
   }
 }
 
+void Sampler::CountTaskError() {
+  ++stats_.errors;
+  ++stats_.causes.task;
+}
+
 namespace {
 
 // A stack that a running thread changed under the reader: worth reading
@@ -125,7 +130,7 @@ void Sampler::ApplyTasks(bool read_all) {
       // lists were read at the tick before: a failure that lasts (a torn
       // lookup is retried after a second) counts once, not every tick.
       if (tasks_listed_) {
-        CountError(TaskTornError(std::string(all.message())));
+        CountTaskError();
       }
     }
     tasks_listed_ = all.ok();
@@ -485,7 +490,7 @@ void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
   for (const AsyncTask& t : tasks_.tasks) {
     if (!t.status.ok()) {
       // Its state is not known either: one error, as a thread's torn stack.
-      CountError(TaskTornError(std::string(t.status.message())));
+      CountTaskError();
       continue;
     }
     if (t.state != TaskState::kPending || t.frames.empty()) continue;
@@ -506,7 +511,7 @@ void Sampler::RecordWaitingTasks(uint32_t batch, int64_t wall_weight_ns) {
                             at->frames.end());
     }
     if (!whole) {
-      CountError(TaskTornError("an awaiting task was not read whole"));
+      CountTaskError();
       continue;
     }
     // Under the thread whose list holds it (0: its thread exited).

@@ -273,6 +273,9 @@ class Sampler {
   // their Python frames only go to unmerged_.
   absl::Status MergeNative(const PtraceSuspension& stop);
   void CountError(const absl::Status& status);
+  // --async all: a waiting task (or a tick's task lists) not read whole;
+  // counted without making a status (no allocation per torn task).
+  void CountTaskError();
   void CloseCpuWindow();
   // Records a sample the wait filter let go (or one that bypassed it).
   void Record(pid_t tid, const HeldSample& sample, bool waiting);
