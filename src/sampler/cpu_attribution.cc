@@ -27,6 +27,11 @@ bool CpuAttribution::Observe(pid_t tid, const ThreadClock& clock,
   t.observed = true;
   if (key == nullptr) return false;
   t.last_key = *key;
+  const bool ran_just_before = t.ran_at_last_look &&
+                               clock.at_ns >= t.last_look_ns &&
+                               clock.at_ns - t.last_look_ns <= kJustAfterNs;
+  t.ran_at_last_look = false;
+  t.last_look_ns = clock.at_ns;
   if (clock.state != 'R') {
     t.asleep_at.insert(key->stack);
     return false;
@@ -36,12 +41,15 @@ bool CpuAttribution::Observe(pid_t tid, const ThreadClock& clock,
     // thread used no CPU there.
     return false;
   }
-  if (!clock.holds_gil && (t.asleep_at.contains(key->stack) ||
-                           t.asleep_before.contains(key->stack))) {
+  if (!clock.holds_gil && !ran_just_before &&
+      (t.asleep_at.contains(key->stack) ||
+       t.asleep_before.contains(key->stack))) {
     // Woken where it slept, not yet back to Python code: it waits for a
-    // CPU or the GIL.
+    // CPU or the GIL. (Running a moment ago, it would be on its way into
+    // the sleep: counted.)
     return false;
   }
+  t.ran_at_last_look = true;
   ++t.running[*key];
   ++t.running_samples;
   t.last_running = *key;

@@ -17,19 +17,29 @@
 // running carries its CPU to the next window; at the end, what is still
 // carried goes to the thread's last running stack.
 //
-// "Running" is the kernel's state R, except for a thread that does not hold
-// the GIL at a stack where it was seen asleep in this window or the one
-// before: it has been woken (from a sleep, I/O, or a wait for the GIL) and
-// waits for a CPU or the GIL, and its stack is still the one it slept in.
-// On a loaded machine such waits after each wake-up are long (hundreds of
-// microseconds), and counting them would charge a thread that burns 3 ms
-// and sleeps 7 ms several percent of its CPU to the sleep. The kernel
-// cannot tell a woken thread waiting for a CPU from one on a CPU (both are
-// R; procfs CPU counters only move at scheduler ticks and switches), hence
-// the GIL: Python code runs only with it. A thread preempted while holding
-// the GIL is told apart afterwards, from its run-queue delay
-// (CpuWaitFilter, cpu_wait_filter.h): the sampler then hands the sample
-// over with `waiting_for_cpu`, and it is not running either.
+// "Running" is the kernel's state R (read right before the stacks, so that
+// a thread that falls asleep or wakes during the read is judged by what it
+// did where its stack was read: docs/sampling.md), except for a thread that
+// does not hold the GIL at a stack where it was seen asleep in this window
+// or the one before, unless its previous look, just before (kJustAfterNs),
+// found it running. It has been woken (from a sleep, I/O, or a wait for
+// the GIL) and waits for a CPU or the GIL, and its stack is still the one
+// it slept in. On a loaded machine such waits after each wake-up are long
+// (hundreds of microseconds), and counting them would charge a thread that
+// burns 3 ms and sleeps 7 ms several percent of its CPU to the sleep. The
+// kernel cannot tell a woken thread waiting for a CPU from one on a CPU
+// (both are R; procfs CPU counters only move at scheduler ticks and
+// switches), hence the GIL: Python code runs only with it. The exception:
+// a thread on its way *into* a sleep (GIL dropped, entering the system
+// call) is at that stack without the GIL too, and runs: tens of
+// microseconds per sleep, which an event loop pays hundreds of times a
+// second. Seen running a moment before, it is on its way in, not back out
+// (a sleep and a wake-up in between are unlikely that close); at lower
+// rates the looks are too far apart to tell, and the rule stands. A thread
+// preempted while holding the GIL is told apart afterwards, from its
+// run-queue delay (CpuWaitFilter, cpu_wait_filter.h): the sampler then
+// hands the sample over with `waiting_for_cpu`, and it is not running
+// either.
 //
 //   CpuAttribution cpu;
 //   cpu.Observe(tid, {.state = 'R', .cpu_ns = c, .holds_gil = true}, &key);
@@ -60,10 +70,15 @@ struct ThreadClock {
   // State R, but schedstat revealed afterwards that the thread was waiting
   // for a CPU then (CpuWaitFilter): not a running sample.
   bool waiting_for_cpu = false;
+  int64_t at_ns = 0;  // when the look was taken (the sampler's clock)
 };
 
 class CpuAttribution {
  public:
+  // A look this soon after a running look of the same thread is trusted to
+  // follow it without a sleep and a wake-up in between.
+  static constexpr int64_t kJustAfterNs = 2'000'000;
+
   using Sink =
       absl::FunctionRef<void(const StackKey& key, int64_t count, int64_t cpu)>;
 
@@ -96,6 +111,9 @@ class CpuAttribution {
     // the one before.
     absl::flat_hash_set<uint32_t> asleep_at;
     absl::flat_hash_set<uint32_t> asleep_before;
+    // Its last look counted as running, and when it was taken.
+    bool ran_at_last_look = false;
+    int64_t last_look_ns = 0;
     bool observed = false;  // in the current window
     int64_t running_samples = 0;
     absl::flat_hash_map<StackKey, int64_t> running;  // this window

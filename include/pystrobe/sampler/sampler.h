@@ -327,6 +327,11 @@ class Sampler {
   // States read before the walk this tick (ReadThreads' skip), in the
   // threads' order.
   std::vector<std::pair<pid_t, char>> early_state_;
+  // cpu mode: the states of the last snapshot's threads, read right before
+  // this tick's stacks, sorted by TID (ReadStatesBeforeStacks).
+  std::vector<std::pair<pid_t, char>> states_before_;
+  void ReadStatesBeforeStacks();
+  std::optional<char> StateBeforeStack(pid_t tid) const;
   // --blocking: threads left running as sleepers that ran during the read.
   std::vector<pid_t> woke_;
   // --blocking: the threads this tick stopped, sorted.

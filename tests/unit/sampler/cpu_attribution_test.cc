@@ -26,13 +26,17 @@ namespace {
 
 constexpr int64_t kMs = 1'000'000;
 
-enum class Phase { kRun, kSleep, kWaitCpu };
+// kRunWithoutGil: on a CPU without the GIL (native code, or the way into a
+// sleep).
+enum class Phase { kRun, kRunWithoutGil, kSleep, kWaitCpu };
 
 struct Segment {
   uint32_t function;  // the stack the thread shows meanwhile
   int64_t ns;
   Phase phase;
 };
+
+bool Runs(Phase p) { return p == Phase::kRun || p == Phase::kRunWithoutGil; }
 
 // A thread repeating `cycle` forever from time 0.
 class SimulatedThread {
@@ -41,7 +45,7 @@ class SimulatedThread {
       : cycle_(std::move(cycle)) {
     for (const Segment& s : cycle_) {
       cycle_ns_ += s.ns;
-      if (s.phase == Phase::kRun) cycle_cpu_ns_ += s.ns;
+      if (Runs(s.phase)) cycle_cpu_ns_ += s.ns;
     }
   }
 
@@ -61,11 +65,11 @@ class SimulatedThread {
         // Python code runs with the GIL; a thread asleep or waiting for a
         // CPU after a wake-up has not taken it back.
         v.clock.holds_gil = s.phase == Phase::kRun;
-        if (s.phase == Phase::kRun) v.clock.cpu_ns += static_cast<uint64_t>(in);
+        if (Runs(s.phase)) v.clock.cpu_ns += static_cast<uint64_t>(in);
         return v;
       }
       in -= s.ns;
-      if (s.phase == Phase::kRun) v.clock.cpu_ns += static_cast<uint64_t>(s.ns);
+      if (Runs(s.phase)) v.clock.cpu_ns += static_cast<uint64_t>(s.ns);
     }
     return v;
   }
@@ -77,7 +81,7 @@ class SimulatedThread {
       for (const Segment& s : cycle_) {
         const int64_t a = std::max(t, from);
         const int64_t b = std::min(t + s.ns, to);
-        if (s.phase == Phase::kRun && b > a) cpu[s.function] += b - a;
+        if (Runs(s.phase) && b > a) cpu[s.function] += b - a;
         t += s.ns;
       }
     }
@@ -157,6 +161,7 @@ Estimate Sample(const SimulatedThread& thread, double rate_hz, double seconds,
       window_start = t;
     }
     SimulatedThread::View v = thread.At(t);
+    v.clock.at_ns = t;
     const StackKey key = KeyOf(v.function);
     if (cpu.Observe(42, v.clock, &key)) {
       if (seen_running) {
@@ -347,28 +352,81 @@ TEST(CpuAttributionTest, UnreadableStacksKeepTheirCpu) {
 
 // State R without the GIL at a stack the thread slept at (this window or the
 // one before) is a wake-up, not work; with the GIL, or at another stack
-// (native code that released the GIL), it is work.
+// (native code that released the GIL), it is work. Looks 10 ms apart, as
+// at 100 Hz: too far apart for the previous one to say anything.
 TEST(CpuAttributionTest, RunnableWithoutTheGilWhereItSleptIsNotRunning) {
   CpuAttribution cpu;
   std::map<uint32_t, int64_t> got;
   auto add = [&](const StackKey& k, int64_t, int64_t w) { got[k.stack] += w; };
   const StackKey nap = KeyOf(2), native = KeyOf(3), burn = KeyOf(1);
-  EXPECT_TRUE(cpu.Observe(7, {'R', 0, false}, &nap)) << "never seen asleep";
+  auto at = [](char state, uint64_t cpu_ns, bool gil, int64_t look) {
+    ThreadClock c{state, cpu_ns, gil};
+    c.at_ns = look * 10 * kMs;
+    return c;
+  };
+  EXPECT_TRUE(cpu.Observe(7, at('R', 0, false, 0), &nap))
+      << "never seen asleep";
   cpu.CloseWindow(add);
   got.clear();
-  EXPECT_FALSE(cpu.Observe(7, {'S', 10, false}, &nap));
-  EXPECT_FALSE(cpu.Observe(7, {'R', 10, false}, &nap)) << "woken, waiting";
-  EXPECT_TRUE(cpu.Observe(7, {'R', 20, true}, &nap)) << "back with the GIL";
-  EXPECT_TRUE(cpu.Observe(7, {'R', 30, false}, &native)) << "native code";
+  EXPECT_FALSE(cpu.Observe(7, at('S', 10, false, 1), &nap));
+  EXPECT_FALSE(cpu.Observe(7, at('R', 10, false, 2), &nap)) << "woken, waiting";
+  EXPECT_TRUE(cpu.Observe(7, at('R', 20, true, 3), &nap))
+      << "back with the GIL";
+  EXPECT_TRUE(cpu.Observe(7, at('R', 30, false, 4), &native)) << "native code";
   cpu.CloseWindow(add);
-  EXPECT_FALSE(cpu.Observe(7, {'R', 40, false}, &nap))
+  EXPECT_FALSE(cpu.Observe(7, at('R', 40, false, 5), &nap))
       << "seen asleep in the window before";
-  EXPECT_TRUE(cpu.Observe(7, {'R', 50, true}, &burn));
+  EXPECT_TRUE(cpu.Observe(7, at('R', 50, true, 6), &burn));
   cpu.CloseWindow(add);
-  EXPECT_TRUE(cpu.Observe(7, {'R', 60, false}, &nap))
+  EXPECT_TRUE(cpu.Observe(7, at('R', 60, false, 7), &nap))
       << "asleep there two windows ago only";
   cpu.Finish(add);
   EXPECT_EQ(got[2] + got[3] + got[1], 60);
+}
+
+// The same, but seen running a moment before: on its way into the sleep
+// (the GIL dropped, the system call entered), which is work.
+TEST(CpuAttributionTest, RunningJustBeforeItIsOnItsWayIntoTheSleep) {
+  CpuAttribution cpu;
+  const StackKey nap = KeyOf(2), burn = KeyOf(1);
+  constexpr int64_t kSoon = CpuAttribution::kJustAfterNs;
+  auto at = [](char state, uint64_t cpu_ns, bool gil, int64_t ns) {
+    ThreadClock c{state, cpu_ns, gil};
+    c.at_ns = ns;
+    return c;
+  };
+  EXPECT_FALSE(cpu.Observe(7, at('S', 0, false, 0), &nap));
+  EXPECT_TRUE(cpu.Observe(7, at('R', 10, true, kMs), &burn));
+  EXPECT_TRUE(cpu.Observe(7, at('R', 20, false, kMs + kSoon), &nap))
+      << "running a moment ago: on its way in";
+  EXPECT_FALSE(cpu.Observe(7, at('S', 30, false, 2 * kMs + kSoon), &nap));
+  EXPECT_FALSE(cpu.Observe(7, at('R', 30, false, 3 * kMs + kSoon), &nap))
+      << "asleep at the look before: woken";
+  EXPECT_TRUE(cpu.Observe(7, at('R', 40, true, 4 * kMs + kSoon), &burn));
+  EXPECT_FALSE(
+      cpu.Observe(7, at('R', 50, false, 4 * kMs + 2 * kSoon + 1), &nap))
+      << "running too long ago to tell";
+}
+
+// The way into a sleep costs CPU without the GIL at the sleep's own stack
+// (dropping the GIL, entering the system call: tens of microseconds per
+// sleep on a VM), and so does the way out once on a CPU; the wait for a CPU
+// after the wake-up does not. Counted only where the thread was seen asleep
+// at the look before, the way in keeps its share: nap reads its true CPU
+// within a point, where a rule that drops every runnable look at a stack it
+// slept at read it near zero.
+TEST(CpuAttributionTest, TheWayIntoASleepIsWork) {
+  SimulatedThread thread({{kBurn, 3 * kMs, Phase::kRun},
+                          {kNap, kMs / 2, Phase::kRunWithoutGil},
+                          {kNap, 6 * kMs, Phase::kSleep},
+                          {kNap, kMs / 2, Phase::kWaitCpu}});
+  for (uint64_t seed : {6, 7}) {
+    Estimate e = Sample(thread, 1000, 20, seed);
+    SCOPED_TRACE(Describe(e));
+    EXPECT_EQ(e.total, e.truth_total);
+    EXPECT_NEAR(e.TruthShare(kNap), 100.0 / 7, 0.01);
+    EXPECT_NEAR(e.Share(kNap), e.TruthShare(kNap), 1.5);
+  }
 }
 
 }  // namespace

@@ -196,6 +196,7 @@ Outcome Simulate(const SimulatedThread& thread, double rate_hz, double seconds,
     }
     ThreadClock c = s.clock;
     c.waiting_for_cpu = waiting;
+    c.at_ns = s.elapsed_ns;  // as the sampler hands it over
     cpu.Observe(tid, c, &s.key);
   };
   int64_t window_start = 0;
