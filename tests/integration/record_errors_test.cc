@@ -45,7 +45,13 @@ constexpr absl::Duration kTimeout = absl::Seconds(120);
 // 5.5% on 3.11, 3.4% on 3.13 (9.7% at a load of 7 on the 2 cores) and 2.8%
 // on 3.12. Re-reading 8 times instead of 4 did not lower it (3.6% on
 // 3.13): the thread tears again at once.
-constexpr double kMaxErrorFraction = 0.12;
+// The rate depends on the machine: on the VM kind of stop 27 (2026-12-07,
+// quiet, this test alone) 3.13.0 read 12.1-16.5% over 10 recordings, 3.12.1
+// 6.0-7.5%, Debian's 3.11 8.5-10.5%, and the code of stop 26's start gave
+// the same (14.4-15.4% on 3.13.0), so the 12% bound set on the earlier VM
+// failed there on every run. The bound is a guard against a blow-up (such
+// as the 41% of wrong stacks above), not a figure to meet: 20%.
+constexpr double kMaxErrorFraction = 0.20;
 
 std::vector<Interpreter> ErrorInterpreters() {
   std::vector<Interpreter> out;
