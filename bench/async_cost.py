@@ -191,9 +191,11 @@ def main():
                     "samples_per_tick": (samples / ticks
                                          if samples is not None else None),
                     "errors": errors, "cpu_s": c.cpu_s})
-        print("# %d tasks, %s chrooted in %s, %d Hz wall mode, %d s per "
+        target = (args.host_python if args.host_python else
+                  "%s chrooted in %s" % (args.python, FORKY))
+        print("# %d tasks, %s, %d Hz wall mode, %d s per "
               "recording, %d rounds, interleaved; load %s -> %s; %d CPUs" % (
-                  args.tasks, args.python, FORKY, rate, n, args.rounds,
+                  args.tasks, target, rate, n, args.rounds,
                   load_before, loadavg(), os.cpu_count()))
         print("| profiler | mode | CPU per tick | ticks per second | "
               "samples per tick | errors |")
