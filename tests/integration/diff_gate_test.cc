@@ -269,12 +269,31 @@ TEST_F(DiffGateTest, GrowthInASharedHelperIsChargedToItsCaller) {
   EXPECT_EQ(r.exit_code, 1) << r.Describe();
   const std::set<std::string> regressed = WithVerdict(r.out, "regression");
   EXPECT_TRUE(regressed.count("render_page")) << r.out;
-  EXPECT_GT(run->truth_growth_pct["render_page"], 25)
+  // The change asked for (+50%) must be there by the workload's own clock,
+  // against the handlers it did not touch in the same recordings: a VM's
+  // host speed moves between two recordings and every function's CPU time
+  // with it (render_page alone once read +24%, while the machine was
+  // slower for the base).
+  const std::vector<std::string> siblings = {"parse_request", "load_user",
+                                             "format_reply", "log_access"};
+  std::vector<double> others;
+  for (const std::string& sibling : siblings) {
+    auto it = run->truth_growth_pct.find(sibling);
+    if (it != run->truth_growth_pct.end()) others.push_back(it->second);
+  }
+  ASSERT_EQ(others.size(), siblings.size()) << "a handler has no truth";
+  std::sort(others.begin(), others.end());
+  const double machine = (others[1] + others[2]) / 2;  // their median
+  const double touched = run->truth_growth_pct["render_page"];
+  const double relative = 100 * ((1 + touched / 100) / (1 + machine / 100) - 1);
+  std::cout << "render_page grew " << touched << "% by its own clock, the "
+            << "handlers it did not touch " << machine
+            << "% (median): " << relative << "% relative" << std::endl;
+  EXPECT_GT(relative, 25)
       << "the workload's own clock: the change asked for is not there";
   EXPECT_THAT(r.err, HasSubstr("pystrobe-diff: FAIL: ")) << "for the CI log";
   EXPECT_THAT(r.out, HasSubstr("time grew in spin called from render_page"));
-  for (const char* sibling :
-       {"parse_request", "load_user", "format_reply", "log_access"}) {
+  for (const std::string& sibling : siblings) {
     ExpectNotFlaggedUnlessItSlowed(*run, regressed, sibling);
   }
   EXPECT_TRUE(WithVerdict(r.out, "improvement").empty()) << r.out;
