@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "interpreters.h"
+#include "pystrobe/process/cpu_wait.h"
 #include "record_support.h"
 #include "subprocess.h"
 
@@ -216,7 +217,7 @@ TEST_F(RecordFirstUseTest, WaitingForACpuIsStatedAsTheProfileMeasuredIt) {
                          << sysconf(_SC_NPROCESSORS_ONLN)
                          << " CPUs waited only " << share;
   const std::string output = (*rec)->Output();
-  const bool long_waits = waits <= 0 || wait / waits >= 0.001;
+  const bool long_waits = waits <= 0 || wait / waits >= kOverloadedMeanWaitS;
   EXPECT_THAT(output,
               HasSubstr(absl::StrFormat("waited for a CPU %.0f%% of the time "
                                         "they could run, %.2f ms per wait",

@@ -72,8 +72,12 @@ inline constexpr double kOverloadedWaitShare = 0.25;
 // which is 40% of the runnable time of a worker that runs 0.2 ms per
 // request, on a machine with CPUs to spare. Runnable threads that outnumber
 // the CPUs wait for a time slice (ms: 4.5 ms measured beside 3 busy loops
-// on 2 CPUs).
-inline constexpr double kOverloadedMeanWaitS = 0.001;
+// on 2 CPUs), but not always a whole one: beside 4 busy loops on 2 CPUs and
+// pystrobe sampling at 3 kHz (which preempts on each wake-up) a target
+// waited 64% of its runnable time in waits of 0.79 ms on average (stop 27's
+// VM), which the 1 ms this was before called wake-ups. 0.5 ms stays 2.5
+// times above the wake-ups.
+inline constexpr double kOverloadedMeanWaitS = 0.0005;
 
 // How much threads that ran `ran_s` and waited `wait_s` in `waits` waits
 // (<= 0: not known) waited for a CPU, and what kind of waiting it was.

@@ -71,8 +71,11 @@ TEST(CpuWaitMonitorTest, CountsTheWaits) {
   EXPECT_EQ(wait.waits(), 25u);
   EXPECT_FALSE(Overloaded(0.2, 0.14, 1'000));  // 0.14 ms a wait: wake-ups
   EXPECT_TRUE(Overloaded(1.4, 1.6, 357));      // 4.5 ms a wait: a slice
-  EXPECT_FALSE(Overloaded(3, 0.5, 100));       // 14%: not judged overloaded
-  EXPECT_TRUE(Overloaded(1, 1, -1));           // waits unknown: the share
+  // 0.79 ms a wait, 64% of the runnable time: 4 busy loops on 2 CPUs and a
+  // profiler at 3 kHz preempting the target on each of its wake-ups.
+  EXPECT_TRUE(Overloaded(0.7, 1.25, 1580));
+  EXPECT_FALSE(Overloaded(3, 0.5, 100));  // 14%: not judged overloaded
+  EXPECT_TRUE(Overloaded(1, 1, -1));      // waits unknown: the share
 }
 
 TEST(CpuWaitMonitorTest, AReusedThreadIdStartsAfresh) {
