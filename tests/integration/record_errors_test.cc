@@ -46,12 +46,14 @@ constexpr absl::Duration kTimeout = absl::Seconds(120);
 // on 3.12. Re-reading 8 times instead of 4 did not lower it (3.6% on
 // 3.13): the thread tears again at once.
 // The rate depends on the machine: on the VM kind of stop 27 (2026-12-07,
-// quiet, this test alone) 3.13.0 read 12.1-16.5% over 10 recordings, 3.12.1
-// 6.0-7.5%, Debian's 3.11 8.5-10.5%, and the code of stop 26's start gave
-// the same (14.4-15.4% on 3.13.0), so the 12% bound set on the earlier VM
-// failed there on every run. The bound is a guard against a blow-up (such
-// as the 41% of wrong stacks above), not a figure to meet: 20%.
-constexpr double kMaxErrorFraction = 0.20;
+// quiet, this test alone) 3.13.0 read 12.1-16.5% over 10 recordings, and
+// 16.0-17.6% in three full suites; 3.12.1 3.0-7.5%, Debian's 3.11
+// 5.8-10.6%. The code of stop 26's start gave the same (14.4-15.4% on
+// 3.13.0), so the 12% bound set on the earlier VM failed there on every
+// run. The bound is a guard against a blow-up (such as the 41% of wrong
+// stacks above), not a figure to meet: 25%. Why 3.13 tears twice as often
+// as 3.12 here is not known yet (docs/sampling.md, "Errors").
+constexpr double kMaxErrorFraction = 0.25;
 
 std::vector<Interpreter> ErrorInterpreters() {
   std::vector<Interpreter> out;
