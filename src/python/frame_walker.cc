@@ -38,6 +38,37 @@ OwnerRange OwnersOf(const PythonVersion& v) {
 // {Py_ssize_t size; char *entries[];}; entries[0] is co_code_adaptive.
 constexpr int64_t kMaxTlbcEntries = 1 << 16;
 
+// Brent's cycle detection over a chain of frame addresses: one comparison
+// per link and no memory. A chain read while its thread ran can loop (a
+// frame's `previous` read before the thread reused another frame's slot):
+// the walk stops within about twice the loop's length plus its tail,
+// instead of running to kMaxDepth (16,384 frames from the page cache, 100+
+// us that every later thread of the tick waited for; 3.13's busy threads
+// tore into such loops in half of their torn walks).
+class LoopGuard {
+ public:
+  // False if `address` closes a loop in the chain walked so far.
+  bool Fresh(uint64_t address) {
+    if (address == mark_) return false;
+    if (++steps_ == power_) {
+      mark_ = address;
+      power_ *= 2;
+      steps_ = 0;
+    }
+    return true;
+  }
+
+ private:
+  uint64_t mark_ = 0;  // never a frame: a chain ends at 0
+  uint32_t power_ = 1;
+  uint32_t steps_ = 0;
+};
+
+absl::Status Loops(uint64_t frame) {
+  return InconsistentError(absl::StrCat("frame chain loops back to 0x",
+                                        absl::Hex(frame), " (torn)"));
+}
+
 absl::Status TooDeep() {
   return InconsistentError(absl::StrCat(
       "frame chain longer than ", FrameWalker::kMaxDepth, " (cyclic or torn)"));
@@ -228,8 +259,10 @@ absl::Status FrameWalker::WalkFrameObjects(RemoteMemory& memory, uint64_t frame,
   const FrameOffsets& o = offsets_;
   // First the chain, then the code objects it runs, fetched together.
   raw_.clear();
+  LoopGuard loop;
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
+    if (!loop.Fresh(frame)) return Loops(frame);
     PYSTROBE_RETURN_IF_ERROR(
         frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
     if (types_.frame_type != 0 &&
@@ -353,8 +386,10 @@ absl::Status FrameWalker::WalkInterpreterFrames(RemoteMemory& memory,
   // First the chain (frames are contiguous in the data stack: few pages),
   // then the code objects it runs, fetched together, then the frames.
   raw_.clear();
+  LoopGuard loop;
   for (int depth = 0; frame != 0; ++depth) {
     if (depth >= kMaxDepth) return TooDeep();
+    if (!loop.Fresh(frame)) return Loops(frame);
     PYSTROBE_RETURN_IF_ERROR(
         frame_.LoadBytes(memory, frame, static_cast<size_t>(o.size)));
     RawFrame raw;

@@ -406,6 +406,39 @@ TEST_P(FrameWalkerTest, CycleEndsWithAnError) {
   EXPECT_LE(walker.cache().decodes(), 3u);
 }
 
+// Counts the reads that reach a memory (the walker's frame loads).
+class CountingMemory final : public RemoteMemory {
+ public:
+  explicit CountingMemory(RemoteMemory* inner) : inner_(inner) {}
+  absl::Status Read(uint64_t address, void* out, size_t size) override {
+    ++reads_;
+    return inner_->Read(address, out, size);
+  }
+  int reads() const { return reads_; }
+
+ private:
+  RemoteMemory* inner_;
+  int reads_ = 0;
+};
+
+// A chain torn into a loop is given up within a few times the loop's
+// length, not after kMaxDepth frames (16,384 reads from the page cache:
+// 100+ us that every later thread of the tick waited for).
+TEST_P(FrameWalkerTest, ALoopIsFoundWithinAFewLapsOfIt) {
+  FakeStack stack = py_.Stack(NormalFrames());
+  const Field back =
+      GetParam().AtLeast(3, 11) ? Field::kIframePrevious : Field::kFrameBack;
+  py_.WriteField<uint64_t>(stack.frames[2], back, stack.frames[1]);
+  auto memory = py_.Memory();
+  CountingMemory counting(memory.get());
+  Walker walker(py_);
+  std::vector<WalkedFrame> frames;
+  absl::Status status = walker.Walk(counting, stack.tstate, &frames);
+  EXPECT_TRUE(IsInconsistent(status)) << status;
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("loops back"));
+  EXPECT_LT(counting.reads(), 32);
+}
+
 TEST_P(FrameWalkerTest, SelfLoopEndsWithAnError) {
   FakeStack stack = py_.Stack(NormalFrames());
   const Field back =
