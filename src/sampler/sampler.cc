@@ -88,19 +88,17 @@ void Sampler::RereadTorn() {
     // walking them (every idle thread too, in wall mode) delayed the torn
     // thread's walk behind theirs and doubled the pages of the batched read
     // (busy 3.13 threads: 12-17% of samples lost to tears, 5% without).
-    // With --async the whole snapshot and its tasks are read again (a stack
-    // and its task are read together, and the task reader keeps per-thread
-    // state that a skipped thread's empty stack would reset).
+    // With --async the torn threads' tasks are read again too (a stack and
+    // its task are read together); the task reader passes over a skipped
+    // thread's empty stack, as it does at the first read.
     torn_.clear();
     for (const PyThread& t : threads_) {
       if (Torn(t)) torn_.push_back(t.tstate);
     }
     const absl::Status read =
-        tasks ? python_->ReadThreads(&retry_)
-              : python_->ReadThreads(&retry_, [this](const PyThread& r) {
-                  return std::find(torn_.begin(), torn_.end(), r.tstate) ==
-                         torn_.end();
-                });
+        python_->ReadThreads(&retry_, [this](const PyThread& r) {
+          return std::find(torn_.begin(), torn_.end(), r.tstate) == torn_.end();
+        });
     if (!read.ok()) return;
     if (tasks && !python_->ApplyTaskStacks(&retry_, &retry_names_).ok()) {
       return;
