@@ -187,8 +187,11 @@ std::string RateShortfall(const SamplerStats& stats);
 
 class Sampler {
  public:
-  // Attempts to re-read a torn stack within its tick.
-  static constexpr int kMaxRereads = 4;
+  // Attempts to re-read a torn stack within its tick (within a quarter of
+  // the period). A busy 3.13 thread's stack is whole at about one read in
+  // two: 4 attempts lost 4.4-5.4% of its samples, 8 0.1-0.6%, 16 none
+  // (record_errors_test's workload, bench/torn_rereads.py).
+  static constexpr int kMaxRereads = 16;
 
   // `python` must outlive the sampler.
   Sampler(PythonProcess* python, SamplerOptions options);
