@@ -29,13 +29,12 @@ Interpreters default to pyenv's 3.12.1 and 3.13.0 and Debian's 3.11.
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
+import cost_vs_peers as side_by_side
 import peers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,11 +44,9 @@ DEFAULT_PYTHONS = [
     os.path.expanduser("~/.pyenv/versions/3.13.0/bin/python3.13"),
     "/usr/bin/python3.11",
 ]
-SUMMARY = re.compile(r"(\d+) samples in [\d.]+ s \((\d+) ticks")
-ERRORS = re.compile(r"missed, (\d+) errors")
 
 
-def record_both(builds, pyspy, python, seconds, rate):
+def record_all(args, builds, pyspy, python):
     """One target, every build (and py-spy) recording it at once:
     {name: (lost %, CPU us per tick)}."""
     with tempfile.TemporaryDirectory(prefix="torn-rereads-") as d:
@@ -57,55 +54,29 @@ def record_both(builds, pyspy, python, seconds, rate):
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         try:
-            deadline = time.time() + 60
-            while not os.path.exists(os.path.join(d, "ready")):
-                if time.time() > deadline or target.poll() is not None:
-                    sys.exit(f"torn_rereads: {python}: the workload did not "
-                             "start")
-                time.sleep(0.05)
-            procs = {}
-            for name, binary in builds.items():
-                log = open(os.path.join(d, name + ".log"), "w")
-                procs[name] = (subprocess.Popen(
-                    [binary, "record", "--pid", str(target.pid), "-r",
-                     str(rate), "-d", str(seconds), "-o",
-                     os.path.join(d, name + ".pb.gz")],
-                    stdout=subprocess.DEVNULL, stderr=log), log)
-            if pyspy:
-                log = open(os.path.join(d, "py-spy.log"), "w")
-                procs["py-spy"] = (subprocess.Popen(
-                    peers.pyspy_record(pyspy, target.pid, rate, seconds,
-                                       os.path.join(d, "py-spy.raw")),
-                    stdout=log, stderr=subprocess.STDOUT), log)
+            side_by_side.wait_ready(os.path.join(d, "ready"), target, 60)
+            children = [side_by_side.Child(name, side_by_side.pystrobe_cmd(
+                args, target.pid, args.rate, args.seconds,
+                os.path.join(d, name + ".pb.gz"), binary=binary))
+                for name, binary in builds.items()]
+            raw = os.path.join(d, "py-spy.raw")
+            spy = peers.start(side_by_side.Child, "py-spy", pyspy,
+                              peers.pyspy_record(pyspy, target.pid, args.rate,
+                                                 args.seconds, raw)
+                              if pyspy else None, args.seconds, raw)
             out = {}
-            for name, (proc, log) in procs.items():
-                _, status, ru = os.wait4(proc.pid, 0)
-                log.close()
-                text = open(log.name).read()
-                if name == "py-spy":
-                    samples, errors = peers.pyspy_samples(text)
-                    if status != 0 or errors < 0:
-                        sys.exit(f"torn_rereads: py-spy failed:\n{text}")
-                    out[name] = (100.0 * errors / max(1, samples),
-                                 1e6 * (ru.ru_utime + ru.ru_stime) /
-                                 max(1, samples))
-                    continue
-                m = SUMMARY.search(text)
-                if status != 0 or not m:
-                    sys.exit(f"torn_rereads: {name} failed:\n{text}")
-                samples, ticks = int(m.group(1)), int(m.group(2))
-                e = ERRORS.search(text)
-                errors = int(e.group(1)) if e else 0
-                out[name] = (100.0 * errors / max(1, samples + errors),
-                             1e6 * (ru.ru_utime + ru.ru_stime) / max(1, ticks))
+            for c in children:
+                r = side_by_side.pystrobe_result(c.wait())
+                out[c.name] = (100 * r["errors"] / max(1, r["samples"] +
+                                                       r["errors"]),
+                               1e6 * r["cpu_s"] / max(1, r["ticks"]))
+            if spy:
+                r = peers.result(spy.wait(), side_by_side.per)
+                out["py-spy"] = (100 * r["errors"] / r["samples"],
+                                 r["per_sample_us"])
             return out
         finally:
-            open(os.path.join(d, "stop"), "w").close()
-            try:
-                target.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                target.kill()
-                target.wait()
+            side_by_side.stop(target)
 
 
 def main():
@@ -138,7 +109,7 @@ def main():
     for python in args.pythons:
         if not os.access(python, os.X_OK):
             sys.exit(f"torn_rereads: no interpreter at {python}")
-        rounds = [record_both(builds, pyspy, python, args.seconds, args.rate)
+        rounds = [record_all(args, builds, pyspy, python)
                   for _ in range(args.rounds)]
         for name in rounds[0]:
             lost = [r[name][0] for r in rounds]

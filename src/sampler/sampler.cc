@@ -79,6 +79,7 @@ bool Torn(const PyThread& t) {
 }  // namespace
 
 void Sampler::RereadTorn() {
+  if (std::none_of(threads_.begin(), threads_.end(), Torn)) return;
   const bool tasks = options_.async_tasks && async_status_.ok();
   // Until the stacks are whole, kMaxRereads attempts, or a quarter of the
   // sampling period spent re-reading, whichever comes first: re-reads never
@@ -87,7 +88,6 @@ void Sampler::RereadTorn() {
   const int64_t budget_ns = static_cast<int64_t>(0.25e9 / options_.rate_hz);
   const int64_t start_ns = ClockNs(CLOCK_MONOTONIC);
   for (int attempt = 0; attempt < kMaxRereads; ++attempt) {
-    if (std::none_of(threads_.begin(), threads_.end(), Torn)) return;
     if (attempt > 0 && ClockNs(CLOCK_MONOTONIC) - start_ns > budget_ns) return;
     // A snapshot again: its first read refreshes every page the torn walk
     // used, so nothing stale is served from the page cache. Threads read
@@ -95,16 +95,17 @@ void Sampler::RereadTorn() {
     // walking them (every idle thread too, in wall mode) delayed the torn
     // thread's walk behind theirs and doubled the pages of the batched read
     // (busy 3.13 threads: 12-17% of samples lost to tears, 5% without).
-    // With --async the torn threads' tasks are read again too (a stack and
-    // its task are read together); the task reader passes over a skipped
-    // thread's empty stack, as it does at the first read.
-    torn_.clear();
-    for (const PyThread& t : threads_) {
-      if (Torn(t)) torn_.push_back(t.tstate);
-    }
+    // A thread new since the first read is skipped too: only threads_ keep
+    // what a re-read finds. With --async the torn threads' tasks are read
+    // again too (a stack and its task are read together); the task reader
+    // passes over a skipped thread's empty stack, as it does at the first
+    // read.
     const absl::Status read =
         python_->ReadThreads(&retry_, [this](const PyThread& r) {
-          return std::find(torn_.begin(), torn_.end(), r.tstate) == torn_.end();
+          auto it = std::find_if(
+              threads_.begin(), threads_.end(),
+              [&](const PyThread& t) { return t.tstate == r.tstate; });
+          return it == threads_.end() || !Torn(*it);
         });
     if (!read.ok()) return;
     if (tasks && !python_->ApplyTaskStacks(&retry_, &retry_names_).ok()) {
@@ -127,6 +128,7 @@ void Sampler::RereadTorn() {
       }
       ++stats_.recovered;
     }
+    if (std::none_of(threads_.begin(), threads_.end(), Torn)) return;
   }
 }
 

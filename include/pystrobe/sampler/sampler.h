@@ -312,7 +312,6 @@ class Sampler {
   // storage; retry_ is the same for re-reads of torn stacks.
   std::vector<PyThread> threads_;
   std::vector<PyThread> retry_;
-  std::vector<uint64_t> torn_;  // RereadTorn's: the thread states it reads
   // --async: the running task of each of threads_ ("" for none).
   std::vector<std::string> task_names_;
   std::vector<std::string> retry_names_;  // the same for retry_
